@@ -1,0 +1,9 @@
+"""fullon_cache_api: a read-only JSON HTTP API over the fullon trading system's Redis cache."""
+
+__version__ = "0.1.0"
+
+from .app import create_app
+from .client import lifespan
+from .settings import Settings, SettingsError
+
+__all__ = ["Settings", "SettingsError", "__version__", "create_app", "lifespan"]

@@ -1,0 +1,96 @@
+"""``create_app``: the one Starlette application, its error handlers and its Redis lifecycle."""
+
+from __future__ import annotations
+
+import logging
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .client import Cache, Clock, lifespan
+from .errors import ApiError, ErrorBody, ErrorOut, from_redis
+from .responses import respond
+from .routes import starlette_routes
+from .settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("fullon.cache_api.app")
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def create_app(
+    settings: Settings | None = None, *, redis: Redis | None = None, clock: Clock | None = None
+) -> Starlette:
+    """Build the API.
+
+    ``settings`` default to ``Settings.from_env()``. ``redis``: a client to use instead of one
+    built from the settings; the app never closes it. ``clock``: "now" as epoch seconds (tests
+    pin it). The app works mounted with no lifespan (the client is made on first use); hosts
+    may enter ``fullon_cache_api.lifespan(app)`` to open and close it explicitly.
+    """
+    settings = Settings.from_env() if settings is None else settings
+    app = Starlette(
+        routes=starlette_routes(),
+        middleware=[Middleware(StripTrailingSlash)],
+        exception_handlers={
+            ApiError: api_error,
+            RedisError: redis_error,
+            HTTPException: http_error,
+            Exception: internal_error,
+        },
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False  # "/tickers/" answers like "/tickers", no redirect
+    app.state.cache = Cache(settings, redis, clock)
+    return app
+
+
+class StripTrailingSlash:
+    """Route ``/tickers/`` exactly as ``/tickers`` (no redirect), mounted or not."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if path.endswith("/") and len(path) > len(root) + 1:
+                scope = {**scope, "path": path.rstrip("/") or "/"}
+        await self.app(scope, receive, send)
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return respond(exc.body(), exc.status, exc.headers)
+
+
+async def redis_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RedisError)
+    return await api_error(request, from_redis(exc))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's routing errors (unknown path, other method) in the API's error shape."""
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "bad_request")
+    if exc.status_code == 404:
+        message = f"no route {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed: this API only reads (GET, HEAD)"
+    else:
+        message = str(exc.detail)
+    body = ErrorOut(ErrorBody(exc.status_code, code, message))
+    return respond(body, exc.status_code, dict(exc.headers or {}))
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return respond(ErrorOut(ErrorBody(500, "internal", "internal error")), 500)

@@ -1,0 +1,83 @@
+"""The exceptions handlers and readers raise, and the one JSON error shape clients see."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = [
+    "ApiError",
+    "BadCacheValue",
+    "BadRequest",
+    "CacheTimeout",
+    "CacheUnavailable",
+    "ErrorBody",
+    "ErrorOut",
+    "NotFound",
+    "from_redis",
+]
+
+log = logging.getLogger("fullon.cache_api.errors")
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    status: int
+    code: str
+    message: str
+
+
+class ErrorOut(msgspec.Struct, frozen=True):
+    """Every error answer: ``{"error": {"status", "code", "message"}}``."""
+
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+    def body(self) -> ErrorOut:
+        return ErrorOut(ErrorBody(self.status, self.code, self.message))
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class BadCacheValue(ApiError):
+    """The one stored value the request asked for is not what fullon_cache writes."""
+
+    status = 502
+    code = "bad_cache_value"
+
+
+class CacheUnavailable(ApiError):
+    status = 503
+    code = "cache_unavailable"
+
+
+class CacheTimeout(ApiError):
+    status = 504
+    code = "cache_timeout"
+
+
+def from_redis(exc: RedisError) -> ApiError:
+    """The one mapping of redis-py errors to API errors (the cause is logged, not sent)."""
+    log.warning("redis error: %s: %s", type(exc).__name__, exc)
+    if isinstance(exc, RedisTimeoutError):
+        return CacheTimeout("the cache did not answer in time")
+    return CacheUnavailable("the cache is unavailable")

@@ -1,0 +1,118 @@
+"""Settings, read from the environment once and validated there.
+
+Redis is addressed the way fullon_cache addresses it (``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_DB``,
+``REDIS_PASSWORD``), each falling back to master_api's ``CACHE_*`` names, or by one ``REDIS_URL``.
+API settings use the ``FULLON_CACHE_API_`` prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+__all__ = ["Settings", "SettingsError"]
+
+PREFIX = "FULLON_CACHE_API_"
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names the variable."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    redis_url: str = field(default="redis://localhost:6379/0", repr=False)
+    connect_timeout: float = 1.0
+    """Seconds to open a Redis connection; an outage is answered within this."""
+    command_timeout: float = 0.5
+    """Seconds one request may wait on Redis before it is answered 504."""
+    pool_size: int = 50
+    """Most Redis connections per process; more concurrent requests wait for one."""
+    pool_timeout: float = 2.0
+    """Seconds a request waits for a free pooled connection before 503."""
+    ticker_max_age: float = 60.0
+    """Default ``max_age`` (seconds) of /tickers/{exchange}/active and /tickers/health."""
+
+    def __post_init__(self) -> None:
+        for name in _NUMBERS:
+            _check(name, getattr(self, name), name)
+        _check_url(self.redis_url, "redis_url")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default ``os.environ``); raise SettingsError naming the
+        variable whose value is invalid."""
+        env = os.environ if env is None else env
+
+        values: dict[str, float | int] = {}
+        for name, kind in _NUMBERS.items():
+            var = PREFIX + name.upper()
+            raw = env.get(var, "").strip()
+            if raw:
+                try:
+                    values[name] = kind(raw)
+                except ValueError:
+                    raise SettingsError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
+                _check(name, values[name], var)
+        return cls(redis_url=_redis_url(env), **values)  # type: ignore[arg-type]
+
+    @property
+    def redis_db(self) -> int:
+        """The database number the URL selects (for /info)."""
+        path = self.redis_url.split("?", 1)[0].rsplit("/", 1)
+        tail = path[1] if len(path) == 2 and "://" not in path[1] else ""
+        return int(tail) if tail.isdigit() else 0
+
+
+_NUMBERS: dict[str, type[float] | type[int]] = {
+    "connect_timeout": float,
+    "command_timeout": float,
+    "pool_size": int,
+    "pool_timeout": float,
+    "ticker_max_age": float,
+}
+
+
+def _check(name: str, value: float, label: str) -> None:
+    if name == "pool_size":
+        if not 1 <= value <= 10_000:
+            raise SettingsError(f"{label} must be an integer from 1 to 10000, got {value!r}")
+    elif not 0 < value < float("inf"):
+        raise SettingsError(f"{label} must be a positive number of seconds, got {value!r}")
+
+
+def _check_url(url: str, label: str) -> None:
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"{label} must start with redis://, rediss:// or unix://")
+
+
+def _redis_url(env: Mapping[str, str]) -> str:
+    def get(name: str) -> str | None:
+        value = env.get("REDIS_" + name)
+        if value is None or value == "":
+            value = env.get("CACHE_" + name)
+        return value or None
+
+    url = env.get("REDIS_URL")
+    if url:
+        _check_url(url, "REDIS_URL")
+        return url
+    host = get("HOST") or "localhost"
+    port = _bounded_int(get("PORT"), "REDIS_PORT", 6379, 1, 65535)
+    db = _bounded_int(get("DB"), "REDIS_DB", 0, 0, 10_000)
+    user = get("USERNAME") or ""
+    password = get("PASSWORD") or ""
+    auth = ""
+    if user or password:
+        auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
+    return f"redis://{auth}{host}:{port}/{db}"
+
+
+def _bounded_int(raw: str | None, var: str, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        raise SettingsError(f"{var}={raw!r} must be an integer from {low} to {high}")
+    return int(raw)

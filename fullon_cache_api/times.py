@@ -1,0 +1,57 @@
+"""Tolerant parsing of the time forms fullon_cache stores, and the one form the API emits."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+__all__ = ["age_s", "parse_time", "rfc3339", "to_epoch"]
+
+
+def to_epoch(value: object) -> float | None:
+    """Epoch seconds of a stored time: a number (epoch seconds), a numeric string, or an ISO /
+    ``YYYY-MM-DD HH:MM:SS`` string (no zone means UTC). Anything else gives None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        return number if math.isfinite(number) else None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def rfc3339(epoch: float | None) -> str | None:
+    """``2026-11-26T04:52:55.330162Z``; fractional seconds only when non-zero."""
+    if epoch is None:
+        return None
+    try:
+        moment = datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: object) -> str | None:
+    """A stored time in the API's form (None when it cannot be read as a time)."""
+    return rfc3339(to_epoch(value))
+
+
+def age_s(epoch: float | None, now: float) -> float | None:
+    """Seconds from ``epoch`` to ``now``, rounded to milliseconds."""
+    return None if epoch is None else round(now - epoch, 3)

@@ -1,0 +1,82 @@
+"""Shared fixtures: one real redis-server per session, the snapshot, and the app under test.
+
+The app connects as a Redis ACL user that may only run read commands (the production ACL line
+of FULLON_CACHE_LAYOUT.md); fixtures load data as the default user. A write command sent by
+the app would fail with NOPERM and fail the test.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from starlette.applications import Starlette
+
+from fullon_cache_api import Settings, create_app, lifespan
+from fullon_cache_api.redis_server import READ_ONLY_ACL, RedisServer
+from fullon_cache_api.snapshot import load_snapshot
+
+from support import READER, READER_PASSWORD, SNAPSHOT, WRITTEN_AT, Clock, http_client, reader_url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    with redis.Redis(port=server.port) as admin:
+        admin.execute_command(
+            "ACL", "SETUSER", READER, *READ_ONLY_ACL.split(), f">{READER_PASSWORD}"
+        )
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def admin(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A default-user client on an empty database, for writing test data."""
+    with redis.Redis(port=redis_server.port, decode_responses=True) as client:
+        client.flushdb()
+        yield client
+
+
+@pytest.fixture
+def snapshot(admin: redis.Redis) -> dict[str, Any]:
+    """The snapshot, loaded into the (emptied) test Redis."""
+    load_snapshot(admin, SNAPSHOT)
+    return SNAPSHOT
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(WRITTEN_AT + 30)
+
+
+@pytest.fixture
+def settings(redis_server: RedisServer) -> Settings:
+    return Settings(redis_url=reader_url(redis_server))
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock) -> Starlette:
+    return create_app(settings, clock=clock)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the real app through httpx's ASGI transport; the app's lifespan runs."""
+    async with lifespan(app), http_client(app) as http:
+        yield http

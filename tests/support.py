@@ -1,0 +1,55 @@
+"""Helpers shared by the tests: the snapshot, a pinned clock, HTTP clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fullon_cache_api.redis_server import RedisServer
+from fullon_cache_api.snapshot import read_snapshot
+
+SNAPSHOT_PATH = Path(__file__).with_name("fullon_cache_snapshot.json")
+SNAPSHOT = read_snapshot(SNAPSHOT_PATH)
+WRITTEN_AT: float = SNAPSHOT["written_at"]  # base of tick, OHLCV, position and trade times
+GENERATED_AT = 1795668783.62  # 2026-11-26T04:53:03.62Z: when fullon_cache stamped its own times
+READER = "cache_api"
+READER_PASSWORD = "reader-secret"
+
+
+class Clock:
+    """A pinned clock tests can move."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def reader_url(server: RedisServer) -> str:
+    return f"redis://{READER}:{READER_PASSWORD}@127.0.0.1:{server.port}/0"
+
+
+def http_client(app: Any, base_url: str = "http://api") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+def snapshot_value(key: str) -> Any:
+    """The stored value of ``key`` in the snapshot."""
+    for entry in SNAPSHOT["keys"]:
+        if entry["key"] == key:
+            return entry["value"]
+    raise KeyError(key)
+
+
+def snapshot_keys(prefix: str) -> list[str]:
+    return sorted(e["key"] for e in SNAPSHOT["keys"] if e["key"].startswith(prefix))
+
+
+def expect(response: httpx.Response, status: int = 200) -> Any:
+    """The decoded JSON body, after checking the status and the content type."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    return response.json()
