@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import params as p
-from .handlers import service, tickers
+from .handlers import accounts, bots, ohlcv, orders, processes, service, tickers, trades  # noqa: F401
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -23,6 +23,8 @@ class Endpoint:
     handler: Handler
     response: type
     params: tuple[p.Param, ...] = ()
+    private: bool = False
+    """Account, order and trade data: answered with ``Cache-Control: no-store``."""
 
     @property
     def tag(self) -> str:
@@ -60,12 +62,38 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tickers.TickerOut,
         (p.EXCHANGE, p.SYMBOL),
     ),
+    # Accounts (handlers/accounts.py)
+    # end Accounts
+    # Orders (handlers/orders.py)
+    # end Orders
+    # Bots (handlers/bots.py)
+    # end Bots
+    # Trades (handlers/trades.py)
+    # end Trades
+    # OHLCV (handlers/ohlcv.py)
+    # end OHLCV
+    # Processes (handlers/processes.py)
+    # end Processes
 )
 
 
 def starlette_routes() -> list[Route]:
     """The table as Starlette routes; GET only (Starlette adds HEAD)."""
     return [
-        Route(e.path, e.handler, methods=["GET"], name=f"{e.tag}.{e.handler.__name__}")
+        Route(
+            e.path,
+            _no_store(e.handler) if e.private else e.handler,
+            methods=["GET"],
+            name=f"{e.tag}.{e.handler.__name__}",
+        )
         for e in ENDPOINTS
     ]
+
+
+def _no_store(handler: Handler) -> Handler:
+    async def no_store(request: Request) -> Response:
+        response = await handler(request)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return no_store
