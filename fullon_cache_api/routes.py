@@ -41,6 +41,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/info", service.info, service.InfoOut),
     Endpoint("/overview", service.overview, service.OverviewOut),
     Endpoint("/exchanges", service.exchanges, service.ExchangesOut),
+    # Docs (handlers/docs.py)
+    # end Docs
     # Tickers: fixed words before parameters
     Endpoint("/tickers", tickers.all_tickers, tickers.TickersOut, (p.SYMBOLS, p.MAX_AGE)),
     Endpoint("/tickers/health", tickers.tickers_health, tickers.TickerHealthOut, (p.MAX_AGE,)),
