@@ -7,7 +7,6 @@ the app would fail with NOPERM and fail the test.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -21,12 +20,6 @@ from fullon_cache_api.redis_server import READ_ONLY_ACL, RedisServer
 from fullon_cache_api.snapshot import load_snapshot
 
 from support import READER, READER_PASSWORD, SNAPSHOT, WRITTEN_AT, Clock, http_client, reader_url
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
-            item.add_marker(pytest.mark.anyio)
 
 
 @pytest.fixture

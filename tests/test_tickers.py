@@ -58,3 +58,136 @@ async def test_all_tickers_listing(client, clock: Clock) -> None:
     body = expect(await client.get("/tickers"))
     expected = [expected_ticker(e, s, t, clock.now) for e, s, t in stored_ticks()]
     assert body == {"items": expected, "count": len(expected)}
+
+
+async def test_exchange_listing_and_symbols_filter(client, clock: Clock) -> None:
+    rows = stored_ticks()
+    binance = [expected_ticker(e, s, t, clock.now) for e, s, t in rows if e == "binance"]
+    body = expect(await client.get("/tickers/binance"))
+    assert body == {"exchange": "binance", "items": binance, "count": 3}
+    body = expect(await client.get("/tickers/binance", params={"symbols": "SOL/USDT,BTC/USDT,X/Y"}))
+    assert [t["symbol"] for t in body["items"]] == ["BTC/USDT", "SOL/USDT"]
+    assert body["items"][0] == binance[0]
+
+
+async def test_hyperliquid_symbol_with_colon_and_percent_encoded_slash(client, clock) -> None:
+    tick = json.loads(snapshot_value("tickers:hyperliquid")["BTC/USDC:USDC"])
+    expected = expected_ticker("hyperliquid", "BTC/USDC:USDC", tick, clock.now)
+    assert expect(await client.get("/tickers/hyperliquid/BTC/USDC:USDC")) == expected
+    assert expect(await client.get("/tickers/hyperliquid/BTC%2FUSDC%3AUSDC")) == expected
+    listing = expect(await client.get("/tickers/hyperliquid"))
+    assert listing["items"] == [expected]
+
+
+async def test_max_age_filters_by_tick_time(client, clock: Clock) -> None:
+    # BTC ticks are 30 s old, ETH 60 s, SOL 3690 s (clock = written_at + 30).
+    body = expect(await client.get("/tickers", params={"max_age": "45"}))
+    assert [(t["exchange"], t["symbol"]) for t in body["items"]] == [
+        ("binance", "BTC/USDT"),
+        ("hyperliquid", "BTC/USDC:USDC"),
+        ("kraken", "BTC/USD"),
+    ]
+    active = expect(await client.get("/tickers/binance/active"))  # default max_age 60
+    assert [t["symbol"] for t in active["items"]] == ["BTC/USDT"]
+    active = expect(await client.get("/tickers/binance/active", params={"max_age": "4000"}))
+    assert active["count"] == 3
+    clock.now += 1000
+    assert expect(await client.get("/tickers/binance/active"))["count"] == 0
+
+
+async def test_tickers_health(client, clock: Clock) -> None:
+    body = expect(await client.get("/tickers/health"))
+    assert body["max_age"] == 60
+    assert body["items"] == [
+        {
+            "exchange": "binance",
+            "count": 3,
+            "newest": rfc3339(WRITTEN_AT),
+            "oldest": rfc3339(WRITTEN_AT - 3660),
+            "stale": 2,
+        },
+        {
+            "exchange": "hyperliquid",
+            "count": 1,
+            "newest": rfc3339(WRITTEN_AT),
+            "oldest": rfc3339(WRITTEN_AT),
+            "stale": 0,
+        },
+        {
+            "exchange": "kraken",
+            "count": 2,
+            "newest": rfc3339(WRITTEN_AT),
+            "oldest": rfc3339(WRITTEN_AT - 30),
+            "stale": 1,
+        },
+    ]
+    assert expect(await client.get("/tickers/health?max_age=10"))["items"][1]["stale"] == 1
+
+
+async def test_missing_ticker_and_exchange_are_404(client) -> None:
+    body = expect(await client.get("/tickers/binance/DOGE/USDT"), 404)
+    assert body == {
+        "error": {"status": 404, "code": "not_found", "message": "no ticker DOGE/USDT on binance"}
+    }
+    assert expect(await client.get("/tickers/bitmex"), 404)["error"]["code"] == "not_found"
+    assert expect(await client.get("/tickers/bitmex", params={"symbols": "BTC/USDT"}), 404)
+    # The exchange exists but none of the asked symbols do: an empty answer, not 404.
+    body = expect(await client.get("/tickers/binance", params={"symbols": "DOGE/USDT"}))
+    assert body == {"exchange": "binance", "items": [], "count": 0}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "name"),
+    [
+        ("/tickers/*", {}, "exchange"),
+        ("/tickers/bin*", {}, "exchange"),
+        ("/tickers/b[a]", {}, "exchange"),
+        ("/tickers/" + "x" * 65, {}, "exchange"),
+        ("/tickers/binance/BTC*", {}, "symbol"),
+        ("/tickers/binance/B%3FC", {}, "symbol"),
+        ("/tickers/binance/" + "S" * 129, {}, "symbol"),
+        ("/tickers", {"max_age": "abc"}, "max_age"),
+        ("/tickers", {"max_age": "-1"}, "max_age"),
+        ("/tickers", {"max_age": "nan"}, "max_age"),
+        ("/tickers/binance", {"symbols": "BTC/*"}, "symbols"),
+        ("/tickers/binance", {"symbols": ","}, "symbols"),
+        ("/tickers/health", {"max_age": "0"}, "max_age"),
+    ],
+)
+async def test_bad_input_is_400_naming_the_parameter(client, path, params, name) -> None:
+    body = expect(await client.get(path, params=params), 400)
+    assert body["error"]["code"] == "bad_request"
+    assert f"'{name}'" in body["error"]["message"]
+
+
+async def test_corrupt_tick_is_skipped_in_listings_and_502_alone(client, admin, caplog) -> None:
+    admin.hset("tickers:binance", "BAD/USDT", "{not json")
+    body = expect(await client.get("/tickers/binance"))
+    assert body["count"] == 3 and body["skipped"] == 1
+    assert "BAD/USDT" not in [t["symbol"] for t in body["items"]]
+    assert expect(await client.get("/tickers"))["skipped"] == 1
+    assert "tickers:binance" in caplog.text and "BAD/USDT" in caplog.text
+    body = expect(await client.get("/tickers/binance/BAD/USDT"), 502)
+    assert body["error"]["code"] == "bad_cache_value"
+
+
+async def test_nan_and_infinity_become_null_and_unknown_keys_are_ignored(
+    client, admin, clock
+) -> None:
+    admin.hset(
+        "tickers:binance",
+        "NAN/USDT",
+        '{"price": NaN, "bid": Infinity, "ask": -Infinity, "last": "12.5", "volume": 3,'
+        ' "time": 1764100000.0, "extra": {"x": 1}}',
+    )
+    body = expect(await client.get("/tickers/binance/NAN/USDT"))
+    assert body["price"] is None and body["bid"] is None and body["ask"] is None
+    assert body["last"] == 12.5 and body["volume"] == 3.0 and body["age_s"] == 30.0
+
+
+async def test_exchanges_are_discovered_not_listed(client, admin, clock) -> None:
+    admin.hset("tickers:newex", "ABC/USD", '{"price": 1, "time": 1764100000.0}')
+    body = expect(await client.get("/tickers"))
+    assert ("newex", "ABC/USD") in [(t["exchange"], t["symbol"]) for t in body["items"]]
+    # A key with glob characters in its name is data like any other, found by SCAN.
+    assert expect(await client.get("/tickers/newex/ABC/USD"))["price"] == 1.0

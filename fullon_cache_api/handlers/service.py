@@ -103,7 +103,7 @@ async def overview(request: Request) -> Response:
 
 
 async def exchanges(request: Request) -> Response:
-    rows = [
-        ExchangeRow(name, count) for name, count in await read_exchanges(cache_of(request).redis)
-    ]
+    """Every exchange seen in tickers, orders, trades and trade-status keys, with ticker count."""
+    found = await read_exchanges(cache_of(request).redis)
+    rows = [ExchangeRow(name, count) for name, count in found]
     return respond(ExchangesOut(rows, len(rows)))

@@ -1,0 +1,121 @@
+"""The standalone server and the demo, as real processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import redis
+
+from fullon_cache_api.redis_server import RedisServer, free_port
+
+from support import reader_url
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port} after {timeout}s")
+
+
+@contextmanager
+def serve(
+    *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = free_port()
+    command = [sys.executable, "-m", "fullon_cache_api", "--port", str(port), *args]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port, process)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def api_connections(server: RedisServer) -> int:
+    with redis.Redis(port=server.port) as admin:
+        return sum(1 for c in admin.client_list() if c["name"] == "fullon_cache_api")
+
+
+def test_standalone_hypercorn_serves_and_shuts_down_cleanly(redis_server, snapshot) -> None:
+    env = {"REDIS_URL": reader_url(redis_server)}
+    with serve(env=env) as (process, port):
+        response = httpx.get(f"http://127.0.0.1:{port}/tickers/binance/BTC/USDT")
+        assert response.status_code == 200
+        body = response.json()
+        assert (body["price"], body["bid"], body["ask"], body["volume"]) == (
+            300.0,
+            299.5,
+            300.5,
+            10.0,
+        )
+        assert httpx.get(f"http://127.0.0.1:{port}/tickers").json()["count"] == 6
+        assert api_connections(redis_server) >= 1
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    assert api_connections(redis_server) == 0
+
+
+def test_invalid_setting_fails_at_start_naming_the_variable() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fullon_cache_api", "--port", str(free_port())],
+        env={**os.environ, "FULLON_CACHE_API_POOL_SIZE": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "FULLON_CACHE_API_POOL_SIZE" in result.stderr
+
+
+def test_help_documents_flags_and_env() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fullon_cache_api", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    for flag in ("--host", "--port", "--workers", "--log-level", "--demo", "FULLON_CACHE_API_PORT"):
+        assert flag in result.stdout
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_demo_serves_sample_data_and_stops_its_redis(stop) -> None:
+    with serve("--demo") as (process, port):
+        body = httpx.get(f"http://127.0.0.1:{port}/tickers/binance/BTC/USDT").json()
+        assert (body["exchange"], body["symbol"], body["price"], body["last"]) == (
+            "binance",
+            "BTC/USDT",
+            300.0,
+            300.0,
+        )
+        process.send_signal(stop)
+        assert process.wait(10) == 0
+        output = process.stdout.read() if process.stdout else ""
+    assert f"curl http://127.0.0.1:{port}/tickers/binance/BTC/USDT" in output
+    redis_port = int(re.search(r"redis://127\.0\.0\.1:(\d+)/0", output).group(1))
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", redis_port), timeout=0.5).close()

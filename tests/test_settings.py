@@ -1,0 +1,61 @@
+"""Settings from the environment: names, fallbacks, and errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from fullon_cache_api import Settings, SettingsError
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.redis_url == "redis://localhost:6379/0"
+    assert settings.command_timeout < 1 and settings.pool_size == 50
+
+
+def test_redis_names_then_master_api_cache_names() -> None:
+    env = {"CACHE_HOST": "cache", "CACHE_PORT": "6380", "CACHE_DB": "2", "CACHE_PASSWORD": "p@ss"}
+    assert Settings.from_env(env).redis_url == "redis://:p%40ss@cache:6380/2"
+    env |= {"REDIS_HOST": "redis", "REDIS_DB": "1", "REDIS_USERNAME": "cache_api"}
+    assert Settings.from_env(env).redis_url == "redis://cache_api:p%40ss@redis:6380/1"
+    assert Settings.from_env(env).redis_db == 1
+    env |= {"REDIS_URL": "rediss://r.example:7000/3"}
+    assert Settings.from_env(env).redis_url == "rediss://r.example:7000/3"
+    assert Settings.from_env(env).redis_db == 3
+
+
+def test_api_settings() -> None:
+    env = {
+        "FULLON_CACHE_API_CONNECT_TIMEOUT": "0.25",
+        "FULLON_CACHE_API_COMMAND_TIMEOUT": "0.1",
+        "FULLON_CACHE_API_POOL_SIZE": "8",
+        "FULLON_CACHE_API_POOL_TIMEOUT": "3",
+        "FULLON_CACHE_API_TICKER_MAX_AGE": "90",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.connect_timeout, settings.command_timeout) == (0.25, 0.1)
+    assert (settings.pool_size, settings.pool_timeout, settings.ticker_max_age) == (8, 3.0, 90.0)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"REDIS_PORT": "abc"}, "REDIS_PORT"),
+        ({"REDIS_PORT": "70000"}, "REDIS_PORT"),
+        ({"CACHE_DB": "-1"}, "REDIS_DB"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"FULLON_CACHE_API_COMMAND_TIMEOUT": "soon"}, "FULLON_CACHE_API_COMMAND_TIMEOUT"),
+        ({"FULLON_CACHE_API_CONNECT_TIMEOUT": "0"}, "FULLON_CACHE_API_CONNECT_TIMEOUT"),
+        ({"FULLON_CACHE_API_POOL_SIZE": "0"}, "FULLON_CACHE_API_POOL_SIZE"),
+        ({"FULLON_CACHE_API_POOL_SIZE": "2.5"}, "FULLON_CACHE_API_POOL_SIZE"),
+        ({"FULLON_CACHE_API_TICKER_MAX_AGE": "inf"}, "FULLON_CACHE_API_TICKER_MAX_AGE"),
+    ],
+)
+def test_invalid_values_fail_naming_the_variable(env, variable) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env(env)
+
+
+def test_repr_hides_the_url_and_its_password() -> None:
+    settings = Settings(redis_url="redis://:secret@h:1/0")
+    assert "secret" not in repr(settings)
