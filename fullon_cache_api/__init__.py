@@ -3,7 +3,8 @@
 __version__ = "0.1.0"
 
 from .app import create_app
+from .auth import Resource
 from .client import lifespan
 from .settings import Settings, SettingsError
 
-__all__ = ["Settings", "SettingsError", "__version__", "create_app", "lifespan"]
+__all__ = ["Resource", "Settings", "SettingsError", "__version__", "create_app", "lifespan"]

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .auth import Auth, Authorize
 from .client import Cache, Clock, lifespan
 from .errors import ApiError, ErrorBody, ErrorOut, from_redis
 from .responses import respond
@@ -26,7 +27,12 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 def create_app(
-    settings: Settings | None = None, *, redis: Redis | None = None, clock: Clock | None = None
+    settings: Settings | None = None,
+    *,
+    redis: Redis | None = None,
+    clock: Clock | None = None,
+    require_user: bool = False,
+    authorize: Authorize | None = None,
 ) -> Starlette:
     """Build the API.
 
@@ -34,10 +40,15 @@ def create_app(
     built from the settings; the app never closes it. ``clock``: "now" as epoch seconds (tests
     pin it). The app works mounted with no lifespan (the client is made on first use); hosts
     may enter ``fullon_cache_api.lifespan(app)`` to open and close it explicitly.
+
+    Mounted in a host that authenticates: ``require_user=True`` answers 401 when the host put
+    no ``request.state.user``; ``authorize(request, resource)`` (async, returns bool) may refuse
+    a read with 403. Standalone: bearer tokens from ``settings.tokens``.
     """
     settings = Settings.from_env() if settings is None else settings
+    auth = Auth.from_settings(settings, require_user, authorize)
     app = Starlette(
-        routes=starlette_routes(),
+        routes=starlette_routes(auth),
         middleware=[Middleware(StripTrailingSlash)],
         exception_handlers={
             ApiError: api_error,

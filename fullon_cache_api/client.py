@@ -19,13 +19,13 @@ __all__ = ["Cache", "Clock", "connect", "lifespan"]
 Clock = Callable[[], float]
 
 
-def connect(settings: Settings) -> Redis:
+def connect(settings: Settings, max_connections: int | None = None) -> Redis:
     """A client whose failures are fast: a connection error is retried once at once (a pooled
     connection the server dropped reconnects), timeouts are not retried, and a request waits at
     most ``pool_timeout`` for a free connection when all ``pool_size`` are busy."""
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
-        max_connections=settings.pool_size,
+        max_connections=max_connections or settings.pool_size,
         timeout=settings.pool_timeout,
         socket_connect_timeout=settings.connect_timeout,
         socket_timeout=settings.command_timeout,
@@ -48,6 +48,9 @@ class Cache:
         self.clock: Clock = clock or time.time
         self._redis = redis
         self._owned = redis is None
+        self._stream_redis: Redis | None = redis
+        self.streams = 0
+        """Open /stream connections."""
 
     @property
     def redis(self) -> Redis:
@@ -55,11 +58,22 @@ class Cache:
             self._redis = connect(self.settings)
         return self._redis
 
+    @property
+    def stream_redis(self) -> Redis:
+        """The client subscriptions use: a pool of its own (``max_streams`` connections), so
+        open streams never hold the connections that requests read with."""
+        if self._stream_redis is None:
+            self._stream_redis = connect(self.settings, self.settings.max_streams)
+        return self._stream_redis
+
     async def aclose(self) -> None:
-        """Close the client (and its pool) if this app created it."""
-        if self._owned and self._redis is not None:
-            client, self._redis = self._redis, None
-            await client.aclose()
+        """Close the clients (and their pools) this app created."""
+        if not self._owned:
+            return
+        for client in (self._redis, self._stream_redis):
+            if client is not None:
+                await client.aclose()
+        self._redis = self._stream_redis = None
 
 
 @asynccontextmanager

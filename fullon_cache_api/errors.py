@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import msgspec
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = [
@@ -16,7 +16,10 @@ __all__ = [
     "CacheUnavailable",
     "ErrorBody",
     "ErrorOut",
+    "Forbidden",
     "NotFound",
+    "TooManyStreams",
+    "Unauthorized",
     "from_redis",
 ]
 
@@ -53,6 +56,16 @@ class BadRequest(ApiError):
     code = "bad_request"
 
 
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(ApiError):
     status = 404
     code = "not_found"
@@ -70,6 +83,11 @@ class CacheUnavailable(ApiError):
     code = "cache_unavailable"
 
 
+class TooManyStreams(ApiError):
+    status = 503
+    code = "too_many_streams"
+
+
 class CacheTimeout(ApiError):
     status = 504
     code = "cache_timeout"
@@ -80,4 +98,6 @@ def from_redis(exc: RedisError) -> ApiError:
     log.warning("redis error: %s: %s", type(exc).__name__, exc)
     if isinstance(exc, RedisTimeoutError):
         return CacheTimeout("the cache did not answer in time")
+    if isinstance(exc, ResponseError) and str(exc).startswith("WRONGTYPE"):
+        return BadCacheValue("a cache key holds a value of the wrong type")
     return CacheUnavailable("the cache is unavailable")

@@ -212,3 +212,28 @@ def parse_block_field(field: str) -> tuple[str, str] | None:
     """``{ex_id}:{symbol}`` (block_exchange, opening_position) split on the FIRST colon."""
     ex_id, sep, symbol = field.partition(":")
     return (ex_id, symbol) if sep and ex_id and symbol else None
+
+
+# ticker pub/sub channels -----------------------------------------------------------------------
+
+# fullon_cache publishes each tick on ``ticker_updates:{exchange}:{symbol}``; older writers used
+# ``next_ticker:{exchange}:{symbol}``.
+TICKER_CHANNEL_PREFIXES = ("ticker_updates:", "next_ticker:")
+
+
+def ticker_channel_patterns(exchange: str | None, symbols: list[str] | None) -> list[str]:
+    """PSUBSCRIBE patterns for ``exchange`` (all when None) and ``symbols`` (all when None)."""
+    escaped = glob_escape(exchange) if exchange else "*"
+    wanted = [glob_escape(symbol) for symbol in symbols] if symbols else ["*"]
+    return [f"{prefix}{escaped}:{s}" for prefix in TICKER_CHANNEL_PREFIXES for s in wanted]
+
+
+def parse_ticker_channel(channel: str) -> tuple[str, str] | None:
+    """``ticker_updates:{exchange}:{symbol}`` -> (exchange, symbol); the exchange ends at the
+    first colon after the prefix (symbols hold colons)."""
+    for prefix in TICKER_CHANNEL_PREFIXES:
+        rest = _suffix(channel, prefix)
+        if rest is not None:
+            parsed = parse_block_field(rest)
+            return parsed
+    return None

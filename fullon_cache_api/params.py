@@ -26,7 +26,10 @@ __all__ = [
     "TextList",
 ]
 
-GLOB_CHARS = frozenset("*?[]")
+# A character of a free-text value: anything but a control character (C0, DEL, C1), a line or
+# paragraph separator, or a glob character (* ? [ ]). This one class both validates values and
+# is the OpenAPI ``pattern``, so the documented rule is the enforced one.
+TEXT_CHAR = r"[^\u0000-\u001f\u007f-\u009f\u2028\u2029*?\[\]]"
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,8 @@ class Text(Param):
         if self.pattern is not None:
             if not re.fullmatch(self.pattern, value):
                 raise self.bad(f"must match {self.pattern}")
-        elif not value.isprintable() or GLOB_CHARS.intersection(value):
-            raise self.bad("must be printable and must not contain * ? [ ]")
+        elif not re.fullmatch(f"{TEXT_CHAR}+", value):
+            raise self.bad("must not contain control characters or * ? [ ]")
         return value
 
     def get(self, request: Request) -> str | None:
@@ -84,7 +87,12 @@ class Text(Param):
     def schema(self) -> dict[str, Any]:
         if self.pattern is not None:
             return {"type": "string", "pattern": f"^{self.pattern}$"}
-        return {"type": "string", "minLength": 1, "maxLength": self.max_length}
+        return {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": self.max_length,
+            "pattern": f"^{TEXT_CHAR}+$",
+        }
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,11 @@ class Digits(Text):
 
 @dataclass(frozen=True)
 class TextList(Text):
-    """A comma-separated list of ``Text`` values, e.g. ``?symbols=BTC/USDT,ETH/USDT``."""
+    """A comma-separated list of ``Text`` values, e.g. ``?symbols=BTC/USDT,ETH/USDT``.
+
+    Each value is a ``Text`` without commas that does not begin or end with a space (so
+    ``A, B`` is refused rather than read as ``" B"``); empty values are refused. OpenAPI: an
+    array in ``form`` style, not exploded."""
 
     max_items: int = 100
 
@@ -105,15 +117,26 @@ class TextList(Text):
         value = self.raw(request)
         if value is None:
             return None
-        items = [item.strip() for item in value.split(",") if item.strip()]
-        if not items:
-            raise self.bad("must list at least one value")
+        items = value.split(",")
         if len(items) > self.max_items:
             raise self.bad(f"must list at most {self.max_items} values")
-        return list(dict.fromkeys(self.parse(item) for item in items))
+        return list(dict.fromkeys(self.parse_item(item) for item in items))
+
+    def parse_item(self, item: str) -> str:
+        value = self.parse(item)
+        if value != value.strip(" "):
+            raise self.bad("values must not begin or end with a space")
+        return value
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "minLength": 1, "description": "comma-separated"}
+        char, edge = TEXT_CHAR[:-1] + ",]", TEXT_CHAR[:-1] + ", ]"
+        item = {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": self.max_length,
+            "pattern": f"^{edge}(?:{char}*{edge})?$",
+        }
+        return {"type": "array", "items": item, "minItems": 1, "maxItems": self.max_items}
 
 
 @dataclass(frozen=True)
@@ -190,6 +213,7 @@ EXCHANGE = Text(
 )
 SYMBOL = Text("symbol", "path", "symbol as stored, slash included (BTC/USDT, BTC/USDC:USDC)")
 SYMBOLS = TextList("symbols", "query", "only these symbols, comma-separated")
+EXCHANGE_FILTER = Text("exchange", "query", "only this exchange", 64, r"[A-Za-z0-9_.-]{1,64}")
 MAX_AGE = Number("max_age", "query", "keep only ticks younger than this many seconds")
 
 EX_ID = Digits("ex_id", "path", "exchange account id (digits)")

@@ -10,7 +10,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import params as p
-from .handlers import accounts, bots, ohlcv, orders, processes, service, tickers, trades  # noqa: F401
+from .auth import Auth
+from .handlers import (
+    accounts,
+    bots,
+    docs,
+    ohlcv,
+    orders,
+    processes,
+    service,
+    stream,
+    tickers,
+    trades,
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -42,6 +54,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/overview", service.overview, service.OverviewOut),
     Endpoint("/exchanges", service.exchanges, service.ExchangesOut),
     # Docs (handlers/docs.py)
+    Endpoint("/openapi.json", docs.openapi_json, docs.OpenApiDocument),
+    Endpoint("/docs", docs.docs_page, docs.DocsPage),
+    Endpoint("/docs/{asset}", docs.docs_asset, docs.DocsAsset, (docs.ASSET,)),
     # end Docs
     # Tickers: fixed words before parameters
     Endpoint("/tickers", tickers.all_tickers, tickers.TickersOut, (p.SYMBOLS, p.MAX_AGE)),
@@ -64,32 +79,173 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tickers.TickerOut,
         (p.EXCHANGE, p.SYMBOL),
     ),
+    # Streams
+    Endpoint(
+        "/stream/tickers", stream.stream_tickers, tickers.TickerOut, (p.EXCHANGE_FILTER, p.SYMBOLS)
+    ),
     # Accounts (handlers/accounts.py)
+    Endpoint("/accounts", accounts.accounts, accounts.AccountsOut, private=True),
+    Endpoint(
+        "/accounts/{ex_id}/balances",
+        accounts.balances,
+        accounts.BalancesOut,
+        (p.EX_ID,),
+        private=True,
+    ),
+    Endpoint(
+        "/accounts/{ex_id}/balances/{currency}",
+        accounts.balance,
+        accounts.AccountBalanceOut,
+        (p.EX_ID, p.CURRENCY),
+        private=True,
+    ),
+    Endpoint(
+        "/accounts/{ex_id}/positions",
+        accounts.positions,
+        accounts.PositionsOut,
+        (p.EX_ID,),
+        private=True,
+    ),
+    Endpoint(
+        "/accounts/{ex_id}/positions/{symbol:path}",
+        accounts.position,
+        accounts.AccountPositionOut,
+        (p.EX_ID, p.SYMBOL),
+        private=True,
+    ),
+    Endpoint(
+        "/accounts/{ex_id}/status",
+        accounts.status,
+        accounts.AccountStatusOut,
+        (p.EX_ID,),
+        private=True,
+    ),
     # end Accounts
     # Orders (handlers/orders.py)
+    Endpoint(
+        "/orders",
+        orders.all_orders,
+        orders.OrdersOut,
+        (p.STATUS_FILTER, p.SYMBOL_FILTER, p.BOT_ID_FILTER, p.UID_FILTER, p.LIMIT),
+        private=True,
+    ),
+    Endpoint("/orders/queues", orders.queues, orders.QueuesOut, private=True),
+    Endpoint(
+        "/orders/queues/{name:path}",
+        orders.queue,
+        orders.QueueHeadOut,
+        (p.QUEUE_NAME, p.LIMIT),
+        private=True,
+    ),
+    Endpoint(
+        "/orders/{exchange}",
+        orders.exchange_orders,
+        orders.ExchangeOrdersOut,
+        (p.EXCHANGE, p.STATUS_FILTER, p.SYMBOL_FILTER, p.BOT_ID_FILTER, p.UID_FILTER, p.LIMIT),
+        private=True,
+    ),
+    Endpoint(
+        "/orders/{exchange}/{order_id:path}",
+        orders.order,
+        orders.OrderOut,
+        (p.EXCHANGE, p.ORDER_ID),
+        private=True,
+    ),
     # end Orders
     # Bots (handlers/bots.py)
+    # fixed words (/bots/blocks, /bots/coordination) before /bots/{bot_id}
+    Endpoint("/bots", bots.bots, bots.BotsOut),
+    Endpoint("/bots/blocks", bots.blocks, bots.BlocksOut),
+    Endpoint("/bots/coordination", bots.coordination, bots.CoordinationOut),
+    Endpoint(
+        "/bots/blocks/{ex_id}/{symbol:path}",
+        bots.block,
+        bots.SymbolBlockOut,
+        (p.EX_ID, p.SYMBOL),
+    ),
+    Endpoint("/bots/{bot_id}", bots.bot, bots.BotOut, (p.BOT_ID,)),
     # end Bots
     # Trades (handlers/trades.py)
+    Endpoint("/trades", trades.trade_lists, trades.TradeListsOut, private=True),
+    Endpoint("/trades/status", trades.trade_statuses, trades.TradeStatusesOut, private=True),
+    Endpoint("/trades/metrics", trades.trade_metrics, trades.TradeMetricsOut, private=True),
+    Endpoint(
+        "/trades/users/{uid}",
+        trades.user_trade_lists,
+        trades.UserTradeListsOut,
+        (p.UID,),
+        private=True,
+    ),
+    Endpoint(
+        "/trades/users/{uid}/{exchange}",
+        trades.user_trades,
+        trades.UserTradesOut,
+        (p.UID, p.EXCHANGE, p.LIMIT),
+        private=True,
+    ),
+    Endpoint(
+        "/trades/{exchange}/{symbol:path}",
+        trades.symbol_trades,
+        trades.SymbolTradesOut,
+        (p.EXCHANGE, p.SYMBOL, p.LIMIT),
+        private=True,
+    ),
     # end Trades
     # OHLCV (handlers/ohlcv.py)
+    Endpoint("/ohlcv", ohlcv.all_series, ohlcv.SeriesListOut),
+    Endpoint("/ohlcv/{symbol:path}/timeframes", ohlcv.timeframes, ohlcv.TimeframesOut, (p.SYMBOL,)),
+    Endpoint(
+        "/ohlcv/{symbol:path}/{timeframe}",
+        ohlcv.bars,
+        ohlcv.BarsOut,
+        (p.SYMBOL, p.TIMEFRAME, p.OHLCV_LIMIT, p.SINCE, p.UNTIL),
+    ),
     # end OHLCV
-    # Processes (handlers/processes.py)
+    # Processes (handlers/processes.py): fixed words before the process id
+    Endpoint(
+        "/processes",
+        processes.processes,
+        processes.ProcessesOut,
+        (
+            p.PROCESS_TYPE,
+            p.COMPONENT_FILTER,
+            p.PROCESS_STATUS,
+            p.SINCE_MINUTES,
+            p.STALE_AFTER,
+        ),
+    ),
+    Endpoint(
+        "/processes/health",
+        processes.processes_health,
+        processes.ProcessHealthOut,
+        (p.SINCE_MINUTES, p.STALE_AFTER),
+    ),
+    Endpoint(
+        "/processes/components/{component:path}",
+        processes.component_process,
+        processes.ProcessOut,
+        (p.COMPONENT, p.STALE_AFTER),
+    ),
+    Endpoint(
+        "/processes/{process_id:path}",
+        processes.process,
+        processes.ProcessOut,
+        (p.PROCESS_ID, p.STALE_AFTER),
+    ),
     # end Processes
 )
 
 
-def starlette_routes() -> list[Route]:
-    """The table as Starlette routes; GET only (Starlette adds HEAD)."""
-    return [
-        Route(
-            e.path,
-            _no_store(e.handler) if e.private else e.handler,
-            methods=["GET"],
-            name=f"{e.tag}.{e.handler.__name__}",
-        )
-        for e in ENDPOINTS
-    ]
+def starlette_routes(auth: Auth) -> list[Route]:
+    """The table as Starlette routes; GET only (Starlette adds HEAD). ``auth`` puts its checks
+    in front of the handlers it protects."""
+    routes = []
+    for e in ENDPOINTS:
+        handler = auth.guard(e.handler, e.path, e.tag)
+        if e.private:
+            handler = _no_store(handler)
+        routes.append(Route(e.path, handler, methods=["GET"], name=f"{e.tag}.{e.handler.__name__}"))
+    return routes
 
 
 def _no_store(handler: Handler) -> Handler:

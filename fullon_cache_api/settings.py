@@ -34,6 +34,18 @@ class Settings:
     """Seconds a request waits for a free pooled connection before 503."""
     ticker_max_age: float = 60.0
     """Default ``max_age`` (seconds) of /tickers/{exchange}/active and /tickers/health."""
+    max_streams: int = 100
+    """Most concurrent /stream connections per process; more are answered 503."""
+    stream_heartbeat: float = 15.0
+    """Seconds between SSE heartbeat comments on an idle stream (keeps proxies open)."""
+    stream_queue: int = 1000
+    """Updates buffered per stream for a slow client; beyond it the oldest are dropped."""
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+    """Bearer tokens; when any is set, every request must carry one (``Authorization``)."""
+    public_health: bool = True
+    """With tokens set, /health still answers without one (load balancers)."""
+    public_docs: bool = True
+    """With tokens set, /openapi.json and /docs still answer without one."""
 
     def __post_init__(self) -> None:
         for name in _NUMBERS:
@@ -56,7 +68,13 @@ class Settings:
                 except ValueError:
                     raise SettingsError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
                 _check(name, values[name], var)
-        return cls(redis_url=_redis_url(env), **values)  # type: ignore[arg-type]
+        return cls(
+            redis_url=_redis_url(env),
+            tokens=tuple(t.strip() for t in env.get(PREFIX + "TOKENS", "").split(",") if t.strip()),
+            public_health=_flag(env, PREFIX + "PUBLIC_HEALTH", cls.public_health),
+            public_docs=_flag(env, PREFIX + "PUBLIC_DOCS", cls.public_docs),
+            **values,  # type: ignore[arg-type]
+        )
 
     @property
     def redis_db(self) -> int:
@@ -72,13 +90,16 @@ _NUMBERS: dict[str, type[float] | type[int]] = {
     "pool_size": int,
     "pool_timeout": float,
     "ticker_max_age": float,
+    "max_streams": int,
+    "stream_heartbeat": float,
+    "stream_queue": int,
 }
 
 
 def _check(name: str, value: float, label: str) -> None:
-    if name == "pool_size":
-        if not 1 <= value <= 10_000:
-            raise SettingsError(f"{label} must be an integer from 1 to 10000, got {value!r}")
+    if _NUMBERS[name] is int:
+        if not 1 <= value <= 100_000:
+            raise SettingsError(f"{label} must be an integer from 1 to 100000, got {value!r}")
     elif not 0 < value < float("inf"):
         raise SettingsError(f"{label} must be a positive number of seconds, got {value!r}")
 
@@ -108,6 +129,17 @@ def _redis_url(env: Mapping[str, str]) -> str:
     if user or password:
         auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
     return f"redis://{auth}{host}:{port}/{db}"
+
+
+def _flag(env: Mapping[str, str], var: str, default: bool) -> bool:
+    raw = env.get(var, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{var}={raw!r} must be true or false")
 
 
 def _bounded_int(raw: str | None, var: str, default: int, low: int, high: int) -> int:

@@ -16,10 +16,10 @@ import redis
 from starlette.applications import Starlette
 
 from fullon_cache_api import Settings, create_app, lifespan
-from fullon_cache_api.redis_server import READ_ONLY_ACL, RedisServer
+from fullon_cache_api.redis_server import RedisServer
 from fullon_cache_api.snapshot import load_snapshot
 
-from support import READER, READER_PASSWORD, SNAPSHOT, WRITTEN_AT, Clock, http_client, reader_url
+from support import SNAPSHOT, WRITTEN_AT, Clock, http_client, prepare, reader_url
 
 
 @pytest.fixture
@@ -29,11 +29,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    with redis.Redis(port=server.port) as admin:
-        admin.execute_command(
-            "ACL", "SETUSER", READER, *READ_ONLY_ACL.split(), f">{READER_PASSWORD}"
-        )
+    server = prepare(RedisServer().start())
     yield server
     server.close()
 

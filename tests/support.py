@@ -53,3 +53,26 @@ def expect(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     return response.json()
+
+
+def prepare(server: RedisServer) -> RedisServer:
+    """Create the read-only ACL user the app connects as, and load the snapshot (as admin)."""
+    import redis
+
+    from fullon_cache_api.redis_server import READ_ONLY_ACL
+    from fullon_cache_api.snapshot import load_snapshot
+
+    with redis.Redis(port=server.port) as admin:
+        admin.execute_command(
+            "ACL", "SETUSER", READER, *READ_ONLY_ACL.split(), f">{READER_PASSWORD}"
+        )
+        load_snapshot(admin, SNAPSHOT)
+    return server
+
+
+def api_connections(server: RedisServer) -> int:
+    """Connections the API holds open on the real server (it names them)."""
+    import redis
+
+    with redis.Redis(port=server.port) as admin:
+        return sum(1 for c in admin.client_list() if c["name"] == "fullon_cache_api")

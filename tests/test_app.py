@@ -17,18 +17,12 @@ from starlette.routing import Mount
 from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api import client as client_module
 from fullon_cache_api.main import create_app as legacy_create_app
-from fullon_cache_api.redis_server import RedisServer, free_port
+from fullon_cache_api.redis_server import free_port
 from fullon_cache_api.routes import ENDPOINTS
 
-from support import Clock, expect, http_client
+from support import Clock, api_connections, expect, http_client
 
 BTC = "/tickers/binance/BTC/USDT"
-
-
-def api_connections(server: RedisServer) -> int:
-    """Connections the API holds open on the real server (it names them)."""
-    with redis.Redis(port=server.port) as admin:
-        return sum(1 for c in admin.client_list() if c["name"] == "fullon_cache_api")
 
 
 def test_master_api_import_path() -> None:

@@ -14,11 +14,10 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-import redis
 
-from fullon_cache_api.redis_server import RedisServer, free_port
+from fullon_cache_api.redis_server import free_port
 
-from support import reader_url
+from support import api_connections, reader_url
 
 pytestmark = pytest.mark.slow
 
@@ -55,11 +54,6 @@ def serve(
         if process.poll() is None:
             process.kill()
             process.wait()
-
-
-def api_connections(server: RedisServer) -> int:
-    with redis.Redis(port=server.port) as admin:
-        return sum(1 for c in admin.client_list() if c["name"] == "fullon_cache_api")
 
 
 def test_standalone_hypercorn_serves_and_shuts_down_cleanly(redis_server, snapshot) -> None:

@@ -59,3 +59,18 @@ def test_invalid_values_fail_naming_the_variable(env, variable) -> None:
 def test_repr_hides_the_url_and_its_password() -> None:
     settings = Settings(redis_url="redis://:secret@h:1/0")
     assert "secret" not in repr(settings)
+
+
+def test_auth_settings() -> None:
+    env = {
+        "FULLON_CACHE_API_TOKENS": " one, two ,,",
+        "FULLON_CACHE_API_PUBLIC_HEALTH": "false",
+        "FULLON_CACHE_API_PUBLIC_DOCS": "0",
+    }
+    settings = Settings.from_env(env)
+    assert settings.tokens == ("one", "two")
+    assert settings.public_health is False and settings.public_docs is False
+    assert "one" not in repr(settings)
+    assert Settings.from_env({}).tokens == ()
+    with pytest.raises(SettingsError, match="FULLON_CACHE_API_PUBLIC_HEALTH"):
+        Settings.from_env({"FULLON_CACHE_API_PUBLIC_HEALTH": "maybe"})

@@ -191,3 +191,10 @@ async def test_exchanges_are_discovered_not_listed(client, admin, clock) -> None
     assert ("newex", "ABC/USD") in [(t["exchange"], t["symbol"]) for t in body["items"]]
     # A key with glob characters in its name is data like any other, found by SCAN.
     assert expect(await client.get("/tickers/newex/ABC/USD"))["price"] == 1.0
+
+
+async def test_a_key_of_the_wrong_type_is_502_not_503(client, admin) -> None:
+    admin.delete("tickers:binance")
+    admin.set("tickers:binance", "not a hash")
+    body = expect(await client.get("/tickers/binance/BTC/USDT"), 502)
+    assert body["error"]["code"] == "bad_cache_value"

@@ -1,0 +1,238 @@
+"""OHLCV: ``ohlcv:{symbol}:{timeframe}`` lists, one JSON array ``[ts, o, h, l, c, v]`` per element.
+
+Lists are appended oldest first and never deduplicated (a re-sent candle appears twice: the later
+element wins), ``ts`` is epoch milliseconds from some writers and seconds from others (below 1e11
+means seconds), and elements may carry extra trailing values. Bars leave this module as tuples
+``(ts_ms, open, high, low, close, volume)`` with ``ts_ms`` an integer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from bisect import bisect_left, bisect_right
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from .. import keys
+from ..errors import BadCacheValue, NotFound
+from . import CorruptValue, Lenient, scan_keys
+
+__all__ = [
+    "Bar",
+    "Bars",
+    "SeriesInfo",
+    "SeriesList",
+    "StoredBar",
+    "decode_bar",
+    "read_bars",
+    "read_series",
+    "read_timeframes",
+    "timeframe_order",
+]
+
+log = logging.getLogger("fullon.cache_api.cache.ohlcv")
+
+Bar = tuple[int, float | None, float | None, float | None, float | None, float | None]
+
+SECONDS_BELOW = 1e11
+"""A stored timestamp below this is epoch seconds, otherwise epoch milliseconds."""
+_MAX_TS = 9e15  # beyond any real time in ms; keeps ts_ms an exact integer (and rejects NaN)
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000, "y": 31536000}
+_TIMEFRAME = re.compile(r"([0-9]+)([smhdwMy])")
+
+
+class StoredBar(msgspec.Struct, frozen=True, array_like=True):
+    """A stored element ``[ts, o, h, l, c, v, ...]``: an array of at least six numbers (null
+    prices pass as null); msgspec ignores the extra trailing elements of array-like Structs."""
+
+    ts: float
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    volume: float | None
+
+
+# The fast path: msgspec straight into the Struct. It rejects the NaN/Infinity tokens Python's
+# json.dumps writes; those elements go through Lenient's json.loads fallback.
+_fast = msgspec.json.Decoder(StoredBar, strict=False).decode
+BAR = Lenient(StoredBar)
+
+
+class CorruptBar(CorruptValue):
+    """A list element that is not JSON or not an array of at least six numbers."""
+
+
+def decode_bar(raw: bytes | str) -> Bar:
+    """One stored element as ``(ts_ms, o, h, l, c, v)``: ``ts_ms`` an integer (second-based
+    timestamps converted), extra trailing values dropped, non-finite prices kept as floats
+    (the encoder writes null). Raises CorruptBar."""
+    try:
+        row = _fast(raw)
+    except msgspec.DecodeError:
+        try:
+            row = BAR.decode(raw)
+        except CorruptValue as exc:
+            raise CorruptBar(str(exc)) from None
+    ts = row.ts
+    if not -_MAX_TS < ts < _MAX_TS:
+        raise CorruptBar(f"timestamp {ts!r} is not a time")
+    ms = round(ts * 1000) if ts < SECONDS_BELOW else round(ts)
+    return (ms, row.open, row.high, row.low, row.close, row.volume)
+
+
+def timeframe_order(timeframe: str) -> tuple[int, int, str]:
+    """Sort key: by duration (1m < 15m < 1h < 4h < 1d < 1w), unknown forms last by name."""
+    match = _TIMEFRAME.fullmatch(timeframe)
+    if match is None:
+        return (1, 0, timeframe)
+    return (0, int(match[1]) * _UNIT_SECONDS[match[2]], timeframe)
+
+
+def _series_order(pair: tuple[str, str]) -> tuple[str, tuple[int, int, str]]:
+    return (pair[0], timeframe_order(pair[1]))
+
+
+# one series --------------------------------------------------------------------------------------
+
+
+class Bars(msgspec.Struct):
+    """A series' bars, ascending and deduplicated, and how many stored elements were corrupt."""
+
+    bars: list[Bar]
+    skipped: int = 0
+
+
+def _dedup(key: str, elements: list[bytes | str]) -> Bars:
+    by_ts: dict[int, Bar] = {}
+    bad: list[tuple[int, str]] = []
+    for index, raw in enumerate(elements):
+        try:
+            bar = decode_bar(raw)
+        except CorruptBar as exc:
+            bad.append((index, str(exc)))
+            continue
+        by_ts[bar[0]] = bar  # a re-sent candle: the later element wins
+    if bad:
+        first = bad[0]
+        log.warning(
+            "skipping %d corrupt OHLCV elements: key=%r first index=%d: %s",
+            len(bad),
+            key,
+            first[0],
+            first[1],
+        )
+    return Bars([by_ts[ts] for ts in sorted(by_ts)], len(bad))
+
+
+async def read_bars(
+    redis: Redis,
+    symbol: str,
+    timeframe: str,
+    since: int | None = None,
+    until: int | None = None,
+    limit: int | None = None,
+) -> Bars:
+    """The series' bars from ONE ``LRANGE 0 -1``: deduplicated by timestamp (later wins), ascending,
+    kept within ``[since, until]`` (epoch ms, inclusive), then the latest ``limit``. 404 when the
+    series is absent (an absent list reads as empty)."""
+    key = keys.ohlcv_key(symbol, timeframe)
+    try:
+        elements: list[bytes | str] = await redis.lrange(key, 0, -1)
+    except ResponseError as exc:
+        if "WRONGTYPE" not in str(exc):
+            raise
+        raise BadCacheValue(f"the stored OHLCV series {symbol} {timeframe} is not a list") from None
+    if not elements:
+        raise NotFound(f"no OHLCV series {symbol} {timeframe}")
+    series = _dedup(key, elements)
+    bars = series.bars
+    if since is not None or until is not None:
+        lo = 0 if since is None else bisect_left(bars, since, key=lambda bar: bar[0])
+        hi = len(bars) if until is None else bisect_right(bars, until, key=lambda bar: bar[0])
+        bars = bars[lo:hi]
+    if limit is not None and len(bars) > limit:
+        bars = bars[-limit:]
+    return Bars(bars, series.skipped)
+
+
+# listings ----------------------------------------------------------------------------------------
+
+
+async def read_timeframes(redis: Redis, symbol: str) -> list[str]:
+    """The timeframes stored for exactly ``symbol``, by duration. SCAN ``ohlcv:{symbol}:*`` also
+    matches longer symbols (``BTC/USDT`` finds ``ohlcv:BTC/USDT:USDT:1m``): each key is re-parsed
+    and its symbol compared. 404 when none."""
+    timeframes = [
+        parsed[1]
+        for key in await scan_keys(redis, keys.ohlcv_symbol_pattern(symbol))
+        if (parsed := keys.parse_ohlcv_key(key)) is not None and parsed[0] == symbol
+    ]
+    if not timeframes:
+        raise NotFound(f"no OHLCV series for {symbol}")
+    return sorted(timeframes, key=timeframe_order)
+
+
+class SeriesInfo(msgspec.Struct, frozen=True):
+    symbol: str
+    timeframe: str
+    bars: int
+    first_ts_ms: int | None
+    last_ts_ms: int | None
+
+
+class SeriesList(msgspec.Struct):
+    series: list[SeriesInfo]
+    skipped: int = 0
+
+
+def _edge_ts(raw: bytes | str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return decode_bar(raw)[0]
+    except CorruptBar:
+        return None
+
+
+async def read_series(redis: Redis) -> SeriesList:
+    """Every series: one SCAN loop over ``ohlcv:*`` and ONE pipeline of ``LLEN``, ``LINDEX 0``
+    and ``LINDEX -1`` per key (whole lists are never read). ``bars`` counts stored elements,
+    duplicates included; a corrupt first or last element gives a null time. A key of another
+    Redis type is skipped and counted. Ordered by symbol, then timeframe by duration."""
+    series = sorted(
+        (
+            parsed
+            for key in await scan_keys(redis, keys.OHLCV_PATTERN)
+            if (parsed := keys.parse_ohlcv_key(key)) is not None
+        ),
+        key=_series_order,
+    )
+    if not series:
+        return SeriesList([])
+    pipe = redis.pipeline(transaction=False)
+    for symbol, timeframe in series:
+        key = keys.ohlcv_key(symbol, timeframe)
+        pipe.llen(key)
+        pipe.lindex(key, 0)
+        pipe.lindex(key, -1)
+    results = await pipe.execute(raise_on_error=False)
+    found: list[SeriesInfo] = []
+    skipped = 0
+    for index, (symbol, timeframe) in enumerate(series):
+        length, first, last = results[3 * index : 3 * index + 3]
+        errors = [r for r in (length, first, last) if isinstance(r, ResponseError)]
+        if errors:
+            if not all("WRONGTYPE" in str(error) for error in errors):
+                raise errors[0]
+            skipped += 1
+            log.warning("skipping OHLCV key of another type: %r", keys.ohlcv_key(symbol, timeframe))
+            continue
+        if not length:  # the list went away between SCAN and the pipeline
+            continue
+        found.append(SeriesInfo(symbol, timeframe, length, _edge_ts(first), _edge_ts(last)))
+    return SeriesList(found, skipped)

@@ -1,0 +1,163 @@
+"""Processes: ``process:data:{process_id}`` JSON records (expire 86400 s after their last update),
+``process:active:{process_type}`` hashes (field process_id -> ISO last-update time) and the
+``process:components`` hash (field component -> latest process_id).
+
+A process id is ``"{type}:{component}:{epoch}"`` with components that hold ``:`` and ``/``: ids
+are opaque strings here, never split. ``process:active:*`` may list ids whose record expired:
+those processes are gone, not active (quirk 10).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from .. import keys
+from ..errors import BadCacheValue, NotFound
+from ..times import to_epoch
+from . import CorruptValue, Lenient, scan_keys, text
+
+__all__ = [
+    "ActiveProcess",
+    "ActiveProcesses",
+    "StoredProcess",
+    "read_active_processes",
+    "read_component_process",
+    "read_process",
+]
+
+log = logging.getLogger("fullon.cache_api.cache.processes")
+
+
+class StoredProcess(msgspec.Struct, frozen=True):
+    """A process record as fullon_cache stores it; times are ISO strings (epochs tolerated)."""
+
+    process_id: str | None = None
+    process_type: str | None = None
+    component: str | None = None
+    params: Any = None
+    status: str | None = None
+    message: str | None = None
+    created_at: str | float | None = None
+    updated_at: str | float | None = None
+    heartbeat: str | float | None = None
+
+
+RECORD = Lenient(StoredProcess)
+
+
+def _wrong_type(exc: ResponseError) -> bool:
+    return "WRONGTYPE" in str(exc)
+
+
+async def _get_record(redis: Redis, process_id: str, what: str) -> StoredProcess:
+    corrupt = BadCacheValue(f"the stored record of process {process_id} is corrupt")
+    try:
+        raw: bytes | str | None = await redis.get(keys.process_data_key(process_id))
+    except ResponseError as exc:
+        if not _wrong_type(exc):
+            raise
+        raise corrupt from None
+    if raw is None:
+        raise NotFound(f"no process {process_id}{what} (missing or expired)")
+    try:
+        return RECORD.decode(raw)
+    except CorruptValue:
+        raise corrupt from None
+
+
+async def read_process(redis: Redis, process_id: str) -> StoredProcess:
+    """One record (GET); 404 when missing or expired, 502 when corrupt."""
+    return await _get_record(redis, process_id, "")
+
+
+async def read_component_process(redis: Redis, component: str) -> tuple[str, StoredProcess]:
+    """The component's latest process id and record (HGET, then GET). 404 when the component is
+    not in ``process:components`` (a stopped process leaves it) or its record expired."""
+    raw_id: bytes | str | None = await redis.hget(keys.PROCESS_COMPONENTS, component)
+    if raw_id is None:
+        raise NotFound(f"no process for component {component}")
+    process_id = text(raw_id)
+    return process_id, await _get_record(redis, process_id, f" of component {component}")
+
+
+class ActiveProcess(msgspec.Struct, frozen=True):
+    process_id: str
+    process_type: str
+    """From the ``process:active:{type}`` key that lists the id."""
+    last_update: float
+    """Epoch seconds: the time ``process:active:*`` holds for the id."""
+    record: StoredProcess
+
+
+class ActiveProcesses(msgspec.Struct):
+    processes: list[ActiveProcess]
+    skipped: int = 0
+
+
+async def read_active_processes(
+    redis: Redis,
+    updated_since: float,
+    process_type: str | None = None,
+    component: str | None = None,
+    status: str | None = None,
+) -> ActiveProcesses:
+    """Processes listed in ``process:active:*`` with a last-update time at or after
+    ``updated_since`` (epoch seconds) AND a live record; filtered by ``component`` and
+    ``status`` of the record. Reads: one SCAN loop (only ``process:active:{process_type}`` when
+    a type is given), one pipeline of HGETALL, one MGET of the candidates' records. A corrupt
+    record (or active key of another type) is skipped and counted. Ordered by type, then id."""
+    if process_type is not None:
+        types = [process_type]
+    else:
+        types = [
+            kind
+            for key in await scan_keys(redis, keys.PROCESS_ACTIVE_PATTERN)
+            if (kind := keys.type_of_process_active_key(key)) is not None
+        ]
+    pipe = redis.pipeline(transaction=False)
+    for kind in types:
+        pipe.hgetall(keys.process_active_key(kind))
+    hashes: list[Any] = await pipe.execute(raise_on_error=False) if types else []
+
+    skipped = 0
+    candidates: list[tuple[str, str, float]] = []
+    for kind, fields in zip(types, hashes, strict=True):
+        if isinstance(fields, ResponseError):
+            if not _wrong_type(fields):
+                raise fields
+            skipped += 1
+            log.warning("skipping process key of another type: %r", keys.process_active_key(kind))
+            continue
+        for raw_id, raw_time in fields.items():
+            updated = to_epoch(text(raw_time))
+            if updated is not None and updated >= updated_since:
+                candidates.append((kind, text(raw_id), updated))
+    candidates.sort(key=lambda c: (c[0], c[1]))
+
+    records: list[bytes | str | None] = (
+        await redis.mget([keys.process_data_key(pid) for _, pid, _ in candidates])
+        if candidates
+        else []
+    )
+    found: list[ActiveProcess] = []
+    for (kind, pid, updated), raw in zip(candidates, records, strict=True):
+        if raw is None:  # expired (or never written): gone, not active
+            continue
+        try:
+            record = RECORD.decode(raw)
+        except CorruptValue as exc:
+            skipped += 1
+            log.warning(
+                "skipping corrupt process record: key=%r: %s", keys.process_data_key(pid), exc
+            )
+            continue
+        if (component is None or record.component == component) and (
+            status is None or record.status == status
+        ):
+            found.append(ActiveProcess(pid, kind, updated, record))
+    return ActiveProcesses(found, skipped)

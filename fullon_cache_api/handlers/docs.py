@@ -1,0 +1,191 @@
+"""API docs: the OpenAPI document and an interactive docs page that works offline.
+
+The page is Swagger UI, served by this app from the ``swagger-ui-bundle-v2`` package (no CDN).
+Every URL in the page is relative, so it works standalone and mounted (e.g. at /api/v1/cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib.resources.abc import Traversable
+from typing import Any, ClassVar
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+
+from .. import openapi
+from ..errors import NotFound
+from ..params import Choice
+from ..responses import BASE_HEADERS, respond
+
+# Swagger UI's files the page uses, by name, with their media types (nothing else is served).
+BUNDLED: dict[str, str] = {
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "favicon-16x16.png": "image/png",
+    "favicon-32x32.png": "image/png",
+}
+INIT = "init.js"
+ASSET: Choice = Choice(
+    "asset",
+    "path",
+    "a file of the docs page: Swagger UI's script, style sheet and icons, and its start script",
+    choices=(*BUNDLED, INIT),
+)
+ASSET_CACHE = "public, max-age=86400"
+# The page loads nothing from elsewhere, and a browser enforces it.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'self'"
+)
+
+# ``{up}`` climbs out of the page's own path when it was asked for with a trailing slash.
+PAGE = """\
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>fullon_cache_api docs</title>
+<link rel="stylesheet" href="{up}docs/swagger-ui.css">
+<link rel="icon" type="image/png" href="{up}docs/favicon-32x32.png" sizes="32x32">
+<link rel="icon" type="image/png" href="{up}docs/favicon-16x16.png" sizes="16x16">
+</head>
+<body>
+<div id="swagger-ui" data-openapi="{up}openapi.json"></div>
+<script src="{up}docs/swagger-ui-bundle.js"></script>
+<script src="{up}docs/init.js"></script>
+</body>
+</html>
+"""
+INIT_JS = b"""\
+"use strict";
+window.addEventListener("load", function () {
+  var node = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({
+    url: node.getAttribute("data-openapi"),
+    domNode: node,
+    deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout",
+    validatorUrl: null,
+    displayRequestDuration: true,
+  });
+});
+"""
+
+
+class OpenApiDocument(openapi.Raw):
+    """Route-table marker: the OpenAPI 3.1 document (JSON)."""
+
+    description: ClassVar[str] = (
+        "This OpenAPI 3.1 document; `servers` names where the app is mounted."
+    )
+    media_types: ClassVar[dict[str, dict[str, Any]]] = {
+        "application/json": {
+            "type": "object",
+            "required": ["openapi", "info", "servers", "paths", "components"],
+            "properties": {"openapi": {"type": "string", "const": openapi.OPENAPI_VERSION}},
+        }
+    }
+
+
+class DocsPage(openapi.Raw):
+    """Route-table marker: the docs page (HTML)."""
+
+    description: ClassVar[str] = (
+        "The Swagger UI page; it loads its files and the document from this app."
+    )
+    media_types: ClassVar[dict[str, dict[str, Any]]] = {"text/html": {"type": "string"}}
+    headers: ClassVar[dict[str, dict[str, Any]]] = {
+        "Content-Security-Policy": {
+            "description": "only this app's own files are loaded",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    }
+
+
+class DocsAsset(openapi.Raw):
+    """Route-table marker: a static file of the docs page."""
+
+    description: ClassVar[str] = "The file, cacheable for a day; `ETag` allows revalidation."
+    media_types: ClassVar[dict[str, dict[str, Any]]] = {
+        "text/css": {"type": "string"},
+        "text/javascript": {"type": "string"},
+        "image/png": {"type": "string", "contentMediaType": "image/png"},
+    }
+    headers: ClassVar[dict[str, dict[str, Any]]] = {
+        "Cache-Control": {"required": True, "schema": {"type": "string", "const": ASSET_CACHE}},
+        "ETag": {"required": True, "schema": {"type": "string"}},
+    }
+    other_responses: ClassVar[dict[str, dict[str, Any]]] = {
+        "304": {"description": "Not modified (`If-None-Match` matched)."}
+    }
+
+
+async def openapi_json(request: Request) -> Response:
+    """This API's OpenAPI 3.1 document, generated from the route table.
+
+    `servers` is the path the app is served at (its ASGI root path), so "try it out" calls land
+    on the mounted routes."""
+    from ..routes import ENDPOINTS  # the table imports this module
+
+    return respond(openapi.document(ENDPOINTS, request.scope.get("root_path", "")))
+
+
+async def docs_page(request: Request) -> Response:
+    """Interactive API docs (Swagger UI), served with all its files by this app: works offline."""
+    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    up = "../" * (len(raw_path) - len(raw_path.rstrip(b"/")))
+    headers = {
+        **BASE_HEADERS,
+        "Content-Security-Policy": PAGE_POLICY,
+        "Cache-Control": "no-cache",
+    }
+    return Response(PAGE.format(up=up), 200, headers, "text/html")
+
+
+async def docs_asset(request: Request) -> Response:
+    """A file of the docs page: Swagger UI's script, style sheet and icons; 404 for any other."""
+    name: str = request.path_params[ASSET.name]
+    if name not in ASSET.choices:
+        raise NotFound(f"no docs file {name}")
+    body, media_type, etag = (await _assets())[name]
+    headers = {
+        **BASE_HEADERS,
+        "Cache-Control": ASSET_CACHE,
+        "ETag": etag,
+    }
+    tags = _etags(request.headers.get("if-none-match", ""))
+    if etag in tags or "*" in tags:
+        return Response(status_code=304, headers=headers)
+    return Response(body, 200, headers, media_type)
+
+
+Asset = tuple[bytes, str, str]
+_loaded: dict[str, Asset] = {}
+
+
+async def _assets() -> dict[str, Asset]:
+    """The served files, read from the package on first use (off the event loop)."""
+    if not _loaded:
+        _loaded.update(await anyio.to_thread.run_sync(_read_assets))
+    return _loaded
+
+
+def _read_assets() -> dict[str, Asset]:
+    root: Traversable = swagger_ui_path
+    files = {name: (root.joinpath(name).read_bytes(), mt) for name, mt in BUNDLED.items()}
+    files[INIT] = (INIT_JS, "text/javascript; charset=utf-8")
+    return {
+        name: (body, mt, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+        for name, (body, mt) in files.items()
+    }
+
+
+def _etags(header: str) -> list[str]:
+    return [tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()]
