@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -15,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import Auth, Authorize
 from .client import Cache, Clock, lifespan
-from .errors import ApiError, ErrorBody, ErrorOut, from_redis
+from .errors import ApiError, ErrorBody, ErrorOut
 from .responses import respond
 from .routes import starlette_routes
 from .settings import Settings
@@ -52,7 +51,6 @@ def create_app(
         middleware=[Middleware(StripTrailingSlash)],
         exception_handlers={
             ApiError: api_error,
-            RedisError: redis_error,
             HTTPException: http_error,
             Exception: internal_error,
         },
@@ -81,11 +79,6 @@ class StripTrailingSlash:
 async def api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return respond(exc.body(), exc.status, exc.headers)
-
-
-async def redis_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RedisError)
-    return await api_error(request, from_redis(exc))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

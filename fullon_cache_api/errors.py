@@ -8,6 +8,8 @@ import msgspec
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .metrics import REDIS_ERRORS
+
 __all__ = [
     "ApiError",
     "BadCacheValue",
@@ -96,8 +98,12 @@ class CacheTimeout(ApiError):
 def from_redis(exc: RedisError) -> ApiError:
     """The one mapping of redis-py errors to API errors (the cause is logged, not sent)."""
     log.warning("redis error: %s: %s", type(exc).__name__, exc)
+    error: ApiError
     if isinstance(exc, RedisTimeoutError):
-        return CacheTimeout("the cache did not answer in time")
-    if isinstance(exc, ResponseError) and str(exc).startswith("WRONGTYPE"):
-        return BadCacheValue("a cache key holds a value of the wrong type")
-    return CacheUnavailable("the cache is unavailable")
+        kind, error = "timeout", CacheTimeout("the cache did not answer in time")
+    elif isinstance(exc, ResponseError) and str(exc).startswith("WRONGTYPE"):
+        kind, error = "wrong_type", BadCacheValue("a cache key holds a value of the wrong type")
+    else:
+        kind, error = "unavailable", CacheUnavailable("the cache is unavailable")
+    REDIS_ERRORS.labels(kind).inc()
+    return error

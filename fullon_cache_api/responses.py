@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["JSON", "EventStream", "respond", "sse_comment", "sse_event"]
+__all__ = [
+    "JSON",
+    "EventStream",
+    "etag",
+    "not_modified",
+    "respond",
+    "sse_comment",
+    "sse_event",
+]
 
 JSON = "application/json"
 _encode = msgspec.json.Encoder().encode
@@ -21,6 +32,33 @@ def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None)
     """Encode ``body`` (a Struct; non-finite floats become null) as a JSON response."""
     all_headers = BASE_HEADERS if headers is None else {**BASE_HEADERS, **headers}
     return Response(_encode(body), status, all_headers, JSON)
+
+
+# Fields derived from the clock or the server, not from stored data: left out of the ETag.
+_VOLATILE = re.compile(rb'"(?:\w*age_s|latency_ms|uptime_s|used_memory_bytes)":[^,}\]]*,?')
+
+
+def etag(body: bytes) -> str:
+    """A weak validator of a JSON answer: a hash of the body without its clock-derived fields
+    (``age_s`` and the like), so an unchanged cache gives an unchanged tag."""
+    return f'W/"{hashlib.blake2b(_VOLATILE.sub(b"", body), digest_size=12).hexdigest()}"'
+
+
+def not_modified(request: Request, response: Response) -> Response | None:
+    """Tag ``response``; answer 304 with no body when ``If-None-Match`` holds the tag."""
+    tag = etag(bytes(response.body))
+    response.headers["ETag"] = tag
+    wanted = request.headers.get("if-none-match")
+    if wanted is None:
+        return None
+    tags = {t.strip().removeprefix("W/") for t in wanted.split(",")}
+    if tag.removeprefix("W/") not in tags and "*" not in tags:
+        return None
+    headers = {k: v for k, v in response.headers.items() if k in _KEPT_ON_304}
+    return Response(status_code=304, headers=headers)
+
+
+_KEPT_ON_304 = ("etag", "cache-control", "x-content-type-options")
 
 
 def sse_event(event: str, body: Any) -> bytes:

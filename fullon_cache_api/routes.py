@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import perf_counter
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import metrics
 from . import params as p
 from .auth import Auth
+from .errors import ApiError, from_redis
 from .handlers import (
     accounts,
     bots,
@@ -23,8 +28,11 @@ from .handlers import (
     tickers,
     trades,
 )
+from .openapi import Raw
+from .responses import not_modified
 
 Handler = Callable[[Request], Awaitable[Response]]
+CONVERTER = re.compile(r":\w+}")  # "{symbol:path}" -> "{symbol}"
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/info", service.info, service.InfoOut),
     Endpoint("/overview", service.overview, service.OverviewOut),
     Endpoint("/exchanges", service.exchanges, service.ExchangesOut),
+    Endpoint("/metrics", service.metrics, service.MetricsText),
     # Docs (handlers/docs.py)
     Endpoint("/openapi.json", docs.openapi_json, docs.OpenApiDocument),
     Endpoint("/docs", docs.docs_page, docs.DocsPage),
@@ -81,7 +90,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     # Streams
     Endpoint(
-        "/stream/tickers", stream.stream_tickers, tickers.TickerOut, (p.EXCHANGE_FILTER, p.SYMBOLS)
+        "/stream/tickers",
+        stream.stream_tickers,
+        stream.TickerEvents,
+        (p.EXCHANGE_FILTER, p.SYMBOLS),
     ),
     # Accounts (handlers/accounts.py)
     Endpoint("/accounts", accounts.accounts, accounts.AccountsOut, private=True),
@@ -237,21 +249,39 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 
 
 def starlette_routes(auth: Auth) -> list[Route]:
-    """The table as Starlette routes; GET only (Starlette adds HEAD). ``auth`` puts its checks
-    in front of the handlers it protects."""
-    routes = []
-    for e in ENDPOINTS:
-        handler = auth.guard(e.handler, e.path, e.tag)
-        if e.private:
-            handler = _no_store(handler)
-        routes.append(Route(e.path, handler, methods=["GET"], name=f"{e.tag}.{e.handler.__name__}"))
-    return routes
+    """The table as Starlette routes; GET only (Starlette adds HEAD)."""
+    return [
+        Route(e.path, serve(e, auth), methods=["GET"], name=f"{e.tag}.{e.handler.__name__}")
+        for e in ENDPOINTS
+    ]
 
 
-def _no_store(handler: Handler) -> Handler:
-    async def no_store(request: Request) -> Response:
-        response = await handler(request)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+def serve(endpoint: Endpoint, auth: Auth) -> Handler:
+    """The endpoint's handler with what every route shares around it: the auth checks, Redis
+    errors mapped to API errors, ``Cache-Control: no-store`` on private data, a weak ``ETag``
+    with ``If-None-Match`` answered 304 on JSON answers, and the request metrics."""
+    handler = auth.guard(endpoint.handler, endpoint.path, endpoint.tag)
+    route, private = CONVERTER.sub("}", endpoint.path), endpoint.private  # /x/{symbol}
+    conditional = not issubclass(endpoint.response, Raw)
 
-    return no_store
+    async def served(request: Request) -> Response:
+        start = perf_counter()
+        status = 500
+        try:
+            try:
+                response = await handler(request)
+            except RedisError as exc:
+                raise from_redis(exc) from exc
+            if private:
+                response.headers["Cache-Control"] = "no-store"
+            if conditional and response.status_code == 200:
+                response = not_modified(request, response) or response
+            status = response.status_code
+            return response
+        except ApiError as exc:
+            status = exc.status
+            raise
+        finally:
+            metrics.observe(route, request.method, status, perf_counter() - start)
+
+    return served

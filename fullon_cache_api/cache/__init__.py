@@ -15,6 +15,8 @@ from typing import Generic, TypeVar
 import msgspec
 from redis.asyncio import Redis
 
+from ..metrics import SKIPPED
+
 __all__ = ["CorruptValue", "Lenient", "decode_many", "scan_keys", "text"]
 
 T = TypeVar("T")
@@ -67,6 +69,7 @@ def decode_many(
             decoded.append((name, decoder.decode(raw)))
         except CorruptValue as exc:
             skipped += 1
+            SKIPPED.inc()
             log.warning("skipping corrupt value: key=%r field=%r: %s", key, name, exc)
     return decoded, skipped
 

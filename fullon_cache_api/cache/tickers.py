@@ -35,9 +35,9 @@ class Ticks(msgspec.Struct):
 
 
 def _ticks(exchange: str, fields: dict[bytes | str, bytes | str]) -> Ticks:
-    key = keys.tickers_key(exchange)
-    pairs, skipped = decode_many(TICK, key, ((text(f), raw) for f, raw in fields.items()))
-    pairs.sort(key=lambda pair: pair[0])
+    # Sorted before decoding: the (symbol, raw) pairs compare by their symbol (unique), in C.
+    entries = sorted((text(f), raw) for f, raw in fields.items())
+    pairs, skipped = decode_many(TICK, keys.tickers_key(exchange), entries)
     return Ticks(exchange, pairs, skipped)
 
 

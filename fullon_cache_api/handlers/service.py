@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import msgspec
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -17,7 +19,9 @@ from ..cache.service import (
     read_server_info,
 )
 from ..errors import ErrorBody, from_redis
-from ..responses import respond
+from ..metrics import exposition
+from ..openapi import Raw
+from ..responses import BASE_HEADERS, respond
 from . import cache_of
 
 NAME = "fullon_cache_api"
@@ -66,6 +70,13 @@ class ExchangesOut(msgspec.Struct, frozen=True):
     count: int
 
 
+class MetricsText(Raw):
+    """Route-table marker: Prometheus text exposition."""
+
+    description: ClassVar[str] = "Prometheus text format (version 0.0.4)."
+    media_types: ClassVar[dict[str, dict[str, Any]]] = {"text/plain": {"type": "string"}}
+
+
 async def health(request: Request) -> Response:
     """Liveness: 200 when Redis answers a PING, 503 in the same shape when it does not.
 
@@ -107,3 +118,10 @@ async def exchanges(request: Request) -> Response:
     found = await read_exchanges(cache_of(request).redis)
     rows = [ExchangeRow(name, count) for name, count in found]
     return respond(ExchangesOut(rows, len(rows)))
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests by route template, status and latency; Redis errors;
+    corrupt values skipped; open streams."""
+    body, content_type = exposition()
+    return Response(body, headers=BASE_HEADERS, media_type=content_type)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -15,12 +16,29 @@ from ..cache.stream import TickerSubscription
 from ..cache.tickers import TICK
 from ..client import Cache
 from ..errors import TooManyStreams, from_redis
+from ..metrics import STREAM_DROPPED, STREAMS
+from ..openapi import Raw
 from ..params import EXCHANGE_FILTER, SYMBOLS
 from ..responses import EventStream, sse_comment, sse_event
 from . import cache_of
 from .tickers import ticker_out
 
 log = logging.getLogger("fullon.cache_api.stream")
+
+
+class TickerEvents(Raw):
+    """Route-table marker: a Server-Sent Events stream of ticker objects."""
+
+    description: ClassVar[str] = (
+        "`text/event-stream`: `event: ticker` blocks whose `data` is a ticker object (as "
+        "`/tickers/{exchange}/{symbol}` answers), `: heartbeat` and `: dropped N` comments."
+    )
+    media_types: ClassVar[dict[str, dict[str, Any]]] = {"text/event-stream": {"type": "string"}}
+    other_responses: ClassVar[dict[str, dict[str, Any]]] = {
+        "503": {"description": "Redis is unavailable, or too many streams are open."}
+    }
+    reads_cache: ClassVar[bool] = True
+
 
 async def stream_tickers(request: Request) -> Response:
     """Live tickers as Server-Sent Events: `event: ticker`, data = the ticker object.
@@ -37,9 +55,11 @@ async def stream_tickers(request: Request) -> Response:
     subscription = TickerSubscription(cache.stream_redis, patterns, cache.settings.stream_queue)
     await subscription.__aenter__()  # a Redis outage is a 503 here, before the stream starts
     cache.streams += 1
+    STREAMS.inc()
 
     async def close() -> None:
         cache.streams -= 1
+        STREAMS.dec()
         await subscription.__aexit__(None, None, None)
 
     events = _events(cache, subscription, exchange, symbols)
@@ -63,6 +83,7 @@ async def _events(
         chunks = []
         if sub.dropped > reported:
             chunks.append(sse_comment(f"dropped {sub.dropped - reported}"))
+            STREAM_DROPPED.inc(sub.dropped - reported)
             reported = sub.dropped
         now = cache.clock()
         for channel, raw in updates:

@@ -55,16 +55,17 @@ class TickerHealthOut(msgspec.Struct, frozen=True, omit_defaults=True):
 
 def ticker_out(exchange: str, symbol: str, tick: StoredTick, now: float) -> TickerOut:
     epoch = to_epoch(tick.time)
+    # Positional, in TickerOut's field order: built once per item of a listing.
     return TickerOut(
-        exchange=exchange,
-        symbol=symbol,
-        price=tick.price,
-        bid=tick.bid,
-        ask=tick.ask,
-        last=tick.last,
-        volume=tick.volume,
-        time=rfc3339(epoch),
-        age_s=age_s(epoch, now),
+        exchange,
+        symbol,
+        tick.price,
+        tick.bid,
+        tick.ask,
+        tick.last,
+        tick.volume,
+        rfc3339(epoch),
+        age_s(epoch, now),
     )
 
 
@@ -72,11 +73,14 @@ def _select(
     group: Ticks, now: float, symbols: list[str] | None, max_age: float | None
 ) -> list[TickerOut]:
     """The group's ticks as output, kept by ``symbols`` and younger than ``max_age`` seconds."""
+    exchange = group.exchange
+    if symbols is None and max_age is None:
+        return [ticker_out(exchange, symbol, tick, now) for symbol, tick in group.ticks]
+    wanted = None if symbols is None else set(symbols)
     return [
-        ticker_out(group.exchange, symbol, tick, now)
+        ticker_out(exchange, symbol, tick, now)
         for symbol, tick in group.ticks
-        if (symbols is None or symbol in symbols)
-        and (max_age is None or _fresh(tick, now, max_age))
+        if (wanted is None or symbol in wanted) and (max_age is None or _fresh(tick, now, max_age))
     ]
 
 

@@ -1,0 +1,57 @@
+"""Prometheus metrics, with the maintained ``prometheus_client`` library.
+
+Requests are labelled by route template (``/tickers/{exchange}``), never by raw path, so the
+label set stays bounded. Several worker processes: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty
+directory shared by the workers before they start; ``/metrics`` then sums every process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+__all__ = ["REDIS_ERRORS", "REQUESTS", "SKIPPED", "STREAMS", "exposition", "observe"]
+
+REQUESTS = Counter(
+    "fullon_cache_api_requests", "Requests answered, by route template, method and status",
+    ["route", "method", "status"],
+)  # fmt: skip
+LATENCY = Histogram(
+    "fullon_cache_api_request_duration_seconds", "Time to answer, by route template", ["route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)  # fmt: skip
+REDIS_ERRORS = Counter(
+    "fullon_cache_api_redis_errors", "Redis failures, by kind (unavailable, timeout, wrong_type)",
+    ["kind"],
+)  # fmt: skip
+SKIPPED = Counter("fullon_cache_api_skipped_values", "Corrupt stored values skipped in listings")
+STREAMS = Gauge(
+    "fullon_cache_api_open_streams", "Open /stream connections", multiprocess_mode="livesum"
+)
+STREAM_DROPPED = Counter(
+    "fullon_cache_api_stream_dropped_updates", "Updates a slow stream client missed"
+)
+
+
+def observe(route: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(route, method, str(status)).inc()
+    LATENCY.labels(route).observe(seconds)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics in Prometheus text format, and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
