@@ -23,6 +23,7 @@ __all__ = [
     "TooManyStreams",
     "Unauthorized",
     "from_redis",
+    "wrong_type",
 ]
 
 log = logging.getLogger("fullon.cache_api.errors")
@@ -95,13 +96,18 @@ class CacheTimeout(ApiError):
     code = "cache_timeout"
 
 
+def wrong_type(exc: object) -> bool:
+    """Redis's WRONGTYPE error: the key holds another type than fullon_cache writes there."""
+    return isinstance(exc, ResponseError) and str(exc).startswith("WRONGTYPE")
+
+
 def from_redis(exc: RedisError) -> ApiError:
     """The one mapping of redis-py errors to API errors (the cause is logged, not sent)."""
     log.warning("redis error: %s: %s", type(exc).__name__, exc)
     error: ApiError
     if isinstance(exc, RedisTimeoutError):
         kind, error = "timeout", CacheTimeout("the cache did not answer in time")
-    elif isinstance(exc, ResponseError) and str(exc).startswith("WRONGTYPE"):
+    elif wrong_type(exc):
         kind, error = "wrong_type", BadCacheValue("a cache key holds a value of the wrong type")
     else:
         kind, error = "unavailable", CacheUnavailable("the cache is unavailable")

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from ..metrics import SKIPPED
 
-__all__ = ["CorruptValue", "Lenient", "decode_many", "scan_keys", "text"]
+__all__ = ["CorruptValue", "Lenient", "decode_many", "scan_keys", "skip", "text"]
 
 T = TypeVar("T")
 log = logging.getLogger("fullon.cache_api.cache")
@@ -69,9 +69,14 @@ def decode_many(
             decoded.append((name, decoder.decode(raw)))
         except CorruptValue as exc:
             skipped += 1
-            SKIPPED.inc()
-            log.warning("skipping corrupt value: key=%r field=%r: %s", key, name, exc)
+            skip(key, name, exc)
     return decoded, skipped
+
+
+def skip(key: str, field: str | None, reason: object, count: int = 1) -> None:
+    """Log and count stored values a listing leaves out (corrupt, or a key of another type)."""
+    SKIPPED.inc(count)
+    log.warning("skipping %d stored value(s): key=%r field=%r: %s", count, key, field, reason)
 
 
 async def scan_keys(redis: Redis, pattern: str) -> list[str]:

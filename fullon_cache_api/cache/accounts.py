@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from .. import keys
 from ..errors import BadCacheValue, NotFound
 from ..times import to_epoch
-from . import CorruptValue, Lenient, log, text
+from . import CorruptValue, Lenient, skip, text
 
 __all__ = [
     "Account",
@@ -170,13 +170,7 @@ def _balances(ex_id: str, document: dict[str, Any]) -> Balances:
             items.append(_balance(currency, entry))
         except CorruptValue as exc:
             skipped += 1
-            log.warning(
-                "skipping corrupt balance: key=%r field=%r currency=%r: %s",
-                keys.ACCOUNTS,
-                ex_id,
-                currency,
-                exc,
-            )
+            skip(keys.ACCOUNTS, ex_id, f"currency {currency!r}: {exc}")
     items.sort(key=lambda item: item.currency)
     return Balances(ex_id, to_epoch(document.get(BALANCES_DATE)), items, skipped)
 
@@ -191,13 +185,7 @@ def _positions(ex_id: str, document: dict[str, Any]) -> Positions:
             items.append(_position(symbol, entry))
         except CorruptValue as exc:
             skipped += 1
-            log.warning(
-                "skipping corrupt position: key=%r field=%r symbol=%r: %s",
-                keys.POSITIONS,
-                ex_id,
-                symbol,
-                exc,
-            )
+            skip(keys.POSITIONS, ex_id, f"symbol {symbol!r}: {exc}")
     items.sort(key=lambda item: item.symbol)
     return Positions(ex_id, to_epoch(document.get(POSITIONS_TIME)), items, skipped)
 
@@ -219,7 +207,7 @@ def _lenient_document(key: str, ex_id: str, raw: bytes | str | None) -> dict[str
     try:
         return ACCOUNT.decode(raw)
     except CorruptValue as exc:
-        log.warning("skipping corrupt value: key=%r field=%r: %s", key, ex_id, exc)
+        skip(key, ex_id, exc)
         return None
 
 

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from .. import keys
 from ..errors import BadCacheValue, NotFound
 from ..times import to_epoch
-from . import CorruptValue, Lenient, decode_many, log, text
+from . import CorruptValue, Lenient, decode_many, skip, text
 from .accounts import id_order
 
 __all__ = [
@@ -125,7 +125,7 @@ async def read_coordination(redis: Redis) -> Coordination:
         pair = keys.parse_block_field(text(field))
         if pair is None:
             skipped += 1
-            log.warning("skipping bad field: key=%r field=%r", keys.OPENINGS, text(field))
+            skip(keys.OPENINGS, text(field), "not {ex_id}:{symbol}")
             continue
         openings[pair] = _opening(*pair, text(value))
     blocks: list[Block] = []
@@ -133,7 +133,7 @@ async def read_coordination(redis: Redis) -> Coordination:
         pair = keys.parse_block_field(text(field))
         if pair is None:
             skipped += 1
-            log.warning("skipping bad field: key=%r field=%r", keys.BLOCKS, text(field))
+            skip(keys.BLOCKS, text(field), "not {ex_id}:{symbol}")
             continue
         blocks.append(Block(*pair, text(value), openings.get(pair)))
     blocks.sort(key=lambda b: _pair_order(b.ex_id, b.symbol))

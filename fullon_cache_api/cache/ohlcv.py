@@ -8,7 +8,6 @@ means seconds), and elements may carry extra trailing values. Bars leave this mo
 
 from __future__ import annotations
 
-import logging
 import re
 from bisect import bisect_left, bisect_right
 
@@ -17,8 +16,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from .. import keys
-from ..errors import BadCacheValue, NotFound
-from . import CorruptValue, Lenient, scan_keys
+from ..errors import NotFound, wrong_type
+from . import CorruptValue, Lenient, scan_keys, skip
 
 __all__ = [
     "Bar",
@@ -33,7 +32,6 @@ __all__ = [
     "timeframe_order",
 ]
 
-log = logging.getLogger("fullon.cache_api.cache.ohlcv")
 
 Bar = tuple[int, float | None, float | None, float | None, float | None, float | None]
 
@@ -118,14 +116,8 @@ def _dedup(key: str, elements: list[bytes | str]) -> Bars:
             continue
         by_ts[bar[0]] = bar  # a re-sent candle: the later element wins
     if bad:
-        first = bad[0]
-        log.warning(
-            "skipping %d corrupt OHLCV elements: key=%r first index=%d: %s",
-            len(bad),
-            key,
-            first[0],
-            first[1],
-        )
+        index, reason = bad[0]
+        skip(key, None, f"first at index {index}: {reason}", len(bad))
     return Bars([by_ts[ts] for ts in sorted(by_ts)], len(bad))
 
 
@@ -141,12 +133,7 @@ async def read_bars(
     kept within ``[since, until]`` (epoch ms, inclusive), then the latest ``limit``. 404 when the
     series is absent (an absent list reads as empty)."""
     key = keys.ohlcv_key(symbol, timeframe)
-    try:
-        elements: list[bytes | str] = await redis.lrange(key, 0, -1)
-    except ResponseError as exc:
-        if "WRONGTYPE" not in str(exc):
-            raise
-        raise BadCacheValue(f"the stored OHLCV series {symbol} {timeframe} is not a list") from None
+    elements: list[bytes | str] = await redis.lrange(key, 0, -1)
     if not elements:
         raise NotFound(f"no OHLCV series {symbol} {timeframe}")
     series = _dedup(key, elements)
@@ -227,10 +214,10 @@ async def read_series(redis: Redis) -> SeriesList:
         length, first, last = results[3 * index : 3 * index + 3]
         errors = [r for r in (length, first, last) if isinstance(r, ResponseError)]
         if errors:
-            if not all("WRONGTYPE" in str(error) for error in errors):
+            if not all(wrong_type(error) for error in errors):
                 raise errors[0]
             skipped += 1
-            log.warning("skipping OHLCV key of another type: %r", keys.ohlcv_key(symbol, timeframe))
+            skip(keys.ohlcv_key(symbol, timeframe), None, "not a list")
             continue
         if not length:  # the list went away between SCAN and the pipeline
             continue

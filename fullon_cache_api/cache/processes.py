@@ -9,7 +9,6 @@ those processes are gone, not active (quirk 10).
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import msgspec
@@ -17,9 +16,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from .. import keys
-from ..errors import BadCacheValue, NotFound
+from ..errors import BadCacheValue, NotFound, wrong_type
 from ..times import to_epoch
-from . import CorruptValue, Lenient, scan_keys, text
+from . import CorruptValue, Lenient, scan_keys, skip, text
 
 __all__ = [
     "ActiveProcess",
@@ -29,8 +28,6 @@ __all__ = [
     "read_component_process",
     "read_process",
 ]
-
-log = logging.getLogger("fullon.cache_api.cache.processes")
 
 
 class StoredProcess(msgspec.Struct, frozen=True):
@@ -50,18 +47,9 @@ class StoredProcess(msgspec.Struct, frozen=True):
 RECORD = Lenient(StoredProcess)
 
 
-def _wrong_type(exc: ResponseError) -> bool:
-    return "WRONGTYPE" in str(exc)
-
-
 async def _get_record(redis: Redis, process_id: str, what: str) -> StoredProcess:
     corrupt = BadCacheValue(f"the stored record of process {process_id} is corrupt")
-    try:
-        raw: bytes | str | None = await redis.get(keys.process_data_key(process_id))
-    except ResponseError as exc:
-        if not _wrong_type(exc):
-            raise
-        raise corrupt from None
+    raw: bytes | str | None = await redis.get(keys.process_data_key(process_id))
     if raw is None:
         raise NotFound(f"no process {process_id}{what} (missing or expired)")
     try:
@@ -128,10 +116,10 @@ async def read_active_processes(
     candidates: list[tuple[str, str, float]] = []
     for kind, fields in zip(types, hashes, strict=True):
         if isinstance(fields, ResponseError):
-            if not _wrong_type(fields):
+            if not wrong_type(fields):
                 raise fields
             skipped += 1
-            log.warning("skipping process key of another type: %r", keys.process_active_key(kind))
+            skip(keys.process_active_key(kind), None, "not a hash")
             continue
         for raw_id, raw_time in fields.items():
             updated = to_epoch(text(raw_time))
@@ -152,9 +140,7 @@ async def read_active_processes(
             record = RECORD.decode(raw)
         except CorruptValue as exc:
             skipped += 1
-            log.warning(
-                "skipping corrupt process record: key=%r: %s", keys.process_data_key(pid), exc
-            )
+            skip(keys.process_data_key(pid), None, exc)
             continue
         if (component is None or record.component == component) and (
             status is None or record.status == status
