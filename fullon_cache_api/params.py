@@ -26,10 +26,20 @@ __all__ = [
     "TextList",
 ]
 
-# A character of a free-text value: anything but a control character (C0, DEL, C1), a line or
-# paragraph separator, or a glob character (* ? [ ]). This one class both validates values and
-# is the OpenAPI ``pattern``, so the documented rule is the enforced one.
-TEXT_CHAR = r"[^\u0000-\u001f\u007f-\u009f\u2028\u2029*?\[\]]"
+# A character of a free-text value: anything but a control character (C0, DEL, C1), an
+# invisible format character (zero-width, bidi overrides, BOM), a line or paragraph separator,
+# U+FFFD (what a non-UTF-8 percent-escape decodes to), or a character that Redis patterns give a
+# meaning (* ? [ ] \). This one class both validates values and is the OpenAPI ``pattern``, so
+# the documented rule is the enforced one.
+TEXT_CHAR = (
+    r"[^\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufffd"
+    r"*?\[\]\\]"
+)
+# No "." or ".." path segment (path traversal has no meaning here, and is refused).
+NO_DOT_SEGMENT = r"(?!(?:.*/)?\.\.?(?:/|$))"
+TEXT = f"{NO_DOT_SEGMENT}{TEXT_CHAR}+"
+# Exchange names as the cache keys them; they start with a letter or digit.
+EXCHANGE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
 
 @dataclass(frozen=True)
@@ -70,8 +80,8 @@ class Text(Param):
         if self.pattern is not None:
             if not re.fullmatch(self.pattern, value):
                 raise self.bad(f"must match {self.pattern}")
-        elif not re.fullmatch(f"{TEXT_CHAR}+", value):
-            raise self.bad("must not contain control characters or * ? [ ]")
+        elif not re.fullmatch(TEXT, value):
+            raise self.bad("must not contain control characters, * ? [ ] \\, or . or .. segments")
         return value
 
     def get(self, request: Request) -> str | None:
@@ -91,7 +101,7 @@ class Text(Param):
             "type": "string",
             "minLength": 1,
             "maxLength": self.max_length,
-            "pattern": f"^{TEXT_CHAR}+$",
+            "pattern": f"^{TEXT}$",
         }
 
 
@@ -209,11 +219,11 @@ class Integer(Param):
 # The parameters of the API, shared by the handlers and the route table. -------------------------
 
 EXCHANGE = Text(
-    "exchange", "path", "exchange name as the cache keys it", 64, r"[A-Za-z0-9_.-]{1,64}"
+    "exchange", "path", "exchange name as the cache keys it", 64, EXCHANGE_NAME
 )
 SYMBOL = Text("symbol", "path", "symbol as stored, slash included (BTC/USDT, BTC/USDC:USDC)")
 SYMBOLS = TextList("symbols", "query", "only these symbols, comma-separated")
-EXCHANGE_FILTER = Text("exchange", "query", "only this exchange", 64, r"[A-Za-z0-9_.-]{1,64}")
+EXCHANGE_FILTER = Text("exchange", "query", "only this exchange", 64, EXCHANGE_NAME)
 MAX_AGE = Number("max_age", "query", "keep only ticks younger than this many seconds")
 
 EX_ID = Digits("ex_id", "path", "exchange account id (digits)")
