@@ -5,34 +5,92 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.applications import Starlette
 
 from .settings import Settings
 
-__all__ = ["Cache", "Clock", "connect", "lifespan"]
+__all__ = ["CLIENT_NAME", "Cache", "Clock", "connect", "lifespan"]
 
 Clock = Callable[[], float]
+CLIENT_NAME = "fullon_cache_api"
+"""The name (CLIENT SETNAME) of every connection the API opens, for CLIENT LIST."""
 
 
 def connect(settings: Settings, max_connections: int | None = None) -> Redis:
     """A client whose failures are fast: a connection error is retried once at once (a pooled
     connection the server dropped reconnects), timeouts are not retried, and a request waits at
-    most ``pool_timeout`` for a free connection when all ``pool_size`` are busy."""
+    most ``pool_timeout`` for a free connection when all ``pool_size`` are busy.
+
+    ``redis_url`` may point at a replica. With ``sentinels`` set, the sentinels name the server
+    (a replica or the master, by ``read_from``) and the URL gives only the credentials, the db
+    and TLS. Closing the client closes its pool, and with Sentinel its sentinel connections too.
+    """
+    size = max_connections or settings.pool_size
+    if settings.sentinels:
+        return _sentinel_client(settings, size)
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
-        max_connections=max_connections or settings.pool_size,
+        max_connections=size,
         timeout=settings.pool_timeout,
-        socket_connect_timeout=settings.connect_timeout,
-        socket_timeout=settings.command_timeout,
-        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        client_name="fullon_cache_api",
+        **_connection_options(settings),
     )
     return Redis.from_pool(pool)
+
+
+def _connection_options(settings: Settings) -> dict[str, Any]:
+    """Timeouts, retry policy and name of every connection the API opens."""
+    return {
+        "socket_connect_timeout": settings.connect_timeout,
+        "socket_timeout": settings.command_timeout,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        "client_name": CLIENT_NAME,
+    }
+
+
+class _SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Sentinel discovery with the blocking pool's bounded wait for a free connection (the
+    MRO puts BlockingConnectionPool's get_connection/release under Sentinel's address lookup).
+    The pool owns its Sentinel: closing the pool also closes the connections to the sentinels.
+    """
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        finally:
+            await self.sentinel_manager.aclose()
+
+
+def _sentinel_client(settings: Settings, size: int) -> Redis:
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        settings.sentinels,
+        sentinel_kwargs={
+            **_connection_options(settings),
+            "password": settings.sentinel_password,
+        },
+    )
+    options: dict[str, Any] = dict(parse_url(settings.redis_url))
+    for address in ("host", "port", "path"):
+        options.pop(address, None)
+    if options.pop("connection_class", None) is SSLConnection:
+        options["ssl"] = True  # SentinelConnectionPool picks its SSL connection class
+    options = {**_connection_options(settings), **options}  # the URL wins, as in from_url
+    client_for = sentinel.slave_for if settings.read_from == "replica" else sentinel.master_for
+    client: Redis = client_for(
+        settings.sentinel_service,
+        connection_pool_class=_SentinelPool,
+        max_connections=size,
+        timeout=settings.pool_timeout,
+        **options,
+    )
+    return client
 
 
 class Cache:

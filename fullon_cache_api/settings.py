@@ -1,8 +1,10 @@
 """Settings, read from the environment once and validated there.
 
 Redis is addressed the way fullon_cache addresses it (``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_DB``,
-``REDIS_PASSWORD``), each falling back to master_api's ``CACHE_*`` names, or by one ``REDIS_URL``.
-API settings use the ``FULLON_CACHE_API_`` prefix.
+``REDIS_PASSWORD``), each falling back to master_api's ``CACHE_*`` names, or by one ``REDIS_URL``
+(which may point at a replica). With ``FULLON_CACHE_API_SENTINELS`` set, Redis Sentinel finds the
+server instead, and the URL gives only the credentials, the db and TLS. API settings use the
+``FULLON_CACHE_API_`` prefix.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 from urllib.parse import quote
 
 __all__ = ["Settings", "SettingsError"]
@@ -46,11 +49,22 @@ class Settings:
     """With tokens set, /health still answers without one (load balancers)."""
     public_docs: bool = True
     """With tokens set, /openapi.json and /docs still answer without one."""
+    sentinels: tuple[tuple[str, int], ...] = ()
+    """Redis Sentinel (host, port) pairs; when set, Sentinel finds the server to read from and
+    ``redis_url`` gives only the username, password, db and TLS."""
+    sentinel_service: str = "mymaster"
+    """The service (master group) name the sentinels monitor."""
+    read_from: Literal["replica", "master"] = "replica"
+    """With sentinels: read from a replica (round robin; the master when none is up) or from the
+    master."""
+    sentinel_password: str | None = field(default=None, repr=False)
+    """Password of the sentinels themselves (``requirepass`` in sentinel.conf), if any."""
 
     def __post_init__(self) -> None:
         for name in _NUMBERS:
             _check(name, getattr(self, name), name)
         _check_url(self.redis_url, "redis_url")
+        _check_sentinels(self.sentinels, self.sentinel_service, self.read_from, self.redis_url)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,11 +82,13 @@ class Settings:
                 except ValueError:
                     raise SettingsError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
                 _check(name, values[name], var)
+        url = _redis_url(env)
         return cls(
-            redis_url=_redis_url(env),
+            redis_url=url,
             tokens=tuple(t.strip() for t in env.get(PREFIX + "TOKENS", "").split(",") if t.strip()),
             public_health=_flag(env, PREFIX + "PUBLIC_HEALTH", cls.public_health),
             public_docs=_flag(env, PREFIX + "PUBLIC_DOCS", cls.public_docs),
+            **_sentinel_settings(env, url),
             **values,  # type: ignore[arg-type]
         )
 
@@ -107,6 +123,59 @@ def _check(name: str, value: float, label: str) -> None:
 def _check_url(url: str, label: str) -> None:
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError(f"{label} must start with redis://, rediss:// or unix://")
+
+
+_SENTINEL_FIELDS = ("sentinels", "sentinel_service", "read_from")
+_SENTINEL_VARS = tuple(PREFIX + name for name in ("SENTINELS", "SENTINEL_SERVICE", "READ_FROM"))
+
+
+def _check_sentinels(
+    sentinels: tuple[tuple[str, int], ...],
+    service: str,
+    read_from: str,
+    url: str,
+    labels: tuple[str, ...] = _SENTINEL_FIELDS,
+) -> None:
+    """Validate the Sentinel settings; ``labels`` name them (field or variable names)."""
+    for pair in sentinels:
+        host, port = pair
+        if not host or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise SettingsError(f"{labels[0]} must hold (host, port) pairs, got {pair!r}")
+    if not service.strip():
+        raise SettingsError(f"{labels[1]} must not be empty")
+    if read_from not in ("replica", "master"):
+        raise SettingsError(f"{labels[2]} must be replica or master, got {read_from!r}")
+    if sentinels and url.startswith("unix://"):
+        raise SettingsError(f"{labels[0]} cannot be used with a unix:// Redis URL")
+
+
+def _sentinel_settings(env: Mapping[str, str], url: str) -> dict[str, Any]:
+    """The Sentinel settings from the environment, checked under their variables' names."""
+    raw = env.get(_SENTINEL_VARS[0], "")
+    sentinels = tuple(
+        _host_port(item.strip(), _SENTINEL_VARS[0]) for item in raw.split(",") if item.strip()
+    )
+    service = env.get(_SENTINEL_VARS[1], "").strip() or "mymaster"
+    read_from = env.get(_SENTINEL_VARS[2], "").strip().lower() or "replica"
+    _check_sentinels(sentinels, service, read_from, url, _SENTINEL_VARS)
+    return {
+        "sentinels": sentinels,
+        "sentinel_service": service,
+        "read_from": read_from,
+        "sentinel_password": env.get(PREFIX + "SENTINEL_PASSWORD") or None,
+    }
+
+
+def _host_port(item: str, var: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6 address]:port``."""
+    host, sep, port = item.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""  # a bare IPv6 address is ambiguous: it needs brackets
+    if not (sep and host and port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise SettingsError(f"{var}: {item!r} is not host:port (IPv6 as [address]:port)")
+    return host, int(port)
 
 
 def _redis_url(env: Mapping[str, str]) -> str:

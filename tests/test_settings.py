@@ -74,3 +74,51 @@ def test_auth_settings() -> None:
     assert Settings.from_env({}).tokens == ()
     with pytest.raises(SettingsError, match="FULLON_CACHE_API_PUBLIC_HEALTH"):
         Settings.from_env({"FULLON_CACHE_API_PUBLIC_HEALTH": "maybe"})
+
+
+def test_sentinel_settings() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.sentinels == () and defaults.sentinel_service == "mymaster"
+    assert defaults.read_from == "replica" and defaults.sentinel_password is None
+    env = {
+        "FULLON_CACHE_API_SENTINELS": " s1:26379, 10.0.0.2:26380 ,[::1]:26381,",
+        "FULLON_CACHE_API_SENTINEL_SERVICE": " cache ",
+        "FULLON_CACHE_API_READ_FROM": "Master",
+        "FULLON_CACHE_API_SENTINEL_PASSWORD": "sentinel-secret",
+    }
+    settings = Settings.from_env(env)
+    assert settings.sentinels == (("s1", 26379), ("10.0.0.2", 26380), ("::1", 26381))
+    assert settings.sentinel_service == "cache" and settings.read_from == "master"
+    assert settings.sentinel_password == "sentinel-secret"
+    assert "sentinel-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"FULLON_CACHE_API_SENTINELS": "s1"}, "FULLON_CACHE_API_SENTINELS"),
+        ({"FULLON_CACHE_API_SENTINELS": "s1:26379,s2:"}, "FULLON_CACHE_API_SENTINELS"),
+        ({"FULLON_CACHE_API_SENTINELS": ":26379"}, "FULLON_CACHE_API_SENTINELS"),
+        ({"FULLON_CACHE_API_SENTINELS": "s1:0"}, "FULLON_CACHE_API_SENTINELS"),
+        ({"FULLON_CACHE_API_SENTINELS": "s1:70000"}, "FULLON_CACHE_API_SENTINELS"),
+        ({"FULLON_CACHE_API_SENTINELS": "s1:port"}, "FULLON_CACHE_API_SENTINELS"),
+        ({"FULLON_CACHE_API_SENTINELS": "::1:26379"}, "FULLON_CACHE_API_SENTINELS"),
+        (
+            {"FULLON_CACHE_API_SENTINELS": "s1:26379", "REDIS_URL": "unix:///tmp/redis.sock"},
+            "FULLON_CACHE_API_SENTINELS",
+        ),
+        ({"FULLON_CACHE_API_READ_FROM": "primary"}, "FULLON_CACHE_API_READ_FROM"),
+    ],
+)
+def test_invalid_sentinel_values_fail_naming_the_variable(env, variable) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env(env)
+
+
+def test_sentinel_fields_are_checked_when_built_directly() -> None:
+    with pytest.raises(SettingsError, match="read_from"):
+        Settings(read_from="primary")  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match="sentinels"):
+        Settings(sentinels=(("s1", 0),))
+    with pytest.raises(SettingsError, match="sentinel_service"):
+        Settings(sentinels=(("s1", 26379),), sentinel_service=" ")
