@@ -12,11 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import openapi
 from .auth import Auth, Authorize
 from .client import Cache, Clock, lifespan
 from .errors import ApiError, ErrorBody, ErrorOut
 from .responses import respond
-from .routes import starlette_routes
+from .routes import ENDPOINTS, starlette_routes
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -45,6 +46,7 @@ def create_app(
     a read with 403. Standalone: bearer tokens from ``settings.tokens``.
     """
     settings = Settings.from_env() if settings is None else settings
+    openapi.build(ENDPOINTS)  # a route-table mistake fails here, at start (built once)
     auth = Auth.from_settings(settings, require_user, authorize)
     app = Starlette(
         routes=starlette_routes(auth),

@@ -144,7 +144,7 @@ class TextList(Text):
             "type": "string",
             "minLength": 1,
             "maxLength": self.max_length,
-            "pattern": f"^{edge}(?:{char}*{edge})?$",
+            "pattern": f"^{NO_DOT_SEGMENT}{edge}(?:{char}*{edge})?$",
         }
         return {"type": "array", "items": item, "minItems": 1, "maxItems": self.max_items}
 
@@ -218,9 +218,7 @@ class Integer(Param):
 
 # The parameters of the API, shared by the handlers and the route table. -------------------------
 
-EXCHANGE = Text(
-    "exchange", "path", "exchange name as the cache keys it", 64, EXCHANGE_NAME
-)
+EXCHANGE = Text("exchange", "path", "exchange name as the cache keys it", 64, EXCHANGE_NAME)
 SYMBOL = Text("symbol", "path", "symbol as stored, slash included (BTC/USDT, BTC/USDC:USDC)")
 SYMBOLS = TextList("symbols", "query", "only these symbols, comma-separated")
 EXCHANGE_FILTER = Text("exchange", "query", "only this exchange", 64, EXCHANGE_NAME)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
@@ -28,11 +27,10 @@ from .handlers import (
     tickers,
     trades,
 )
-from .openapi import Raw
+from .openapi import Raw, openapi_path
 from .responses import not_modified
 
 Handler = Callable[[Request], Awaitable[Response]]
-CONVERTER = re.compile(r":\w+}")  # "{symbol:path}" -> "{symbol}"
 
 
 @dataclass(frozen=True)
@@ -261,7 +259,7 @@ def serve(endpoint: Endpoint, auth: Auth) -> Handler:
     errors mapped to API errors, ``Cache-Control: no-store`` on private data, a weak ``ETag``
     with ``If-None-Match`` answered 304 on JSON answers, and the request metrics."""
     handler = auth.guard(endpoint.handler, endpoint.path, endpoint.tag)
-    route, private = CONVERTER.sub("}", endpoint.path), endpoint.private  # /x/{symbol}
+    route, private = openapi_path(endpoint.path), endpoint.private  # metrics label
     conditional = not issubclass(endpoint.response, Raw)
 
     async def served(request: Request) -> Response:

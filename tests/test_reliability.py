@@ -40,7 +40,6 @@ async def test_outage_is_503_fast_and_recovers_without_restart(private_redis) ->
     app = app_on(private_redis, connect_timeout=0.5, command_timeout=0.5)
     statuses: list[int] = []
     async with lifespan(app), http_client(app) as http:
-
         loading = False  # while the restarted Redis is empty, a 404 would be right: pause
 
         async def poll(stop: anyio.Event) -> None:

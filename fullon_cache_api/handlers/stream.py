@@ -15,9 +15,9 @@ from ..cache import CorruptValue
 from ..cache.stream import TickerSubscription
 from ..cache.tickers import TICK
 from ..client import Cache
-from ..errors import TooManyStreams, from_redis
+from ..errors import CacheUnavailable, TooManyStreams, from_redis
 from ..metrics import STREAM_DROPPED, STREAMS
-from ..openapi import Raw
+from ..openapi import Raw, error_response
 from ..params import EXCHANGE_FILTER, SYMBOLS
 from ..responses import EventStream, sse_comment, sse_event
 from . import cache_of
@@ -35,7 +35,11 @@ class TickerEvents(Raw):
     )
     media_types: ClassVar[dict[str, dict[str, Any]]] = {"text/event-stream": {"type": "string"}}
     other_responses: ClassVar[dict[str, dict[str, Any]]] = {
-        "503": {"description": "Redis is unavailable, or too many streams are open."}
+        "503": error_response(
+            503,
+            (CacheUnavailable.code, TooManyStreams.code),
+            "Redis is unavailable, or this process serves its most streams already.",
+        )
     }
     reads_cache: ClassVar[bool] = True
 
