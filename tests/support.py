@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
-from fullon_cache_api.redis_server import RedisServer
+from fullon_cache_api.redis_server import RedisServer, free_port
 from fullon_cache_api.snapshot import read_snapshot
 
 SNAPSHOT_PATH = Path(__file__).with_name("fullon_cache_snapshot.json")
@@ -76,3 +83,45 @@ def api_connections(server: RedisServer) -> int:
 
     with redis.Redis(port=server.port) as admin:
         return sum(1 for c in admin.client_list() if c["name"] == "fullon_cache_api")
+
+
+class Served(NamedTuple):
+    process: subprocess.Popen[str]
+    base: str  # http://127.0.0.1:{port}
+    port: int
+
+
+@contextmanager
+def serve_api(
+    *args: str, env: dict[str, str] | None = None, output: bool = False
+) -> Iterator[Served]:
+    """``python -m fullon_cache_api`` as a real process on a free loopback port, ``env`` added to
+    the environment; waits until it accepts connections, and stops it at the end. With
+    ``output``, its stdout and stderr can be read from ``process.stdout`` once it has exited."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fullon_cache_api", "--port", str(port), *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"nothing listens on {port}"
+                time.sleep(0.05)
+        yield Served(process, f"http://127.0.0.1:{port}", port)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api.redis_server import free_port
 
-from support import expect, http_client
+from support import expect, http_client, reader_url, serve_api
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 
@@ -61,37 +62,8 @@ async def test_redis_errors_are_counted() -> None:
 
 @pytest.mark.slow
 def test_several_workers_share_their_metrics(redis_server, tmp_path) -> None:
-    import os
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-
-    from support import reader_url
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": reader_url(redis_server),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "fullon_cache_api", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base + "/health")
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None
-                time.sleep(0.1)
+    env = {"REDIS_URL": reader_url(redis_server), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    with serve_api("--workers", "2", env=env) as (_, base, _):
         for _ in range(30):  # new connections each time: the workers share them out
             assert httpx.get(base + "/tickers/binance/BTC/USDT").status_code == 200
         text = httpx.get(base + "/metrics").text
@@ -99,6 +71,3 @@ def test_several_workers_share_their_metrics(redis_server, tmp_path) -> None:
         ok = dict(route=route, method="GET", status="200")
         assert value(text, "fullon_cache_api_requests_total", **ok) == 30
         assert len(list(tmp_path.glob("counter_*.db"))) >= 2  # each worker writes its own
-    finally:
-        server.terminate()
-        server.wait(15)

@@ -15,14 +15,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
-import httpx
 import msgspec
 import pytest
 import schemathesis
@@ -40,10 +37,9 @@ from fullon_cache_api import params as p
 from fullon_cache_api.errors import BadRequest, ErrorOut
 from fullon_cache_api.handlers import docs, service
 from fullon_cache_api.params import Integer, Text
-from fullon_cache_api.redis_server import free_port
 from fullon_cache_api.routes import ENDPOINTS, Endpoint
 
-from support import Clock, expect, http_client
+from support import Clock, expect, http_client, serve_api
 
 MOUNT = "/api/v1/cache"
 CACHE_STATUSES = {"502", "503", "504"}
@@ -441,29 +437,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture
 def served(settings: Settings, snapshot: dict[str, Any]) -> Iterator[str]:
     """The app in a real hypercorn process on a free loopback port; yields its base URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fullon_cache_api", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "REDIS_URL": settings.redis_url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(10)
+    with serve_api(env={"REDIS_URL": settings.redis_url}) as server:
+        yield server.base
 
 
 def chromium(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

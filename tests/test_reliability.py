@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,9 +13,18 @@ import pytest
 import redis
 
 from fullon_cache_api import Settings, create_app, lifespan
-from fullon_cache_api.redis_server import RedisServer, free_port
+from fullon_cache_api.redis_server import RedisServer
 
-from support import WRITTEN_AT, Clock, api_connections, expect, http_client, prepare, reader_url
+from support import (
+    WRITTEN_AT,
+    Clock,
+    api_connections,
+    expect,
+    http_client,
+    prepare,
+    reader_url,
+    serve_api,
+)
 
 pytestmark = pytest.mark.slow
 BTC = "/tickers/binance/BTC/USDT"
@@ -108,28 +114,8 @@ async def test_a_few_hundred_concurrent_requests_share_a_small_pool(private_redi
 
 
 def test_sigterm_lets_in_flight_requests_finish(private_redis) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": reader_url(private_redis),
-        "FULLON_CACHE_API_COMMAND_TIMEOUT": "5",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "fullon_cache_api", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                assert httpx.get(base + BTC).status_code == 200
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None
-                time.sleep(0.05)
+    env = {"REDIS_URL": reader_url(private_redis), "FULLON_CACHE_API_COMMAND_TIMEOUT": "5"}
+    with serve_api(env=env) as (server, base, _):
         clients = [httpx.Client(base_url=base, timeout=10) for _ in range(8)]
         for http in clients:  # connected beforehand, so the requests below go out at once
             assert http.get("/health").status_code == 200
@@ -158,7 +144,3 @@ def test_sigterm_lets_in_flight_requests_finish(private_redis) -> None:
         assert api_connections(private_redis) == 0
         for http in clients:
             http.close()
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()

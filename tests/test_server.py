@@ -8,57 +8,20 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
 from fullon_cache_api.redis_server import free_port
 
-from support import api_connections, reader_url
+from support import api_connections, reader_url, serve_api
 
 pytestmark = pytest.mark.slow
 
 
-def wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port} after {timeout}s")
-
-
-@contextmanager
-def serve(
-    *args: str, env: dict[str, str] | None = None
-) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = free_port()
-    command = [sys.executable, "-m", "fullon_cache_api", "--port", str(port), *args]
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for_port(port, process)
-        yield process, port
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 def test_standalone_hypercorn_serves_and_shuts_down_cleanly(redis_server, snapshot) -> None:
     env = {"REDIS_URL": reader_url(redis_server)}
-    with serve(env=env) as (process, port):
+    with serve_api(env=env) as (process, _, port):
         response = httpx.get(f"http://127.0.0.1:{port}/tickers/binance/BTC/USDT")
         assert response.status_code == 200
         body = response.json()
@@ -98,7 +61,7 @@ def test_help_documents_flags_and_env() -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_demo_serves_sample_data_and_stops_its_redis(stop) -> None:
-    with serve("--demo") as (process, port):
+    with serve_api("--demo", output=True) as (process, _, port):
         body = httpx.get(f"http://127.0.0.1:{port}/tickers/binance/BTC/USDT").json()
         assert (body["exchange"], body["symbol"], body["price"], body["last"]) == (
             "binance",

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -16,9 +12,8 @@ import redis
 
 from fullon_cache_api.cache.stream import TickerSubscription
 from fullon_cache_api.client import connect
-from fullon_cache_api.redis_server import free_port
 
-from support import reader_url
+from support import reader_url, serve_api
 
 pytestmark = pytest.mark.slow
 TICK = {"price": 301.0, "bid": 300.5, "ask": 301.5, "last": 301.0, "volume": 12.0}
@@ -26,31 +21,13 @@ TICK = {"price": 301.0, "bid": 300.5, "ask": 301.5, "last": 301.0, "volume": 12.
 
 @pytest.fixture(scope="module")
 def server(redis_server) -> Iterator[str]:
-    port = free_port()
     env = {
-        **os.environ,
         "REDIS_URL": reader_url(redis_server),
         "FULLON_CACHE_API_STREAM_HEARTBEAT": "0.2",
         "FULLON_CACHE_API_MAX_STREAMS": "2",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fullon_cache_api", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(base + "/health")
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.05)
-    yield base
-    process.terminate()
-    process.wait(10)
+    with serve_api(env=env) as served:
+        yield served.base
 
 
 async def events(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
