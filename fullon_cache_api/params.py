@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from starlette.requests import Request
 
@@ -25,6 +25,8 @@ __all__ = [
     "Text",
     "TextList",
 ]
+
+N = TypeVar("N", int, float)
 
 # A character of a free-text value: anything but a control character (C0, DEL, C1), an
 # invisible format character (zero-width, bidi overrides, BOM), a line or paragraph separator,
@@ -162,8 +164,23 @@ class Choice(Text):
         return {"type": "string", "enum": list(self.choices)}
 
 
+class _Defaulted(Generic[N]):
+    """``value()`` of a parameter declared with a default: never None."""
+
+    name: str
+
+    def get(self, request: Request) -> N | None:
+        raise NotImplementedError
+
+    def value(self, request: Request) -> N:
+        value = self.get(request)
+        if value is None:
+            raise TypeError(f"parameter {self.name!r} has no default")
+        return value
+
+
 @dataclass(frozen=True)
-class Number(Param):
+class Number(Param, _Defaulted[float]):
     """A positive finite number (seconds, minutes)."""
 
     default: float | None = None
@@ -188,7 +205,7 @@ class Number(Param):
 
 
 @dataclass(frozen=True)
-class Integer(Param):
+class Integer(Param, _Defaulted[int]):
     """An integer within ``[minimum, maximum]`` (``limit``, epoch milliseconds)."""
 
     minimum: int = 1

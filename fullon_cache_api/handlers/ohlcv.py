@@ -63,6 +63,6 @@ async def timeframes(request: Request) -> Response:
 async def bars(request: Request) -> Response:
     """A series' bars, ascending and deduplicated by timestamp; 404 when the series is absent."""
     symbol, timeframe = SYMBOL.require(request), TIMEFRAME.require(request)
-    since, until, limit = SINCE.get(request), UNTIL.get(request), OHLCV_LIMIT.get(request)
+    since, until, limit = SINCE.get(request), UNTIL.get(request), OHLCV_LIMIT.value(request)
     series = await read_bars(cache_of(request).redis, symbol, timeframe, since, until, limit)
     return respond(BarsOut(symbol, timeframe, series.bars, len(series.bars), series.skipped))

@@ -137,7 +137,7 @@ class OrderFilter:
             SYMBOL_FILTER.get(request),
             BOT_ID_FILTER.get(request),
             UID_FILTER.get(request),
-            LIMIT.get(request) or 100,
+            LIMIT.value(request),
         )
 
     def keeps(self, order: StoredOrder) -> bool:
@@ -192,6 +192,6 @@ async def queues(request: Request) -> Response:
 
 async def queue(request: Request) -> Response:
     """One new_orders queue: its length and first ids up to limit, read without consuming."""
-    name, limit = QUEUE_NAME.require(request), LIMIT.get(request) or 100
+    name, limit = QUEUE_NAME.require(request), LIMIT.value(request)
     found = await read_queue(cache_of(request).redis, name, limit)
     return respond(QueueHeadOut(found.name, found.length, found.head))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import msgspec
@@ -27,9 +28,6 @@ from ..params import (
 from ..responses import respond
 from ..times import age_s, rfc3339, to_epoch
 from . import cache_of
-
-DEFAULT_SINCE_MINUTES = 5.0
-DEFAULT_STALE_AFTER = 300.0
 
 
 class ProcessOut(msgspec.Struct, frozen=True):
@@ -87,15 +85,10 @@ def process_out(
     )
 
 
-def _stale_after(request: Request) -> float:
-    return STALE_AFTER.get(request) or DEFAULT_STALE_AFTER
-
-
 async def _active(
     request: Request, *, filtered: bool
 ) -> tuple[list[ProcessOut], ActiveProcesses, float, float]:
-    since_minutes = SINCE_MINUTES.get(request) or DEFAULT_SINCE_MINUTES
-    stale_after = _stale_after(request)
+    since_minutes, stale_after = SINCE_MINUTES.value(request), STALE_AFTER.value(request)
     process_type = PROCESS_TYPE.get(request) if filtered else None
     component = COMPONENT_FILTER.get(request) if filtered else None
     status = PROCESS_STATUS.get(request) if filtered else None
@@ -118,10 +111,7 @@ async def processes(request: Request) -> Response:
 
 
 def _counts(values: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in sorted(values):
-        counts[value] = counts.get(value, 0) + 1
-    return counts
+    return dict(sorted(Counter(values).items()))
 
 
 async def processes_health(request: Request) -> Response:
@@ -145,7 +135,7 @@ async def processes_health(request: Request) -> Response:
 
 async def component_process(request: Request) -> Response:
     """A component's latest process record; 404 when none or when its record expired."""
-    component, stale_after = COMPONENT.require(request), _stale_after(request)
+    component, stale_after = COMPONENT.require(request), STALE_AFTER.value(request)
     cache = cache_of(request)
     process_id, record = await read_component_process(cache.redis, component)
     return respond(process_out(process_id, record.process_type, record, cache.clock(), stale_after))
@@ -153,7 +143,7 @@ async def component_process(request: Request) -> Response:
 
 async def process(request: Request) -> Response:
     """One process record; 404 when missing or expired, 502 when corrupt."""
-    process_id, stale_after = PROCESS_ID.require(request), _stale_after(request)
+    process_id, stale_after = PROCESS_ID.require(request), STALE_AFTER.value(request)
     cache = cache_of(request)
     record = await read_process(cache.redis, process_id)
     return respond(process_out(process_id, record.process_type, record, cache.clock(), stale_after))

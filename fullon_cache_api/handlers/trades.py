@@ -182,7 +182,7 @@ async def user_trade_lists(request: Request) -> Response:
 
 async def user_trades(request: Request) -> Response:
     """One user's trades on one exchange, newest first, limit at most; read without consuming."""
-    uid, exchange, limit = UID.require(request), EXCHANGE.require(request), LIMIT.get(request)
+    uid, exchange, limit = UID.require(request), EXCHANGE.require(request), LIMIT.value(request)
     found = await read_user_trades(cache_of(request).redis, uid, exchange, limit or 100)
     items = [trade_out(trade) for trade in found.trades]
     return respond(UserTradesOut(uid, exchange, items, len(items), found.skipped))
@@ -190,7 +190,8 @@ async def user_trades(request: Request) -> Response:
 
 async def symbol_trades(request: Request) -> Response:
     """Public trades of one symbol, newest first, limit at most; absent list is empty."""
-    exchange, symbol, limit = EXCHANGE.require(request), SYMBOL.require(request), LIMIT.get(request)
+    exchange, symbol = EXCHANGE.require(request), SYMBOL.require(request)
+    limit = LIMIT.value(request)
     found = await read_trades(cache_of(request).redis, exchange, symbol, limit or 100)
     items = [trade_out(trade) for trade in found.trades]
     return respond(SymbolTradesOut(exchange, symbol, items, len(items), found.skipped))
