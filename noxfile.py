@@ -1,4 +1,5 @@
-"""nox sessions: tests on Python 3.11 and 3.13, lint (ruff), types (mypy), the demo server."""
+"""nox sessions: tests on Python 3.11 and 3.13, lint (ruff), types (mypy), the demo server,
+the benchmarks."""
 
 from __future__ import annotations
 
@@ -34,3 +35,10 @@ def demo(session: nox.Session) -> None:
     """Serve the API on a private Redis with sample data (Ctrl-C stops both)."""
     session.install("-e", ".[demo]")
     session.run("python", "-m", "fullon_cache_api", "--demo", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The benchmarks: python benchmarks/run.py (about 3.5 minutes on 2 cores; wrk if installed)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/run.py", *session.posargs)

@@ -8,6 +8,7 @@ directory shared by the workers before they start; ``/metrics`` then sums every 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -43,9 +44,18 @@ STREAM_DROPPED = Counter(
 )
 
 
+# The labelled children, kept: the label set is bounded (routes x methods x statuses), and a
+# labels() lookup per request costs three times the update itself.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe(route: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(route, method, str(status)).inc()
-    LATENCY.labels(route).observe(seconds)
+    pair = _children.get((route, method, status))
+    if pair is None:
+        pair = (REQUESTS.labels(route, method, str(status)), LATENCY.labels(route))
+        _children[route, method, status] = pair
+    pair[0].inc()
+    pair[1].observe(seconds)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -55,10 +55,11 @@ class _Json(Response):
         ]
 
 
-# Fields derived from the clock or the server, not from stored data: left out of the ETag. The
-# pattern runs only when one of their names is in the body: most answers hold none, and on a
-# large body it costs several times the hash (about 2 ms on 1000 tickers).
-_VOLATILE = re.compile(rb'"(?:\w*age_s|latency_ms|uptime_s|used_memory_bytes)":[^,}\]]*,?')
+# Fields derived from the clock or the server, not from stored data: left out of the ETag.
+# ``\w*+(?<=age_s)`` matches what ``\w*age_s`` matches (a key ending in age_s) without
+# backtracking at every quote. The pattern runs only when one of the names is in the body: most
+# answers hold none, and on a large body the pattern costs more than the hash.
+_VOLATILE = re.compile(rb'"(?:\w*+(?<=age_s)|latency_ms|uptime_s|used_memory_bytes)":[^,}\]]*,?')
 _VOLATILE_NAMES = (b'age_s"', b'latency_ms"', b'uptime_s"', b'used_memory_bytes"')
 
 

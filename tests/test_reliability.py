@@ -113,6 +113,29 @@ async def test_a_few_hundred_concurrent_requests_share_a_small_pool(private_redi
         assert 1 <= api_connections(private_redis) <= 4
 
 
+async def test_a_request_waits_for_a_pooled_connection_then_503(private_redis) -> None:
+    app = app_on(private_redis, pool_size=1, pool_timeout=0.3, command_timeout=3)
+    async with lifespan(app), http_client(app) as http:
+        assert expect(await http.get(BTC))["price"] == 300.0  # the one connection exists
+        with redis.Redis(port=private_redis.port) as admin:
+            admin.execute_command("CLIENT", "PAUSE", "1000", "ALL")
+        results: dict[str, tuple[httpx.Response, float]] = {}
+
+        async def get(name: str) -> None:
+            start = time.monotonic()
+            response = await http.get(BTC)
+            results[name] = (response, time.monotonic() - start)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(get, "holder")  # holds the connection while Redis is paused
+            await anyio.sleep(0.05)
+            tg.start_soon(get, "waiter")
+    holder, waiter = results["holder"], results["waiter"]
+    assert expect(holder[0])["price"] == 300.0  # served once Redis resumed
+    assert expect(waiter[0], 503)["error"]["code"] == "cache_unavailable"
+    assert 0.25 < waiter[1] < 0.6  # it waited for the pool timeout, no longer
+
+
 def test_sigterm_lets_in_flight_requests_finish(private_redis) -> None:
     env = {"REDIS_URL": reader_url(private_redis), "FULLON_CACHE_API_COMMAND_TIMEOUT": "5"}
     with serve_api(env=env) as (server, base, _):

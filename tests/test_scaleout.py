@@ -20,12 +20,11 @@ from typing import Any
 import anyio
 import pytest
 import redis
-from redis.asyncio import BlockingConnectionPool
 from starlette.applications import Starlette
 
 from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api.cache.stream import TickerSubscription
-from fullon_cache_api.client import connect
+from fullon_cache_api.client import WaitingConnectionPool, connect
 from fullon_cache_api.redis_server import READ_ONLY_ACL, RedisServer, find_redis_server, free_port
 from fullon_cache_api.snapshot import load_snapshot
 
@@ -265,7 +264,7 @@ async def test_sentinel_pool_waits_for_a_free_connection(replica, sentinel) -> N
         assert statuses == [200] * 150
         assert 1 <= api_connections(replica) <= 3
         pool = app.state.cache.redis.connection_pool
-        assert isinstance(pool, BlockingConnectionPool) and pool.timeout == 10
+        assert isinstance(pool, WaitingConnectionPool) and pool.timeout == 10
 
 
 async def test_unreachable_sentinels_are_503_fast() -> None:

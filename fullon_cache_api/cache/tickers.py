@@ -12,8 +12,12 @@ from . import CorruptValue, Lenient, decode_many, scan_keys, text
 __all__ = ["StoredTick", "Ticks", "read_all_tickers", "read_exchange_tickers", "read_ticker"]
 
 
-class StoredTick(msgspec.Struct, frozen=True):
-    """A tick as fullon_cache stores it; the key and field, not these, name exchange and symbol."""
+class StoredTick(msgspec.Struct, frozen=True, gc=False):
+    """A tick as fullon_cache stores it; the key and field, not these, name exchange and symbol.
+
+    ``gc=False``: numbers and strings only, so it can be in no reference cycle; listings make
+    thousands, and untracked they do not drive the cyclic GC (about 10% of a 10000-ticker
+    listing's time)."""
 
     price: float | None = None
     volume: float | None = None

@@ -13,7 +13,8 @@ from ..times import age_s, rfc3339, to_epoch
 from . import cache_of
 
 
-class TickerOut(msgspec.Struct, frozen=True):
+# gc=False: strings and numbers only, so no reference cycle is possible (see StoredTick).
+class TickerOut(msgspec.Struct, frozen=True, gc=False):
     exchange: str
     symbol: str
     price: float | None

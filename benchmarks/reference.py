@@ -1,0 +1,368 @@
+"""The floor the API is measured against: a bare ASGI callable, no framework.
+
+For each benchmarked endpoint it does the same Redis read as the API (one HGET, one HGETALL,
+one SCAN loop + one pipeline, one LRANGE), decodes the stored JSON into msgspec Structs, builds
+the same output Structs and encodes them with ``msgspec.json``: the bodies are byte for byte the
+API's (``run.py`` checks it with a pinned clock). What it leaves out is everything a framework
+and a real API add: routing tables, middleware, exception handlers, parameter validation, the
+lenient fallbacks for NaN tokens and corrupt values, error bodies (it answers a bare 404).
+
+Routes: ``/tickers``, ``/tickers/{exchange}``, ``/tickers/{exchange}/{symbol}``,
+``/ohlcv/{symbol}/{timeframe}?limit=N``, ``/accounts/{ex_id}/balances``, ``/orders/{exchange}``.
+
+Served under hypercorn exactly like the API (same configuration, one worker)::
+
+    REDIS_URL=redis://127.0.0.1:6379/0 python benchmarks/reference.py --port 8001
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import msgspec
+from redis.asyncio import Redis
+
+Clock = Callable[[], float]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+# stored payloads ---------------------------------------------------------------------------------
+
+
+class Tick(msgspec.Struct):
+    price: float | None = None
+    volume: float | None = None
+    time: float | str | None = None
+    bid: float | None = None
+    ask: float | None = None
+    last: float | None = None
+
+
+class StoredBar(msgspec.Struct, array_like=True):
+    ts: float
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    volume: float | None
+
+
+class StoredBalance(msgspec.Struct):
+    free: float | None = None
+    used: float | None = None
+    total: float | None = None
+    balance: float | None = None
+    available: float | None = None
+
+
+Id = int | float | str | None
+
+
+class StoredOrder(msgspec.Struct):
+    ex_order_id: Id = None
+    symbol: str | None = None
+    side: str | None = None
+    order_type: str | None = None
+    status: str | None = None
+    volume: float | None = None
+    final_volume: float | None = None
+    price: float | None = None
+    plimit: float | None = None
+    bot_id: Id = None
+    uid: Id = None
+    ex_id: Id = None
+    cat_ex_id: Id = None
+    command: str | None = None
+    reason: str | None = None
+    futures: bool | None = None
+    leverage: float | None = None
+    tick: float | None = None
+    timestamp: float | str | None = None
+
+
+# output ------------------------------------------------------------------------------------------
+
+
+class TickerOut(msgspec.Struct):
+    exchange: str
+    symbol: str
+    price: float | None
+    bid: float | None
+    ask: float | None
+    last: float | None
+    volume: float | None
+    time: str | None
+    age_s: float | None
+
+
+class TickersOut(msgspec.Struct):
+    items: list[TickerOut]
+    count: int
+
+
+class ExchangeTickersOut(msgspec.Struct):
+    exchange: str
+    items: list[TickerOut]
+    count: int
+
+
+Bar = tuple[int, float | None, float | None, float | None, float | None, float | None]
+
+
+class BarsOut(msgspec.Struct):
+    symbol: str
+    timeframe: str
+    bars: list[Bar]
+    count: int
+
+
+class BalanceOut(msgspec.Struct):
+    currency: str
+    free: float | None
+    used: float | None
+    total: float | None
+
+
+class BalancesOut(msgspec.Struct):
+    ex_id: str
+    updated_at: str | None
+    items: list[BalanceOut]
+    count: int
+
+
+class OrderOut(msgspec.Struct):
+    order_id: str
+    ex_order_id: Id
+    exchange: str
+    symbol: str | None
+    side: str | None
+    order_type: str | None
+    status: str | None
+    volume: float | None
+    final_volume: float | None
+    price: float | None
+    plimit: float | None
+    bot_id: Id
+    uid: Id
+    ex_id: Id
+    cat_ex_id: Id
+    command: str | None
+    reason: str | None
+    futures: bool | None
+    leverage: float | None
+    tick: float | None
+    updated_at: str | None
+
+
+class ExchangeOrdersOut(msgspec.Struct):
+    exchange: str
+    items: list[OrderOut]
+    count: int
+
+
+decode_tick = msgspec.json.Decoder(Tick, strict=False).decode
+decode_bar = msgspec.json.Decoder(StoredBar, strict=False).decode
+decode_balances = msgspec.json.Decoder(dict[str, StoredBalance | str], strict=False).decode
+decode_order = msgspec.json.Decoder(StoredOrder, strict=False).decode
+encode = msgspec.json.Encoder().encode
+
+
+def epoch_of(value: float | str | None) -> float | None:
+    if isinstance(value, float):
+        return value
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).timestamp()
+    return None
+
+
+def rfc3339(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat()[:-6] + "Z"
+
+
+def ticker_out(exchange: str, symbol: str, raw: bytes, now: float) -> TickerOut:
+    t = decode_tick(raw)
+    epoch = epoch_of(t.time)
+    age = None if epoch is None else round(now - epoch, 3)
+    return TickerOut(exchange, symbol, t.price, t.bid, t.ask, t.last, t.volume, rfc3339(epoch), age)
+
+
+def tickers_of(exchange: str, fields: dict[bytes, bytes], now: float) -> list[TickerOut]:
+    return [ticker_out(exchange, f.decode(), fields[f], now) for f in sorted(fields)]
+
+
+# handlers ----------------------------------------------------------------------------------------
+
+
+class Reference:
+    """The ASGI callable. ``redis_url`` is read on first use (or at lifespan start)."""
+
+    def __init__(self, redis_url: str | None = None, clock: Clock = time.time) -> None:
+        self.redis_url = redis_url
+        self.clock = clock
+        self._redis: Redis | None = None
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            self._redis = Redis.from_url(self.redis_url or os.environ["REDIS_URL"])
+        return self._redis
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+            return
+        parts = scope["path"].strip("/").split("/")
+        body = await self.route(parts, scope["query_string"])
+        if body is None:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.redis  # noqa: B018 - open the client now
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._redis is not None:
+                    await self._redis.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def route(self, parts: list[str], query: bytes) -> bytes | None:
+        head, n = parts[0], len(parts)
+        if head == "tickers":
+            if n == 1:
+                return await self.all_tickers()
+            if n == 2:
+                return await self.exchange_tickers(parts[1])
+            return await self.ticker(parts[1], "/".join(parts[2:]))
+        if head == "ohlcv" and n >= 3:
+            limit = int(parse_qs(query.decode()).get("limit", ["100"])[0])
+            return await self.bars("/".join(parts[1:-1]), parts[-1], limit)
+        if head == "accounts" and n == 3 and parts[2] == "balances":
+            return await self.balances(parts[1])
+        if head == "orders" and n == 2:
+            return await self.orders(parts[1])
+        return None
+
+    async def ticker(self, exchange: str, symbol: str) -> bytes | None:
+        raw = await self.redis.hget(f"tickers:{exchange}", symbol)
+        return None if raw is None else encode(ticker_out(exchange, symbol, raw, self.clock()))
+
+    async def exchange_tickers(self, exchange: str) -> bytes | None:
+        fields = await self.redis.hgetall(f"tickers:{exchange}")
+        if not fields:
+            return None
+        items = tickers_of(exchange, fields, self.clock())
+        return encode(ExchangeTickersOut(exchange, items, len(items)))
+
+    async def all_tickers(self) -> bytes:
+        found = {k async for k in self.redis.scan_iter(match="tickers:*", count=1000)}
+        keys = sorted(found)
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        results = await pipe.execute()
+        now = self.clock()
+        items = [
+            t
+            for key, fields in zip(keys, results, strict=True)
+            for t in tickers_of(key[8:].decode(), fields, now)
+        ]
+        return encode(TickersOut(items, len(items)))
+
+    async def bars(self, symbol: str, timeframe: str, limit: int) -> bytes | None:
+        elements = await self.redis.lrange(f"ohlcv:{symbol}:{timeframe}", 0, -1)
+        if not elements:
+            return None
+        by_ts: dict[int, Bar] = {}
+        for raw in elements:
+            b = decode_bar(raw)
+            ms = round(b.ts * 1000) if b.ts < 1e11 else round(b.ts)
+            by_ts[ms] = (ms, b.open, b.high, b.low, b.close, b.volume)
+        bars = [by_ts[ts] for ts in sorted(by_ts)][-limit:]
+        return encode(BarsOut(symbol, timeframe, bars, len(bars)))
+
+    async def balances(self, ex_id: str) -> bytes | None:
+        raw = await self.redis.hget("accounts", ex_id)
+        if raw is None:
+            return None
+        document = decode_balances(raw)
+        date = document.pop("date", None)
+        items = []
+        for currency in sorted(document):
+            b = document[currency]
+            assert isinstance(b, StoredBalance)
+            total = b.total if b.total is not None else b.balance
+            free = b.free if b.free is not None else b.available
+            used = b.used
+            if used is None and total is not None and free is not None:
+                used = total - free
+            items.append(BalanceOut(currency, free, used, total))
+        updated = rfc3339(epoch_of(date)) if isinstance(date, str) else None
+        return encode(BalancesOut(ex_id, updated, items, len(items)))
+
+    async def orders(self, exchange: str, limit: int = 100) -> bytes:
+        fields = await self.redis.hgetall(f"order_status:{exchange}")
+        items = []
+        for field in sorted(fields)[:limit]:
+            o = decode_order(fields[field])
+            items.append(
+                OrderOut(
+                    field.decode(),
+                    o.ex_order_id,
+                    exchange,
+                    o.symbol,
+                    o.side,
+                    o.order_type,
+                    o.status,
+                    o.volume,
+                    o.final_volume,
+                    o.price,
+                    o.plimit,
+                    o.bot_id,
+                    o.uid,
+                    o.ex_id,
+                    o.cat_ex_id,
+                    o.command,
+                    o.reason,
+                    o.futures,
+                    o.leverage,
+                    o.tick,
+                    rfc3339(epoch_of(o.timestamp)),
+                )
+            )
+        return encode(ExchangeOrdersOut(exchange, items, len(items)))
+
+
+app = Reference()
+
+
+def main() -> int:
+    """Serve ``app`` with the API's own hypercorn configuration (``python -m fullon_cache_api``
+    flags), only the application differs."""
+    from hypercorn.run import run
+
+    from fullon_cache_api.__main__ import hypercorn_config, parse_args
+
+    config = hypercorn_config(parse_args(sys.argv[1:]))
+    config.application_path = f"{Path(__file__).resolve()}:app"
+    return run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
