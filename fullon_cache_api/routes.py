@@ -60,12 +60,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("/overview", service.overview, service.OverviewOut),
     Endpoint("/exchanges", service.exchanges, service.ExchangesOut),
     Endpoint("/metrics", service.metrics, service.MetricsText),
-    # Docs (handlers/docs.py)
+    # Docs
     Endpoint("/openapi.json", docs.openapi_json, docs.OpenApiDocument),
     Endpoint("/docs", docs.docs_page, docs.DocsPage),
     Endpoint("/docs/{asset}", docs.docs_asset, docs.DocsAsset, (docs.ASSET,)),
-    # end Docs
-    # Tickers: fixed words before parameters
+    # Tickers. In every group, fixed words come before parameters of the same shape.
     Endpoint("/tickers", tickers.all_tickers, tickers.TickersOut, (p.SYMBOLS, p.MAX_AGE)),
     Endpoint("/tickers/health", tickers.tickers_health, tickers.TickerHealthOut, (p.MAX_AGE,)),
     Endpoint(
@@ -93,7 +92,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         stream.TickerEvents,
         (p.EXCHANGE_FILTER, p.SYMBOLS),
     ),
-    # Accounts (handlers/accounts.py)
+    # Accounts
     Endpoint("/accounts", accounts.accounts, accounts.AccountsOut, private=True),
     Endpoint(
         "/accounts/{ex_id}/balances",
@@ -130,8 +129,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         (p.EX_ID,),
         private=True,
     ),
-    # end Accounts
-    # Orders (handlers/orders.py)
+    # Orders
     Endpoint(
         "/orders",
         orders.all_orders,
@@ -161,9 +159,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         (p.EXCHANGE, p.ORDER_ID),
         private=True,
     ),
-    # end Orders
-    # Bots (handlers/bots.py)
-    # fixed words (/bots/blocks, /bots/coordination) before /bots/{bot_id}
+    # Bots
     Endpoint("/bots", bots.bots, bots.BotsOut),
     Endpoint("/bots/blocks", bots.blocks, bots.BlocksOut),
     Endpoint("/bots/coordination", bots.coordination, bots.CoordinationOut),
@@ -174,8 +170,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         (p.EX_ID, p.SYMBOL),
     ),
     Endpoint("/bots/{bot_id}", bots.bot, bots.BotOut, (p.BOT_ID,)),
-    # end Bots
-    # Trades (handlers/trades.py)
+    # Trades
     Endpoint("/trades", trades.trade_lists, trades.TradeListsOut, private=True),
     Endpoint("/trades/status", trades.trade_statuses, trades.TradeStatusesOut, private=True),
     Endpoint("/trades/metrics", trades.trade_metrics, trades.TradeMetricsOut, private=True),
@@ -200,8 +195,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         (p.EXCHANGE, p.SYMBOL, p.LIMIT),
         private=True,
     ),
-    # end Trades
-    # OHLCV (handlers/ohlcv.py)
+    # OHLCV
     Endpoint("/ohlcv", ohlcv.all_series, ohlcv.SeriesListOut),
     Endpoint("/ohlcv/{symbol:path}/timeframes", ohlcv.timeframes, ohlcv.TimeframesOut, (p.SYMBOL,)),
     Endpoint(
@@ -210,8 +204,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ohlcv.BarsOut,
         (p.SYMBOL, p.TIMEFRAME, p.OHLCV_LIMIT, p.SINCE, p.UNTIL),
     ),
-    # end OHLCV
-    # Processes (handlers/processes.py): fixed words before the process id
+    # Processes: fixed words before the process id
     Endpoint(
         "/processes",
         processes.processes,
@@ -242,7 +235,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         processes.ProcessOut,
         (p.PROCESS_ID, p.STALE_AFTER),
     ),
-    # end Processes
 )
 
 
