@@ -29,20 +29,21 @@ from urllib.parse import parse_qs
 import msgspec
 from redis.asyncio import Redis
 
+from fullon_cache_api.cache.accounts import StoredBalance
+from fullon_cache_api.cache.ohlcv import Bar
+from fullon_cache_api.cache.orders import StoredOrder
+from fullon_cache_api.cache.tickers import StoredTick
+from fullon_cache_api.handlers.accounts import BalanceOut, BalancesOut
+from fullon_cache_api.handlers.ohlcv import BarsOut
+from fullon_cache_api.handlers.orders import ExchangeOrdersOut, OrderOut
+from fullon_cache_api.handlers.tickers import ExchangeTickersOut, TickerOut, TickersOut
+
 Clock = Callable[[], float]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
-# stored payloads ---------------------------------------------------------------------------------
-
-
-class Tick(msgspec.Struct):
-    price: float | None = None
-    volume: float | None = None
-    time: float | str | None = None
-    bid: float | None = None
-    ask: float | None = None
-    last: float | None = None
+# The same Structs as the API (types, not framework): the bodies must be byte for byte equal.
+# The reference's own bar decode stays bare (no lenient fallbacks).
 
 
 class StoredBar(msgspec.Struct, array_like=True):
@@ -54,120 +55,7 @@ class StoredBar(msgspec.Struct, array_like=True):
     volume: float | None
 
 
-class StoredBalance(msgspec.Struct):
-    free: float | None = None
-    used: float | None = None
-    total: float | None = None
-    balance: float | None = None
-    available: float | None = None
-
-
-Id = int | float | str | None
-
-
-class StoredOrder(msgspec.Struct):
-    ex_order_id: Id = None
-    symbol: str | None = None
-    side: str | None = None
-    order_type: str | None = None
-    status: str | None = None
-    volume: float | None = None
-    final_volume: float | None = None
-    price: float | None = None
-    plimit: float | None = None
-    bot_id: Id = None
-    uid: Id = None
-    ex_id: Id = None
-    cat_ex_id: Id = None
-    command: str | None = None
-    reason: str | None = None
-    futures: bool | None = None
-    leverage: float | None = None
-    tick: float | None = None
-    timestamp: float | str | None = None
-
-
-# output ------------------------------------------------------------------------------------------
-
-
-class TickerOut(msgspec.Struct):
-    exchange: str
-    symbol: str
-    price: float | None
-    bid: float | None
-    ask: float | None
-    last: float | None
-    volume: float | None
-    time: str | None
-    age_s: float | None
-
-
-class TickersOut(msgspec.Struct):
-    items: list[TickerOut]
-    count: int
-
-
-class ExchangeTickersOut(msgspec.Struct):
-    exchange: str
-    items: list[TickerOut]
-    count: int
-
-
-Bar = tuple[int, float | None, float | None, float | None, float | None, float | None]
-
-
-class BarsOut(msgspec.Struct):
-    symbol: str
-    timeframe: str
-    bars: list[Bar]
-    count: int
-
-
-class BalanceOut(msgspec.Struct):
-    currency: str
-    free: float | None
-    used: float | None
-    total: float | None
-
-
-class BalancesOut(msgspec.Struct):
-    ex_id: str
-    updated_at: str | None
-    items: list[BalanceOut]
-    count: int
-
-
-class OrderOut(msgspec.Struct):
-    order_id: str
-    ex_order_id: Id
-    exchange: str
-    symbol: str | None
-    side: str | None
-    order_type: str | None
-    status: str | None
-    volume: float | None
-    final_volume: float | None
-    price: float | None
-    plimit: float | None
-    bot_id: Id
-    uid: Id
-    ex_id: Id
-    cat_ex_id: Id
-    command: str | None
-    reason: str | None
-    futures: bool | None
-    leverage: float | None
-    tick: float | None
-    updated_at: str | None
-
-
-class ExchangeOrdersOut(msgspec.Struct):
-    exchange: str
-    items: list[OrderOut]
-    count: int
-
-
-decode_tick = msgspec.json.Decoder(Tick, strict=False).decode
+decode_tick = msgspec.json.Decoder(StoredTick, strict=False).decode
 decode_bar = msgspec.json.Decoder(StoredBar, strict=False).decode
 decode_balances = msgspec.json.Decoder(dict[str, StoredBalance | str], strict=False).decode
 decode_order = msgspec.json.Decoder(StoredOrder, strict=False).decode
