@@ -10,19 +10,42 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Sequence
+from typing import NoReturn, TypeVar
 
 from hypercorn.config import Config
 from hypercorn.run import run
 
 from .settings import Settings, SettingsError
 
+T = TypeVar("T")
 APP_PATH = "fullon_cache_api.app:create_app()"
 ENV = "FULLON_CACHE_API_"
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def from_env(name: str, default: str, kind: Callable[[str], T], allowed: Container[T] = ()) -> T:
+    """The default of a flag, from ``FULLON_CACHE_API_{name}``; an invalid value stops the start
+    with a message that names the variable."""
+    raw = os.environ.get(ENV + name) or default
+    try:
+        value = kind(raw)
+    except ValueError:
+        invalid(f"{ENV}{name}={raw!r} is not a valid {kind.__name__}")
+    if allowed and value not in allowed:
+        invalid(f"{ENV}{name}={raw!r} is not one of the allowed values")
+    return value
+
+
+def invalid(message: str) -> NoReturn:
+    """Stop at start on an invalid setting: the message names the variable; exit status 2."""
+    print(f"invalid setting: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    env = os.environ
     parser = argparse.ArgumentParser(
         prog="python -m fullon_cache_api",
         description="Serve the read-only fullon cache API with hypercorn. Redis is configured by "
@@ -31,31 +54,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--host",
-        default=env.get(ENV + "HOST", "127.0.0.1"),
+        default=from_env("HOST", "127.0.0.1", str),
         help="address to bind (env FULLON_CACHE_API_HOST, default 127.0.0.1)",
     )
     parser.add_argument(
         "--port",
         type=int,
-        default=int(env.get(ENV + "PORT", "8000")),
+        default=from_env("PORT", "8000", int, range(1, 65536)),
         help="port to bind (env FULLON_CACHE_API_PORT, default 8000)",
     )
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(env.get(ENV + "WORKERS", "1")),
+        default=from_env("WORKERS", "1", int, range(1, 1025)),
         help="worker processes (env FULLON_CACHE_API_WORKERS, default 1)",
     )
     parser.add_argument(
         "--log-level",
-        default=env.get(ENV + "LOG_LEVEL", "info"),
-        choices=["debug", "info", "warning", "error"],
+        default=from_env("LOG_LEVEL", "info", str.lower, LOG_LEVELS),
+        choices=LOG_LEVELS,
         help="log level (env FULLON_CACHE_API_LOG_LEVEL, default info)",
     )
     parser.add_argument(
         "--graceful-timeout",
         type=float,
-        default=float(env.get(ENV + "GRACEFUL_TIMEOUT", "5")),
+        default=from_env("GRACEFUL_TIMEOUT", "5", float),
         help="seconds in-flight requests get to finish on SIGTERM/Ctrl-C "
         "(env FULLON_CACHE_API_GRACEFUL_TIMEOUT, default 5)",
     )
@@ -95,8 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         Settings.from_env()  # fail at start, naming the variable, not in every worker
     except SettingsError as exc:
-        print(f"invalid setting: {exc}", file=sys.stderr)
-        return 2
+        invalid(str(exc))
     return run(hypercorn_config(args))
 
 

@@ -76,3 +76,25 @@ def test_demo_serves_sample_data_and_stops_its_redis(stop) -> None:
     redis_port = int(re.search(r"redis://127\.0\.0\.1:(\d+)/0", output).group(1))
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", redis_port), timeout=0.5).close()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FULLON_CACHE_API_PORT", "abc"),
+        ("FULLON_CACHE_API_PORT", "70000"),
+        ("FULLON_CACHE_API_WORKERS", "0"),
+        ("FULLON_CACHE_API_LOG_LEVEL", "verbose"),
+        ("FULLON_CACHE_API_GRACEFUL_TIMEOUT", "soon"),
+    ],
+)
+def test_invalid_server_variable_fails_at_start_naming_it(variable, value) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fullon_cache_api"],
+        env={**os.environ, variable: value},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert variable in result.stderr and "Traceback" not in result.stderr
