@@ -249,10 +249,12 @@ def starlette_routes(auth: Auth) -> list[Route]:
 def serve(endpoint: Endpoint, auth: Auth) -> Handler:
     """The endpoint's handler with what every route shares around it: the auth checks, Redis
     errors mapped to API errors, ``Cache-Control: no-store`` on private data, a weak ``ETag``
-    with ``If-None-Match`` answered 304 on JSON answers, and the request metrics."""
+    with ``If-None-Match`` answered 304 on cache data, and the request metrics."""
     handler = auth.guard(endpoint.handler, endpoint.path, endpoint.tag)
     route, private = openapi_path(endpoint.path), endpoint.private  # metrics label
-    conditional = not issubclass(endpoint.response, Raw)
+    # Cache data answers are tagged; the service routes' (latency, uptime, memory) change by
+    # themselves, and the non-JSON ones are streams, text or files.
+    conditional = endpoint.tag != "service" and not issubclass(endpoint.response, Raw)
 
     async def served(request: Request) -> Response:
         start = perf_counter()
