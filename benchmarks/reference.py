@@ -29,11 +29,11 @@ from urllib.parse import parse_qs
 import msgspec
 from redis.asyncio import Redis
 
-from fullon_cache_api.cache.accounts import StoredBalance
+from fullon_cache_api.cache.accounts import Balance, StoredBalance
 from fullon_cache_api.cache.ohlcv import Bar
 from fullon_cache_api.cache.orders import StoredOrder
 from fullon_cache_api.cache.tickers import StoredTick
-from fullon_cache_api.handlers.accounts import BalanceOut, BalancesOut
+from fullon_cache_api.handlers.accounts import BalancesOut
 from fullon_cache_api.handlers.ohlcv import BarsOut
 from fullon_cache_api.handlers.orders import ExchangeOrdersOut, OrderOut
 from fullon_cache_api.handlers.tickers import ExchangeTickersOut, TickerOut, TickersOut
@@ -200,7 +200,7 @@ class Reference:
             used = b.used
             if used is None and total is not None and free is not None:
                 used = total - free
-            items.append(BalanceOut(currency, free, used, total))
+            items.append(Balance(currency, free, used, total))
         updated = rfc3339(epoch_of(date)) if isinstance(date, str) else None
         return encode(BalancesOut(ex_id, updated, items, len(items)))
 

@@ -37,17 +37,10 @@ class AccountsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     skipped: int = 0
 
 
-class BalanceOut(msgspec.Struct, frozen=True):
-    currency: str
-    free: float | None
-    used: float | None
-    total: float | None
-
-
 class BalancesOut(msgspec.Struct, frozen=True, omit_defaults=True):
     ex_id: str
     updated_at: str | None
-    items: list[BalanceOut]
+    items: list[Balance]  # the reader's normalised rows are the answer's, as they are
     count: int
     skipped: int = 0
 
@@ -102,10 +95,6 @@ class AccountStatusOut(msgspec.Struct, frozen=True):
     positions: PresenceOut
 
 
-def balance_out(b: Balance) -> BalanceOut:
-    return BalanceOut(b.currency, b.free, b.used, b.total)
-
-
 def position_out(p: Position) -> PositionOut:
     return PositionOut(p.symbol, p.volume, p.cost, p.price, p.fee, p.count, rfc3339(p.updated_at))
 
@@ -134,7 +123,7 @@ async def balances(request: Request) -> Response:
     """One account's balances by currency; 404 when the ex_id has no balances."""
     ex_id = EX_ID.require(request)
     found = await read_balances(cache_of(request).redis, ex_id)
-    items = [balance_out(b) for b in found.items]
+    items = found.items
     return respond(BalancesOut(ex_id, rfc3339(found.updated_at), items, len(items), found.skipped))
 
 
