@@ -29,32 +29,21 @@ from urllib.parse import parse_qs
 import msgspec
 from redis.asyncio import Redis
 
-from fullon_cache_api.cache.accounts import Balance, StoredBalance
-from fullon_cache_api.cache.ohlcv import Bar
-from fullon_cache_api.cache.orders import StoredOrder
-from fullon_cache_api.cache.tickers import StoredTick
-from fullon_cache_api.handlers.accounts import BalancesOut
+from fullon_cache_api.handlers.accounts import BalanceOut, BalancesOut
 from fullon_cache_api.handlers.ohlcv import BarsOut
 from fullon_cache_api.handlers.orders import ExchangeOrdersOut, OrderOut
 from fullon_cache_api.handlers.tickers import ExchangeTickersOut, TickerOut, TickersOut
+from fullon_cache_api.readers.accounts import StoredBalance
+from fullon_cache_api.readers.ohlcv import Bar, StoredBar
+from fullon_cache_api.readers.orders import StoredOrder
+from fullon_cache_api.readers.tickers import StoredTick
 
 Clock = Callable[[], float]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 # The same Structs as the API (types, not framework): the bodies must be byte for byte equal.
-# The reference's own bar decode stays bare (no lenient fallbacks).
-
-
-class StoredBar(msgspec.Struct, array_like=True):
-    ts: float
-    open: float | None
-    high: float | None
-    low: float | None
-    close: float | None
-    volume: float | None
-
-
+# The reference's decoders stay bare (no lenient fallbacks).
 decode_tick = msgspec.json.Decoder(StoredTick, strict=False).decode
 decode_bar = msgspec.json.Decoder(StoredBar, strict=False).decode
 decode_balances = msgspec.json.Decoder(dict[str, StoredBalance | str], strict=False).decode
@@ -200,7 +189,7 @@ class Reference:
             used = b.used
             if used is None and total is not None and free is not None:
                 used = total - free
-            items.append(Balance(currency, free, used, total))
+            items.append(BalanceOut(currency, free, used, total))
         updated = rfc3339(epoch_of(date)) if isinstance(date, str) else None
         return encode(BalancesOut(ex_id, updated, items, len(items)))
 

@@ -1,4 +1,4 @@
-"""``create_app``: the one Starlette application, its error handlers and its Redis lifecycle."""
+"""``create_app``: the one Starlette application, built from the route table."""
 
 from __future__ import annotations
 
@@ -10,17 +10,20 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import openapi
 from .auth import Auth, Authorize
-from .client import Cache, Clock, lifespan
-from .errors import ApiError, ErrorBody, ErrorOut
-from .responses import respond
-from .routes import ENDPOINTS, starlette_routes
+from .errors import ErrorBody, ErrorOut
+from .layers import RouteApp
+from .redis_clients import Backend, Clock, lifespan
+from .responses import Reply
+from .routes import ROUTES
+from .routing import Endpoint
 from .settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "endpoints"]
 
 log = logging.getLogger("fullon.cache_api.app")
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
@@ -38,29 +41,40 @@ def create_app(
 
     ``settings`` default to ``Settings.from_env()``. ``redis``: a client to use instead of one
     built from the settings; the app never closes it. ``clock``: "now" as epoch seconds (tests
-    pin it). The app works mounted with no lifespan (the client is made on first use); hosts
-    may enter ``fullon_cache_api.lifespan(app)`` to open and close it explicitly.
+    pin it). The app works mounted with no lifespan (its Redis client is made on first use, on
+    each event loop it serves); hosts may enter ``fullon_cache_api.lifespan(app)`` to open and
+    close it explicitly.
 
     Mounted in a host that authenticates: ``require_user=True`` answers 401 when the host put
     no ``request.state.user``; ``authorize(request, resource)`` (async, returns bool) may refuse
     a read with 403. Standalone: bearer tokens from ``settings.tokens``.
     """
     settings = Settings.from_env() if settings is None else settings
-    openapi.build(ENDPOINTS)  # a route-table mistake fails here, at start (built once)
-    auth = Auth.from_settings(settings, require_user, authorize)
+    backend = Backend(settings, redis, clock)
+    auth = Auth.of(settings, require_user, authorize)
+    routes = [
+        Route(e.path, RouteApp(e, backend, auth), methods=["GET"], name=e.name) for e in ROUTES
+    ]
     app = Starlette(
-        routes=starlette_routes(auth),
+        routes=routes,
         middleware=[Middleware(StripTrailingSlash)],
-        exception_handlers={
-            ApiError: api_error,
-            HTTPException: http_error,
-            Exception: internal_error,
-        },
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # "/tickers/" answers like "/tickers", no redirect
-    app.state.cache = Cache(settings, redis, clock)
+    app.state.backend = backend
+    secured = bool(settings.tokens or require_user or authorize)
+    app.state.openapi = openapi.build(endpoints(app), settings, secured)
     return app
+
+
+def endpoints(app: Starlette) -> list[Endpoint]:
+    """The route table of a running app: the declaration of each of its routes."""
+    return [
+        route.endpoint.endpoint
+        for route in app.routes
+        if isinstance(route, Route) and isinstance(route.endpoint, RouteApp)
+    ]
 
 
 class StripTrailingSlash:
@@ -78,9 +92,16 @@ class StripTrailingSlash:
         await self.app(scope, receive, send)
 
 
-async def api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return respond(exc.body(), exc.status, exc.headers)
+class _ReplyResponse(Response):
+    """A pipeline ``Reply`` where Starlette's exception handlers want a ``Response``."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.status_code = reply.status
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.reply.send(scope, receive, send)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -94,9 +115,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
     else:
         message = str(exc.detail)
     body = ErrorOut(ErrorBody(exc.status_code, code, message))
-    return respond(body, exc.status_code, dict(exc.headers or {}))
+    return _ReplyResponse(Reply.json(body, exc.status_code, dict(exc.headers or {})))
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return respond(ErrorOut(ErrorBody(500, "internal", "internal error")), 500)
+    body = ErrorOut(ErrorBody(500, "internal", "internal error"))
+    return _ReplyResponse(Reply.json(body, 500))

@@ -3,40 +3,55 @@
 - Standalone: bearer tokens (``FULLON_CACHE_API_TOKENS``), compared in constant time.
 - Mounted in master_api: master_api's middleware puts the user on ``request.state.user``;
   ``require_user=True`` answers 401 when none is there, and an ``authorize(request, resource)``
-  hook may refuse a read with 403 (per account: ``ex_id``, ``uid``, ``bot_id``).
-
-Checks wrap the route handlers only when something is configured, so an open API pays nothing.
+  hook may refuse a read with 403. ``resource`` names the route and exactly the account ids the
+  route reads by: its path ids and the query filters its handler applies, as declared in the
+  route table (``Param.scope``); a listing across accounts names none.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.requests import HTTPConnection
 
 from .errors import Forbidden, Unauthorized
+from .params import Param, Scope
+from .routing import Access
 from .settings import Settings
 
 __all__ = ["Auth", "Authorize", "Resource"]
 
-Handler = Callable[[Request], Awaitable[Response]]
-
 
 class Resource(msgspec.Struct, frozen=True):
     """What a request reads, for the ``authorize`` hook: the route template and the account ids
-    named in its path or query (None when the request covers all of them)."""
+    it reads by (None when the request covers all of them)."""
 
     route: str
     ex_id: str | None = None
     uid: str | None = None
     bot_id: str | None = None
 
+    @classmethod
+    def of(cls, route: str, params: tuple[Param, ...], args: Mapping[str, Any]) -> Resource:
+        """The resource of a route's parsed arguments: only its scoped parameters count."""
+        ids: dict[str, str] = {}
+        for param in params:
+            value = args.get(param.name)
+            if param.scope is None or value is None:
+                continue
+            if param.scope is Scope.EX_ID_IF_DIGITS:
+                if value.isascii() and value.isdigit():
+                    ids["ex_id"] = value
+            else:
+                ids[param.scope.value] = value
+        return cls(route, **ids)
 
-Authorize = Callable[[Request, Resource], Awaitable[bool]]
+
+Authorize = Callable[[HTTPConnection, Resource], Awaitable[bool]]
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -49,9 +64,7 @@ class Auth:
     public_docs: bool = True
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, require_user: bool, authorize: Authorize | None
-    ) -> Auth:
+    def of(cls, settings: Settings, require_user: bool, authorize: Authorize | None) -> Auth:
         return cls(
             tuple(token.encode() for token in settings.tokens),
             require_user,
@@ -60,35 +73,29 @@ class Auth:
             settings.public_docs,
         )
 
-    def is_public(self, path: str, tag: str) -> bool:
-        return (path == "/health" and self.public_health) or (tag == "docs" and self.public_docs)
+    def authenticates(self, access: Access) -> bool:
+        """Whether a route with this access is checked at all."""
+        if access is Access.PROBE and self.public_health:
+            return False
+        if access is Access.DOCS and self.public_docs:
+            return False
+        return bool(self.tokens or self.require_user or self.authorize)
 
-    def guard(self, handler: Handler, path: str, tag: str) -> Handler:
-        """``handler`` with the configured checks in front of it (itself when there are none)."""
-        if self.is_public(path, tag) or not (self.tokens or self.require_user or self.authorize):
-            return handler
-
-        async def guarded(request: Request) -> Response:
-            await self.check(request, path)
-            return await handler(request)
-
-        guarded.__name__ = handler.__name__
-        guarded.__doc__ = handler.__doc__
-        return guarded
-
-    async def check(self, request: Request, route: str) -> None:
-        if self.tokens and not self._token_ok(request.headers.get("authorization", "")):
+    def authenticate(self, connection: HTTPConnection) -> None:
+        """401 unless the request carries a configured token (standalone) and, with
+        ``require_user``, the host's user."""
+        if self.tokens and not self._token_ok(connection):
             raise Unauthorized("a valid bearer token is required", CHALLENGE)
-        if self.require_user and getattr(request.state, "user", None) is None:
+        if self.require_user and getattr(connection.state, "user", None) is None:
             raise Unauthorized("authentication required", CHALLENGE)
-        if self.authorize is not None:
-            ids = {**request.query_params, **request.path_params}
-            resource = Resource(route, ids.get("ex_id"), ids.get("uid"), ids.get("bot_id"))
-            if not await self.authorize(request, resource):
-                raise Forbidden("not allowed to read this resource")
 
-    def _token_ok(self, header: str) -> bool:
-        scheme, _, token = header.partition(" ")
+    async def check(self, connection: HTTPConnection, resource: Resource) -> None:
+        """403 when the host's ``authorize`` hook refuses ``resource``."""
+        if self.authorize is not None and not await self.authorize(connection, resource):
+            raise Forbidden("not allowed to read this resource")
+
+    def _token_ok(self, connection: HTTPConnection) -> bool:
+        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return False
         given = token.strip().encode()

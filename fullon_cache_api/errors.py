@@ -1,11 +1,14 @@
-"""The exceptions handlers and readers raise, and the one JSON error shape clients see."""
+"""The exceptions handlers and readers raise, the one JSON error shape clients see, and the one
+mapping of Redis failures to them, classified by cause."""
 
 from __future__ import annotations
 
 import logging
+import re
 
 import msgspec
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoPermissionError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .metrics import REDIS_ERRORS
@@ -14,6 +17,7 @@ __all__ = [
     "ApiError",
     "BadCacheValue",
     "BadRequest",
+    "CacheRefused",
     "CacheTimeout",
     "CacheUnavailable",
     "ErrorBody",
@@ -23,7 +27,7 @@ __all__ = [
     "TooManyStreams",
     "Unauthorized",
     "from_redis",
-    "wrong_type",
+    "is_wrong_type",
 ]
 
 log = logging.getLogger("fullon.cache_api.errors")
@@ -50,7 +54,11 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers
 
-    def body(self) -> ErrorOut:
+    def body(self) -> msgspec.Struct:
+        """The answer's body: ``ErrorOut`` (a route with its own failure shape overrides it)."""
+        return self.error_out()
+
+    def error_out(self) -> ErrorOut:
         return ErrorOut(ErrorBody(self.status, self.code, self.message))
 
 
@@ -75,10 +83,18 @@ class NotFound(ApiError):
 
 
 class BadCacheValue(ApiError):
-    """The one stored value the request asked for is not what fullon_cache writes."""
+    """The one stored value the request asked for is not what fullon_cache writes (not JSON,
+    the wrong shape, too large, or a key of another Redis type)."""
 
     status = 502
     code = "bad_cache_value"
+
+
+class CacheRefused(ApiError):
+    """Redis refused a command by ACL: the API's Redis user lacks a permission."""
+
+    status = 502
+    code = "cache_refused"
 
 
 class CacheUnavailable(ApiError):
@@ -96,20 +112,38 @@ class CacheTimeout(ApiError):
     code = "cache_timeout"
 
 
-def wrong_type(exc: object) -> bool:
+# redis-py prefixes the error of a pipelined command with its position: "Command # 4 (HLEN
+# tickers:zzz) of pipeline caused error: WRONGTYPE ...". The server's own message follows.
+_PIPELINE_PREFIX = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error: ", re.DOTALL)
+_NOPERM_COMMAND = re.compile(r"run the '([^']+)' command")
+
+
+def _server_message(exc: BaseException) -> str:
+    return _PIPELINE_PREFIX.sub("", str(exc), count=1)
+
+
+def is_wrong_type(exc: object) -> bool:
     """Redis's WRONGTYPE error: the key holds another type than fullon_cache writes there."""
-    return isinstance(exc, ResponseError) and str(exc).startswith("WRONGTYPE")
+    return isinstance(exc, ResponseError) and _server_message(exc).startswith("WRONGTYPE")
 
 
-def from_redis(exc: RedisError) -> ApiError:
-    """The one mapping of redis-py errors to API errors (the cause is logged, not sent)."""
-    log.warning("redis error: %s: %s", type(exc).__name__, exc)
+def from_redis(exc: RedisError | TimeoutError) -> ApiError:
+    """The one mapping of Redis failures to API errors, by cause (connection, timeout, wrong
+    type, refused by ACL); the cause is logged and counted, never sent in detail."""
     error: ApiError
-    if isinstance(exc, RedisTimeoutError):
+    if isinstance(exc, RedisTimeoutError | TimeoutError):
         kind, error = "timeout", CacheTimeout("the cache did not answer in time")
-    elif wrong_type(exc):
+    elif is_wrong_type(exc):
         kind, error = "wrong_type", BadCacheValue("a cache key holds a value of the wrong type")
-    else:
+    elif isinstance(exc, NoPermissionError):
+        found = _NOPERM_COMMAND.search(_server_message(exc))
+        permission = f"+{found[1]}" if found else "a permission"
+        kind = "refused"
+        error = CacheRefused(f"the API's Redis user lacks {permission} (see the ACL line)")
+    elif isinstance(exc, RedisConnectionError):
         kind, error = "unavailable", CacheUnavailable("the cache is unavailable")
+    else:
+        kind, error = "error", CacheUnavailable("the cache answered with an error")
+    log.warning("redis %s: %s: %s", kind, type(exc).__name__, _server_message(exc))
     REDIS_ERRORS.labels(kind).inc()
     return error

@@ -217,15 +217,9 @@ def parse_block_field(field: str) -> tuple[str, str] | None:
 # ticker pub/sub channels -----------------------------------------------------------------------
 
 # fullon_cache publishes each tick on ``ticker_updates:{exchange}:{symbol}``; older writers used
-# ``next_ticker:{exchange}:{symbol}``.
+# ``next_ticker:{exchange}:{symbol}``. The stream hub subscribes to both patterns, once.
 TICKER_CHANNEL_PREFIXES = ("ticker_updates:", "next_ticker:")
-
-
-def ticker_channel_patterns(exchange: str | None, symbols: list[str] | None) -> list[str]:
-    """PSUBSCRIBE patterns for ``exchange`` (all when None) and ``symbols`` (all when None)."""
-    escaped = glob_escape(exchange) if exchange else "*"
-    wanted = [glob_escape(symbol) for symbol in symbols] if symbols else ["*"]
-    return [f"{prefix}{escaped}:{s}" for prefix in TICKER_CHANNEL_PREFIXES for s in wanted]
+TICKER_CHANNEL_PATTERNS = tuple(prefix + "*" for prefix in TICKER_CHANNEL_PREFIXES)
 
 
 def parse_ticker_channel(channel: str) -> tuple[str, str] | None:
@@ -234,6 +228,5 @@ def parse_ticker_channel(channel: str) -> tuple[str, str] | None:
     for prefix in TICKER_CHANNEL_PREFIXES:
         rest = _suffix(channel, prefix)
         if rest is not None:
-            parsed = parse_block_field(rest)
-            return parsed
+            return parse_block_field(rest)
     return None

@@ -32,10 +32,14 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )  # fmt: skip
 REDIS_ERRORS = Counter(
-    "fullon_cache_api_redis_errors", "Redis failures, by kind (unavailable, timeout, wrong_type)",
+    "fullon_cache_api_redis_errors",
+    "Redis failures, by kind (unavailable, timeout, wrong_type, refused, error)",
     ["kind"],
 )  # fmt: skip
-SKIPPED = Counter("fullon_cache_api_skipped_values", "Corrupt stored values skipped in listings")
+SKIPPED = Counter(
+    "fullon_cache_api_skipped_values",
+    "Stored values left out: corrupt, or keys of another Redis type (listings, streams)",
+)
 STREAMS = Gauge(
     "fullon_cache_api_open_streams", "Open /stream connections", multiprocess_mode="livesum"
 )

@@ -1,29 +1,30 @@
-"""The OpenAPI 3.1 document, generated from the route table and the response Structs.
+"""The OpenAPI 3.1 document, generated from the running app's route table.
 
-Everything comes from ``routes.ENDPOINTS``: paths (Starlette converters such as ``{symbol:path}``
-become ``{symbol}``), parameters (their ``schema()`` carries the validation rules), the success
-body (``msgspec.json.schema_components`` of the response Struct), tags (handler modules),
-summaries and descriptions (handler docstrings). Error answers share one shape (``ErrorOut``);
-each status gets a named response whose ``status`` and ``code`` are pinned.
+Everything comes from the ``Endpoint`` declarations of the app's routes: paths (Starlette
+converters such as ``{symbol:path}`` become ``{symbol}``), parameters (their ``schema()`` carries
+the validation rules), the success body (``msgspec.json.schema_components`` of the response
+Struct), tags and their descriptions (the handler modules' docstrings), summaries and
+descriptions (handler docstrings). Error answers share one shape (``ErrorOut``); each status gets
+a named response whose ``status`` and ``code`` are pinned. Bearer security is described only
+when the app has authentication configured.
 
-The document does not depend on where the app is mounted except for ``servers``, so the rest is
-built once (``build``) and ``document`` adds ``servers`` per request from the ASGI root path.
+The document depends on where the app is mounted only through ``servers``, so the rest is built
+once per app (``build``, at ``create_app``) and ``document`` adds ``servers`` per request.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
-import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 import msgspec
+from starlette.applications import Starlette
 
-from . import __version__
 from .errors import (
     BadCacheValue,
     BadRequest,
+    CacheRefused,
     CacheTimeout,
     CacheUnavailable,
     ErrorOut,
@@ -31,12 +32,12 @@ from .errors import (
     NotFound,
     Unauthorized,
 )
+from .params import Param
+from .routing import Endpoint, Raw
+from .settings import Settings
+from .version import __version__
 
-if TYPE_CHECKING:
-    from .params import Param
-    from .routes import Endpoint
-
-__all__ = ["OPENAPI_VERSION", "Raw", "build", "document", "error_response", "openapi_path"]
+__all__ = ["OPENAPI_VERSION", "build", "document", "error_response"]
 
 OPENAPI_VERSION = "3.1.0"
 TITLE = "fullon_cache_api"
@@ -49,96 +50,67 @@ context asked for, and `"skipped": N` when corrupt stored values were left out. 
 `{"error": {"status", "code", "message"}}`."""
 SCHEMA_REF = "#/components/schemas/{name}"
 RESPONSE_REF = "#/components/responses/{name}"
-_CONVERTER = re.compile(r"\{(\w+)(?::\w+)?\}")
-
-# Routes whose Redis failures (503/504) answer in the route's own shape rather than ErrorOut:
-# /health, since load balancers read it (API.md, "Health").
-FAILURE_IN_OWN_SHAPE = frozenset({"/health"})
 
 
-class Raw:
-    """A route-table ``response`` for an answer that is not a JSON-encoded Struct.
-
-    Subclasses say what the success answer is: its media types (each with a JSON Schema), its
-    description and headers, and whether the route reads the cache (then 502/503/504 apply).
-    """
-
-    media_types: ClassVar[dict[str, dict[str, Any]]] = {}
-    description: ClassVar[str] = "OK"
-    headers: ClassVar[dict[str, dict[str, Any]]] = {}
-    other_responses: ClassVar[dict[str, dict[str, Any]]] = {}
-    """Responses by status, e.g. a 304, or an error with a code of its own (``error_response``)."""
-    reads_cache: ClassVar[bool] = False
-
-
-# status -> (component name, error code, description)
-ERRORS: dict[int, tuple[str, str, str]] = {
+# status -> (component name, error codes, description)
+ERRORS: dict[int, tuple[str, tuple[str, ...], str]] = {
     400: (
         "BadRequest",
-        BadRequest.code,
+        (BadRequest.code,),
         "A parameter is invalid; the message names it and says what is allowed.",
     ),
     401: (
         "Unauthorized",
-        Unauthorized.code,
+        (Unauthorized.code,),
         "No valid credentials (only when auth is enabled: a bearer token, or the host's user).",
     ),
     403: (
         "Forbidden",
-        Forbidden.code,
+        (Forbidden.code,),
         "The host's authorization hook refused this read (only when the host sets one).",
     ),
-    404: ("NotFound", NotFound.code, "Unknown route, or the resource is not in the cache."),
+    404: ("NotFound", (NotFound.code,), "Unknown route, or the resource is not in the cache."),
     405: (
         "MethodNotAllowed",
-        "method_not_allowed",
+        ("method_not_allowed",),
         "Any method but GET and HEAD: this API only reads.",
     ),
     502: (
         "BadCacheValue",
-        BadCacheValue.code,
-        "The one stored value asked for is not what fullon_cache writes.",
+        (BadCacheValue.code, CacheRefused.code),
+        "The one stored value asked for is not what fullon_cache writes, or Redis refused the "
+        "API's user a command (a missing ACL permission, named in the message).",
     ),
-    503: ("CacheUnavailable", CacheUnavailable.code, "Redis is unreachable."),
-    504: ("CacheTimeout", CacheTimeout.code, "Redis did not answer in time."),
+    503: ("CacheUnavailable", (CacheUnavailable.code,), "Redis is unreachable."),
+    504: ("CacheTimeout", (CacheTimeout.code,), "Redis did not answer in time."),
 }
 REDIS_FAILURES = (502, 503, 504)
 
 
-def openapi_path(path: str) -> str:
-    """``/tickers/{exchange}/{symbol:path}`` -> ``/tickers/{exchange}/{symbol}``."""
-    return _CONVERTER.sub(r"{\1}", path)
-
-
-def path_names(path: str) -> list[str]:
-    """The parameter names of a route path, in order."""
-    return _CONVERTER.findall(path)
-
-
-def document(endpoints: Sequence[Endpoint], root_path: str = "") -> dict[str, Any]:
-    """The document for an app served at ``root_path`` (``""`` standalone, or a mount point)."""
-    base = build(tuple(endpoints))
+def document(app: Starlette, root_path: str = "") -> dict[str, Any]:
+    """The app's document for requests served at ``root_path`` (``""`` standalone, or a mount
+    point)."""
+    base: dict[str, Any] = app.state.openapi
     servers = [{"url": root_path.rstrip("/") or "/"}]
     return {"openapi": base["openapi"], "info": base["info"], "servers": servers, **base}
 
 
-@functools.cache
-def build(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
-    """Everything but ``servers``; built once per route table."""
-    types = list(dict.fromkeys([ErrorOut, *(e.response for e in endpoints)]))
-    types = [t for t in types if not issubclass(t, Raw)]
+def build(endpoints: Sequence[Endpoint], settings: Settings, secured: bool) -> dict[str, Any]:
+    """Everything but ``servers``, for the app's route table; ``secured``: authentication is
+    configured, so bearer security is described."""
+    types = list(dict.fromkeys([ErrorOut, *(e.response for e in endpoints if not e.is_raw)]))
     found, schemas = msgspec.json.schema_components(types, ref_template=SCHEMA_REF)
     refs: dict[type, dict[str, Any]] = dict(zip(types, found, strict=True))
-    assert refs[ErrorOut] == {"$ref": SCHEMA_REF.format(name="ErrorOut")}  # error_response's
     paths: dict[str, Any] = {}
     tags: dict[str, str] = {}
     for endpoint in endpoints:
-        path = openapi_path(endpoint.path)
+        path = endpoint.template
         if path in paths:
             raise ValueError(f"route table: {path} is listed twice")
-        paths[path] = {"get": _operation(endpoint, refs)}
+        paths[path] = {"get": _operation(endpoint, refs, settings, secured)}
         tags.setdefault(endpoint.tag, _module_summary(endpoint))
-    return {
+    components: dict[str, Any] = {"schemas": schemas, "responses": _error_responses()}
+    built: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": TITLE,
@@ -148,23 +120,23 @@ def build(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
         },
         "tags": [{"name": name, "description": text} for name, text in tags.items()],
         "paths": paths,
-        "security": [{}, {"bearer": []}],
-        "components": {
-            "schemas": schemas,
-            "responses": _error_responses(),
-            "securitySchemes": {
-                "bearer": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "Only when auth is enabled: a token of FULLON_CACHE_API_TOKENS.",
-                }
-            },
-        },
+        "components": components,
     }
+    if secured:
+        built["security"] = [{"bearer": []}]
+        components["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A token of FULLON_CACHE_API_TOKENS, or the host's own scheme.",
+            }
+        }
+    return built
 
 
-def _operation(endpoint: Endpoint, refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
-    _check_params(endpoint)
+def _operation(
+    endpoint: Endpoint, refs: dict[type, dict[str, Any]], settings: Settings, secured: bool
+) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "tags": [endpoint.tag],
         "summary": endpoint.summary,
@@ -174,13 +146,13 @@ def _operation(endpoint: Endpoint, refs: dict[type, dict[str, Any]]) -> dict[str
     if description:
         operation["description"] = description
     if endpoint.params:
-        operation["parameters"] = [_parameter(param) for param in endpoint.params]
-    operation["responses"] = _responses(endpoint, refs)
+        operation["parameters"] = [_parameter(param, settings) for param in endpoint.params]
+    operation["responses"] = _responses(endpoint, refs, secured)
     return operation
 
 
-def _parameter(param: Param) -> dict[str, Any]:
-    schema = param.schema()
+def _parameter(param: Param, settings: Settings) -> dict[str, Any]:
+    schema = param.schema(settings)
     parameter = {
         "name": param.name,
         "in": param.where,
@@ -193,7 +165,9 @@ def _parameter(param: Param) -> dict[str, Any]:
     return parameter
 
 
-def _responses(endpoint: Endpoint, refs: dict[type, dict[str, Any]]) -> dict[str, Any]:
+def _responses(
+    endpoint: Endpoint, refs: dict[type, dict[str, Any]], secured: bool
+) -> dict[str, Any]:
     response = endpoint.response
     responses: dict[str, Any] = {}
     if issubclass(response, Raw):
@@ -208,7 +182,7 @@ def _responses(endpoint: Endpoint, refs: dict[type, dict[str, Any]]) -> dict[str
         reads_cache = response.reads_cache
     else:
         ok = {"description": "OK", "content": _json(refs[response])}
-        if endpoint.private:
+        if endpoint.no_store:
             ok["headers"] = {
                 "Cache-Control": {
                     "description": "account, order and trade data is never cached",
@@ -218,8 +192,9 @@ def _responses(endpoint: Endpoint, refs: dict[type, dict[str, Any]]) -> dict[str
             }
         responses["200"] = ok
         reads_cache = True
-    # 401/403 apply to every route: settings may close even /health and the docs.
-    statuses = [401, 403, 404, 405]
+    # With auth configured, 401/403 apply to every route: settings may close even /health and
+    # the docs.
+    statuses = [401, 403, 404, 405] if secured else [404, 405]
     if endpoint.params:
         statuses.append(400)
     if reads_cache:
@@ -227,7 +202,7 @@ def _responses(endpoint: Endpoint, refs: dict[type, dict[str, Any]]) -> dict[str
     for status in sorted(statuses):
         if str(status) in responses:  # set by the marker's other_responses
             continue
-        if status in (503, 504) and endpoint.path in FAILURE_IN_OWN_SHAPE:
+        if status in (503, 504) and endpoint.own_failure_shape:
             text = ERRORS[status][2]
             responses[str(status)] = {"description": text, "content": _json(refs[response])}
         else:
@@ -238,8 +213,8 @@ def _responses(endpoint: Endpoint, refs: dict[type, dict[str, Any]]) -> dict[str
 def _error_responses() -> dict[str, Any]:
     """One named response per error status, its ``status`` and ``code`` pinned."""
     out: dict[str, Any] = {}
-    for status, (name, code, text) in ERRORS.items():
-        out[name] = error_response(status, (code,), text)
+    for status, (name, codes, text) in ERRORS.items():
+        out[name] = error_response(status, codes, text)
         if status == 405:
             out[name]["headers"] = {
                 "Allow": {
@@ -269,25 +244,10 @@ def error_response(status: int, codes: Sequence[str], description: str) -> dict[
     }
 
 
-def _check_params(endpoint: Endpoint) -> None:
-    """The path's placeholders and the entry's path parameters must name the same values."""
-    in_path = path_names(endpoint.path)
-    declared = [p.name for p in endpoint.params if p.where == "path"]
-    if sorted(in_path) != sorted(declared):
-        raise ValueError(
-            f"route table: {endpoint.path} has path parameters {in_path} but lists {declared}"
-        )
-    seen = [(p.name, p.where) for p in endpoint.params]
-    if len(seen) != len(set(seen)):
-        raise ValueError(f"route table: {endpoint.path} lists a parameter twice")
-
-
 def _description(endpoint: Endpoint) -> str:
     """The handler docstring after its first line (the summary)."""
-    doc = inspect.getdoc(endpoint.handler) or ""
-    rest = doc.split("\n", 1)[1] if "\n" in doc else ""
-    text = rest.strip()
-    if endpoint.private:
+    text = endpoint.description
+    if endpoint.no_store:
         note = "Answered with `Cache-Control: no-store`."
         text = f"{text}\n\n{note}" if text else note
     return text

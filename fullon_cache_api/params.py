@@ -1,20 +1,22 @@
-"""Path and query parameters: each is parsed, validated and documented in one place.
+"""Path and query parameters: each kind parses, validates and documents itself in one place.
 
-A parameter object reads its raw value from the request, checks it, and returns a typed value or
-raises ``BadRequest`` naming the parameter and saying what is allowed. The route table lists the
-same objects, and the OpenAPI document is built from their ``schema()``.
+A route declares its parameters once, in the route table; the app parses every declared one
+(``Param.parse``) and calls the handler with the values as keyword arguments, so a handler can
+read no other. An absent optional parameter is its default (None when it has none); a
+``TextList`` is always a list. A bad value raises ``BadRequest`` naming the parameter and what is
+allowed; the OpenAPI document is built from the same ``schema()``.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
-from starlette.requests import Request
-
-from .errors import BadRequest
+from .errors import BadRequest, NotFound
+from .settings import Settings
 
 __all__ = [
     "Choice",
@@ -22,11 +24,10 @@ __all__ = [
     "Integer",
     "Number",
     "Param",
+    "Scope",
     "Text",
     "TextList",
 ]
-
-N = TypeVar("N", int, float)
 
 # A character of a free-text value: anything but a control character (C0, DEL, C1), an
 # invisible format character (zero-width, bidi overrides, BOM), a line or paragraph separator,
@@ -40,63 +41,85 @@ TEXT_CHAR = (
 # No "." or ".." path segment (path traversal has no meaning here, and is refused).
 NO_DOT_SEGMENT = r"(?!(?:.*/)?\.\.?(?:/|$))"
 TEXT = f"{NO_DOT_SEGMENT}{TEXT_CHAR}+"
+_TEXT = re.compile(TEXT)
 # Exchange names as the cache keys them; they start with a letter or digit.
 EXCHANGE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
 
+class Scope(enum.Enum):
+    """The account id a parameter's value is, for authorization (``Resource``)."""
+
+    EX_ID = "ex_id"
+    UID = "uid"
+    BOT_ID = "bot_id"
+    EX_ID_IF_DIGITS = "ex_id_if_digits"
+    """An exchange name, or a numeric ex_id where writers key by it (``order_status:3``)."""
+
+
 @dataclass(frozen=True)
 class Param:
+    """One parameter of a route. ``scope``: the account id its value names, when the route's
+    handler reads only that account's data with it (authorization sees exactly these)."""
+
     name: str
     where: Literal["path", "query"] = "query"
     description: str = ""
+    scope: Scope | None = None
 
     @property
     def required(self) -> bool:
         return self.where == "path"
 
-    def raw(self, request: Request) -> str | None:
-        if self.where == "path":
-            value: str | None = request.path_params[self.name]
-            return value
-        return request.query_params.get(self.name)
+    def parse(self, raw: str | None, settings: Settings) -> Any:
+        """The typed value of the raw text (None: absent), or ``BadRequest``."""
+        if raw is None:
+            if self.required:
+                raise self.bad("is required")
+            return self.default(settings)
+        return self.convert(raw)
+
+    def default(self, settings: Settings) -> Any:
+        return None
+
+    def convert(self, raw: str) -> Any:
+        raise NotImplementedError
 
     def bad(self, detail: str) -> BadRequest:
         return BadRequest(f"{self.where} parameter '{self.name}' {detail}")
 
-    def schema(self) -> dict[str, Any]:
+    def schema(self, settings: Settings) -> dict[str, Any]:
         raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class Text(Param):
-    """A printable string without glob characters, ``max_length`` long at most."""
+class _Printable(Param):
+    """The rules of free text: printable, no glob characters, ``max_length`` long at most, or
+    matching ``pattern``."""
 
     max_length: int = 128
     pattern: str | None = None
 
-    def parse(self, value: str) -> str:
-        if not value:
+    def check(self, raw: str) -> str:
+        if not raw:
             raise self.bad("must not be empty")
-        if len(value) > self.max_length:
+        if len(raw) > self.max_length:
             raise self.bad(f"must be at most {self.max_length} characters")
         if self.pattern is not None:
-            if not re.fullmatch(self.pattern, value):
+            if not re.fullmatch(self.pattern, raw):
                 raise self.bad(f"must match {self.pattern}")
-        elif not re.fullmatch(TEXT, value):
+        elif not _TEXT.fullmatch(raw):
             raise self.bad("must not contain control characters, * ? [ ] \\, or . or .. segments")
-        return value
+        return raw
 
-    def get(self, request: Request) -> str | None:
-        value = self.raw(request)
-        return None if value is None else self.parse(value)
 
-    def require(self, request: Request) -> str:
-        value = self.get(request)
-        if value is None:
-            raise self.bad("is required")
-        return value
+@dataclass(frozen=True)
+class Text(_Printable):
+    """A printable string without glob characters (or one that matches ``pattern``)."""
 
-    def schema(self) -> dict[str, Any]:
+    def convert(self, raw: str) -> str:
+        return self.check(raw)
+
+    def schema(self, settings: Settings) -> dict[str, Any]:
         if self.pattern is not None:
             return {"type": "string", "pattern": f"^{self.pattern}$"}
         return {
@@ -116,31 +139,29 @@ class Digits(Text):
 
 
 @dataclass(frozen=True)
-class TextList(Text):
-    """A comma-separated list of ``Text`` values, e.g. ``?symbols=BTC/USDT,ETH/USDT``.
+class TextList(_Printable):
+    """A comma-separated list of text values, e.g. ``?symbols=BTC/USDT,ETH/USDT``, as a list
+    without repeats.
 
-    Each value is a ``Text`` without commas that does not begin or end with a space (so
+    Each value is printable text without commas that does not begin or end with a space (so
     ``A, B`` is refused rather than read as ``" B"``); empty values are refused. OpenAPI: an
     array in ``form`` style, not exploded."""
 
     max_items: int = 100
 
-    def get_list(self, request: Request) -> list[str] | None:
-        value = self.raw(request)
-        if value is None:
-            return None
-        items = value.split(",")
+    def convert(self, raw: str) -> list[str]:
+        items = raw.split(",")
         if len(items) > self.max_items:
             raise self.bad(f"must list at most {self.max_items} values")
-        return list(dict.fromkeys(self.parse_item(item) for item in items))
+        return list(dict.fromkeys(self._item(item) for item in items))
 
-    def parse_item(self, item: str) -> str:
-        value = self.parse(item)
+    def _item(self, item: str) -> str:
+        value = self.check(item)
         if value != value.strip(" "):
             raise self.bad("values must not begin or end with a space")
         return value
 
-    def schema(self) -> dict[str, Any]:
+    def schema(self, settings: Settings) -> dict[str, Any]:
         char, edge = TEXT_CHAR[:-1] + ",]", TEXT_CHAR[:-1] + ", ]"
         item = {
             "type": "string",
@@ -152,43 +173,37 @@ class TextList(Text):
 
 
 @dataclass(frozen=True)
-class Choice(Text):
+class Choice(Param):
+    """One of ``choices``; anything else is refused naming them."""
+
     choices: tuple[str, ...] = ()
 
-    def parse(self, value: str) -> str:
-        if value not in self.choices:
-            raise self.bad(f"must be one of {', '.join(self.choices)}")
-        return value
+    def convert(self, raw: str) -> str:
+        if raw in self.choices:
+            return raw
+        if self.where == "path":  # no such resource
+            raise NotFound(f"no {self.name} {raw}")
+        raise self.bad(f"must be one of {', '.join(self.choices)}")
 
-    def schema(self) -> dict[str, Any]:
+    def schema(self, settings: Settings) -> dict[str, Any]:
         return {"type": "string", "enum": list(self.choices)}
 
 
-class _Defaulted(Generic[N]):
-    """``value()`` of a parameter declared with a default: never None."""
-
-    name: str
-
-    def get(self, request: Request) -> N | None:
-        raise NotImplementedError
-
-    def value(self, request: Request) -> N:
-        value = self.get(request)
-        if value is None:
-            raise TypeError(f"parameter {self.name!r} has no default")
-        return value
-
-
 @dataclass(frozen=True)
-class Number(Param, _Defaulted[float]):
-    """A positive finite number (seconds, minutes)."""
+class Number(Param):
+    """A positive finite number (seconds, minutes). Its default is ``default``, or the setting
+    named ``default_setting``."""
 
-    default: float | None = None
+    default_value: float | None = None
+    default_setting: str | None = None
 
-    def get(self, request: Request) -> float | None:
-        raw = self.raw(request)
-        if raw is None:
-            return self.default
+    def default(self, settings: Settings) -> float | None:
+        if self.default_setting is not None:
+            value: float = getattr(settings, self.default_setting)
+            return value
+        return self.default_value
+
+    def convert(self, raw: str) -> float:
         try:
             value = float(raw)
         except ValueError:
@@ -197,69 +212,99 @@ class Number(Param, _Defaulted[float]):
             raise self.bad("must be a positive number")
         return value
 
-    def schema(self) -> dict[str, Any]:
+    def schema(self, settings: Settings) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
-        if self.default is not None:
-            schema["default"] = self.default
+        default = self.default(settings)
+        if default is not None:
+            schema["default"] = default
         return schema
 
 
 @dataclass(frozen=True)
-class Integer(Param, _Defaulted[int]):
+class Integer(Param):
     """An integer within ``[minimum, maximum]`` (``limit``, epoch milliseconds)."""
 
     minimum: int = 1
     maximum: int = 1000
-    default: int | None = None
+    default_value: int | None = None
 
-    def get(self, request: Request) -> int | None:
-        raw = self.raw(request)
-        if raw is None:
-            return self.default
+    def default(self, settings: Settings) -> int | None:
+        return self.default_value
+
+    def convert(self, raw: str) -> int:
         if not re.fullmatch(r"-?[0-9]{1,20}", raw) or not (
             self.minimum <= int(raw) <= self.maximum
         ):
             raise self.bad(f"must be an integer from {self.minimum} to {self.maximum}")
         return int(raw)
 
-    def schema(self) -> dict[str, Any]:
+    def schema(self, settings: Settings) -> dict[str, Any]:
         schema: dict[str, Any] = {
             "type": "integer",
             "minimum": self.minimum,
             "maximum": self.maximum,
         }
-        if self.default is not None:
-            schema["default"] = self.default
+        if self.default_value is not None:
+            schema["default"] = self.default_value
         return schema
 
 
-# The parameters of the API, shared by the handlers and the route table. -------------------------
+# The parameters of the API, declared once each and listed by the route table. -----------------
 
-EXCHANGE = Text("exchange", "path", "exchange name as the cache keys it", 64, EXCHANGE_NAME)
+EXCHANGE = Text("exchange", "path", "exchange name as the cache keys it", None, 64, EXCHANGE_NAME)
+ORDERS_EXCHANGE = Text(
+    "exchange",
+    "path",
+    "exchange name as the cache keys it, or a numeric ex_id where writers key orders by it",
+    Scope.EX_ID_IF_DIGITS,
+    64,
+    EXCHANGE_NAME,
+)
 SYMBOL = Text("symbol", "path", "symbol as stored, slash included (BTC/USDT, BTC/USDC:USDC)")
 SYMBOLS = TextList("symbols", "query", "only these symbols, comma-separated")
-EXCHANGE_FILTER = Text("exchange", "query", "only this exchange", 64, EXCHANGE_NAME)
+EXCHANGE_FILTER = Text("exchange", "query", "only this exchange", None, 64, EXCHANGE_NAME)
 MAX_AGE = Number("max_age", "query", "keep only ticks younger than this many seconds")
+ACTIVE_MAX_AGE = Number(
+    "max_age",
+    "query",
+    "keep only ticks younger than this many seconds (default: the ticker staleness setting)",
+    default_setting="ticker_max_age",
+)
+STALE_TICK = Number(
+    "max_age",
+    "query",
+    "a tick older than this many seconds is stale (default: the ticker staleness setting)",
+    default_setting="ticker_max_age",
+)
 
-EX_ID = Digits("ex_id", "path", "exchange account id (digits)")
-UID = Digits("uid", "path", "user id (digits)")
-BOT_ID = Digits("bot_id", "path", "bot id (digits)")
+EX_ID = Digits("ex_id", "path", "exchange account id (digits)", Scope.EX_ID)
+UID = Digits("uid", "path", "user id (digits)", Scope.UID)
+BOT_ID = Digits("bot_id", "path", "bot id (digits)", Scope.BOT_ID)
 CURRENCY = Text("currency", "path", "currency code as stored (USDT, BTC)")
 ORDER_ID = Text("order_id", "path", "order id: the field of the order_status hash")
 QUEUE_NAME = Text("name", "path", "queue name: the part after new_orders:")
 COMPONENT = Text("component", "path", "process component (may hold : and /)")
 PROCESS_ID = Text("process_id", "path", "process id (opaque; may hold : and /)")
 TIMEFRAME = Text(
-    "timeframe", "path", "OHLCV timeframe: 1m, 15m, 1h, 4h, 1d, 1w", 8, r"[1-9][0-9]{0,3}[smhdwM]"
+    "timeframe",
+    "path",
+    "OHLCV timeframe: 1m, 15m, 1h, 4h, 1d, 1w",
+    None,
+    8,
+    r"[1-9][0-9]{0,3}[smhdwM]",
 )
-LIMIT = Integer("limit", "query", "most items to return", 1, 1000, 100)
-OHLCV_LIMIT = Integer("limit", "query", "latest N bars", 1, 10000, 100)
-SINCE = Integer("since", "query", "first bar time, epoch ms, inclusive", 0, 10**15)
-UNTIL = Integer("until", "query", "last bar time, epoch ms, inclusive", 0, 10**15)
+LIMIT = Integer("limit", "query", "most items to return", None, 1, 1000, 100)
+OHLCV_LIMIT = Integer("limit", "query", "latest N bars", None, 1, 10000, 100)
+SINCE = Integer(
+    "since", "query", "first bar time, epoch ms, inclusive; not after until", None, 0, 10**15
+)
+UNTIL = Integer(
+    "until", "query", "last bar time, epoch ms, inclusive; not before since", None, 0, 10**15
+)
 STATUS_FILTER = Text("status", "query", "only orders with this status")
 SYMBOL_FILTER = Text("symbol", "query", "only this symbol")
-BOT_ID_FILTER = Digits("bot_id", "query", "only this bot id")
-UID_FILTER = Digits("uid", "query", "only this user id")
+BOT_ID_FILTER = Digits("bot_id", "query", "only this bot id", Scope.BOT_ID)
+UID_FILTER = Digits("uid", "query", "only this user id", Scope.UID)
 PROCESS_TYPE = Choice(
     "type",
     "query",
@@ -282,7 +327,12 @@ PROCESS_STATUS = Choice(
     choices=("starting", "running", "processing", "idle", "error", "stopped"),
 )
 COMPONENT_FILTER = Text("component", "query", "only this component")
-SINCE_MINUTES = Number("since_minutes", "query", "updated within this many minutes", 5.0)
+SINCE_MINUTES = Number(
+    "since_minutes", "query", "updated within this many minutes", default_value=5.0
+)
 STALE_AFTER = Number(
-    "stale_after", "query", "heartbeat older than this many seconds is stale", 300.0
+    "stale_after",
+    "query",
+    "heartbeat older than this many seconds is stale",
+    default_value=300.0,
 )

@@ -1,97 +1,116 @@
-"""The only place that encodes JSON: msgspec Structs in, Starlette responses out."""
+"""The only place that encodes JSON, and what the request pipeline answers with: a ``Reply``
+whose headers are built once, when it is sent."""
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from typing import Any
 
+import anyio
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .errors import ApiError
+from .version import __version__
+
 __all__ = [
+    "BASE_HEADERS",
     "JSON",
     "EventStream",
+    "Reply",
+    "encode",
     "etag",
-    "not_modified",
-    "respond",
+    "etag_matches",
     "sse_comment",
     "sse_event",
 ]
 
 JSON = "application/json"
-_encode = msgspec.json.Encoder().encode
-# Sent with every answer, errors included.
+encode = msgspec.json.Encoder().encode
 BASE_HEADERS = {"X-Content-Type-Options": "nosniff"}
-
-
-def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """Encode ``body`` (a Struct; non-finite floats become null) as a JSON response."""
-    if headers is None:
-        return _Json(_encode(body), status)
-    return Response(_encode(body), status, {**BASE_HEADERS, **headers}, JSON)
-
+"""Sent with every answer, errors included."""
 
 _BASE_RAW = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in BASE_HEADERS.items()]
+_JSON_RAW = (b"content-type", JSON.encode())
+_KEPT_ON_304 = ("cache-control",)
+_VERSION = __version__.encode()
 
 
-class _Json(Response):
-    """The common answer, with the raw headers Starlette's ``init_headers`` would build (same
-    names, values and order), written directly: it re-encodes and re-scans them otherwise."""
+class Reply:
+    """An answer on its way out: a JSON body with its extra headers, or a ready ``Response``
+    (text, files, streams). Layers add headers; ``send`` writes them once."""
 
-    media_type = JSON
+    __slots__ = ("body", "headers", "response", "status")
 
-    def __init__(self, content: bytes, status_code: int) -> None:
-        self.status_code = status_code
-        self.background = None
-        self.body = content
-        self.raw_headers = [
-            *_BASE_RAW,
-            (b"content-length", b"%d" % len(content)),
-            (b"content-type", b"application/json"),
+    def __init__(
+        self,
+        status: int,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        response: Response | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = {} if headers is None else headers
+        self.response = response
+
+    @classmethod
+    def json(cls, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+        return cls(status, encode(body), headers)
+
+    @classmethod
+    def error(cls, error: ApiError) -> Reply:
+        return cls.json(error.body(), error.status, dict(error.headers or {}))
+
+    @classmethod
+    def raw(cls, response: Response) -> Reply:
+        return cls(response.status_code, response=response)
+
+    def not_modified(self, tag: str) -> Reply:
+        """This answer as a 304: no body, only the headers a cache needs."""
+        headers = self.headers if self.response is None else self.response.headers
+        kept = {k: v for k, v in headers.items() if k.lower() in _KEPT_ON_304}
+        return Reply(304, b"", {**kept, "ETag": tag})
+
+    async def send(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.response is not None:
+            for name, value in {**BASE_HEADERS, **self.headers}.items():
+                self.response.headers[name] = value
+            await self.response(scope, receive, send)
+            return
+        body = self.body or b""
+        headers = [*_BASE_RAW]
+        if self.status != 304:
+            headers += [(b"content-length", b"%d" % len(body)), _JSON_RAW]
+        headers += [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()
         ]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        head = scope["method"] == "HEAD" or self.status == 304
+        await send({"type": "http.response.body", "body": b"" if head else body})
 
 
-# Fields derived from the clock, not from stored data: their values are left out of the ETag.
-# Every such field's name ends in ``age_s`` (``age_s``, ``heartbeat_age_s``,
-# ``oldest_status_age_s``...): a pattern that starts with that literal is found by a fast scan
-# (4x faster than matching at every quote), and the key is kept, only its value dropped. In a
-# JSON string a quote is escaped, so ``age_s":`` only ever ends a key.
-_AGES = re.compile(rb'age_s":[^,}\]]*')
+def etag(digest: bytes) -> str:
+    """A weak validator of what an answer is built from (see ``readers.base.Recorder``), and the
+    version of the code that shaped it."""
+    # SHA-256 runs on the CPU's SHA extensions: faster here than BLAKE2b or MD5.
+    return f'W/"{hashlib.sha256(_VERSION + digest).hexdigest()[:24]}"'
 
 
-def etag(body: bytes) -> str:
-    """A weak validator of a JSON answer: a hash of the body without the values of its
-    clock-derived fields, so an unchanged cache gives an unchanged tag."""
-    if b'age_s":' in body:
-        body = _AGES.sub(b'age_s":', body)
-    # SHA-256 runs on the CPU's SHA extensions: about 3x faster here than BLAKE2b or MD5.
-    return f'W/"{hashlib.sha256(body).hexdigest()[:24]}"'
-
-
-def not_modified(request: Request, response: Response) -> Response | None:
-    """Tag ``response``; answer 304 with no body when ``If-None-Match`` holds the tag."""
-    tag = etag(bytes(response.body))
-    response.headers["ETag"] = tag
-    wanted = request.headers.get("if-none-match")
-    if wanted is None:
-        return None
-    tags = {t.strip().removeprefix("W/") for t in wanted.split(",")}
-    if tag.removeprefix("W/") not in tags and "*" not in tags:
-        return None
-    headers = {k: v for k, v in response.headers.items() if k in _KEPT_ON_304}
-    return Response(status_code=304, headers=headers)
-
-
-_KEPT_ON_304 = ("etag", "cache-control", "x-content-type-options")
+def etag_matches(header: str | None, tag: str) -> bool:
+    """Whether an ``If-None-Match`` header holds ``tag`` (weak comparison) or ``*``."""
+    if header is None:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return tag.removeprefix("W/") in tags or "*" in tags
 
 
 def sse_event(event: str, body: Any) -> bytes:
     """One Server-Sent Event whose data is ``body`` as JSON."""
-    return b"event: " + event.encode() + b"\ndata: " + _encode(body) + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + encode(body) + b"\n\n"
 
 
 def sse_comment(comment: str) -> bytes:
@@ -99,23 +118,42 @@ def sse_comment(comment: str) -> bytes:
     return b": " + comment.encode() + b"\n\n"
 
 
-class EventStream(StreamingResponse):
-    """A ``text/event-stream`` response that always runs ``on_close`` when it ends: normally,
-    on client disconnect, or cancelled before it started."""
+class EventStream(Response):
+    """A ``text/event-stream`` answer: the chunks of ``events`` as they come, until they end or
+    the client disconnects (watched for whatever the server's ASGI version), then ``on_close``,
+    on every path."""
 
     media_type = "text/event-stream"
 
     def __init__(
         self,
-        content: AsyncIterator[bytes],
-        on_close: Callable[[], Awaitable[None]],
-        headers: dict[str, str] | None = None,
+        events: AsyncGenerator[bytes, None],
+        on_close: Callable[[], None],
+        headers: dict[str, str],
     ) -> None:
-        super().__init__(content, headers={**BASE_HEADERS, **(headers or {})})
+        self.status_code = 200
+        self.background = None
+        self.events = events
         self.on_close = on_close
+        self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async with anyio.create_task_group() as group:
+                group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+                async with aclosing(self.events) as events:
+                    async for chunk in events:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+                group.cancel_scope.cancel()
+        except OSError:  # the client went away while we wrote (ASGI 2.4 servers)
+            pass
         finally:
-            await self.on_close()
+            self.on_close()
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()

@@ -43,6 +43,8 @@ class Settings:
     """Seconds between SSE heartbeat comments on an idle stream (keeps proxies open)."""
     stream_queue: int = 1000
     """Updates buffered per stream for a slow client; beyond it the oldest are dropped."""
+    stream_max_lifetime: float = 3600.0
+    """Seconds a stream stays open; it then ends with an ``end`` event (clients reconnect)."""
     tokens: tuple[str, ...] = field(default=(), repr=False)
     """Bearer tokens; when any is set, every request must carry one (``Authorization``)."""
     public_health: bool = True
@@ -109,6 +111,7 @@ _NUMBERS: dict[str, type[float] | type[int]] = {
     "max_streams": int,
     "stream_heartbeat": float,
     "stream_queue": int,
+    "stream_max_lifetime": float,
 }
 
 

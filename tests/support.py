@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -41,6 +42,31 @@ def reader_url(server: RedisServer) -> str:
 
 def http_client(app: Any, base_url: str = "http://api") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+SAMPLE_VALUES = {  # a valid path value per parameter name, found in the snapshot
+    "exchange": "binance",
+    "symbol": "BTC/USDT",
+    "ex_id": "1",
+    "uid": "7",
+    "bot_id": "41",
+    "currency": "USDT",
+    "order_id": "BINANCE-00001",
+    "name": "local-binance",
+    "component": "bot_41",
+    "process_id": "bot:bot_41:1795668783.611727",
+    "timeframe": "1m",
+    "asset": "init.js",
+}
+
+
+def fill(template: str, **values: str) -> str:
+    """A route template with its placeholders filled: ``values``, else ``SAMPLE_VALUES``."""
+    return re.sub(
+        r"\{(\w+)(?::\w+)?\}",
+        lambda m: values.get(m.group(1), SAMPLE_VALUES[m.group(1)]),
+        template,
+    )
 
 
 def snapshot_value(key: str) -> Any:

@@ -15,10 +15,10 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from fullon_cache_api import Settings, create_app, lifespan
-from fullon_cache_api import client as client_module
+from fullon_cache_api import redis_clients as client_module
 from fullon_cache_api.main import create_app as legacy_create_app
 from fullon_cache_api.redis_server import free_port
-from fullon_cache_api.routes import ENDPOINTS
+from fullon_cache_api.routes import ROUTES
 
 from support import Clock, api_connections, expect, http_client
 
@@ -80,9 +80,9 @@ async def test_internal_error_is_json_without_traceback(settings) -> None:
 
 
 def test_route_names_are_unique_and_every_endpoint_documented() -> None:
-    names = [f"{e.tag}.{e.handler.__name__}" for e in ENDPOINTS]
+    names = [f"{e.tag}.{e.handler.__name__}" for e in ROUTES]
     assert len(names) == len(set(names))
-    assert all(e.summary for e in ENDPOINTS)
+    assert all(e.summary for e in ROUTES)
 
 
 # Client lifecycle -------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ async def test_mounted_without_lifespan_makes_one_client_under_concurrent_first_
         slashed = await http.get("/api/v1/cache/tickers/")
         assert slashed.status_code == 200 and slashed.json()["count"] == 6
         assert expect(await http.get("/api/v1/cache/nope"), 404)["error"]["code"] == "not_found"
-    await cache_app.state.cache.aclose()
+    await cache_app.state.backend.aclose()
 
 
 async def test_host_entering_the_lifespan_closes_every_connection(
@@ -178,3 +178,19 @@ async def test_pinned_clock_drives_ages(settings, snapshot) -> None:
     app = create_app(settings, clock=clock)
     async with lifespan(app), http_client(app) as http:
         assert expect(await http.get(BTC))["age_s"] == 12.5
+
+
+def test_a_test_client_without_with_answers_every_request(settings, clock, snapshot, redis_server):
+    """Hosts (fullon_master_api, the original fullon_cache_api) test with Starlette's TestClient
+    without a ``with`` block: each request runs on a new event loop. Each loop gets its own
+    client, closed when that loop ends."""
+    from starlette.testclient import TestClient
+
+    for app in (create_app(settings, clock=clock), host_app(create_app(settings, clock=clock))):
+        client = TestClient(app)
+        prefix = "" if app.routes[0].path != "/api/v1/cache" else "/api/v1/cache"
+        responses = [client.get(prefix + BTC) for _ in range(4)]
+        assert [r.status_code for r in responses] == [200] * 4
+        assert {r.json()["price"] for r in responses} == {300.0}
+        assert client.get(prefix + "/tickers/nowhere").status_code == 404
+        assert api_connections(redis_server) == 0  # every loop closed what it opened

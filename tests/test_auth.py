@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -11,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fullon_cache_api import Resource, Settings, create_app, lifespan
 
-from support import expect, http_client
+from support import expect, fill, http_client
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 BTC = "/tickers/binance/BTC/USDT"
@@ -118,3 +120,110 @@ async def test_authorize_hook_refuses_per_account_reads_with_403(settings, clock
         expect(await http.get(base + "/accounts/2/balances"), 401)  # no user: never reaches it
     assert Resource("/accounts/{ex_id}/balances", ex_id="2") in seen
     assert Resource("/orders", uid="8") in seen
+
+
+# The README's hook, over every route ------------------------------------------------------------
+
+WIDENING = {"ex_id": "11", "uid": "5", "bot_id": "99"}  # what the user owns
+
+
+class User:
+    def __init__(self, name: str) -> None:
+        self.is_admin = False
+        self.ex_ids = {"11"}
+        self.uid = 5
+        self.name = name
+
+
+class SetReadmeUser(SetUser):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["user"] = User("owner of ex_id 11")
+        await self.app(scope, receive, send)
+
+
+async def readme_authorize(request, resource: Resource) -> bool:
+    """The README's example hook, verbatim."""
+    user = request.state.user
+    return user.is_admin or resource.ex_id in user.ex_ids or resource.uid == str(user.uid)
+
+
+async def test_no_query_parameter_widens_what_the_readme_hook_sees(settings, clock) -> None:
+    """For every route: the Resource the hook sees names only the ids the route reads by (its
+    path ids and the filters its handler applies, as declared), whatever else the query says.
+    A listing across accounts names none, so the README hook refuses it to a user who owns
+    ex_id 11 even with ``?ex_id=11``."""
+    from fullon_cache_api.routes import ROUTES
+
+    seen: list[Resource] = []
+
+    async def recording(request, resource: Resource) -> bool:
+        seen.append(resource)
+        return await readme_authorize(request, resource)
+
+    cache_app = create_app(settings, clock=clock, require_user=True, authorize=recording)
+    host = Starlette(
+        routes=[Mount("/api/v1/cache", app=cache_app)], middleware=[Middleware(SetReadmeUser)]
+    )
+    checked = 0
+    async with lifespan(cache_app), http_client(host) as http:
+        for endpoint in ROUTES:
+            if endpoint.template in ("/health", "/openapi.json", "/docs", "/docs/{asset}"):
+                continue  # open routes: the hook is never asked
+            path = "/api/v1/cache" + fill(endpoint.path)
+            seen.clear()
+            plain = await http.get(path, params={"limit": "5"} if "limit" in path else None)
+            widened = await http.get(path, params=WIDENING)
+            assert len(seen) == 2, endpoint.path
+            declared = {p.name for p in endpoint.params if p.scope is not None}
+            for name, value in WIDENING.items():
+                got = getattr(seen[1], name)
+                if name in declared and not any(
+                    p.name == name and p.where == "path" for p in endpoint.params
+                ):
+                    assert got == value, endpoint.path  # a filter the handler applies
+                else:
+                    assert got == getattr(seen[0], name), (endpoint.path, name)
+            if seen[0] == Resource(endpoint.template):  # across accounts: refused
+                assert plain.status_code == 403, endpoint.path
+                if seen[1] == seen[0]:
+                    assert widened.status_code == 403, endpoint.path
+                else:  # allowed by a filter the handler applies: only the user's own data
+                    assert widened.status_code == 200, endpoint.path
+                    assert {item["uid"] for item in widened.json()["items"]} <= {5}
+            checked += 1
+    assert checked >= 35
+
+
+@pytest.mark.parametrize(
+    "path", ["/accounts", "/orders", "/orders/queues", "/trades/status", "/bots", "/processes"]
+)
+async def test_cross_account_listings_are_refused_whatever_the_query(settings, clock, path) -> None:
+    cache_app = create_app(settings, clock=clock, require_user=True, authorize=readme_authorize)
+    host = Starlette(
+        routes=[Mount("/api/v1/cache", app=cache_app)], middleware=[Middleware(SetReadmeUser)]
+    )
+    async with lifespan(cache_app), http_client(host) as http:
+        response = await http.get("/api/v1/cache" + path, params={"ex_id": "11"})
+    assert expect(response, 403)["error"]["code"] == "forbidden"
+
+
+async def test_a_numeric_exchange_of_orders_is_an_ex_id(settings, clock, admin) -> None:
+    """Writers key ``order_status:3`` by ex_id: /orders/3 reads account 3's orders."""
+    seen: list[Resource] = []
+
+    async def recording(request, resource: Resource) -> bool:
+        seen.append(resource)
+        return True
+
+    admin.hset("order_status:11", "X1", json.dumps({"status": "open", "ex_id": 11}))
+    cache_app = create_app(settings, clock=clock, authorize=recording)
+    async with lifespan(cache_app), http_client(cache_app) as http:
+        expect(await http.get("/orders/11"))
+        expect(await http.get("/orders/11/X1"))
+        expect(await http.get("/orders/binance"))
+    assert seen == [
+        Resource("/orders/{exchange}", ex_id="11"),
+        Resource("/orders/{exchange}/{order_id}", ex_id="11"),
+        Resource("/orders/{exchange}"),
+    ]

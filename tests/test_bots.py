@@ -81,7 +81,7 @@ async def test_bots_listing(client) -> None:
     expected = expected_bots()
     response = await client.get("/bots")
     assert expect(response) == {"items": expected, "count": len(expected)}
-    assert "cache-control" not in response.headers  # bot data is not private
+    assert response.headers["cache-control"] == "no-store"  # feeds hold PnL
     assert expected[0]["feeds"]["feed_0"]["pnl"] == 512.5
 
 
@@ -272,7 +272,7 @@ async def test_corrupt_bot_skipped_in_listing_and_502_alone(
     assert error == {
         "status": 502,
         "code": "bad_cache_value",
-        "message": "the stored status of bot 45 is corrupt",
+        "message": "the stored bot 45 is corrupt",
     }
 
 

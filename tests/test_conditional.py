@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from support import Clock, expect
+from support import GENERATED_AT, Clock, expect
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 BTC = "/tickers/binance/BTC/USDT"
@@ -57,16 +59,37 @@ async def test_errors_carry_no_etag(client) -> None:
     assert response.status_code == 404 and "etag" not in response.headers
 
 
-def test_the_tag_ignores_only_clock_and_server_derived_values() -> None:
-    from fullon_cache_api.responses import etag
+async def test_a_changed_stored_value_named_like_an_age_changes_the_tag(client, admin) -> None:
+    """The tag comes from the stored bytes, never from a body with parts blanked out: a bot's
+    stored ``max_age_s`` is data like any other."""
+    admin.hset("bot_status", "77", json.dumps({"feed": {"max_age_s": 30}}))
+    tag = (await client.get("/bots/77")).headers["etag"]
+    admin.hset("bot_status", "77", json.dumps({"feed": {"max_age_s": 300}}))
+    response = await client.get("/bots/77", headers={"If-None-Match": tag})
+    assert response.status_code == 200
+    assert response.json()["feeds"] == {"feed": {"max_age_s": 300}}
+    assert response.headers["etag"] != tag
 
-    def body(age: float, hb: object, symbol: str = "B") -> bytes:
-        return b'{"items":[{"symbol":"A","age_s":%r},{"symbol":"%s","heartbeat_age_s":%s}]}' % (
-            age,
-            symbol.encode(),
-            str(hb).encode(),
-        )
 
-    assert etag(body(1.5, "null")) == etag(body(9.25, 3))
-    assert etag(body(1.5, 3)) != etag(body(1.5, 3, symbol="C"))
-    assert etag(b'{"message":"age_s\\":1"}') != etag(b'{"message":"age_s\\":2"}')
+async def test_what_the_clock_selects_is_part_of_the_tag(client, clock: Clock) -> None:
+    """Ages move with the clock and keep the tag; a tick leaving the active set, or a process
+    turning stale, changes it (the stored bytes did not)."""
+    active = "/tickers/binance/active?max_age=100"
+    first = await client.get(active)
+    clock.now += 1  # ages move, the selection does not
+    assert (await client.get(active)).headers["etag"] == first.headers["etag"]
+    clock.now += 1000  # every tick is now older than max_age
+    later = await client.get(active, headers={"If-None-Match": first.headers["etag"]})
+    assert later.status_code == 200 and later.json()["count"] == 0
+    assert first.json()["count"] > 0
+
+    clock.now = GENERATED_AT + 10  # the processes are live and fresh
+    path = "/processes?since_minutes=60&stale_after=60"
+    fresh = await client.get(path)
+    assert [p["stale"] for p in fresh.json()["items"]].count(False) > 0
+    clock.now += 5
+    assert (await client.get(path)).headers["etag"] == fresh.headers["etag"]
+    clock.now += 600  # heartbeats now older than stale_after, same membership
+    stale = await client.get(path, headers={"If-None-Match": fresh.headers["etag"]})
+    assert stale.status_code == 200
+    assert all(p["stale"] for p in stale.json()["items"])

@@ -7,26 +7,12 @@ import re
 
 import pytest
 
-from fullon_cache_api.routes import ENDPOINTS
+from fullon_cache_api.routes import ROUTES
 
-from support import GENERATED_AT
+from support import GENERATED_AT, fill
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 
-VALID = {
-    "exchange": "binance",
-    "symbol": "BTC/USDT",
-    "ex_id": "1",
-    "uid": "7",
-    "bot_id": "41",
-    "currency": "USDT",
-    "order_id": "BINANCE-00001",
-    "name": "local-binance",
-    "component": "bot_41",
-    "process_id": "bot:bot_41:1795668783.611727",
-    "timeframe": "1m",
-    "asset": "init.js",
-}
 HOSTILE_PATH = [
     "..",
     "%2e%2e",
@@ -65,13 +51,7 @@ HOSTILE_QUERY = [
     "A, B",
 ]
 LEAKS = re.compile(r"Traceback|WRONGTYPE|NOPERM|ResponseError|redis\.|File \"", re.I)
-SWEPT = [e for e in ENDPOINTS if e.path != "/stream/tickers"]  # an endless answer: test_stream
-
-
-def fill(template: str, **values: str) -> str:
-    return re.sub(
-        r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), VALID[m.group(1)]), template
-    )
+SWEPT = [e for e in ROUTES if e.path != "/stream/tickers"]  # an endless answer: test_stream
 
 
 def check(response, allowed=(400, 404)) -> None:

@@ -243,7 +243,12 @@ async def test_since_until_limit(client, admin) -> None:
     assert await ts(since=T0 + 3 * 60000, until=T0 + 3 * 60000) == [3]
     assert await ts(since=T0 + 100 * 60000) == []
     assert await ts(until=T0 - 1) == []
-    assert await ts(since=T0 + 5 * 60000, until=T0 + 4 * 60000) == []  # an empty window, not 400
+    inverted = await client.get(
+        "/ohlcv/ETH/USDT/1m", params={"since": T0 + 5 * 60000, "until": T0 + 4 * 60000}
+    )
+    assert expect(inverted, 400)["error"]["message"] == (
+        f"query parameter 'since' ({T0 + 5 * 60000}) must not be after 'until' ({T0 + 4 * 60000})"
+    )
 
 
 async def test_since_filters_second_based_bars_in_ms(client, admin) -> None:

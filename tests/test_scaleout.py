@@ -23,8 +23,8 @@ import redis
 from starlette.applications import Starlette
 
 from fullon_cache_api import Settings, create_app, lifespan
-from fullon_cache_api.cache.stream import TickerSubscription
-from fullon_cache_api.client import WaitingConnectionPool, connect
+from fullon_cache_api.hub import StreamHub
+from fullon_cache_api.redis_clients import WaitingConnectionPool, connect, single_connection_pool
 from fullon_cache_api.redis_server import READ_ONLY_ACL, RedisServer, find_redis_server, free_port
 from fullon_cache_api.snapshot import load_snapshot
 
@@ -218,13 +218,18 @@ async def test_a_replica_url_serves_what_the_primary_wrote(primary, replica) -> 
 async def test_ticker_updates_published_on_the_primary_reach_a_replica_subscription(
     primary, replica
 ) -> None:
-    redis_client = connect(Settings(redis_url=reader_url(replica)))
+    settings = Settings(redis_url=reader_url(replica))
+    redis_client = connect(settings)
+    hub = StreamHub(lambda: single_connection_pool(redis_client.connection_pool), settings)
+    listener = hub.listen_tickers("binance", None)
     try:
-        async with TickerSubscription(redis_client, ["ticker_updates:binance:*"], 10) as sub:
-            with admin_of(primary.port) as admin:
-                admin.publish("ticker_updates:binance:BTC/USDT", '{"price": 1}')
-            assert await sub.updates(5) == [("ticker_updates:binance:BTC/USDT", b'{"price": 1}')]
+        await hub.connected()
+        with admin_of(primary.port) as admin:
+            admin.publish("ticker_updates:binance:BTC/USDT", '{"price": 1}')
+        assert await listener.next_batch(5) == [("binance", "BTC/USDT", b'{"price": 1}')]
     finally:
+        listener.close()
+        await hub.aclose()
         await redis_client.aclose()
 
 
@@ -263,7 +268,7 @@ async def test_sentinel_pool_waits_for_a_free_connection(replica, sentinel) -> N
                 tg.start_soon(get, ("/tickers", BTC, "/tickers/kraken")[i % 3])
         assert statuses == [200] * 150
         assert 1 <= api_connections(replica) <= 3
-        pool = app.state.cache.redis.connection_pool
+        pool = app.state.backend.resources().redis.connection_pool
         assert isinstance(pool, WaitingConnectionPool) and pool.timeout == 10
 
 

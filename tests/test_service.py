@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 import fullon_cache_api
-from fullon_cache_api.routes import ENDPOINTS
+from fullon_cache_api.routes import ROUTES
 
 from support import SNAPSHOT, expect
 
@@ -24,7 +24,7 @@ async def test_info_has_no_secrets(client, settings) -> None:
     response = await client.get("/info")
     body = expect(response)
     assert body["name"] == "fullon_cache_api" and body["version"] == fullon_cache_api.__version__
-    assert body["routes"] == len(ENDPOINTS)
+    assert body["routes"] == len(ROUTES)
     assert body["redis"]["role"] == "master" and body["redis"]["db"] == 0
     assert body["redis"]["version"].count(".") == 2
     assert "reader-secret" not in response.text

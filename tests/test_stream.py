@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import statistics
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import httpx
 import pytest
 import redis
+import redis.asyncio
 
-from fullon_cache_api.cache.stream import TickerSubscription
-from fullon_cache_api.client import connect
+from fullon_cache_api import Settings, create_app, lifespan
+from fullon_cache_api.hub import StreamHub
+from fullon_cache_api.redis_clients import connect, single_connection_pool
 
-from support import reader_url, serve_api
+from support import http_client, reader_url, serve_api
 
 pytestmark = pytest.mark.slow
 TICK = {"price": 301.0, "bid": 300.5, "ask": 301.5, "last": 301.0, "volume": 12.0}
@@ -144,19 +150,117 @@ async def test_bad_stream_parameters_are_400(server) -> None:
             assert response.status_code == 400
 
 
-async def test_a_slow_client_gets_the_newest_updates_and_a_drop_count(
+async def test_a_slow_listener_gets_the_newest_updates_and_a_drop_count(
     redis_server, settings
 ) -> None:
-    client = connect(settings)
-    subscription = TickerSubscription(client, ["ticker_updates:*"], size=5)
-    async with subscription:
+    small = Settings(redis_url=settings.redis_url, stream_queue=5)
+    client = connect(small)
+    hub = StreamHub(lambda: single_connection_pool(client.connection_pool), small)
+    listener = hub.listen_tickers(None, None)
+    try:
+        await hub.connected()
         with redis.Redis(port=redis_server.port) as admin:
             for i in range(20):
                 admin.publish("ticker_updates:binance:BTC/USDT", json.dumps({"price": i}))
         with anyio.fail_after(5):
-            while subscription.dropped < 15:
+            while listener.dropped < 15:
                 await anyio.sleep(0.02)
-        updates = await subscription.updates(1)
-    assert [json.loads(raw)["price"] for _, raw in updates] == [15, 16, 17, 18, 19]
-    assert subscription.dropped == 15
-    await client.aclose()
+        updates = await listener.next_batch(1)
+    finally:
+        listener.close()
+        await hub.aclose()
+        await client.aclose()
+    assert [json.loads(raw)["price"] for _, _, raw in updates] == [15, 16, 17, 18, 19]
+    assert listener.dropped == 15
+
+
+SYMBOLS = [f"S{i}/USDT" for i in range(100)]
+
+
+def publish_batch_ms(admin: redis.Redis) -> float:
+    """Wall time of 3000 pipelined PUBLISHes, as fullon_cache sends on every tick."""
+    pipe = admin.pipeline(transaction=False)
+    for i in range(3000):
+        pipe.publish(f"ticker_updates:binance:{SYMBOLS[i % 100]}", json.dumps(TICK))
+    start = time.perf_counter()
+    pipe.execute()
+    return (time.perf_counter() - start) * 1000
+
+
+async def test_many_streams_hold_two_patterns_and_do_not_slow_publishers(
+    redis_server, admin
+) -> None:
+    """10 streams x 100 symbols: Redis holds the process's two patterns, and a batch of
+    PUBLISHes costs what it costs with no stream open (each pattern is matched on every
+    PUBLISH, so patterns per symbol per stream would make every writer pay)."""
+    env = {"REDIS_URL": reader_url(redis_server), "FULLON_CACHE_API_MAX_STREAMS": "20"}
+    with serve_api(env=env) as served:
+        idle = statistics.median(publish_batch_ms(admin) for _ in range(5))
+        async with (
+            httpx.AsyncClient(base_url=served.base, timeout=10) as http,
+            contextlib.AsyncExitStack() as streams,
+        ):
+            for _ in range(10):
+                response = await streams.enter_async_context(
+                    http.stream("GET", "/stream/tickers", params={"symbols": ",".join(SYMBOLS)})
+                )
+                assert response.status_code == 200
+                assert await anext(events(response)) == ("comment", "subscribed")
+            assert numpat(admin) == 2
+            assert admin.execute_command("PUBSUB", "CHANNELS") == []
+            busy = statistics.median(publish_batch_ms(admin) for _ in range(5))
+    assert busy <= 2 * idle, (busy, idle)
+
+
+async def test_head_and_pipelined_requests_never_take_a_stream_slot(redis_server) -> None:
+    """HEAD answers the headers without opening a stream, so a HEAD followed by another request
+    on the same connection holds nothing: with 3 slots, five such connections leave all 3."""
+    env = {"REDIS_URL": reader_url(redis_server), "FULLON_CACHE_API_MAX_STREAMS": "3"}
+    with serve_api(env=env) as served:
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+                sock.sendall(
+                    b"HEAD /stream/tickers HTTP/1.1\r\nHost: api\r\n\r\n"
+                    b"GET /health HTTP/1.1\r\nHost: api\r\n\r\n"
+                )
+                received = b""
+                while b'"status":"ok"' not in received:
+                    chunk = sock.recv(65536)
+                    assert chunk, received
+                    received += chunk
+            head = received.split(b"\r\n\r\n", 1)[0]
+            assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head
+        async with (
+            httpx.AsyncClient(base_url=served.base, timeout=10) as http,
+            contextlib.AsyncExitStack() as streams,
+        ):
+            for _ in range(3):
+                response = await streams.enter_async_context(http.stream("GET", "/stream/tickers"))
+                assert response.status_code == 200
+            start = time.monotonic()
+            over = await http.get("/stream/tickers")
+            assert over.status_code == 503 and time.monotonic() - start < 1
+            assert over.json()["error"]["code"] == "too_many_streams"
+
+
+async def test_streams_never_hold_the_callers_pool(redis_server, clock, snapshot) -> None:
+    """With the host's own client (a pool of 2), open streams use the hub's own connection:
+    requests keep their pool."""
+    own = redis.asyncio.Redis.from_url(reader_url(redis_server), max_connections=2)
+    app = create_app(Settings(), redis=own, clock=clock)
+    async with lifespan(app), http_client(app) as http:
+        hub = app.state.backend.resources().hub
+        listeners = [hub.listen_tickers(None, None) for _ in range(10)]
+        await hub.connected()
+        try:
+            for _ in range(5):
+                responses = [await http.get("/tickers/binance/BTC/USDT") for _ in range(4)]
+                assert {r.status_code for r in responses} == {200}
+            with redis.Redis(port=redis_server.port) as admin:
+                subscribers = [c for c in admin.client_list() if int(c["psub"]) > 0]
+            assert len(subscribers) == 1 and int(subscribers[0]["psub"]) == 2
+        finally:
+            for listener in listeners:
+                listener.close()
+    assert await own.ping() is True
+    await own.aclose()

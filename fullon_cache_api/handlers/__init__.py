@@ -1,15 +1,3 @@
-"""Plain async handlers, one per endpoint: parse parameters, call a reader, respond."""
-
-from __future__ import annotations
-
-from starlette.requests import Request
-
-from ..client import Cache
-
-__all__ = ["cache_of"]
-
-
-def cache_of(request: Request) -> Cache:
-    """The app's cache access (Starlette sets ``scope["app"]`` to this app, mounted or not)."""
-    cache: Cache = request.app.state.cache
-    return cache
+"""Plain async handlers, one per route: parsed parameters in (``Ctx`` first), a Struct out (or a
+Starlette ``Response`` for text, files and streams). Each module's docstring describes its group
+of routes in the API docs."""

@@ -1,15 +1,13 @@
-"""Accounts endpoints: balances and positions by ex_id."""
+"""Accounts: balances and positions of each exchange account (ex_id)."""
 
 from __future__ import annotations
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-from ..cache.accounts import (
-    Balance,
-    Position,
+from ..readers.accounts import (
     Presence,
+    StoredBalance,
+    StoredPosition,
     read_accounts,
     read_balance,
     read_balances,
@@ -17,10 +15,25 @@ from ..cache.accounts import (
     read_positions,
     read_status,
 )
-from ..params import CURRENCY, EX_ID, SYMBOL
-from ..responses import respond
-from ..times import age_s, rfc3339
-from . import cache_of
+from ..routing import Ctx
+from ..times import age_s, rfc3339, to_epoch
+
+__all__ = [
+    "AccountBalanceOut",
+    "AccountPositionOut",
+    "AccountStatusOut",
+    "AccountsOut",
+    "BalanceOut",
+    "BalancesOut",
+    "PositionsOut",
+    "accounts",
+    "balance",
+    "balance_out",
+    "balances",
+    "position",
+    "positions",
+    "status",
+]
 
 
 class AccountOut(msgspec.Struct, frozen=True):
@@ -37,20 +50,27 @@ class AccountsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     skipped: int = 0
 
 
-class BalancesOut(msgspec.Struct, frozen=True, omit_defaults=True):
-    ex_id: str
-    updated_at: str | None
-    items: list[Balance]  # the reader's normalised rows are the answer's, as they are
-    count: int
-    skipped: int = 0
+class BalanceOut(msgspec.Struct, frozen=True):
+    """One currency's balance, both stored shapes normalised to ccxt's ``free/used/total``."""
 
-
-class AccountBalanceOut(msgspec.Struct, frozen=True):
-    ex_id: str
     currency: str
     free: float | None
     used: float | None
     total: float | None
+
+
+class BalancesOut(msgspec.Struct, frozen=True, omit_defaults=True):
+    ex_id: str
+    updated_at: str | None
+    items: list[BalanceOut]
+    count: int
+    skipped: int = 0
+
+
+class AccountBalanceOut(BalanceOut, frozen=True):
+    """One balance with its account and the balances' update time."""
+
+    ex_id: str
     updated_at: str | None
 
 
@@ -72,15 +92,10 @@ class PositionsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     skipped: int = 0
 
 
-class AccountPositionOut(msgspec.Struct, frozen=True):
+class AccountPositionOut(PositionOut, frozen=True):
+    """One position with its account."""
+
     ex_id: str
-    symbol: str
-    volume: float | None
-    cost: float | None
-    price: float | None
-    fee: float | None
-    count: int | float | None
-    updated_at: str | None
 
 
 class PresenceOut(msgspec.Struct, frozen=True):
@@ -95,68 +110,73 @@ class AccountStatusOut(msgspec.Struct, frozen=True):
     positions: PresenceOut
 
 
-def position_out(p: Position) -> PositionOut:
-    return PositionOut(p.symbol, p.volume, p.cost, p.price, p.fee, p.count, rfc3339(p.updated_at))
+def balance_out(currency: str, stored: StoredBalance) -> BalanceOut:
+    """Either stored shape: ``balance`` is total, ``available`` is free, and used = total - free
+    when not stored."""
+    total = stored.total if stored.total is not None else stored.balance
+    free = stored.free if stored.free is not None else stored.available
+    used = stored.used
+    if used is None and total is not None and free is not None:
+        used = total - free
+    return BalanceOut(currency, free, used, total)
+
+
+def position_out(symbol: str, p: StoredPosition) -> PositionOut:
+    updated_at = rfc3339(to_epoch(p.timestamp))
+    return PositionOut(symbol, p.volume, p.cost, p.price, p.fee, p.count, updated_at)
 
 
 def presence_out(p: Presence, now: float) -> PresenceOut:
     return PresenceOut(p.present, rfc3339(p.updated_at), age_s(p.updated_at, now))
 
 
-async def accounts(request: Request) -> Response:
+async def accounts(ctx: Ctx) -> AccountsOut:
     """Every account (ex_id) with balances or positions: counts and update times."""
-    found = await read_accounts(cache_of(request).redis)
+    found = await read_accounts(ctx.source)
     rows = [
         AccountOut(
             a.ex_id,
-            len(a.balances.items) if a.balances else 0,
-            len(a.positions.items) if a.positions else 0,
+            len(a.balances.entries.items) if a.balances else 0,
+            len(a.positions.entries.items) if a.positions else 0,
             rfc3339(a.balances.updated_at) if a.balances else None,
             rfc3339(a.positions.updated_at) if a.positions else None,
         )
         for a in found.items
     ]
-    return respond(AccountsOut(rows, len(rows), found.skipped))
+    return AccountsOut(rows, len(rows), found.skipped)
 
 
-async def balances(request: Request) -> Response:
+async def balances(ctx: Ctx, ex_id: str) -> BalancesOut:
     """One account's balances by currency; 404 when the ex_id has no balances."""
-    ex_id = EX_ID.require(request)
-    found = await read_balances(cache_of(request).redis, ex_id)
-    items = found.items
-    return respond(BalancesOut(ex_id, rfc3339(found.updated_at), items, len(items), found.skipped))
+    found = await read_balances(ctx.source, ex_id)
+    items = [balance_out(currency, stored) for currency, stored in found.entries.items]
+    return BalancesOut(ex_id, rfc3339(found.updated_at), items, len(items), found.entries.skipped)
 
 
-async def balance(request: Request) -> Response:
+async def balance(ctx: Ctx, ex_id: str, currency: str) -> AccountBalanceOut:
     """One currency's balance of one account; 404 when missing."""
-    ex_id, currency = EX_ID.require(request), CURRENCY.require(request)
-    b, updated_at = await read_balance(cache_of(request).redis, ex_id, currency)
-    return respond(AccountBalanceOut(ex_id, currency, b.free, b.used, b.total, rfc3339(updated_at)))
+    stored, updated_at = await read_balance(ctx.source, ex_id, currency)
+    b = balance_out(currency, stored)
+    return AccountBalanceOut(b.currency, b.free, b.used, b.total, ex_id, rfc3339(updated_at))
 
 
-async def positions(request: Request) -> Response:
+async def positions(ctx: Ctx, ex_id: str) -> PositionsOut:
     """One account's positions by symbol; 404 when the ex_id has no positions."""
-    ex_id = EX_ID.require(request)
-    found = await read_positions(cache_of(request).redis, ex_id)
-    items = [position_out(p) for p in found.items]
-    return respond(PositionsOut(ex_id, rfc3339(found.updated_at), items, len(items), found.skipped))
+    found = await read_positions(ctx.source, ex_id)
+    items = [position_out(symbol, stored) for symbol, stored in found.entries.items]
+    return PositionsOut(ex_id, rfc3339(found.updated_at), items, len(items), found.entries.skipped)
 
 
-async def position(request: Request) -> Response:
+async def position(ctx: Ctx, ex_id: str, symbol: str) -> AccountPositionOut:
     """One position of one account; 404 when missing."""
-    ex_id, symbol = EX_ID.require(request), SYMBOL.require(request)
-    p = await read_position(cache_of(request).redis, ex_id, symbol)
-    return respond(
-        AccountPositionOut(
-            ex_id, p.symbol, p.volume, p.cost, p.price, p.fee, p.count, rfc3339(p.updated_at)
-        )
+    p = position_out(symbol, await read_position(ctx.source, ex_id, symbol))
+    return AccountPositionOut(
+        p.symbol, p.volume, p.cost, p.price, p.fee, p.count, p.updated_at, ex_id
     )
 
 
-async def status(request: Request) -> Response:
+async def status(ctx: Ctx, ex_id: str) -> AccountStatusOut:
     """Whether an account's balances and positions are stored, their update times and ages."""
-    ex_id = EX_ID.require(request)
-    cache = cache_of(request)
-    b, p = await read_status(cache.redis, ex_id)
-    now = cache.clock()
-    return respond(AccountStatusOut(ex_id, presence_out(b, now), presence_out(p, now)))
+    b, p = await read_status(ctx.source, ex_id)
+    now = ctx.now()
+    return AccountStatusOut(ex_id, presence_out(b, now), presence_out(p, now))

@@ -1,18 +1,15 @@
-"""Bots endpoints: bot status feeds, exchange blocks and opening positions."""
+"""Bots: each bot's status feeds, and the exchange blocks and opening positions bots use to
+coordinate (a blocked (ex_id, symbol) is reserved by one bot)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-from ..cache.bots import Block, Bot, Opening, read_block, read_bot, read_bots, read_coordination
-from ..params import BOT_ID, EX_ID, SYMBOL
-from ..responses import respond
-from ..times import rfc3339
-from . import cache_of
+from ..readers.bots import Block, Opening, read_block, read_bot, read_bots, read_coordination
+from ..routing import Ctx
+from ..times import rfc3339, to_epoch
 
 
 class BotOut(msgspec.Struct, frozen=True):
@@ -68,8 +65,14 @@ class CoordinationOut(msgspec.Struct, frozen=True, omit_defaults=True):
     skipped: int = 0
 
 
-def bot_out(bot: Bot) -> BotOut:
-    return BotOut(bot.bot_id, bot.feeds, rfc3339(bot.updated_at))
+def bot_out(bot_id: str, feeds: dict[str, Any]) -> BotOut:
+    """The bot's update time is its newest feed timestamp."""
+    times = [
+        epoch
+        for feed in feeds.values()
+        if isinstance(feed, dict) and (epoch := to_epoch(feed.get("timestamp"))) is not None
+    ]
+    return BotOut(bot_id, feeds, rfc3339(max(times, default=None)))
 
 
 def block_out(block: Block) -> BlockOut:
@@ -83,46 +86,37 @@ def opening_out(opening: Opening) -> OpeningOut:
     return OpeningOut(opening.ex_id, opening.symbol, opening.bot_id, rfc3339(opening.since))
 
 
-async def bots(request: Request) -> Response:
+async def bots(ctx: Ctx) -> BotsOut:
     """Every bot in bot_status with its feeds and newest feed time, ordered by bot_id."""
-    found = await read_bots(cache_of(request).redis)
-    items = [bot_out(bot) for bot in found.items]
-    return respond(BotsOut(items, len(items), found.skipped))
+    found = await read_bots(ctx.source)
+    items = [bot_out(bot_id, feeds) for bot_id, feeds in found.items]
+    return BotsOut(items, len(items), found.skipped)
 
 
-async def bot(request: Request) -> Response:
+async def bot(ctx: Ctx, bot_id: str) -> BotOut:
     """One bot's feeds and newest feed time; 404 when missing."""
-    bot_id = BOT_ID.require(request)
-    return respond(bot_out(await read_bot(cache_of(request).redis, bot_id)))
+    return bot_out(bot_id, await read_bot(ctx.source, bot_id))
 
 
-async def blocks(request: Request) -> Response:
+async def blocks(ctx: Ctx) -> BlocksOut:
     """Every exchange block (ex_id, symbol, blocking bot) with its opening-position mark."""
-    found = await read_coordination(cache_of(request).redis)
+    found = await read_coordination(ctx.source)
     items = [block_out(block) for block in found.blocks]
-    return respond(BlocksOut(items, len(items), found.skipped))
+    return BlocksOut(items, len(items), found.skipped)
 
 
-async def block(request: Request) -> Response:
+async def block(ctx: Ctx, ex_id: str, symbol: str) -> SymbolBlockOut:
     """Whether one (ex_id, symbol) is blocked, by which bot, and whether a bot is opening."""
-    ex_id, symbol = EX_ID.require(request), SYMBOL.require(request)
-    found = await read_block(cache_of(request).redis, ex_id, symbol)
+    found = await read_block(ctx.source, ex_id, symbol)
     since = found.opening.since if found.opening else None
-    return respond(
-        SymbolBlockOut(
-            ex_id,
-            symbol,
-            found.bot_id is not None,
-            found.bot_id,
-            found.opening is not None,
-            rfc3339(since),
-        )
-    )
+    blocked = found.bot_id is not None
+    opening = found.opening is not None
+    return SymbolBlockOut(ex_id, symbol, blocked, found.bot_id, opening, rfc3339(since))
 
 
-async def coordination(request: Request) -> Response:
+async def coordination(ctx: Ctx) -> CoordinationOut:
     """Blocks and opening positions together, with their counts."""
-    found = await read_coordination(cache_of(request).redis)
+    found = await read_coordination(ctx.source)
     items = [block_out(b) for b in found.blocks]
     openings = [opening_out(o) for o in found.openings]
-    return respond(CoordinationOut(items, openings, len(items), len(openings), found.skipped))
+    return CoordinationOut(items, openings, len(items), len(openings), found.skipped)

@@ -1,7 +1,7 @@
-"""API docs: the OpenAPI document and an interactive docs page that works offline.
+"""Docs: the OpenAPI document and an interactive docs page that works offline.
 
 The page is Swagger UI, served by this app from the ``swagger-ui-bundle-v2`` package (no CDN).
-Every URL in the page is relative, so it works standalone and mounted (e.g. at /api/v1/cache).
+Its URLs start at the app's root path, so it works standalone and mounted (at /api/v1/cache).
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from importlib.resources.abc import Traversable
 from typing import Any, ClassVar
 
 import anyio.to_thread
-from starlette.requests import Request
 from starlette.responses import Response
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from .. import openapi
-from ..errors import NotFound
 from ..params import Choice
-from ..responses import BASE_HEADERS, respond
+from ..responses import encode
+from ..routing import Ctx, Raw
 
 # Swagger UI's files the page uses, by name, with their media types (nothing else is served).
 BUNDLED: dict[str, str] = {
@@ -42,7 +41,7 @@ PAGE_POLICY = (
     "base-uri 'none'; frame-ancestors 'self'"
 )
 
-# ``{up}`` climbs out of the page's own path when it was asked for with a trailing slash.
+# ``{root}`` is the app's root path: "" standalone, the mount point when mounted.
 PAGE = """\
 <!DOCTYPE html>
 <html lang="en">
@@ -50,14 +49,14 @@ PAGE = """\
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>fullon_cache_api docs</title>
-<link rel="stylesheet" href="{up}docs/swagger-ui.css">
-<link rel="icon" type="image/png" href="{up}docs/favicon-32x32.png" sizes="32x32">
-<link rel="icon" type="image/png" href="{up}docs/favicon-16x16.png" sizes="16x16">
+<link rel="stylesheet" href="{root}/docs/swagger-ui.css">
+<link rel="icon" type="image/png" href="{root}/docs/favicon-32x32.png" sizes="32x32">
+<link rel="icon" type="image/png" href="{root}/docs/favicon-16x16.png" sizes="16x16">
 </head>
 <body>
-<div id="swagger-ui" data-openapi="{up}openapi.json"></div>
-<script src="{up}docs/swagger-ui-bundle.js"></script>
-<script src="{up}docs/init.js"></script>
+<div id="swagger-ui" data-openapi="{root}/openapi.json"></div>
+<script src="{root}/docs/swagger-ui-bundle.js"></script>
+<script src="{root}/docs/init.js"></script>
 </body>
 </html>
 """
@@ -78,7 +77,7 @@ window.addEventListener("load", function () {
 """
 
 
-class OpenApiDocument(openapi.Raw):
+class OpenApiDocument(Raw):
     """Route-table marker: the OpenAPI 3.1 document (JSON)."""
 
     description: ClassVar[str] = (
@@ -93,7 +92,7 @@ class OpenApiDocument(openapi.Raw):
     }
 
 
-class DocsPage(openapi.Raw):
+class DocsPage(Raw):
     """Route-table marker: the docs page (HTML)."""
 
     description: ClassVar[str] = (
@@ -109,7 +108,7 @@ class DocsPage(openapi.Raw):
     }
 
 
-class DocsAsset(openapi.Raw):
+class DocsAsset(Raw):
     """Route-table marker: a static file of the docs page."""
 
     description: ClassVar[str] = "The file, cacheable for a day; `ETag` allows revalidation."
@@ -127,43 +126,25 @@ class DocsAsset(openapi.Raw):
     }
 
 
-async def openapi_json(request: Request) -> Response:
+async def openapi_json(ctx: Ctx) -> Response:
     """This API's OpenAPI 3.1 document, generated from the route table.
 
     `servers` is the path the app is served at (its ASGI root path), so "try it out" calls land
     on the mounted routes."""
-    from ..routes import ENDPOINTS  # the table imports this module
+    document = openapi.document(ctx.app, ctx.root_path)
+    return Response(encode(document), media_type="application/json")
 
-    return respond(openapi.document(ENDPOINTS, request.scope.get("root_path", "")))
 
-
-async def docs_page(request: Request) -> Response:
+async def docs_page(ctx: Ctx) -> Response:
     """Interactive API docs (Swagger UI), served with all its files by this app: works offline."""
-    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
-    up = "../" * (len(raw_path) - len(raw_path.rstrip(b"/")))
-    headers = {
-        **BASE_HEADERS,
-        "Content-Security-Policy": PAGE_POLICY,
-        "Cache-Control": "no-cache",
-    }
-    return Response(PAGE.format(up=up), 200, headers, "text/html")
+    headers = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
+    return Response(PAGE.format(root=ctx.root_path.rstrip("/")), 200, headers, "text/html")
 
 
-async def docs_asset(request: Request) -> Response:
+async def docs_asset(ctx: Ctx, asset: str) -> Response:
     """A file of the docs page: Swagger UI's script, style sheet and icons; 404 for any other."""
-    name: str = request.path_params[ASSET.name]
-    if name not in ASSET.choices:
-        raise NotFound(f"no docs file {name}")
-    body, media_type, etag = (await _assets())[name]
-    headers = {
-        **BASE_HEADERS,
-        "Cache-Control": ASSET_CACHE,
-        "ETag": etag,
-    }
-    tags = _etags(request.headers.get("if-none-match", ""))
-    if etag in tags or "*" in tags:
-        return Response(status_code=304, headers=headers)
-    return Response(body, 200, headers, media_type)
+    body, media_type, etag = (await _assets())[asset]
+    return Response(body, 200, {"Cache-Control": ASSET_CACHE, "ETag": etag}, media_type)
 
 
 Asset = tuple[bytes, str, str]
@@ -185,7 +166,3 @@ def _read_assets() -> dict[str, Asset]:
         name: (body, mt, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
         for name, (body, mt) in files.items()
     }
-
-
-def _etags(header: str) -> list[str]:
-    return [tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()]

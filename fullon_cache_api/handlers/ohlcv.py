@@ -1,15 +1,13 @@
-"""OHLCV endpoints."""
+"""OHLCV: candle series per symbol and timeframe (no exchange in the key), as
+``[ts_ms, open, high, low, close, volume]`` arrays."""
 
 from __future__ import annotations
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-from ..cache.ohlcv import Bar, SeriesInfo, read_bars, read_series, read_timeframes
-from ..params import OHLCV_LIMIT, SINCE, SYMBOL, TIMEFRAME, UNTIL
-from ..responses import respond
-from . import cache_of
+from ..errors import BadRequest
+from ..readers.ohlcv import Bar, SeriesInfo, read_bars, read_series, read_timeframes
+from ..routing import Ctx
 
 
 class SeriesOut(msgspec.Struct, frozen=True):
@@ -46,23 +44,26 @@ def _series_out(info: SeriesInfo) -> SeriesOut:
     return SeriesOut(info.symbol, info.timeframe, info.bars, info.first_ts_ms, info.last_ts_ms)
 
 
-async def all_series(request: Request) -> Response:
+async def all_series(ctx: Ctx) -> SeriesListOut:
     """Every OHLCV series: stored bar count and first and last timestamps (ms)."""
-    listing = await read_series(cache_of(request).redis)
+    listing = await read_series(ctx.source)
     items = [_series_out(info) for info in listing.series]
-    return respond(SeriesListOut(items, len(items), listing.skipped))
+    return SeriesListOut(items, len(items), listing.skipped)
 
 
-async def timeframes(request: Request) -> Response:
+async def timeframes(ctx: Ctx, symbol: str) -> TimeframesOut:
     """The timeframes cached for a symbol, by duration; 404 when none."""
-    symbol = SYMBOL.require(request)
-    found = await read_timeframes(cache_of(request).redis, symbol)
-    return respond(TimeframesOut(symbol, found, len(found)))
+    found = await read_timeframes(ctx.source, symbol)
+    return TimeframesOut(symbol, found, len(found))
 
 
-async def bars(request: Request) -> Response:
-    """A series' bars, ascending and deduplicated by timestamp; 404 when the series is absent."""
-    symbol, timeframe = SYMBOL.require(request), TIMEFRAME.require(request)
-    since, until, limit = SINCE.get(request), UNTIL.get(request), OHLCV_LIMIT.value(request)
-    series = await read_bars(cache_of(request).redis, symbol, timeframe, since, until, limit)
-    return respond(BarsOut(symbol, timeframe, series.bars, len(series.bars), series.skipped))
+async def bars(
+    ctx: Ctx, symbol: str, timeframe: str, limit: int, since: int | None, until: int | None
+) -> BarsOut:
+    """A series' bars, ascending and deduplicated by timestamp; 404 when the series is absent.
+
+    `since` after `until` is a 400."""
+    if since is not None and until is not None and since > until:
+        raise BadRequest(f"query parameter 'since' ({since}) must not be after 'until' ({until})")
+    series = await read_bars(ctx.source, symbol, timeframe, since, until, limit)
+    return BarsOut(symbol, timeframe, series.bars, len(series.bars), series.skipped)

@@ -1,14 +1,12 @@
-"""Orders endpoints."""
+"""Orders: every order's latest state by exchange, and the queues of new orders."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-from ..cache.orders import (
+from ..readers.orders import (
     Id,
     Orders,
     StoredOrder,
@@ -18,19 +16,8 @@ from ..cache.orders import (
     read_queue,
     read_queues,
 )
-from ..params import (
-    BOT_ID_FILTER,
-    EXCHANGE,
-    LIMIT,
-    ORDER_ID,
-    QUEUE_NAME,
-    STATUS_FILTER,
-    SYMBOL_FILTER,
-    UID_FILTER,
-)
-from ..responses import respond
+from ..routing import Ctx
 from ..times import parse_time
-from . import cache_of
 
 
 class OrderOut(msgspec.Struct, frozen=True):
@@ -75,9 +62,10 @@ class QueueOut(msgspec.Struct, frozen=True):
     length: int
 
 
-class QueuesOut(msgspec.Struct, frozen=True):
+class QueuesOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[QueueOut]
     count: int
+    skipped: int = 0
 
 
 class QueueHeadOut(msgspec.Struct, frozen=True):
@@ -130,16 +118,6 @@ class OrderFilter:
     uid: str | None
     limit: int
 
-    @classmethod
-    def of(cls, request: Request) -> OrderFilter:
-        return cls(
-            STATUS_FILTER.get(request),
-            SYMBOL_FILTER.get(request),
-            BOT_ID_FILTER.get(request),
-            UID_FILTER.get(request),
-            LIMIT.value(request),
-        )
-
     def keeps(self, order: StoredOrder) -> bool:
         return (
             (self.status is None or order.status == self.status)
@@ -152,7 +130,7 @@ class OrderFilter:
         """The kept orders in group order (exchange, then order id), ``limit`` at most."""
         items: list[OrderOut] = []
         for group in groups:
-            for order_id, order in group.orders:
+            for order_id, order in group.orders.items:
                 if self.keeps(order):
                     items.append(order_out(group.exchange, order_id, order))
                     if len(items) == self.limit:
@@ -160,38 +138,48 @@ class OrderFilter:
         return items
 
 
-async def all_orders(request: Request) -> Response:
+async def all_orders(
+    ctx: Ctx,
+    status: str | None,
+    symbol: str | None,
+    bot_id: str | None,
+    uid: str | None,
+    limit: int,
+) -> OrdersOut:
     """Orders on all exchanges, by exchange then order id; status, symbol, bot_id, uid filters."""
-    select = OrderFilter.of(request)
-    groups = await read_all_orders(cache_of(request).redis)
-    items = select.select(groups)
-    return respond(OrdersOut(items, len(items), sum(group.skipped for group in groups)))
+    found = await read_all_orders(ctx.source)
+    items = OrderFilter(status, symbol, bot_id, uid, limit).select(found.exchanges)
+    return OrdersOut(items, len(items), found.skipped)
 
 
-async def exchange_orders(request: Request) -> Response:
+async def exchange_orders(
+    ctx: Ctx,
+    exchange: str,
+    status: str | None,
+    symbol: str | None,
+    bot_id: str | None,
+    uid: str | None,
+    limit: int,
+) -> ExchangeOrdersOut:
     """One exchange's orders (or a numeric ex_id's); an absent hash is an empty list."""
-    exchange, select = EXCHANGE.require(request), OrderFilter.of(request)
-    group = await read_exchange_orders(cache_of(request).redis, exchange)
-    items = select.select([group])
-    return respond(ExchangeOrdersOut(exchange, items, len(items), group.skipped))
+    group = await read_exchange_orders(ctx.source, exchange)
+    items = OrderFilter(status, symbol, bot_id, uid, limit).select([group])
+    return ExchangeOrdersOut(exchange, items, len(items), group.orders.skipped)
 
 
-async def order(request: Request) -> Response:
+async def order(ctx: Ctx, exchange: str, order_id: str) -> OrderOut:
     """One order by its id (the hash field); 404 when missing."""
-    exchange, order_id = EXCHANGE.require(request), ORDER_ID.require(request)
-    stored = await read_order(cache_of(request).redis, exchange, order_id)
-    return respond(order_out(exchange, order_id, stored))
+    return order_out(exchange, order_id, await read_order(ctx.source, exchange, order_id))
 
 
-async def queues(request: Request) -> Response:
+async def queues(ctx: Ctx) -> QueuesOut:
     """Every new_orders queue with its length, by name."""
-    rows = await read_queues(cache_of(request).redis)
-    items = [QueueOut(name, length) for name, length in rows]
-    return respond(QueuesOut(items, len(items)))
+    found = await read_queues(ctx.source)
+    items = [QueueOut(name, length) for name, length in found.queues]
+    return QueuesOut(items, len(items), found.skipped)
 
 
-async def queue(request: Request) -> Response:
+async def queue(ctx: Ctx, name: str, limit: int) -> QueueHeadOut:
     """One new_orders queue: its length and first ids up to limit, read without consuming."""
-    name, limit = QUEUE_NAME.require(request), LIMIT.value(request)
-    found = await read_queue(cache_of(request).redis, name, limit)
-    return respond(QueueHeadOut(found.name, found.length, found.head))
+    found = await read_queue(ctx.source, name, limit)
+    return QueueHeadOut(found.name, found.length, found.head)

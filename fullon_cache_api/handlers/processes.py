@@ -1,4 +1,5 @@
-"""Processes endpoints."""
+"""Processes: the trading system's services, their status and heartbeats (a process is
+listed while it updates its record; it is stale when its heartbeat is old)."""
 
 from __future__ import annotations
 
@@ -6,28 +7,15 @@ from collections import Counter
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-from ..cache.processes import (
-    ActiveProcesses,
+from ..readers.processes import (
     StoredProcess,
     read_active_processes,
     read_component_process,
     read_process,
 )
-from ..params import (
-    COMPONENT,
-    COMPONENT_FILTER,
-    PROCESS_ID,
-    PROCESS_STATUS,
-    PROCESS_TYPE,
-    SINCE_MINUTES,
-    STALE_AFTER,
-)
-from ..responses import respond
+from ..routing import Ctx
 from ..times import age_s, rfc3339, to_epoch
-from . import cache_of
 
 
 class ProcessOut(msgspec.Struct, frozen=True):
@@ -67,9 +55,10 @@ class ProcessHealthOut(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 def process_out(
-    process_id: str, process_type: str | None, record: StoredProcess, now: float, stale_after: float
+    ctx: Ctx, process_id: str, process_type: str | None, record: StoredProcess, stale_after: float
 ) -> ProcessOut:
     heartbeat = to_epoch(record.heartbeat)
+    now = ctx.now()
     return ProcessOut(
         process_id=process_id,
         process_type=process_type,
@@ -81,45 +70,51 @@ def process_out(
         updated_at=rfc3339(to_epoch(record.updated_at)),
         heartbeat=rfc3339(heartbeat),
         heartbeat_age_s=age_s(heartbeat, now),
-        stale=heartbeat is None or now - heartbeat > stale_after,
+        stale=ctx.chose(heartbeat is None or now - heartbeat > stale_after),
     )
 
 
 async def _active(
-    request: Request, *, filtered: bool
-) -> tuple[list[ProcessOut], ActiveProcesses, float, float]:
-    since_minutes, stale_after = SINCE_MINUTES.value(request), STALE_AFTER.value(request)
-    process_type = PROCESS_TYPE.get(request) if filtered else None
-    component = COMPONENT_FILTER.get(request) if filtered else None
-    status = PROCESS_STATUS.get(request) if filtered else None
-    cache = cache_of(request)
-    now = cache.clock()
-    active = await read_active_processes(
-        cache.redis, now - since_minutes * 60, process_type, component, status
-    )
+    ctx: Ctx,
+    since_minutes: float,
+    stale_after: float,
+    process_type: str | None = None,
+    component: str | None = None,
+    status: str | None = None,
+) -> tuple[list[ProcessOut], int]:
+    """The active processes as answers, and how many stored values were skipped."""
+    since = ctx.now() - since_minutes * 60
+    found = await read_active_processes(ctx.source, since, process_type, component, status)
     items = [
-        process_out(p.process_id, p.process_type, p.record, now, stale_after)
-        for p in active.processes
+        process_out(ctx, p.process_id, p.process_type, p.record, stale_after)
+        for p in found.processes
     ]
-    return items, active, since_minutes, stale_after
+    return items, found.skipped
 
 
-async def processes(request: Request) -> Response:
+async def processes(
+    ctx: Ctx,
+    type: str | None,
+    component: str | None,
+    status: str | None,
+    since_minutes: float,
+    stale_after: float,
+) -> ProcessesOut:
     """Active processes: listed in process:active and with a live record, ordered by type, id."""
-    items, active, since_minutes, stale_after = await _active(request, filtered=True)
-    return respond(ProcessesOut(items, len(items), since_minutes, stale_after, active.skipped))
+    items, skipped = await _active(ctx, since_minutes, stale_after, type, component, status)
+    return ProcessesOut(items, len(items), since_minutes, stale_after, skipped)
 
 
 def _counts(values: list[str]) -> dict[str, int]:
     return dict(sorted(Counter(values).items()))
 
 
-async def processes_health(request: Request) -> Response:
+async def processes_health(ctx: Ctx, since_minutes: float, stale_after: float) -> ProcessHealthOut:
     """Process health: totals by type and status, stale and error counts, healthy or not."""
-    items, active, since_minutes, stale_after = await _active(request, filtered=False)
+    items, skipped = await _active(ctx, since_minutes, stale_after)
     stale = sum(1 for item in items if item.stale)
     errors = sum(1 for item in items if item.status == "error")
-    body = ProcessHealthOut(
+    return ProcessHealthOut(
         healthy=stale == 0 and errors == 0,
         total=len(items),
         by_type=_counts([item.process_type or "unknown" for item in items]),
@@ -128,22 +123,17 @@ async def processes_health(request: Request) -> Response:
         errors=errors,
         since_minutes=since_minutes,
         stale_after=stale_after,
-        skipped=active.skipped,
+        skipped=skipped,
     )
-    return respond(body)
 
 
-async def component_process(request: Request) -> Response:
+async def component_process(ctx: Ctx, component: str, stale_after: float) -> ProcessOut:
     """A component's latest process record; 404 when none or when its record expired."""
-    component, stale_after = COMPONENT.require(request), STALE_AFTER.value(request)
-    cache = cache_of(request)
-    process_id, record = await read_component_process(cache.redis, component)
-    return respond(process_out(process_id, record.process_type, record, cache.clock(), stale_after))
+    process_id, record = await read_component_process(ctx.source, component)
+    return process_out(ctx, process_id, record.process_type, record, stale_after)
 
 
-async def process(request: Request) -> Response:
+async def process(ctx: Ctx, process_id: str, stale_after: float) -> ProcessOut:
     """One process record; 404 when missing or expired, 502 when corrupt."""
-    process_id, stale_after = PROCESS_ID.require(request), STALE_AFTER.value(request)
-    cache = cache_of(request)
-    record = await read_process(cache.redis, process_id)
-    return respond(process_out(process_id, record.process_type, record, cache.clock(), stale_after))
+    record = await read_process(ctx.source, process_id)
+    return process_out(ctx, process_id, record.process_type, record, stale_after)

@@ -1,4 +1,4 @@
-"""Service endpoints: health, info, overview, exchanges."""
+"""Service: health, version and Redis info, whole-cache overview, exchanges, metrics."""
 
 from __future__ import annotations
 
@@ -6,23 +6,26 @@ from typing import Any, ClassVar
 
 import msgspec
 from redis.exceptions import RedisError
-from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import __version__
-from ..cache.service import (
-    Family,
-    ServerInfo,
-    ping_ms,
-    read_exchanges,
-    read_overview,
-    read_server_info,
-)
-from ..errors import ErrorBody, from_redis
+from ..errors import ApiError, ErrorBody, from_redis
 from ..metrics import exposition
-from ..openapi import Raw
-from ..responses import BASE_HEADERS, respond
-from . import cache_of
+from ..readers.service import ping_ms, read_exchanges, read_overview, read_server_info
+from ..routing import Ctx, Raw
+from ..version import __version__
+
+__all__ = [
+    "ExchangesOut",
+    "HealthOut",
+    "InfoOut",
+    "MetricsText",
+    "OverviewOut",
+    "exchanges",
+    "health",
+    "info",
+    "metrics",
+    "overview",
+]
 
 NAME = "fullon_cache_api"
 
@@ -52,12 +55,20 @@ class InfoOut(msgspec.Struct, frozen=True):
     redis: RedisInfo
 
 
-class OverviewOut(msgspec.Struct, frozen=True):
-    families: list[Family]
+class FamilyOut(msgspec.Struct, frozen=True, omit_defaults=True):
+    family: str
+    keys: int
+    entries: int | None = None
+    """Fields of its hashes or elements of its lists (not given for string families)."""
+
+
+class OverviewOut(msgspec.Struct, frozen=True, omit_defaults=True):
+    families: list[FamilyOut]
     total_keys: int
     other_keys: int
     used_memory_bytes: int | None
     uptime_s: int | None
+    skipped: int = 0
 
 
 class ExchangeRow(msgspec.Struct, frozen=True):
@@ -77,51 +88,61 @@ class MetricsText(Raw):
     media_types: ClassVar[dict[str, dict[str, Any]]] = {"text/plain": {"type": "string"}}
 
 
-async def health(request: Request) -> Response:
+async def health(ctx: Ctx) -> HealthOut:
     """Liveness: 200 when Redis answers a PING, 503 in the same shape when it does not.
 
     The one route whose failure body is its own shape, since load balancers read it."""
     try:
-        latency = await ping_ms(cache_of(request).redis)
+        latency = await ping_ms(ctx.source)
     except RedisError as exc:
-        error = from_redis(exc)
-        body = HealthOut("unavailable", RedisHealth(False), __version__, error.body().error)
-        return respond(body, error.status)
-    return respond(HealthOut("ok", RedisHealth(True, latency), __version__))
+        raise Unhealthy(from_redis(exc)) from None
+    return HealthOut("ok", RedisHealth(True, latency), __version__)
 
 
-async def info(request: Request) -> Response:
-    """Name, version, route count, and the Redis server's version, role and db."""
-    cache = cache_of(request)
-    server: ServerInfo = await read_server_info(cache.redis)
-    routes = len(request.app.routes)
-    redis = RedisInfo(server.version, server.role, cache.settings.redis_db)
-    return respond(InfoOut(NAME, __version__, routes, redis))
+class Unhealthy(ApiError):
+    """Redis did not answer /health: the error's status, in ``HealthOut``'s shape."""
 
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.status = error.status
+        self.error = error
 
-async def overview(request: Request) -> Response:
-    """Whole-cache status: keys (and entries) per key family, memory, uptime."""
-    overview, server = await read_overview(cache_of(request).redis)
-    return respond(
-        OverviewOut(
-            overview.families,
-            overview.total_keys,
-            overview.other_keys,
-            server.used_memory,
-            server.uptime_s,
+    def body(self) -> HealthOut:
+        return HealthOut(
+            "unavailable", RedisHealth(False), __version__, self.error.error_out().error
         )
+
+
+async def info(ctx: Ctx) -> InfoOut:
+    """Name, version, route count, and the Redis server's version, role and db."""
+    server = await read_server_info(ctx.source)
+    redis = RedisInfo(server.version, server.role, ctx.settings.redis_db)
+    return InfoOut(NAME, __version__, len(ctx.app.routes), redis)
+
+
+async def overview(ctx: Ctx) -> OverviewOut:
+    """Whole-cache status: keys (and entries) per key family, memory, uptime."""
+    found = await read_overview(ctx.source)
+    families = [FamilyOut(f.family, f.keys, f.entries) for f in found.families]
+    server = found.server
+    return OverviewOut(
+        families,
+        found.total_keys,
+        found.other_keys,
+        server.used_memory,
+        server.uptime_s,
+        found.skipped,
     )
 
 
-async def exchanges(request: Request) -> Response:
+async def exchanges(ctx: Ctx) -> ExchangesOut:
     """Every exchange seen in tickers, orders, trades and trade-status keys, with ticker count."""
-    found = await read_exchanges(cache_of(request).redis)
-    rows = [ExchangeRow(name, count) for name, count in found]
-    return respond(ExchangesOut(rows, len(rows)))
+    rows = [ExchangeRow(name, count) for name, count in await read_exchanges(ctx.source)]
+    return ExchangesOut(rows, len(rows))
 
 
-async def metrics(request: Request) -> Response:
-    """Prometheus metrics: requests by route template, status and latency; Redis errors;
-    corrupt values skipped; open streams."""
+async def metrics(ctx: Ctx) -> Response:
+    """Prometheus metrics: requests by route template, status and latency; Redis errors by
+    cause; corrupt values skipped; open streams."""
     body, content_type = exposition()
-    return Response(body, headers=BASE_HEADERS, media_type=content_type)
+    return Response(body, media_type=content_type)

@@ -1,29 +1,29 @@
-"""Live ticker updates over Server-Sent Events."""
+"""Streams: live ticker updates as Server-Sent Events, pushed from the stream hub."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncGenerator
 from typing import Any, ClassVar
 
 from redis.exceptions import RedisError
-from starlette.requests import Request
-from starlette.responses import Response
 
-from .. import keys
-from ..cache import CorruptValue
-from ..cache.stream import TickerSubscription
-from ..cache.tickers import TICK
-from ..client import Cache
 from ..errors import CacheUnavailable, TooManyStreams, from_redis
-from ..metrics import STREAM_DROPPED, STREAMS
-from ..openapi import Raw, error_response
-from ..params import EXCHANGE_FILTER, SYMBOLS
+from ..hub import HubClosed, Listener, TickerUpdate
+from ..openapi import error_response
+from ..readers.base import CorruptValue, skip
+from ..readers.tickers import TICK
 from ..responses import EventStream, sse_comment, sse_event
-from . import cache_of
+from ..routing import Ctx, Raw
 from .tickers import ticker_out
 
-log = logging.getLogger("fullon.cache_api.stream")
+__all__ = ["TickerEvents", "stream_tickers"]
+
+HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-store",
+    "X-Accel-Buffering": "no",  # nginx: pass events on at once
+}
 
 
 class TickerEvents(Raw):
@@ -31,7 +31,8 @@ class TickerEvents(Raw):
 
     description: ClassVar[str] = (
         "`text/event-stream`: `event: ticker` blocks whose `data` is a ticker object (as "
-        "`/tickers/{exchange}/{symbol}` answers), `: heartbeat` and `: dropped N` comments."
+        "`/tickers/{exchange}/{symbol}` answers), `: heartbeat` and `: dropped N` comments, "
+        'and a last `event: end` (`data` `{"reason"}`) or `event: error` (`data` an error).'
     )
     media_types: ClassVar[dict[str, dict[str, Any]]] = {"text/event-stream": {"type": "string"}}
     other_responses: ClassVar[dict[str, dict[str, Any]]] = {
@@ -42,65 +43,52 @@ class TickerEvents(Raw):
         )
     }
     reads_cache: ClassVar[bool] = True
+    stream_headers: ClassVar[dict[str, str] | None] = HEADERS
 
 
-async def stream_tickers(request: Request) -> Response:
+async def stream_tickers(ctx: Ctx, exchange: str | None, symbols: list[str] | None) -> EventStream:
     """Live tickers as Server-Sent Events: `event: ticker`, data = the ticker object.
 
-    Subscribes to fullon_cache's `ticker_updates:{exchange}:{symbol}` channels (and the legacy
-    `next_ticker:` ones). `: heartbeat` comments keep proxies open; `: dropped N` says that a
-    slow client missed N updates (the buffer keeps the newest). 503 `too_many_streams` beyond
-    the per-process limit."""
-    exchange, symbols = EXCHANGE_FILTER.get(request), SYMBOLS.get_list(request)
-    cache = cache_of(request)
-    if cache.streams >= cache.settings.max_streams:
-        raise TooManyStreams(f"at most {cache.settings.max_streams} streams are served at once")
-    patterns = keys.ticker_channel_patterns(exchange, symbols)
-    subscription = TickerSubscription(cache.stream_redis, patterns, cache.settings.stream_queue)
-    await subscription.__aenter__()  # a Redis outage is a 503 here, before the stream starts
-    cache.streams += 1
-    STREAMS.inc()
-
-    async def close() -> None:
-        cache.streams -= 1
-        STREAMS.dec()
-        await subscription.__aexit__(None, None, None)
-
-    events = _events(cache, subscription, exchange, symbols)
-    return EventStream(events, close, {"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    Follows fullon_cache's `ticker_updates:{exchange}:{symbol}` publications (and the legacy
+    `next_ticker:` ones) through the process's one subscription. `: heartbeat` comments keep
+    proxies open; `: dropped N` says that a slow client missed N updates (the buffer keeps the
+    newest). A stream ends after the maximum lifetime setting with `event: end` (clients
+    reconnect). 503 `too_many_streams` beyond the per-process limit. HEAD answers the headers
+    without opening a stream."""
+    listener = ctx.hub.listen_tickers(exchange, symbols)
+    try:
+        await ctx.hub.connected()  # a Redis outage is a 503 here, before the stream starts
+    except BaseException:
+        listener.close()
+        raise
+    return EventStream(_events(ctx, listener), listener.close, HEADERS)
 
 
-async def _events(
-    cache: Cache, sub: TickerSubscription, exchange: str | None, symbols: list[str] | None
-) -> AsyncIterator[bytes]:
+async def _events(ctx: Ctx, listener: Listener[TickerUpdate]) -> AsyncGenerator[bytes, None]:
+    settings = ctx.settings
+    end = time.monotonic() + settings.stream_max_lifetime
     yield sse_comment("subscribed")
     reported = 0
-    while True:
+    while (left := end - time.monotonic()) > 0:
         try:
-            updates = await sub.updates(cache.settings.stream_heartbeat)
+            updates = await listener.next_batch(min(settings.stream_heartbeat, left))
         except RedisError as exc:
-            yield sse_event("error", from_redis(exc).body())
+            yield sse_event("error", from_redis(exc).error_out())
             return
-        if not updates:
-            yield sse_comment("heartbeat")
-            continue
+        except HubClosed:
+            yield sse_event("end", {"reason": "shutdown"})
+            return
         chunks = []
-        if sub.dropped > reported:
-            chunks.append(sse_comment(f"dropped {sub.dropped - reported}"))
-            STREAM_DROPPED.inc(sub.dropped - reported)
-            reported = sub.dropped
-        now = cache.clock()
-        for channel, raw in updates:
-            parsed = keys.parse_ticker_channel(channel)
-            if parsed is None or (exchange and parsed[0] != exchange):
-                continue
-            if symbols and parsed[1] not in symbols:
-                continue
+        if listener.dropped > reported:
+            chunks.append(sse_comment(f"dropped {listener.dropped - reported}"))
+            reported = listener.dropped
+        now = ctx.now()
+        for exchange, symbol, raw in updates:
             try:
                 tick = TICK.decode(raw)
-            except CorruptValue as exc:
-                log.warning("skipping corrupt update: channel=%r: %s", channel, exc)
+            except CorruptValue as exc:  # dropped (logged, counted); the stream goes on
+                skip(f"ticker update {exchange} {symbol}", None, exc)
                 continue
-            chunks.append(sse_event("ticker", ticker_out(parsed[0], parsed[1], tick, now)))
-        if chunks:
-            yield b"".join(chunks)
+            chunks.append(sse_event("ticker", ticker_out(exchange, symbol, tick, now)))
+        yield b"".join(chunks) if chunks else sse_comment("heartbeat")
+    yield sse_event("end", {"reason": "max_lifetime"})

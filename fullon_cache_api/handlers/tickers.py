@@ -1,16 +1,31 @@
-"""Ticker endpoints."""
+"""Tickers: the latest price, bid, ask and volume of every symbol, by exchange."""
 
 from __future__ import annotations
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-from ..cache.tickers import StoredTick, Ticks, read_all_tickers, read_exchange_tickers, read_ticker
-from ..params import EXCHANGE, MAX_AGE, SYMBOL, SYMBOLS
-from ..responses import respond
+from ..readers.tickers import (
+    StoredTick,
+    Ticks,
+    read_all_tickers,
+    read_exchange_tickers,
+    read_ticker,
+)
+from ..routing import Ctx
 from ..times import age_s, rfc3339, to_epoch
-from . import cache_of
+
+__all__ = [
+    "ExchangeTickersOut",
+    "TickerHealthOut",
+    "TickerOut",
+    "TickersOut",
+    "active_tickers",
+    "all_tickers",
+    "exchange_tickers",
+    "ticker",
+    "ticker_out",
+    "tickers_health",
+]
 
 
 # gc=False: strings and numbers only, so no reference cycle is possible (see StoredTick).
@@ -70,79 +85,69 @@ def ticker_out(exchange: str, symbol: str, tick: StoredTick, now: float) -> Tick
     )
 
 
+def _fresh(ctx: Ctx, tick: StoredTick, now: float, max_age: float) -> bool:
+    epoch = to_epoch(tick.time)
+    return ctx.chose(epoch is not None and now - epoch < max_age)
+
+
 def _select(
-    group: Ticks, now: float, symbols: list[str] | None, max_age: float | None
+    ctx: Ctx, group: Ticks, symbols: list[str] | None, max_age: float | None
 ) -> list[TickerOut]:
-    """The group's ticks as output, kept by ``symbols`` and younger than ``max_age`` seconds."""
-    exchange = group.exchange
+    """The group's ticks as answers, kept by ``symbols`` and younger than ``max_age`` seconds."""
+    exchange, now = group.exchange, ctx.now()
     if symbols is None and max_age is None:
-        return [ticker_out(exchange, symbol, tick, now) for symbol, tick in group.ticks]
+        return [ticker_out(exchange, symbol, tick, now) for symbol, tick in group.ticks.items]
     wanted = None if symbols is None else set(symbols)
     return [
         ticker_out(exchange, symbol, tick, now)
-        for symbol, tick in group.ticks
-        if (wanted is None or symbol in wanted) and (max_age is None or _fresh(tick, now, max_age))
+        for symbol, tick in group.ticks.items
+        if (wanted is None or symbol in wanted)
+        and (max_age is None or _fresh(ctx, tick, now, max_age))
     ]
 
 
-def _fresh(tick: StoredTick, now: float, max_age: float) -> bool:
-    epoch = to_epoch(tick.time)
-    return epoch is not None and now - epoch < max_age
-
-
-async def ticker(request: Request) -> Response:
+async def ticker(ctx: Ctx, exchange: str, symbol: str) -> TickerOut:
     """One ticker: price, bid, ask, last, volume, time and age; 404 when missing."""
-    exchange, symbol = EXCHANGE.require(request), SYMBOL.require(request)
-    cache = cache_of(request)
-    tick = await read_ticker(cache.redis, exchange, symbol)
-    return respond(ticker_out(exchange, symbol, tick, cache.clock()))
+    tick = await read_ticker(ctx.source, exchange, symbol)
+    return ticker_out(exchange, symbol, tick, ctx.now())
 
 
-async def _exchange_tickers(request: Request, max_age: float | None) -> Response:
-    exchange, symbols = EXCHANGE.require(request), SYMBOLS.get_list(request)
-    cache = cache_of(request)
-    group = await read_exchange_tickers(cache.redis, exchange, symbols)
-    items = _select(group, cache.clock(), None, max_age)
-    return respond(ExchangeTickersOut(exchange, items, len(items), group.skipped))
-
-
-async def exchange_tickers(request: Request) -> Response:
+async def exchange_tickers(
+    ctx: Ctx, exchange: str, symbols: list[str] | None, max_age: float | None
+) -> ExchangeTickersOut:
     """One exchange's tickers by symbol; 404 when the exchange has no tickers hash."""
-    return await _exchange_tickers(request, MAX_AGE.get(request))
+    group = await read_exchange_tickers(ctx.source, exchange, symbols)
+    items = _select(ctx, group, None, max_age)
+    return ExchangeTickersOut(exchange, items, len(items), group.ticks.skipped)
 
 
-async def active_tickers(request: Request) -> Response:
+async def active_tickers(
+    ctx: Ctx, exchange: str, symbols: list[str] | None, max_age: float
+) -> ExchangeTickersOut:
     """One exchange's tickers younger than max_age (default: the ticker staleness setting)."""
-    max_age = MAX_AGE.get(request) or cache_of(request).settings.ticker_max_age
-    return await _exchange_tickers(request, max_age)
+    return await exchange_tickers(ctx, exchange, symbols, max_age)
 
 
-async def all_tickers(request: Request) -> Response:
+async def all_tickers(ctx: Ctx, symbols: list[str] | None, max_age: float | None) -> TickersOut:
     """All tickers on all exchanges, ordered by exchange then symbol."""
-    symbols, max_age = SYMBOLS.get_list(request), MAX_AGE.get(request)
-    cache = cache_of(request)
-    groups = await read_all_tickers(cache.redis)
-    now = cache.clock()
-    items = [t for group in groups for t in _select(group, now, symbols, max_age)]
-    skipped = sum(group.skipped for group in groups)
-    return respond(TickersOut(items, len(items), skipped))
+    found = await read_all_tickers(ctx.source)
+    items = [t for group in found.exchanges for t in _select(ctx, group, symbols, max_age)]
+    return TickersOut(items, len(items), found.skipped)
 
 
-async def tickers_health(request: Request) -> Response:
+async def tickers_health(ctx: Ctx, max_age: float) -> TickerHealthOut:
     """Per exchange: ticker count, newest and oldest tick, and how many are stale."""
-    cache = cache_of(request)
-    max_age = MAX_AGE.get(request) or cache.settings.ticker_max_age
-    groups = await read_all_tickers(cache.redis)
-    now = cache.clock()
+    found = await read_all_tickers(ctx.source)
+    now = ctx.now()
     rows = []
-    for group in groups:
-        times = sorted(e for _, tick in group.ticks if (e := to_epoch(tick.time)) is not None)
-        stale = sum(1 for _, tick in group.ticks if not _fresh(tick, now, max_age))
+    for group in found.exchanges:
+        ticks = group.ticks.items
+        times = sorted(e for _, tick in ticks if (e := to_epoch(tick.time)) is not None)
+        stale = sum(1 for _, tick in ticks if not _fresh(ctx, tick, now, max_age))
         newest, oldest = (times[-1], times[0]) if times else (None, None)
         rows.append(
             ExchangeTickerHealth(
-                group.exchange, len(group.ticks), rfc3339(newest), rfc3339(oldest), stale
+                group.exchange, len(ticks), rfc3339(newest), rfc3339(oldest), stale
             )
         )
-    skipped = sum(group.skipped for group in groups)
-    return respond(TickerHealthOut(max_age, rows, len(rows), skipped))
+    return TickerHealthOut(max_age, rows, len(rows), found.skipped)

@@ -1,13 +1,12 @@
-"""Trades endpoints."""
+"""Trades: public trade lists per exchange and symbol, users' trade lists, and the times of
+the last trade pushes (read without consuming: other services pop these lists)."""
 
 from __future__ import annotations
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
 
-from ..cache.orders import Id
-from ..cache.trades import (
+from ..readers.orders import Id
+from ..readers.trades import (
     StatusKind,
     StoredTrade,
     read_statuses,
@@ -17,10 +16,8 @@ from ..cache.trades import (
     read_user_trade_lists,
     read_user_trades,
 )
-from ..params import EXCHANGE, LIMIT, SYMBOL, UID
-from ..responses import respond
+from ..routing import Ctx
 from ..times import age_s, parse_time, to_epoch
-from . import cache_of
 
 
 class TradeListOut(msgspec.Struct, frozen=True):
@@ -30,9 +27,10 @@ class TradeListOut(msgspec.Struct, frozen=True):
     status_updated_at: str | None
 
 
-class TradeListsOut(msgspec.Struct, frozen=True):
+class TradeListsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[TradeListOut]
     count: int
+    skipped: int = 0
 
 
 class TradeStatusOut(msgspec.Struct, frozen=True):
@@ -42,18 +40,20 @@ class TradeStatusOut(msgspec.Struct, frozen=True):
     age_s: float | None
 
 
-class TradeStatusesOut(msgspec.Struct, frozen=True):
+class TradeStatusesOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[TradeStatusOut]
     count: int
+    skipped: int = 0
 
 
-class TradeMetricsOut(msgspec.Struct, frozen=True):
+class TradeMetricsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     lists: int
     trades: int
     user_trade_lists: int
     user_trades: int
     oldest_status_age_s: float | None
     newest_status_age_s: float | None
+    skipped: int = 0
 
 
 class UserTradeListOut(msgspec.Struct, frozen=True):
@@ -61,10 +61,11 @@ class UserTradeListOut(msgspec.Struct, frozen=True):
     length: int
 
 
-class UserTradeListsOut(msgspec.Struct, frozen=True):
+class UserTradeListsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     uid: str
     items: list[UserTradeListOut]
     count: int
+    skipped: int = 0
 
 
 class TradeOut(msgspec.Struct, frozen=True):
@@ -133,65 +134,60 @@ def trade_out(trade: StoredTrade) -> TradeOut:
     )
 
 
-async def trade_lists(request: Request) -> Response:
+async def trade_lists(ctx: Ctx) -> TradeListsOut:
     """Every public trade list with its length and its exchange's TRADE:STATUS time."""
-    rows = await read_trade_lists(cache_of(request).redis)
-    items = [TradeListOut(r.exchange, r.symbol_key, r.length, parse_time(r.status)) for r in rows]
-    return respond(TradeListsOut(items, len(items)))
+    found = await read_trade_lists(ctx.source)
+    items = [
+        TradeListOut(r.exchange, r.symbol_key, r.length, parse_time(r.status)) for r in found.lists
+    ]
+    return TradeListsOut(items, len(items), found.skipped)
 
 
-async def trade_statuses(request: Request) -> Response:
+async def trade_statuses(ctx: Ctx) -> TradeStatusesOut:
     """Every TRADE:STATUS and USER_TRADE:STATUS time with its age, by kind then key."""
-    cache = cache_of(request)
-    rows = await read_statuses(cache.redis)
-    now = cache.clock()
-    items = []
-    for row in rows:
-        epoch = to_epoch(row.value)
-        items.append(TradeStatusOut(row.kind, row.key, parse_time(row.value), age_s(epoch, now)))
-    return respond(TradeStatusesOut(items, len(items)))
+    found = await read_statuses(ctx.source)
+    now = ctx.now()
+    items = [
+        TradeStatusOut(s.kind, s.key, parse_time(s.value), age_s(to_epoch(s.value), now))
+        for s in found.statuses
+    ]
+    return TradeStatusesOut(items, len(items), found.skipped)
 
 
-async def trade_metrics(request: Request) -> Response:
+async def trade_metrics(ctx: Ctx) -> TradeMetricsOut:
     """Totals: trade lists and trades held, user-trade lists and trades, status ages."""
-    cache = cache_of(request)
-    totals = await read_trade_totals(cache.redis)
-    now = cache.clock()
+    totals = await read_trade_totals(ctx.source)
+    now = ctx.now()
     ages = sorted(
         age for s in totals.statuses if (age := age_s(to_epoch(s.value), now)) is not None
     )
-    return respond(
-        TradeMetricsOut(
-            lists=len(totals.lists),
-            trades=sum(totals.lists),
-            user_trade_lists=len(totals.user_lists),
-            user_trades=sum(totals.user_lists),
-            oldest_status_age_s=ages[-1] if ages else None,
-            newest_status_age_s=ages[0] if ages else None,
-        )
+    return TradeMetricsOut(
+        lists=len(totals.lists),
+        trades=sum(totals.lists),
+        user_trade_lists=len(totals.user_lists),
+        user_trades=sum(totals.user_lists),
+        oldest_status_age_s=ages[-1] if ages else None,
+        newest_status_age_s=ages[0] if ages else None,
+        skipped=totals.skipped,
     )
 
 
-async def user_trade_lists(request: Request) -> Response:
+async def user_trade_lists(ctx: Ctx, uid: str) -> UserTradeListsOut:
     """One user's trade lists with their lengths, by exchange; empty when none."""
-    uid = UID.require(request)
-    rows = await read_user_trade_lists(cache_of(request).redis, uid)
-    items = [UserTradeListOut(row.exchange, row.length) for row in rows]
-    return respond(UserTradeListsOut(uid, items, len(items)))
+    found = await read_user_trade_lists(ctx.source, uid)
+    items = [UserTradeListOut(exchange, length) for exchange, length in found.lists]
+    return UserTradeListsOut(uid, items, len(items), found.skipped)
 
 
-async def user_trades(request: Request) -> Response:
+async def user_trades(ctx: Ctx, uid: str, exchange: str, limit: int) -> UserTradesOut:
     """One user's trades on one exchange, newest first, limit at most; read without consuming."""
-    uid, exchange, limit = UID.require(request), EXCHANGE.require(request), LIMIT.value(request)
-    found = await read_user_trades(cache_of(request).redis, uid, exchange, limit or 100)
+    found = await read_user_trades(ctx.source, uid, exchange, limit)
     items = [trade_out(trade) for trade in found.trades]
-    return respond(UserTradesOut(uid, exchange, items, len(items), found.skipped))
+    return UserTradesOut(uid, exchange, items, len(items), found.skipped)
 
 
-async def symbol_trades(request: Request) -> Response:
+async def symbol_trades(ctx: Ctx, exchange: str, symbol: str, limit: int) -> SymbolTradesOut:
     """Public trades of one symbol, newest first, limit at most; absent list is empty."""
-    exchange, symbol = EXCHANGE.require(request), SYMBOL.require(request)
-    limit = LIMIT.value(request)
-    found = await read_trades(cache_of(request).redis, exchange, symbol, limit or 100)
+    found = await read_trades(ctx.source, exchange, symbol, limit)
     items = [trade_out(trade) for trade in found.trades]
-    return respond(SymbolTradesOut(exchange, symbol, items, len(items), found.skipped))
+    return SymbolTradesOut(exchange, symbol, items, len(items), found.skipped)

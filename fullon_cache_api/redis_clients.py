@@ -1,8 +1,10 @@
-"""The app's one shared Redis client: created on first use, or by the lifespan, closed once."""
+"""Redis clients: fast failures, bounded pools, replica and Sentinel reads, and the app's
+per-event-loop resources (a read client and a stream hub), opened lazily and closed once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -18,9 +20,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
 from starlette.applications import Starlette
 
+from .hub import StreamHub
 from .settings import Settings
 
-__all__ = ["CLIENT_NAME", "Cache", "Clock", "connect", "lifespan"]
+__all__ = ["CLIENT_NAME", "Backend", "Clock", "LoopResources", "connect", "lifespan"]
 
 Clock = Callable[[], float]
 CLIENT_NAME = "fullon_cache_api"
@@ -35,6 +38,7 @@ def connect(settings: Settings, max_connections: int | None = None) -> Redis:
     ``redis_url`` may point at a replica. With ``sentinels`` set, the sentinels name the server
     (a replica or the master, by ``read_from``) and the URL gives only the credentials, the db
     and TLS. Closing the client closes its pool, and with Sentinel its sentinel connections too.
+    Creating a client does no I/O.
     """
     size = max_connections or settings.pool_size
     if settings.sentinels:
@@ -62,7 +66,7 @@ class WaitingConnectionPool(ConnectionPool):
     """A pool of at most ``max_connections`` whose requests wait up to ``timeout`` seconds for a
     free connection when all are busy ("No connection available." after that, a 503), like
     redis-py's BlockingConnectionPool, but costs what ConnectionPool costs when one is free
-    (BlockingConnectionPool takes a Condition and a timer on every command: +22-35% CPU)."""
+    (BlockingConnectionPool takes a Condition and a timer on every command)."""
 
     def __init__(self, *, timeout: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -136,57 +140,98 @@ def _sentinel_client(settings: Settings, size: int) -> Redis:
     return client
 
 
-class Cache:
-    """What handlers need: the Redis client, the settings and the clock.
+def single_connection_pool(pool: ConnectionPool) -> ConnectionPool:
+    """A new pool of one connection to the server ``pool`` reaches, with its options: what the
+    stream hub subscribes on, so that it never holds a connection of the request pool (also
+    when the host passed its own client)."""
+    options = {k: v for k, v in pool.connection_kwargs.items() if k != "connection_pool"}
+    options.update(connection_class=pool.connection_class, max_connections=1)
+    if isinstance(pool, SentinelConnectionPool):
+        return SentinelConnectionPool(  # type: ignore[no-untyped-call]
+            pool.service_name, pool.sentinel_manager, is_master=pool.is_master, **options
+        )
+    return ConnectionPool(**options)
 
-    The client is created lazily on first use, so the app works mounted under a host that never
-    runs its lifespan. Creating it does no I/O and no ``await``, so concurrent first requests
-    cannot make two. A client passed in by the caller is used as is and never closed here.
+
+class LoopResources:
+    """What one event loop reads with: the request client and the stream hub.
+
+    A keeper task holds them open for the life of the loop and closes them when it is cancelled:
+    by ``Backend.aclose`` (the lifespan), or by the loop's own shutdown when nothing closed them
+    (a host testing with ``TestClient`` without ``with`` runs each request on a new loop).
     """
 
-    def __init__(self, settings: Settings, redis: Redis | None = None, clock: Clock | None = None):
-        self.settings = settings
-        self.clock: Clock = clock or time.time
-        self._redis = redis
-        self._owned = redis is None
-        self._stream_redis: Redis | None = redis
-        self.streams = 0
-        """Open /stream connections."""
+    def __init__(self, backend: Backend, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.redis = backend.given if backend.given is not None else connect(backend.settings)
+        self._owned = backend.given is None
+        self.hub = StreamHub(
+            lambda: single_connection_pool(self.redis.connection_pool), backend.settings
+        )
+        self._closed = asyncio.Event()
+        self.keeper = loop.create_task(self._keep(backend), name="fullon_cache_api resources")
 
-    @property
-    def redis(self) -> Redis:
-        if self._redis is None:
-            self._redis = connect(self.settings)
-        return self._redis
-
-    @property
-    def stream_redis(self) -> Redis:
-        """The client subscriptions use: a pool of its own (``max_streams`` connections), so
-        open streams never hold the connections that requests read with."""
-        if self._stream_redis is None:
-            self._stream_redis = connect(self.settings, self.settings.max_streams)
-        return self._stream_redis
+    async def _keep(self, backend: Backend) -> None:
+        try:
+            await self._closed.wait()
+        finally:
+            backend.forget(self)
+            await self.hub.aclose()
+            if self._owned:
+                await self.redis.aclose()
 
     async def aclose(self) -> None:
-        """Close the clients (and their pools) this app created."""
-        if not self._owned:
-            return
-        for client in (self._redis, self._stream_redis):
-            if client is not None:
-                await client.aclose()
-        self._redis = self._stream_redis = None
+        self._closed.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.keeper
+
+
+class Backend:
+    """The app's link to Redis: per event loop, a read client and a stream hub; the settings and
+    the clock.
+
+    Resources are made on first use on the running loop, without an ``await``, so concurrent
+    first requests make one set, and the app works mounted under a host that never runs its
+    lifespan. A client passed in by the caller is used as is, on every loop, and never closed.
+    """
+
+    def __init__(
+        self, settings: Settings, redis: Redis | None = None, clock: Clock | None = None
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or time.time
+        self.given = redis
+        self._loops: dict[asyncio.AbstractEventLoop, LoopResources] = {}
+
+    def resources(self) -> LoopResources:
+        """The running loop's resources, made on first use."""
+        loop = asyncio.get_running_loop()
+        found = self._loops.get(loop)
+        if found is None:
+            found = self._loops[loop] = LoopResources(self, loop)
+        return found
+
+    def forget(self, resources: LoopResources) -> None:
+        if self._loops.get(resources.loop) is resources:
+            del self._loops[resources.loop]
+
+    async def aclose(self) -> None:
+        """Close the running loop's resources (the lifespan runs on the serving loop)."""
+        found = self._loops.get(asyncio.get_running_loop())
+        if found is not None:
+            await found.aclose()
 
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Open the app's Redis client on entry, close it on exit.
+    """Open the app's Redis client on entry, close every connection it opened on exit.
 
     Standalone servers run it; a host that mounts the app enters it from its own lifespan:
     ``async with lifespan(cache_app): yield``.
     """
-    cache: Cache = app.state.cache
-    cache.redis  # noqa: B018 - create the client now, not on the first request
+    backend: Backend = app.state.backend
+    backend.resources()
     try:
         yield
     finally:
-        await cache.aclose()
+        await backend.aclose()

@@ -12,12 +12,10 @@ import re
 from bisect import bisect_left, bisect_right
 
 import msgspec
-from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from .. import keys
-from ..errors import NotFound, wrong_type
-from . import CorruptValue, Lenient, scan_keys, skip
+from ..errors import NotFound
+from .base import CorruptValue, Lenient, Raw, Source, skip
 
 __all__ = [
     "Bar",
@@ -55,9 +53,6 @@ class StoredBar(msgspec.Struct, frozen=True, array_like=True):
     volume: float | None
 
 
-# The fast path: msgspec straight into the Struct. It rejects the NaN/Infinity tokens Python's
-# json.dumps writes; those elements go through Lenient's json.loads fallback.
-_fast = msgspec.json.Decoder(StoredBar, strict=False).decode
 BAR = Lenient(StoredBar)
 
 
@@ -65,17 +60,14 @@ class CorruptBar(CorruptValue):
     """A list element that is not JSON or not an array of at least six numbers."""
 
 
-def decode_bar(raw: bytes | str) -> Bar:
+def decode_bar(raw: Raw) -> Bar:
     """One stored element as ``(ts_ms, o, h, l, c, v)``: ``ts_ms`` an integer (second-based
     timestamps converted), extra trailing values dropped, non-finite prices kept as floats
     (the encoder writes null). Raises CorruptBar."""
     try:
-        row = _fast(raw)
-    except msgspec.DecodeError:
-        try:
-            row = BAR.decode(raw)
-        except CorruptValue as exc:
-            raise CorruptBar(str(exc)) from None
+        row = BAR.decode(raw)
+    except CorruptValue as exc:
+        raise CorruptBar(str(exc)) from None
     ts = row.ts
     if not -_MAX_TS < ts < _MAX_TS:
         raise CorruptBar(f"timestamp {ts!r} is not a time")
@@ -105,7 +97,7 @@ class Bars(msgspec.Struct):
     skipped: int = 0
 
 
-def _dedup(key: str, elements: list[bytes | str]) -> Bars:
+def _dedup(key: str, elements: list[Raw]) -> Bars:
     by_ts: dict[int, Bar] = {}
     bad: list[tuple[int, str]] = []
     for index, raw in enumerate(elements):
@@ -122,7 +114,7 @@ def _dedup(key: str, elements: list[bytes | str]) -> Bars:
 
 
 async def read_bars(
-    redis: Redis,
+    src: Source,
     symbol: str,
     timeframe: str,
     since: int | None = None,
@@ -133,7 +125,7 @@ async def read_bars(
     kept within ``[since, until]`` (epoch ms, inclusive), then the latest ``limit``. 404 when the
     series is absent (an absent list reads as empty)."""
     key = keys.ohlcv_key(symbol, timeframe)
-    elements: list[bytes | str] = await redis.lrange(key, 0, -1)
+    elements = await src.lrange(key, 0, -1)
     if not elements:
         raise NotFound(f"no OHLCV series {symbol} {timeframe}")
     series = _dedup(key, elements)
@@ -150,13 +142,13 @@ async def read_bars(
 # listings ----------------------------------------------------------------------------------------
 
 
-async def read_timeframes(redis: Redis, symbol: str) -> list[str]:
+async def read_timeframes(src: Source, symbol: str) -> list[str]:
     """The timeframes stored for exactly ``symbol``, by duration. SCAN ``ohlcv:{symbol}:*`` also
     matches longer symbols (``BTC/USDT`` finds ``ohlcv:BTC/USDT:USDT:1m``): each key is re-parsed
     and its symbol compared. 404 when none."""
     timeframes = [
         parsed[1]
-        for key in await scan_keys(redis, keys.ohlcv_symbol_pattern(symbol))
+        for key in await src.scan(keys.ohlcv_symbol_pattern(symbol))
         if (parsed := keys.parse_ohlcv_key(key)) is not None and parsed[0] == symbol
     ]
     if not timeframes:
@@ -177,7 +169,7 @@ class SeriesList(msgspec.Struct):
     skipped: int = 0
 
 
-def _edge_ts(raw: bytes | str | None) -> int | None:
+def _edge_ts(raw: Raw | None) -> int | None:
     if raw is None:
         return None
     try:
@@ -186,40 +178,19 @@ def _edge_ts(raw: bytes | str | None) -> int | None:
         return None
 
 
-async def read_series(redis: Redis) -> SeriesList:
+async def read_series(src: Source) -> SeriesList:
     """Every series: one SCAN loop over ``ohlcv:*`` and ONE pipeline of ``LLEN``, ``LINDEX 0``
     and ``LINDEX -1`` per key (whole lists are never read). ``bars`` counts stored elements,
     duplicates included; a corrupt first or last element gives a null time. A key of another
     Redis type is skipped and counted. Ordered by symbol, then timeframe by duration."""
-    series = sorted(
-        (
-            parsed
-            for key in await scan_keys(redis, keys.OHLCV_PATTERN)
-            if (parsed := keys.parse_ohlcv_key(key)) is not None
-        ),
-        key=_series_order,
+    found = await src.family(
+        keys.OHLCV_PATTERN, keys.parse_ohlcv_key, ("LLEN",), ("LINDEX", 0), ("LINDEX", -1)
     )
-    if not series:
-        return SeriesList([])
-    pipe = redis.pipeline(transaction=False)
-    for symbol, timeframe in series:
-        key = keys.ohlcv_key(symbol, timeframe)
-        pipe.llen(key)
-        pipe.lindex(key, 0)
-        pipe.lindex(key, -1)
-    results = await pipe.execute(raise_on_error=False)
-    found: list[SeriesInfo] = []
-    skipped = 0
-    for index, (symbol, timeframe) in enumerate(series):
-        length, first, last = results[3 * index : 3 * index + 3]
-        errors = [r for r in (length, first, last) if isinstance(r, ResponseError)]
-        if errors:
-            if not all(wrong_type(error) for error in errors):
-                raise errors[0]
-            skipped += 1
-            skip(keys.ohlcv_key(symbol, timeframe), None, "not a list")
-            continue
-        if not length:  # the list went away between SCAN and the pipeline
-            continue
-        found.append(SeriesInfo(symbol, timeframe, length, _edge_ts(first), _edge_ts(last)))
-    return SeriesList(found, skipped)
+    series = [
+        SeriesInfo(symbol, timeframe, length, _edge_ts(first), _edge_ts(last))
+        for (symbol, timeframe), (length, first, last) in sorted(
+            ((m.parsed, m.replies) for m in found.members), key=lambda m: _series_order(m[0])
+        )
+        if length  # the list went away between SCAN and the pipeline
+    ]
+    return SeriesList(series, found.skipped)

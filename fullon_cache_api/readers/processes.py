@@ -12,13 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from .. import keys
-from ..errors import BadCacheValue, NotFound, wrong_type
+from ..errors import NotFound
 from ..times import to_epoch
-from . import CorruptValue, Lenient, scan_keys, skip, text
+from .base import CorruptValue, Lenient, Raw, Source, one, skip, text
 
 __all__ = [
     "ActiveProcess",
@@ -47,30 +45,20 @@ class StoredProcess(msgspec.Struct, frozen=True):
 RECORD = Lenient(StoredProcess)
 
 
-async def _get_record(redis: Redis, process_id: str, what: str) -> StoredProcess:
-    corrupt = BadCacheValue(f"the stored record of process {process_id} is corrupt")
-    raw: bytes | str | None = await redis.get(keys.process_data_key(process_id))
-    if raw is None:
-        raise NotFound(f"no process {process_id}{what} (missing or expired)")
-    try:
-        return RECORD.decode(raw)
-    except CorruptValue:
-        raise corrupt from None
-
-
-async def read_process(redis: Redis, process_id: str) -> StoredProcess:
+async def read_process(src: Source, process_id: str) -> StoredProcess:
     """One record (GET); 404 when missing or expired, 502 when corrupt."""
-    return await _get_record(redis, process_id, "")
+    raw = await src.get(keys.process_data_key(process_id))
+    return one(RECORD, raw, f"process {process_id} (missing or expired)")
 
 
-async def read_component_process(redis: Redis, component: str) -> tuple[str, StoredProcess]:
+async def read_component_process(src: Source, component: str) -> tuple[str, StoredProcess]:
     """The component's latest process id and record (HGET, then GET). 404 when the component is
     not in ``process:components`` (a stopped process leaves it) or its record expired."""
-    raw_id: bytes | str | None = await redis.hget(keys.PROCESS_COMPONENTS, component)
+    raw_id = await src.hget(keys.PROCESS_COMPONENTS, component)
     if raw_id is None:
         raise NotFound(f"no process for component {component}")
     process_id = text(raw_id)
-    return process_id, await _get_record(redis, process_id, f" of component {component}")
+    return process_id, await read_process(src, process_id)
 
 
 class ActiveProcess(msgspec.Struct, frozen=True):
@@ -88,7 +76,7 @@ class ActiveProcesses(msgspec.Struct):
 
 
 async def read_active_processes(
-    redis: Redis,
+    src: Source,
     updated_since: float,
     process_type: str | None = None,
     component: str | None = None,
@@ -96,43 +84,31 @@ async def read_active_processes(
 ) -> ActiveProcesses:
     """Processes listed in ``process:active:*`` with a last-update time at or after
     ``updated_since`` (epoch seconds) AND a live record; filtered by ``component`` and
-    ``status`` of the record. Reads: one SCAN loop (only ``process:active:{process_type}`` when
-    a type is given), one pipeline of HGETALL, one MGET of the candidates' records. A corrupt
-    record (or active key of another type) is skipped and counted. Ordered by type, then id."""
-    if process_type is not None:
-        types = [process_type]
+    ``status`` of the record. Reads: one SCAN loop and one pipeline of HGETALL (only
+    ``process:active:{process_type}`` when a type is given), then one MGET of the candidates'
+    records. A corrupt record or an active key of another Redis type is skipped and counted.
+    Ordered by type, then id."""
+    if process_type is None:
+        pattern, parse = keys.PROCESS_ACTIVE_PATTERN, keys.type_of_process_active_key
+        found = await src.family(pattern, parse, ("HGETALL",))
     else:
-        types = [
-            kind
-            for key in await scan_keys(redis, keys.PROCESS_ACTIVE_PATTERN)
-            if (kind := keys.type_of_process_active_key(key)) is not None
-        ]
-    pipe = redis.pipeline(transaction=False)
-    for kind in types:
-        pipe.hgetall(keys.process_active_key(kind))
-    hashes: list[Any] = await pipe.execute(raise_on_error=False) if types else []
-
-    skipped = 0
+        only = [(process_type, keys.process_active_key(process_type))]
+        found = await src.members(only, ("HGETALL",))
+    skipped = found.skipped
     candidates: list[tuple[str, str, float]] = []
-    for kind, fields in zip(types, hashes, strict=True):
-        if isinstance(fields, ResponseError):
-            if not wrong_type(fields):
-                raise fields
-            skipped += 1
-            skip(keys.process_active_key(kind), None, "not a hash")
-            continue
+    for member in found.members:
+        fields: dict[Raw, Raw] = member.replies[0]
         for raw_id, raw_time in fields.items():
             updated = to_epoch(text(raw_time))
             if updated is not None and updated >= updated_since:
-                candidates.append((kind, text(raw_id), updated))
+                candidates.append((member.parsed, text(raw_id), updated))
     candidates.sort(key=lambda c: (c[0], c[1]))
-
-    records: list[bytes | str | None] = (
-        await redis.mget([keys.process_data_key(pid) for _, pid, _ in candidates])
+    records: list[Raw | None] = (
+        await src.command("MGET", *(keys.process_data_key(pid) for _, pid, _ in candidates))
         if candidates
         else []
     )
-    found: list[ActiveProcess] = []
+    processes: list[ActiveProcess] = []
     for (kind, pid, updated), raw in zip(candidates, records, strict=True):
         if raw is None:  # expired (or never written): gone, not active
             continue
@@ -145,5 +121,5 @@ async def read_active_processes(
         if (component is None or record.component == component) and (
             status is None or record.status == status
         ):
-            found.append(ActiveProcess(pid, kind, updated, record))
-    return ActiveProcesses(found, skipped)
+            processes.append(ActiveProcess(pid, kind, updated, record))
+    return ActiveProcesses(processes, skipped)

@@ -1,0 +1,190 @@
+"""The request pipeline of one route: small layers with one job each, composed by wrapping, the
+way Starlette composes middleware, and chosen from the route's declaration when the app is
+built (a layer a route does not need is not there at all).
+
+Outermost first::
+
+    Observe       metrics of the final status and the time taken
+    MapErrors     any exception -> the one JSON error shape (logged; no traceback leaves)
+    Authenticate  bearer token / the host's user               (when auth is configured)
+    ParseParams   the declared parameters -> typed arguments (400 on a bad one)
+    Authorize     the host's hook, on the declared account ids  (when it is set)
+    Conditional   ETag from what the answer is built from; 304 (routes with ``etag``)
+    CallHandler   the handler, its Struct encoded once
+
+A route's ASGI app (``RouteApp``) runs the pipeline and sends its ``Reply``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from time import perf_counter
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from . import metrics
+from .auth import Auth, Resource
+from .errors import ApiError, ErrorBody, ErrorOut, from_redis
+from .readers.base import Recorder
+from .redis_clients import Backend
+from .responses import Reply, etag, etag_matches
+from .routing import Ctx, Endpoint
+
+__all__ = ["RouteApp", "build_pipeline"]
+
+log = logging.getLogger("fullon.cache_api.app")
+
+
+class Call:
+    """One request going through the pipeline, with what the layers learn about it."""
+
+    __slots__ = ("args", "recorder", "request")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.args: dict[str, Any] = {}
+        self.recorder: Recorder | None = None
+
+
+Layer = Callable[[Call], Awaitable[Reply]]
+
+INTERNAL = ErrorOut(ErrorBody(500, "internal", "internal error"))
+
+
+class Observe:
+    def __init__(self, inner: Layer, endpoint: Endpoint) -> None:
+        self.inner = inner
+        self.route = endpoint.template
+
+    async def __call__(self, call: Call) -> Reply:
+        start = perf_counter()
+        reply = await self.inner(call)
+        metrics.observe(self.route, call.request.method, reply.status, perf_counter() - start)
+        return reply
+
+
+class MapErrors:
+    def __init__(self, inner: Layer) -> None:
+        self.inner = inner
+
+    async def __call__(self, call: Call) -> Reply:
+        try:
+            return await self.inner(call)
+        except ApiError as exc:
+            return Reply.error(exc)
+        except (RedisError, TimeoutError) as exc:
+            return Reply.error(from_redis(exc))
+        except Exception:
+            request = call.request
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return Reply.json(INTERNAL, 500)
+
+
+class Authenticate:
+    def __init__(self, inner: Layer, auth: Auth) -> None:
+        self.inner = inner
+        self.auth = auth
+
+    async def __call__(self, call: Call) -> Reply:
+        self.auth.authenticate(call.request)
+        return await self.inner(call)
+
+
+class ParseParams:
+    def __init__(self, inner: Layer, endpoint: Endpoint, backend: Backend) -> None:
+        self.inner = inner
+        self.params = endpoint.params
+        self.settings = backend.settings
+
+    async def __call__(self, call: Call) -> Reply:
+        request = call.request
+        path, query = request.path_params, request.query_params
+        call.args = {
+            p.name: p.parse(
+                path.get(p.name) if p.where == "path" else query.get(p.name), self.settings
+            )
+            for p in self.params
+        }
+        return await self.inner(call)
+
+
+class Authorize:
+    def __init__(self, inner: Layer, endpoint: Endpoint, auth: Auth) -> None:
+        self.inner = inner
+        self.endpoint = endpoint
+        self.auth = auth
+
+    async def __call__(self, call: Call) -> Reply:
+        endpoint = self.endpoint
+        resource = Resource.of(endpoint.template, endpoint.params, call.args)
+        await self.auth.check(call.request, resource)
+        return await self.inner(call)
+
+
+class Conditional:
+    def __init__(self, inner: Layer) -> None:
+        self.inner = inner
+
+    async def __call__(self, call: Call) -> Reply:
+        call.recorder = recorder = Recorder()
+        reply = await self.inner(call)
+        if reply.status != 200:
+            return reply
+        tag: str | None
+        if reply.response is None:  # JSON: tagged by what it was built from
+            reply.headers["ETag"] = tag = etag(recorder.digest())
+        else:  # a raw answer carries its own, or none
+            tag = reply.response.headers.get("etag")
+        if tag is not None and etag_matches(call.request.headers.get("if-none-match"), tag):
+            return reply.not_modified(tag)
+        return reply
+
+
+class CallHandler:
+    def __init__(self, endpoint: Endpoint, backend: Backend) -> None:
+        self.handler = endpoint.handler
+        self.backend = backend
+        self.headers = {"Cache-Control": "no-store"} if endpoint.no_store else None
+        self.stream_headers = None if not endpoint.is_raw else endpoint.response.stream_headers  # type: ignore[attr-defined]
+
+    async def __call__(self, call: Call) -> Reply:
+        request = call.request
+        if self.stream_headers is not None and request.method == "HEAD":
+            return Reply.raw(Response(headers=self.stream_headers))  # never opens the stream
+        ctx = Ctx(self.backend, request.app, request.scope.get("root_path", ""), call.recorder)
+        answer = await self.handler(ctx, **call.args)
+        if isinstance(answer, Response):
+            return Reply.raw(answer)
+        return Reply.json(answer, 200, dict(self.headers) if self.headers else None)
+
+
+def build_pipeline(endpoint: Endpoint, backend: Backend, auth: Auth) -> Layer:
+    """The route's layers, as its declaration and the auth settings call for."""
+    layer: Layer = CallHandler(endpoint, backend)
+    if endpoint.etag:
+        layer = Conditional(layer)
+    checked = auth.authenticates(endpoint.access)
+    if checked and auth.authorize is not None:
+        layer = Authorize(layer, endpoint, auth)
+    layer = ParseParams(layer, endpoint, backend)
+    if checked:
+        layer = Authenticate(layer, auth)
+    return Observe(MapErrors(layer), endpoint)
+
+
+class RouteApp:
+    """A route's ASGI app: the pipeline, then its reply. ``endpoint`` is the declaration (the
+    OpenAPI document reads the route table off the running app through it)."""
+
+    def __init__(self, endpoint: Endpoint, backend: Backend, auth: Auth) -> None:
+        self.endpoint = endpoint
+        self.pipeline = build_pipeline(endpoint, backend, auth)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reply = await self.pipeline(Call(Request(scope, receive, send)))
+        await reply.send(scope, receive, send)

@@ -1,0 +1,131 @@
+"""Whole-cache reads: ping, server info, key-family overview, exchange discovery."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from .. import keys
+from .base import Source, usable
+
+__all__ = [
+    "FamilyCount",
+    "Overview",
+    "ServerInfo",
+    "ping_ms",
+    "read_exchanges",
+    "read_overview",
+    "read_server_info",
+]
+
+# Exchange-named key families, for /exchanges.
+_EXCHANGE_OF = (
+    keys.exchange_of_tickers_key,
+    keys.exchange_of_orders_key,
+    lambda key: parsed[0] if (parsed := keys.parse_trades_key(key)) else None,
+    keys.exchange_of_trade_status_key,
+)
+_INFO_SECTIONS = (("INFO", "server"), ("INFO", "replication"), ("INFO", "memory"))
+
+
+class ServerInfo(msgspec.Struct, frozen=True):
+    version: str | None
+    role: str | None
+    uptime_s: int | None
+    used_memory: int | None
+
+
+class FamilyCount(msgspec.Struct, frozen=True):
+    family: str
+    keys: int
+    entries: int | None
+    """Fields of its hashes or elements of its lists; None for string families."""
+
+
+class Overview(msgspec.Struct, frozen=True):
+    families: list[FamilyCount]
+    total_keys: int
+    other_keys: int
+    server: ServerInfo
+    skipped: int
+    """Keys of another Redis type than their family's (their entries are not counted)."""
+
+
+async def ping_ms(src: Source) -> float:
+    """Round trip of one PING, in milliseconds."""
+    start = time.perf_counter()
+    await src.command("PING")
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _server_info(sections: list[dict[str, Any]]) -> ServerInfo:
+    server, replication, memory = sections
+    return ServerInfo(
+        version=server.get("redis_version"),
+        role=replication.get("role"),
+        uptime_s=server.get("uptime_in_seconds"),
+        used_memory=memory.get("used_memory"),
+    )
+
+
+async def read_server_info(src: Source) -> ServerInfo:
+    return _server_info(await src.pipeline(_INFO_SECTIONS))
+
+
+async def read_overview(src: Source) -> Overview:
+    """Key counts per family (one SCAN loop) and entries of hashes and lists, with the server's
+    memory and uptime (one pipeline)."""
+    by_family: dict[str, list[str]] = {name: [] for name, _, _ in keys.FAMILIES}
+    other = 0
+    for key in await src.scan("*"):
+        family = keys.family_of(key)
+        if family is None:
+            other += 1
+        else:
+            by_family[family].append(key)
+    counted = [
+        (name, "HLEN" if kind == "hash" else "LLEN", key)
+        for name, _, kind in keys.FAMILIES
+        if kind in ("hash", "list")
+        for key in by_family[name]
+    ]
+    replies = await src.pipeline(
+        [*_INFO_SECTIONS, *((command, key) for _, command, key in counted)], listing=True
+    )
+    entries: dict[str, int] = {}
+    skipped = 0
+    for (name, _, key), length in zip(counted, replies[len(_INFO_SECTIONS) :], strict=True):
+        if usable(key, length):
+            entries[name] = entries.get(name, 0) + int(length)
+        else:
+            skipped += 1
+    families = [
+        FamilyCount(name, len(by_family[name]), entries.get(name, 0) if kind != "string" else None)
+        for name, _, kind in keys.FAMILIES
+    ]
+    total = sum(len(found) for found in by_family.values()) + other
+    server = _server_info(replies[: len(_INFO_SECTIONS)])
+    return Overview(families, total, other, server, skipped)
+
+
+async def read_exchanges(src: Source) -> list[tuple[str, int]]:
+    """Every exchange named by a tickers, orders, trades or trade-status key, with its ticker
+    count. All-digit names are ex_ids (``order_status:3``), not exchanges, and are left out. A
+    ``tickers`` key of another Redis type counts no tickers."""
+    names: set[str] = set()
+    for key in await src.scan("*"):
+        for exchange_of in _EXCHANGE_OF:
+            exchange = exchange_of(key)
+            if exchange is not None and not exchange.isdigit():
+                names.add(exchange)
+                break
+    exchanges = sorted(names)
+    counts = await src.pipeline(
+        [("HLEN", keys.tickers_key(exchange)) for exchange in exchanges], listing=True
+    )
+    return [
+        (exchange, int(count) if usable(keys.tickers_key(exchange), count) else 0)
+        for exchange, count in zip(exchanges, counts, strict=True)
+    ]

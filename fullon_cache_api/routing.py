@@ -1,0 +1,177 @@
+"""The types of a route declaration: ``Endpoint``, its policy fields, ``Raw`` answer kinds, and
+``Ctx``, what a handler gets besides its parameters.
+
+An ``Endpoint`` is the single declaration of a route: path, parameters (each once, with its
+default), response type and policy. It checks itself when built, so a route table with a
+mistake cannot be imported: the path's placeholders, the declared path parameters and the
+handler's keyword parameters must name the same values, and a handler that answers a Struct
+must be annotated with the declared response type. This module imports no handler.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import re
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.responses import Response
+
+from .hub import StreamHub
+from .params import Param
+from .readers.base import Recorder, Source
+from .redis_clients import Backend, LoopResources
+from .settings import Settings
+
+__all__ = ["Access", "Ctx", "Endpoint", "Handler", "Raw", "template"]
+
+Handler = Callable[..., Awaitable[Any]]
+"""``async def handler(ctx: Ctx, **params) -> Struct | Response``."""
+
+_CONVERTER = re.compile(r"\{(\w+)(?::\w+)?\}")
+
+
+def template(path: str) -> str:
+    """``/tickers/{exchange}/{symbol:path}`` -> ``/tickers/{exchange}/{symbol}``: the route's
+    name in the OpenAPI document, metrics and authorization."""
+    return _CONVERTER.sub(r"{\1}", path)
+
+
+class Access(enum.Enum):
+    """Who may call a route when authentication is configured."""
+
+    GUARDED = "guarded"
+    """Tokens, ``require_user`` and ``authorize`` apply."""
+    PROBE = "probe"
+    """Open (load balancers) unless the ``public_health`` setting is false."""
+    DOCS = "docs"
+    """Open unless the ``public_docs`` setting is false."""
+
+
+class Raw:
+    """A route's ``response`` when the answer is not a JSON-encoded Struct: its handler returns a
+    Starlette ``Response``. Subclasses describe the answer for the OpenAPI document."""
+
+    media_types: ClassVar[dict[str, dict[str, Any]]] = {}
+    description: ClassVar[str] = "OK"
+    headers: ClassVar[dict[str, dict[str, Any]]] = {}
+    other_responses: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Responses by status, e.g. a 304, or an error with a code of its own."""
+    reads_cache: ClassVar[bool] = False
+    """Whether its Redis failures (502/503/504) apply."""
+    stream_headers: ClassVar[dict[str, str] | None] = None
+    """For a stream: its headers, which a HEAD request gets without opening the stream."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One HTTP route. Summary and description come from the handler's docstring.
+
+    Policy: ``access`` (who may call it), ``no_store`` (``Cache-Control: no-store``: account,
+    order, trade, bot and process data), ``etag`` (conditional GET: a JSON answer gets a weak
+    ETag from the stored bytes it is built from and the clock's choices, a raw answer may carry
+    its own; 304 when ``If-None-Match`` holds it), ``own_failure_shape`` (its Redis failures
+    answer in its own shape, not ``ErrorOut``: /health, for load balancers).
+    """
+
+    path: str
+    handler: Handler
+    response: type
+    params: tuple[Param, ...] = ()
+    tag: str = ""
+    access: Access = Access.GUARDED
+    no_store: bool = False
+    etag: bool = True
+    own_failure_shape: bool = False
+
+    def __post_init__(self) -> None:
+        in_path = _CONVERTER.findall(self.path)
+        declared = [p.name for p in self.params if p.where == "path"]
+        if sorted(in_path) != sorted(declared):
+            raise ValueError(f"{self.path}: path parameters {in_path} but declares {declared}")
+        names = [p.name for p in self.params]
+        if len(names) != len(set(names)):
+            raise ValueError(f"{self.path}: a parameter is declared twice")
+        taken = list(inspect.signature(self.handler).parameters)[1:]
+        if sorted(taken) != sorted(names):
+            raise ValueError(
+                f"{self.path}: {self.handler.__name__} takes {taken} but the route declares {names}"
+            )
+        answer = typing.get_type_hints(self.handler).get("return")
+        expected = Response if self.is_raw else self.response
+        if not (isinstance(answer, type) and issubclass(answer, expected)):
+            raise ValueError(f"{self.path}: {self.handler.__name__} must answer {expected}")
+
+    @property
+    def is_raw(self) -> bool:
+        return issubclass(self.response, Raw)
+
+    @property
+    def template(self) -> str:
+        return template(self.path)
+
+    @property
+    def name(self) -> str:
+        return f"{self.tag}.{self.handler.__name__}"
+
+    @property
+    def summary(self) -> str:
+        return (inspect.getdoc(self.handler) or "").split("\n", 1)[0]
+
+    @property
+    def description(self) -> str:
+        doc = inspect.getdoc(self.handler) or ""
+        return doc.split("\n", 1)[1].strip() if "\n" in doc else ""
+
+
+class Ctx:
+    """What a handler gets besides its parameters: the Redis it reads (``source``), the stream
+    hub, the settings and the clock, and the app it serves (for the route table)."""
+
+    __slots__ = ("_backend", "_recorder", "_resources", "app", "root_path")
+
+    def __init__(
+        self,
+        backend: Backend,
+        app: Starlette,
+        root_path: str = "",
+        recorder: Recorder | None = None,
+    ) -> None:
+        self._backend = backend
+        self._resources: LoopResources = backend.resources()
+        self._recorder = recorder
+        self.app = app
+        self.root_path = root_path
+
+    @property
+    def settings(self) -> Settings:
+        return self._backend.settings
+
+    @property
+    def source(self) -> Source:
+        """Redis, through the request's recorder when its answer carries an ETag."""
+        return Source(self._resources.redis, self._recorder)
+
+    @property
+    def redis(self) -> Redis:
+        return self._resources.redis
+
+    @property
+    def hub(self) -> StreamHub:
+        return self._resources.hub
+
+    def now(self) -> float:
+        """The app's clock, epoch seconds (ages only: see ``chose``)."""
+        return self._backend.clock()
+
+    def chose(self, choice: bool) -> bool:
+        """``choice`` (a decision the clock made: a tick kept as fresh, a process found stale),
+        recorded as part of what the answer is built from, so its ETag changes with it."""
+        if self._recorder is not None:
+            self._recorder.chose(choice)
+        return choice
