@@ -24,6 +24,7 @@ __all__ = [
     "ErrorOut",
     "Forbidden",
     "NotFound",
+    "TooLarge",
     "TooManyStreams",
     "Unauthorized",
     "from_redis",
@@ -80,6 +81,14 @@ class Forbidden(ApiError):
 class NotFound(ApiError):
     status = 404
     code = "not_found"
+
+
+class TooLarge(ApiError):
+    """The answer asked for would hold more than this API builds in one answer: the message
+    names the cap and the way to page through it."""
+
+    status = 400
+    code = "too_large"
 
 
 class BadCacheValue(ApiError):

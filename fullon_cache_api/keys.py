@@ -61,7 +61,14 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("process_active", PROCESS_ACTIVE_PREFIX, "hash"),
     ("process_components", PROCESS_COMPONENTS, "hash"),
 )
-_EXACT = {prefix for _, prefix, _ in FAMILIES if not prefix.endswith(":")}
+_EXACT = {prefix: name for name, prefix, _ in FAMILIES if not prefix.endswith(":")}
+# Prefix families by the key's first segment (its text up to the first colon), so that a key
+# is classified by one dict lookup and at most two prefix checks: /overview classifies every
+# key of the keyspace.
+_BY_SEGMENT: dict[str, list[tuple[str, str]]] = {}
+for _name, _prefix, _ in FAMILIES:
+    if _prefix not in _EXACT:
+        _BY_SEGMENT.setdefault(_prefix.split(":", 1)[0], []).append((_name, _prefix))
 
 
 def glob_escape(value: str) -> str:
@@ -71,8 +78,11 @@ def glob_escape(value: str) -> str:
 
 def family_of(key: str) -> str | None:
     """The /overview family name of ``key``, or None for keys fullon_cache does not write."""
-    for name, prefix, _ in FAMILIES:
-        if key == prefix if prefix in _EXACT else key.startswith(prefix):
+    exact = _EXACT.get(key)
+    if exact is not None:
+        return exact
+    for name, prefix in _BY_SEGMENT.get(key.partition(":")[0], ()):
+        if key.startswith(prefix):
             return name
     return None
 

@@ -10,6 +10,9 @@ Outermost first::
     ParseParams   the declared parameters -> typed arguments (400 on a bad one)
     Authorize     the host's hook, on the declared account ids  (when it is set)
     Conditional   ETag from what the answer is built from; 304 (routes with ``etag``)
+    Deadline      the whole answer within ``request_timeout``, else 504
+    Share         identical concurrent requests share one answer      (``heavy`` routes)
+    Limit         at most ``heavy_concurrency`` at once per process   (``heavy`` routes)
     CallHandler   the handler, its Struct encoded once
 
 A route's ASGI app (``RouteApp``) runs the pipeline and sends its ``Reply``.
@@ -17,6 +20,7 @@ A route's ASGI app (``RouteApp``) runs the pipeline and sends its ``Reply``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from time import perf_counter
@@ -30,7 +34,7 @@ from starlette.types import Receive, Scope, Send
 from . import metrics
 from .auth import Auth, Resource
 from .errors import ApiError, ErrorBody, ErrorOut, from_redis
-from .readers.base import Recorder
+from .readers.source import Recorder
 from .redis_clients import Backend
 from .responses import Reply, etag, etag_matches
 from .routing import Ctx, Endpoint
@@ -145,6 +149,55 @@ class Conditional:
         return reply
 
 
+class Deadline:
+    def __init__(self, inner: Layer, seconds: float) -> None:
+        self.inner = inner
+        self.seconds = seconds
+
+    async def __call__(self, call: Call) -> Reply:
+        async with asyncio.timeout(self.seconds):  # TimeoutError: 504 (errors.from_redis)
+            return await self.inner(call)
+
+
+class Share:
+    """Identical concurrent requests (same route, same arguments) get one answer, worked out
+    once (with what it was built from, for each one's ETag)."""
+
+    def __init__(self, inner: Layer, endpoint: Endpoint, backend: Backend) -> None:
+        self.inner = inner
+        self.route = endpoint.template
+        self.backend = backend
+
+    async def __call__(self, call: Call) -> Reply:
+        key = (self.route, *((name, _hashable(value)) for name, value in call.args.items()))
+
+        async def answer() -> tuple[Reply, bytes | None]:
+            own = Call(call.request)
+            own.args, own.recorder = call.args, None if call.recorder is None else Recorder()
+            reply = await self.inner(own)
+            return reply, None if own.recorder is None else own.recorder.digest()
+
+        flights = self.backend.resources().flights
+        reply, digest = await flights.run(("answer", *key), answer)
+        if call.recorder is not None and digest is not None:
+            call.recorder.include(digest)
+        return reply.copy()
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+class Limit:
+    def __init__(self, inner: Layer, backend: Backend) -> None:
+        self.inner = inner
+        self.backend = backend
+
+    async def __call__(self, call: Call) -> Reply:
+        async with self.backend.resources().heavy:
+            return await self.inner(call)
+
+
 class CallHandler:
     def __init__(self, endpoint: Endpoint, backend: Backend) -> None:
         self.handler = endpoint.handler
@@ -166,6 +219,9 @@ class CallHandler:
 def build_pipeline(endpoint: Endpoint, backend: Backend, auth: Auth) -> Layer:
     """The route's layers, as its declaration and the auth settings call for."""
     layer: Layer = CallHandler(endpoint, backend)
+    if endpoint.heavy:
+        layer = Share(Limit(layer, backend), endpoint, backend)
+    layer = Deadline(layer, backend.settings.request_timeout)
     if endpoint.etag:
         layer = Conditional(layer)
     checked = auth.authenticates(endpoint.access)

@@ -9,17 +9,24 @@ allowed; the OpenAPI document is built from the same ``schema()``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
+
 from .errors import BadRequest, NotFound
+from .readers.accounts import AccountsPosition
+from .readers.source import FamilyPosition, HashPosition
 from .settings import Settings
 
 __all__ = [
     "Choice",
+    "Cursor",
     "Digits",
     "Integer",
     "Number",
@@ -27,6 +34,7 @@ __all__ = [
     "Scope",
     "Text",
     "TextList",
+    "next_cursor",
 ]
 
 # A character of a free-text value: anything but a control character (C0, DEL, C1), an
@@ -249,6 +257,39 @@ class Integer(Param):
         return schema
 
 
+@dataclass(frozen=True)
+class Cursor(Param):
+    """Where a listing's next page starts: the ``next_cursor`` its previous page gave, opaque
+    to clients (a ``position`` value, msgpack in URL-safe base64)."""
+
+    position: Any = str
+    start: Any = None
+    """The position of the first page (the default)."""
+
+    def default(self, settings: Settings) -> Any:
+        return self.start
+
+    def convert(self, raw: str) -> Any:
+        try:
+            data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+            position = msgspec.msgpack.decode(data, type=self.position)
+        except (ValueError, binascii.Error, msgspec.DecodeError):
+            position = None
+        if position is None or (isinstance(position, int) and position < 0):
+            raise self.bad("is not a cursor this listing gave (ask without it to start over)")
+        return position
+
+    def schema(self, settings: Settings) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,4096}$"}
+
+
+def next_cursor(position: Any) -> str | None:
+    """The ``next_cursor`` of a page whose next page starts at ``position`` (None: the last)."""
+    if position is None:
+        return None
+    return base64.urlsafe_b64encode(msgspec.msgpack.encode(position)).rstrip(b"=").decode()
+
+
 # The parameters of the API, declared once each and listed by the route table. -----------------
 
 EXCHANGE = Text("exchange", "path", "exchange name as the cache keys it", None, 64, EXCHANGE_NAME)
@@ -294,6 +335,13 @@ TIMEFRAME = Text(
     r"[1-9][0-9]{0,3}[smhdwM]",
 )
 LIMIT = Integer("limit", "query", "most items to return", None, 1, 1000, 100)
+PAGE = Integer("limit", "query", "most items in this page", None, 1, 1000, 1000)
+_NEXT = "the next_cursor of the previous page"
+HASH_CURSOR = Cursor("cursor", "query", _NEXT, position=HashPosition)
+HASHES_CURSOR = Cursor("cursor", "query", _NEXT, position=FamilyPosition)
+ACCOUNTS_CURSOR = Cursor("cursor", "query", _NEXT, position=AccountsPosition)
+KEY_CURSOR = Cursor("cursor", "query", _NEXT, position=str)
+OFFSET_CURSOR = Cursor("cursor", "query", _NEXT, position=int, start=0)
 OHLCV_LIMIT = Integer("limit", "query", "latest N bars", None, 1, 10000, 100)
 SINCE = Integer(
     "since", "query", "first bar time, epoch ms, inclusive; not after until", None, 0, 10**15

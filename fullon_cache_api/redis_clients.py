@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
 from starlette.applications import Starlette
 
+from .flight import SingleFlight
 from .hub import StreamHub
 from .settings import Settings
 
@@ -154,7 +155,8 @@ def single_connection_pool(pool: ConnectionPool) -> ConnectionPool:
 
 
 class LoopResources:
-    """What one event loop reads with: the request client and the stream hub.
+    """What one event loop reads with: the request client, the stream hub, the work its
+    requests share.
 
     A keeper task holds them open for the life of the loop and closes them when it is cancelled:
     by ``Backend.aclose`` (the lifespan), or by the loop's own shutdown when nothing closed them
@@ -168,6 +170,10 @@ class LoopResources:
         self.hub = StreamHub(
             lambda: single_connection_pool(self.redis.connection_pool), backend.settings
         )
+        self.flights = SingleFlight()
+        """Work that concurrent requests on this loop share (key walks, heavy answers)."""
+        self.heavy = asyncio.Semaphore(backend.settings.heavy_concurrency)
+        """Whole-cache answers worked out at once on this loop."""
         self._closed = asyncio.Event()
         self.keeper = loop.create_task(self._keep(backend), name="fullon_cache_api resources")
 

@@ -69,6 +69,10 @@ class Reply:
     def raw(cls, response: Response) -> Reply:
         return cls(response.status_code, response=response)
 
+    def copy(self) -> Reply:
+        """A copy whose headers can be changed apart (a JSON answer shared by requests)."""
+        return Reply(self.status, self.body, dict(self.headers), self.response)
+
     def not_modified(self, tag: str) -> Reply:
         """This answer as a 304: no body, only the headers a cache needs."""
         headers = self.headers if self.response is None else self.response.headers

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from .hub import StreamHub
 from .params import Param
-from .readers.base import Recorder, Source
+from .readers.source import Recorder, Source
 from .redis_clients import Backend, LoopResources
 from .settings import Settings
 
@@ -76,7 +76,9 @@ class Endpoint:
     order, trade, bot and process data), ``etag`` (conditional GET: a JSON answer gets a weak
     ETag from the stored bytes it is built from and the clock's choices, a raw answer may carry
     its own; 304 when ``If-None-Match`` holds it), ``own_failure_shape`` (its Redis failures
-    answer in its own shape, not ``ErrorOut``: /health, for load balancers).
+    answer in its own shape, not ``ErrorOut``: /health, for load balancers), ``heavy`` (it
+    reads the whole cache: identical concurrent requests share one answer, and a few are
+    served at once per process).
     """
 
     path: str
@@ -88,6 +90,7 @@ class Endpoint:
     no_store: bool = False
     etag: bool = True
     own_failure_shape: bool = False
+    heavy: bool = False
 
     def __post_init__(self) -> None:
         in_path = _CONVERTER.findall(self.path)
@@ -133,7 +136,7 @@ class Ctx:
     """What a handler gets besides its parameters: the Redis it reads (``source``), the stream
     hub, the settings and the clock, and the app it serves (for the route table)."""
 
-    __slots__ = ("_backend", "_recorder", "_resources", "app", "root_path")
+    __slots__ = ("_backend", "_recorder", "_resources", "_source", "app", "root_path")
 
     def __init__(
         self,
@@ -145,6 +148,7 @@ class Ctx:
         self._backend = backend
         self._resources: LoopResources = backend.resources()
         self._recorder = recorder
+        self._source: Source | None = None
         self.app = app
         self.root_path = root_path
 
@@ -155,7 +159,11 @@ class Ctx:
     @property
     def source(self) -> Source:
         """Redis, through the request's recorder when its answer carries an ETag."""
-        return Source(self._resources.redis, self._recorder)
+        if self._source is None:
+            resources = self._resources
+            limit = self._backend.settings.max_value_bytes
+            self._source = Source(resources.redis, resources.flights, limit, self._recorder)
+        return self._source
 
     @property
     def redis(self) -> Redis:

@@ -10,10 +10,13 @@ server instead, and the URL gives only the credentials, the db and TLS. API sett
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+
+from redis.asyncio.connection import parse_url
 
 __all__ = ["Settings", "SettingsError"]
 
@@ -45,6 +48,14 @@ class Settings:
     """Updates buffered per stream for a slow client; beyond it the oldest are dropped."""
     stream_max_lifetime: float = 3600.0
     """Seconds a stream stays open; it then ends with an ``end`` event (clients reconnect)."""
+    request_timeout: float = 5.0
+    """Seconds one request may take in all (its Redis commands together) before it is 504."""
+    max_value_bytes: int = 1_048_576
+    """A stored value larger than this is not decoded: skipped in listings, 502 alone."""
+    heavy_concurrency: int = 4
+    """Whole-cache reads (/overview, /exchanges, /tickers, /tickers/health...) served at once
+    per process; identical concurrent ones share one read. More wait (within the request
+    timeout)."""
     tokens: tuple[str, ...] = field(default=(), repr=False)
     """Bearer tokens; when any is set, every request must carry one (``Authorization``)."""
     public_health: bool = True
@@ -66,6 +77,7 @@ class Settings:
         for name in _NUMBERS:
             _check(name, getattr(self, name), name)
         _check_url(self.redis_url, "redis_url")
+        _check_tokens(self.tokens, "tokens")
         _check_sentinels(self.sentinels, self.sentinel_service, self.read_from, self.redis_url)
 
     @classmethod
@@ -75,7 +87,7 @@ class Settings:
         env = os.environ if env is None else env
 
         values: dict[str, float | int] = {}
-        for name, kind in _NUMBERS.items():
+        for name, (kind, _, _) in _NUMBERS.items():
             var = PREFIX + name.upper()
             raw = env.get(var, "").strip()
             if raw:
@@ -87,7 +99,7 @@ class Settings:
         url = _redis_url(env)
         return cls(
             redis_url=url,
-            tokens=tuple(t.strip() for t in env.get(PREFIX + "TOKENS", "").split(",") if t.strip()),
+            tokens=_tokens(env),
             public_health=_flag(env, PREFIX + "PUBLIC_HEALTH", cls.public_health),
             public_docs=_flag(env, PREFIX + "PUBLIC_DOCS", cls.public_docs),
             **_sentinel_settings(env, url),
@@ -102,23 +114,29 @@ class Settings:
         return int(tail) if tail.isdigit() else 0
 
 
-_NUMBERS: dict[str, type[float] | type[int]] = {
-    "connect_timeout": float,
-    "command_timeout": float,
-    "pool_size": int,
-    "pool_timeout": float,
-    "ticker_max_age": float,
-    "max_streams": int,
-    "stream_heartbeat": float,
-    "stream_queue": int,
-    "stream_max_lifetime": float,
+# name -> (kind, lowest, highest); floats are seconds, above 0 (``lowest`` unused).
+_NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
+    "connect_timeout": (float, 0, 0),
+    "command_timeout": (float, 0, 0),
+    "pool_size": (int, 1, 100_000),
+    "pool_timeout": (float, 0, 0),
+    "ticker_max_age": (float, 0, 0),
+    "max_streams": (int, 1, 100_000),
+    "stream_heartbeat": (float, 0, 0),
+    "stream_queue": (int, 1, 100_000),
+    "stream_max_lifetime": (float, 0, 0),
+    "request_timeout": (float, 0, 0),
+    "max_value_bytes": (int, 1024, 512 * 1024 * 1024),
+    "heavy_concurrency": (int, 1, 1000),
 }
+MIN_TOKEN_LENGTH = 16
 
 
 def _check(name: str, value: float, label: str) -> None:
-    if _NUMBERS[name] is int:
-        if not 1 <= value <= 100_000:
-            raise SettingsError(f"{label} must be an integer from 1 to 100000, got {value!r}")
+    kind, low, high = _NUMBERS[name]
+    if kind is int:
+        if not (isinstance(value, int) and low <= value <= high):
+            raise SettingsError(f"{label} must be an integer from {low} to {high}, got {value!r}")
     elif not 0 < value < float("inf"):
         raise SettingsError(f"{label} must be a positive number of seconds, got {value!r}")
 
@@ -126,6 +144,43 @@ def _check(name: str, value: float, label: str) -> None:
 def _check_url(url: str, label: str) -> None:
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError(f"{label} must start with redis://, rediss:// or unix://")
+    try:
+        parse_url(url)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError unless a number from 0 to 65535
+    except ValueError as exc:
+        raise SettingsError(f"{label} is not a valid Redis URL: {exc}") from None
+    if parts.scheme != "unix" and not re.fullmatch(r"/?[0-9]*", parts.path):
+        raise SettingsError(f"{label} is not a valid Redis URL: the path must be a db number")
+
+
+def _check_tokens(tokens: tuple[str, ...], label: str) -> None:
+    """Fail closed: a token too short to resist guessing, or one that no HTTP header can carry
+    unchanged (non-ASCII, spaces, commas), stops the start."""
+    for index, token in enumerate(tokens, 1):
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise SettingsError(
+                f"{label}: token {index} has {len(token)} characters; at least "
+                f"{MIN_TOKEN_LENGTH} are required"
+            )
+        if not (token.isascii() and token.isprintable()) or any(c in token for c in " ,"):
+            raise SettingsError(
+                f"{label}: token {index} must be printable ASCII without spaces or commas"
+            )
+
+
+def _tokens(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``FULLON_CACHE_API_TOKENS``: comma-separated. Set but yielding no token (``""``, ``","``,
+    an empty shell expansion) is an error, never "auth off": unset the variable for that."""
+    var = PREFIX + "TOKENS"
+    raw = env.get(var)
+    if raw is None:
+        return ()
+    tokens = tuple(t.strip() for t in raw.split(",") if t.strip())
+    if not tokens:
+        raise SettingsError(f"{var} is set but holds no token (unset it to run without auth)")
+    _check_tokens(tokens, var)
+    return tokens
 
 
 _SENTINEL_FIELDS = ("sentinels", "sentinel_service", "read_from")

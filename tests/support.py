@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -151,3 +153,38 @@ def serve_api(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+class Monitor:
+    """The commands Redis receives while the block runs (MONITOR, on a thread), each as its
+    list of arguments; connection set-up (HELLO, AUTH, CLIENT, SELECT, PING) left out."""
+
+    def __init__(self, port: int) -> None:
+        import redis
+
+        self._client = redis.Redis(port=port, decode_responses=True)
+        self.commands: list[list[str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        with self._client.monitor() as monitor:
+            self._ready.set()
+            while not self._stop.is_set():
+                command = shlex.split(monitor.next_command()["command"])
+                if command == ["PING", "monitor-stop"]:
+                    return
+                if command[0].upper() not in ("HELLO", "AUTH", "CLIENT", "SELECT", "PING"):
+                    self.commands.append(command)
+
+    def __enter__(self) -> Monitor:
+        self._ready = threading.Event()
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._client.execute_command("PING", "monitor-stop")
+        self._thread.join(5)
+        self._client.close()

@@ -20,7 +20,9 @@ BTC = "/tickers/binance/BTC/USDT"
 
 
 def with_tokens(settings: Settings, **extra: object) -> Settings:
-    return Settings(redis_url=settings.redis_url, tokens=("alpha-token", "beta-token"), **extra)
+    return Settings(
+        redis_url=settings.redis_url, tokens=("alpha-token-0123456", "beta-token-01234567"), **extra
+    )
 
 
 @pytest.mark.parametrize(
@@ -40,7 +42,7 @@ async def test_missing_or_wrong_token_is_401(settings, clock, header) -> None:
 async def test_any_configured_token_opens_every_route(settings, clock) -> None:
     app = create_app(with_tokens(settings), clock=clock)
     async with lifespan(app), http_client(app) as http:
-        for token in ("alpha-token", "beta-token"):
+        for token in ("alpha-token-0123456", "beta-token-01234567"):
             body = expect(await http.get(BTC, headers={"Authorization": f"bearer {token}"}))
             assert body["price"] == 300.0
 

@@ -263,6 +263,8 @@ PING = {"ping": 1}
 HGET = {"hget": 1}
 HGETALL = {"hgetall": 1}
 LRANGE = {"lrange": 1}
+HLEN_HGETALL = {"hlen": 1, "hgetall": 1}
+LLEN_LRANGE = {"llen": 1, "lrange": 1}
 
 CASES: tuple[Case, ...] = (
     # Service
@@ -277,17 +279,20 @@ CASES: tuple[Case, ...] = (
         trips=1,
         scans=1,
     ),
-    Case("/exchanges", "/exchanges", fill_exchange_keys, {}, {"hlen": 1}, trips=1, scans=1),
+    Case("/exchanges", "/exchanges", fill_exchange_keys, {}, {"hlen": 1}, trips=1, scans=4),
     Case("/metrics", "/metrics", fill_nothing),  # the process's own counters, no Redis
     # Docs: no Redis at all
     Case("/openapi.json", "/openapi.json", fill_nothing),
     Case("/docs", "/docs", fill_nothing),
     Case("/docs/{asset}", "/docs/swagger-ui.css", fill_nothing),
     # Tickers
-    Case("/tickers", "/tickers", fill_tickers, {}, HGETALL, trips=1, scans=1),
-    Case("/tickers", "/tickers?symbols=BTC/USDT", fill_tickers, {}, HGETALL, trips=1, scans=1),
-    Case("/tickers/health", "/tickers/health", fill_tickers, {}, HGETALL, trips=1, scans=1),
-    Case("/tickers/{exchange}", "/tickers/bench", fill_tickers, HGETALL, trips=1),
+    # Hashes: HLEN (in one pipeline for a family), then HGETALL of the small ones in one more.
+    Case("/tickers", "/tickers", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1),
+    Case(
+        "/tickers", "/tickers?symbols=BTC/USDT", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1
+    ),
+    Case("/tickers/health", "/tickers/health", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1),
+    Case("/tickers/{exchange}", "/tickers/bench", fill_tickers, HLEN_HGETALL, trips=2),
     Case(
         "/tickers/{exchange}",
         "/tickers/bench?symbols=S0/USDT,S1/USDT,S2/USDT",
@@ -295,7 +300,9 @@ CASES: tuple[Case, ...] = (
         {"hmget": 1},
         trips=1,
     ),
-    Case("/tickers/{exchange}/active", "/tickers/bench/active", fill_tickers, HGETALL, trips=1),
+    Case(
+        "/tickers/{exchange}/active", "/tickers/bench/active", fill_tickers, HLEN_HGETALL, trips=2
+    ),
     Case(
         "/tickers/{exchange}/{symbol:path}",
         "/tickers/bench/S1/USDT",
@@ -304,7 +311,7 @@ CASES: tuple[Case, ...] = (
         trips=1,
     ),
     # Accounts
-    Case("/accounts", "/accounts", fill_accounts, {"hgetall": 2}, trips=1),
+    Case("/accounts", "/accounts", fill_accounts, {"hlen": 2, "hgetall": 2}, trips=2),
     Case("/accounts/{ex_id}/balances", "/accounts/1/balances", fill_accounts, HGET, trips=1),
     Case(
         "/accounts/{ex_id}/balances/{currency}",
@@ -323,8 +330,16 @@ CASES: tuple[Case, ...] = (
     ),
     Case("/accounts/{ex_id}/status", "/accounts/1/status", fill_accounts, {"hget": 2}, trips=1),
     # Orders
-    Case("/orders", "/orders", fill_orders, {}, HGETALL, trips=1, scans=1),
-    Case("/orders", "/orders?status=open&limit=10", fill_orders, {}, HGETALL, trips=1, scans=1),
+    Case("/orders", "/orders?limit=1000", fill_orders, {}, HLEN_HGETALL, trips=2, scans=1),
+    Case(
+        "/orders",
+        "/orders?status=open&limit=1000",
+        fill_orders,
+        {},
+        HLEN_HGETALL,
+        trips=2,
+        scans=1,
+    ),
     Case("/orders/queues", "/orders/queues", fill_orders, {}, {"llen": 1}, trips=1, scans=1),
     Case(
         "/orders/queues/{name:path}",
@@ -333,12 +348,19 @@ CASES: tuple[Case, ...] = (
         {"llen": 1, "lrange": 1},
         trips=1,
     ),
-    Case("/orders/{exchange}", "/orders/bench", fill_orders, HGETALL, trips=1),
+    Case("/orders/{exchange}", "/orders/bench?limit=1000", fill_orders, HLEN_HGETALL, trips=2),
     Case("/orders/{exchange}/{order_id:path}", "/orders/bench/O1", fill_orders, HGET, trips=1),
     # Bots
-    Case("/bots", "/bots", fill_bots, HGETALL, trips=1),
-    Case("/bots/blocks", "/bots/blocks", fill_bots, {"hgetall": 2}, trips=1),
-    Case("/bots/coordination", "/bots/coordination", fill_bots, {"hgetall": 2}, trips=1),
+    Case("/bots", "/bots", fill_bots, HLEN_HGETALL, trips=2),
+    # the blocks' page, then the opening marks of its pairs
+    Case("/bots/blocks", "/bots/blocks", fill_bots, {**HLEN_HGETALL, "hmget": 1}, trips=3),
+    Case(
+        "/bots/coordination",
+        "/bots/coordination",
+        fill_bots,
+        {"hlen": 2, "hgetall": 2},
+        trips=2,
+    ),
     Case(
         "/bots/blocks/{ex_id}/{symbol:path}",
         "/bots/blocks/1/S1/USDT",
@@ -348,7 +370,8 @@ CASES: tuple[Case, ...] = (
     ),
     Case("/bots/{bot_id}", "/bots/41", fill_bots, HGET, trips=1),
     # Trades
-    Case("/trades", "/trades", fill_trades, {}, {"llen": 1, "get": 1}, trips=1, scans=1),
+    # the lists' lengths, then their exchanges' statuses
+    Case("/trades", "/trades", fill_trades, {}, {"llen": 1, "get": 1}, trips=2, scans=1),
     Case("/trades/status", "/trades/status", fill_trades, {}, {"get": 2}, trips=1, scans=2),
     Case(
         "/trades/metrics",
@@ -356,7 +379,7 @@ CASES: tuple[Case, ...] = (
         fill_trades,
         {},
         {"llen": 2, "get": 2},
-        trips=1,
+        trips=3,
         scans=4,
     ),
     Case("/trades/users/{uid}", "/trades/users/7", fill_trades, {}, {"llen": 1}, trips=1, scans=1),
@@ -364,45 +387,54 @@ CASES: tuple[Case, ...] = (
         "/trades/users/{uid}/{exchange}",
         "/trades/users/7/ex0?limit=1000",
         fill_trades,
-        LRANGE,
+        LLEN_LRANGE,
         trips=1,
     ),
     Case(
         "/trades/{exchange}/{symbol:path}",
         "/trades/ex0/BTC/USDT?limit=1000",
         fill_trades,
-        LRANGE,
+        LLEN_LRANGE,
         trips=1,
     ),
     # OHLCV
     Case("/ohlcv", "/ohlcv", fill_ohlcv, {}, {"llen": 1, "lindex": 2}, trips=1, scans=1),
     Case("/ohlcv/{symbol:path}/timeframes", "/ohlcv/BTC/USDT/timeframes", fill_ohlcv, scans=1),
-    Case("/ohlcv/{symbol:path}/{timeframe}", "/ohlcv/BTC/USDT/1m", fill_ohlcv, LRANGE, trips=1),
+    # LLEN, then one window (a series this short needs no LINDEX probes to find it)
+    Case(
+        "/ohlcv/{symbol:path}/{timeframe}", "/ohlcv/BTC/USDT/1m", fill_ohlcv, LLEN_LRANGE, trips=2
+    ),
     Case(
         "/ohlcv/{symbol:path}/{timeframe}",
         "/ohlcv/BTC/USDT/1m?limit=2&since=0",
         fill_ohlcv,
-        LRANGE,
-        trips=1,
+        LLEN_LRANGE,
+        trips=2,
     ),
-    # Processes: the active lists name the records to read, so two dependent round trips.
+    # Processes: the active hashes (HLEN, HGETALL) name the records to read (MGET).
     Case(
         "/processes",
         "/processes",
         fill_processes,
         {"mget": 1},
-        HGETALL,
-        trips=2,
+        HLEN_HGETALL,
+        trips=3,
         scans=1,
     ),
-    Case("/processes", "/processes?type=tick", fill_processes, {"hgetall": 1, "mget": 1}, trips=2),
+    Case(
+        "/processes",
+        "/processes?type=tick",
+        fill_processes,
+        {"hlen": 1, "hgetall": 1, "mget": 1},
+        trips=3,
+    ),
     Case(
         "/processes/health",
         "/processes/health",
         fill_processes,
         {"mget": 1},
-        HGETALL,
-        trips=2,
+        HLEN_HGETALL,
+        trips=3,
         scans=1,
     ),
     Case(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from support import SNAPSHOT, expect, snapshot_keys, snapshot_value
+from support import SNAPSHOT, Monitor, expect, snapshot_keys, snapshot_value
 
 DURATION = {"1m": 60, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400, "1w": 604800}
 T0 = 1764098800000  # ms, a minute boundary near the snapshot's OHLCV times
@@ -366,16 +366,30 @@ def command_calls(admin: redis.Redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
 
 
-async def test_reads_are_one_lrange_and_one_listing_pipeline(client, admin) -> None:
-    for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
+async def test_bars_are_read_in_windows_never_whole(client, admin, redis_server) -> None:
+    """LLEN, then the window the answer needs (limit plus a margin for re-sent candles); with
+    since/until, pipelined LINDEX probes find the window first. The listing reads LLEN and the
+    two ends of each list."""
+    push(admin, "ETH/USDT", "1m", *(bar(T0 + i * 60000) for i in range(5000)))
+    for symbol in ("BTC/USDT", "SOL/USDT"):
         push(admin, symbol, "1m", *(bar(T0 + i * 60000) for i in range(50)))
-    admin.config_resetstat()
-    expect(await client.get("/ohlcv/ETH/USDT/1m", params={"limit": 5}))
-    calls = command_calls(admin)
-    assert calls["lrange"] == 1
-    assert "llen" not in calls and "lindex" not in calls
-    admin.config_resetstat()
-    expect(await client.get("/ohlcv"))
-    calls = command_calls(admin)
-    assert (calls["llen"], calls["lindex"]) == (3, 6)
-    assert "lrange" not in calls  # whole lists are never read for the listing
+    with Monitor(redis_server.port) as seen:
+        body = expect(await client.get("/ohlcv/ETH/USDT/1m", params={"limit": 5}))
+    assert [b[0] for b in body["bars"]] == [T0 + i * 60000 for i in range(4995, 5000)]
+    assert [c[0] for c in seen.commands] == ["LLEN", "LRANGE"]
+    assert seen.commands[1][2:] == [str(5000 - 5 - 64), "4999"]
+    since, until = T0 + 1000 * 60000, T0 + 1009 * 60000
+    with Monitor(redis_server.port) as seen:
+        body = expect(
+            await client.get("/ohlcv/ETH/USDT/1m", params={"since": since, "until": until})
+        )
+    assert [b[0] for b in body["bars"]] == [T0 + i * 60000 for i in range(1000, 1010)]
+    names = [c[0] for c in seen.commands]
+    assert set(names) == {"LLEN", "LINDEX", "LRANGE"} and names.count("LRANGE") == 1
+    (window,) = [c for c in seen.commands if c[0] == "LRANGE"]
+    assert int(window[3]) - int(window[2]) < 10 + 4 * 64  # a window, not the list
+    with Monitor(redis_server.port) as seen:
+        expect(await client.get("/ohlcv"))
+    names = [c[0] for c in seen.commands]
+    assert (names.count("LLEN"), names.count("LINDEX")) == (3, 6)
+    assert "LRANGE" not in names  # whole lists are never read for the listing

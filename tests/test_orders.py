@@ -159,18 +159,37 @@ async def test_filters_pick_something_and_exclude_something(client) -> None:
     assert expect(await client.get("/orders", params={"bot_id": "41"}))["count"] == 3
 
 
-async def test_limit_applies_after_filters(client) -> None:
-    body = expect(await client.get("/orders", params={"limit": "2"}))
-    assert body == {"items": expected_listing()[:2], "count": 2}
-    body = expect(await client.get("/orders", params={"status": "open", "limit": "3"}))
-    assert body["items"] == expected_listing(status="open")[:3]
-    assert [o["order_id"] for o in body["items"]] == [
-        "BINANCE-00001",
-        "BINANCE-00003",
-        "HYPERLIQUID-00007",
+async def pages(client, path: str, **params: str) -> list[dict]:
+    """Every page of a listing, following next_cursor."""
+    bodies = []
+    while True:
+        body = expect(await client.get(path, params=params))
+        bodies.append(body)
+        if "next_cursor" not in body:
+            return bodies
+        params["cursor"] = body["next_cursor"]
+
+
+async def test_limit_pages_the_stored_orders_and_filters_keep_some(client) -> None:
+    """``limit`` orders are read a page, in listing order; filters keep some of each page.
+    Following ``next_cursor`` gives every order exactly once."""
+    every = await pages(client, "/orders", limit="2")
+    assert [len(body["items"]) for body in every] == [2, 2, 2, 2]
+    assert [o for body in every for o in body["items"]] == expected_listing()
+    assert every[0] == {
+        "items": expected_listing()[:2],
+        "count": 2,
+        "next_cursor": every[0]["next_cursor"],
+    }
+    opened = await pages(client, "/orders", status="open", limit="3")
+    assert [o["order_id"] for o in opened[0]["items"]] == ["BINANCE-00001", "BINANCE-00003"]
+    assert [o for body in opened for o in body["items"]] == expected_listing(status="open")
+    kraken = await pages(client, "/orders/kraken", limit="1")
+    assert [o["order_id"] for body in kraken for o in body["items"]] == [
+        "KRAKEN-00004",
+        "KRAKEN-00005",
+        "KRAKEN-00006",
     ]
-    body = expect(await client.get("/orders/kraken", params={"limit": "1"}))
-    assert [o["order_id"] for o in body["items"]] == ["KRAKEN-00004"]
 
 
 async def test_limit_default_is_100(client, admin) -> None:
@@ -196,7 +215,14 @@ async def test_queue_head_is_limited_and_not_consumed(client, admin) -> None:
     ids = [f"ID-{i}" for i in range(5)]
     admin.rpush("new_orders:local-x", *ids)
     body = expect(await client.get("/orders/queues/local-x", params={"limit": "2"}))
-    assert body == {"name": "local-x", "length": 5, "head": ["ID-0", "ID-1"]}
+    assert body == {
+        "name": "local-x",
+        "length": 5,
+        "head": ["ID-0", "ID-1"],
+        "next_cursor": body["next_cursor"],
+    }
+    heads = [b["head"] for b in await pages(client, "/orders/queues/local-x", limit="2")]
+    assert heads == [["ID-0", "ID-1"], ["ID-2", "ID-3"], ["ID-4"]]
     body = expect(await client.get("/orders/queues/local-x"))
     assert body == {"name": "local-x", "length": 5, "head": ids}
     assert admin.lrange("new_orders:local-x", 0, -1) == ids

@@ -61,16 +61,19 @@ def test_repr_hides_the_url_and_its_password() -> None:
     assert "secret" not in repr(settings)
 
 
+ONE, TWO = "one-token-0123456789", "two-token-0123456789"
+
+
 def test_auth_settings() -> None:
     env = {
-        "FULLON_CACHE_API_TOKENS": " one, two ,,",
+        "FULLON_CACHE_API_TOKENS": f" {ONE}, {TWO} ,",
         "FULLON_CACHE_API_PUBLIC_HEALTH": "false",
         "FULLON_CACHE_API_PUBLIC_DOCS": "0",
     }
     settings = Settings.from_env(env)
-    assert settings.tokens == ("one", "two")
+    assert settings.tokens == (ONE, TWO)
     assert settings.public_health is False and settings.public_docs is False
-    assert "one" not in repr(settings)
+    assert ONE not in repr(settings)
     assert Settings.from_env({}).tokens == ()
     with pytest.raises(SettingsError, match="FULLON_CACHE_API_PUBLIC_HEALTH"):
         Settings.from_env({"FULLON_CACHE_API_PUBLIC_HEALTH": "maybe"})
@@ -122,3 +125,51 @@ def test_sentinel_fields_are_checked_when_built_directly() -> None:
         Settings(sentinels=(("s1", 0),))
     with pytest.raises(SettingsError, match="sentinel_service"):
         Settings(sentinels=(("s1", 26379),), sentinel_service=" ")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "is set but holds no token"),
+        (",", "is set but holds no token"),
+        ("   ", "is set but holds no token"),
+        ("short-token", "token 1 has 11 characters; at least 16"),
+        (f"{ONE},tiny", "token 2 has 4 characters"),
+        ("tökén-with-accents-0123", "printable ASCII"),
+        ("token\twith-a-tab-0123456", "printable ASCII"),
+    ],
+)
+def test_tokens_fail_closed(raw: str, message: str) -> None:
+    """A token variable that is set must yield usable tokens: never auth off by accident."""
+    with pytest.raises(SettingsError, match=message) as error:
+        Settings.from_env({"FULLON_CACHE_API_TOKENS": raw})
+    assert "FULLON_CACHE_API_TOKENS" in str(error.value)
+    assert raw.strip(" ,") == "" or raw not in str(error.value)  # never echoes a token
+
+
+def test_tokens_given_directly_are_checked_too() -> None:
+    with pytest.raises(SettingsError, match="token 1 has 5 characters"):
+        Settings(tokens=("short",))
+    with pytest.raises(SettingsError, match="printable ASCII"):
+        Settings(tokens=("tökén-with-accents-0123",))
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://host:port/0", "redis://host:99999999999/0", "redis://h:6379/notadb"]
+)
+def test_a_malformed_url_is_a_settings_error(url: str) -> None:
+    with pytest.raises(SettingsError, match="REDIS_URL"):
+        Settings.from_env({"REDIS_URL": url})
+
+
+def test_bounds_settings() -> None:
+    env = {
+        "FULLON_CACHE_API_REQUEST_TIMEOUT": "2.5",
+        "FULLON_CACHE_API_MAX_VALUE_BYTES": "65536",
+        "FULLON_CACHE_API_HEAVY_CONCURRENCY": "2",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.request_timeout, settings.max_value_bytes) == (2.5, 65536)
+    assert settings.heavy_concurrency == 2
+    with pytest.raises(SettingsError, match="FULLON_CACHE_API_MAX_VALUE_BYTES"):
+        Settings.from_env({"FULLON_CACHE_API_MAX_VALUE_BYTES": "10"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import statistics
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -195,7 +194,7 @@ async def test_many_streams_hold_two_patterns_and_do_not_slow_publishers(
     PUBLISH, so patterns per symbol per stream would make every writer pay)."""
     env = {"REDIS_URL": reader_url(redis_server), "FULLON_CACHE_API_MAX_STREAMS": "20"}
     with serve_api(env=env) as served:
-        idle = statistics.median(publish_batch_ms(admin) for _ in range(5))
+        idle = min(publish_batch_ms(admin) for _ in range(7))  # the least disturbed run
         async with (
             httpx.AsyncClient(base_url=served.base, timeout=10) as http,
             contextlib.AsyncExitStack() as streams,
@@ -208,7 +207,7 @@ async def test_many_streams_hold_two_patterns_and_do_not_slow_publishers(
                 assert await anext(events(response)) == ("comment", "subscribed")
             assert numpat(admin) == 2
             assert admin.execute_command("PUBSUB", "CHANNELS") == []
-            busy = statistics.median(publish_batch_ms(admin) for _ in range(5))
+            busy = min(publish_batch_ms(admin) for _ in range(7))
     assert busy <= 2 * idle, (busy, idle)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
+from ..params import next_cursor
 from ..readers.accounts import (
+    AccountsPosition,
     Presence,
     StoredBalance,
     StoredPosition,
@@ -48,6 +50,7 @@ class AccountsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[AccountOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class BalanceOut(msgspec.Struct, frozen=True):
@@ -130,9 +133,11 @@ def presence_out(p: Presence, now: float) -> PresenceOut:
     return PresenceOut(p.present, rfc3339(p.updated_at), age_s(p.updated_at, now))
 
 
-async def accounts(ctx: Ctx) -> AccountsOut:
-    """Every account (ex_id) with balances or positions: counts and update times."""
-    found = await read_accounts(ctx.source)
+async def accounts(ctx: Ctx, limit: int, cursor: AccountsPosition | None) -> AccountsOut:
+    """Every account (ex_id) with balances or positions: counts and update times, by ex_id.
+
+    Up to `limit` a page; `next_cursor` when more remain."""
+    found = await read_accounts(ctx.source, cursor, limit)
     rows = [
         AccountOut(
             a.ex_id,
@@ -143,7 +148,7 @@ async def accounts(ctx: Ctx) -> AccountsOut:
         )
         for a in found.items
     ]
-    return AccountsOut(rows, len(rows), found.skipped)
+    return AccountsOut(rows, len(rows), found.skipped, next_cursor(found.next))
 
 
 async def balances(ctx: Ctx, ex_id: str) -> BalancesOut:

@@ -7,7 +7,17 @@ from typing import Any
 
 import msgspec
 
-from ..readers.bots import Block, Opening, read_block, read_bot, read_bots, read_coordination
+from ..params import next_cursor
+from ..readers.bots import (
+    Block,
+    Opening,
+    read_block,
+    read_blocks,
+    read_bot,
+    read_bots,
+    read_coordination,
+)
+from ..readers.source import HashPosition
 from ..routing import Ctx
 from ..times import rfc3339, to_epoch
 
@@ -24,6 +34,7 @@ class BotsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[BotOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class BlockOut(msgspec.Struct, frozen=True):
@@ -38,6 +49,7 @@ class BlocksOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[BlockOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class SymbolBlockOut(msgspec.Struct, frozen=True):
@@ -86,11 +98,12 @@ def opening_out(opening: Opening) -> OpeningOut:
     return OpeningOut(opening.ex_id, opening.symbol, opening.bot_id, rfc3339(opening.since))
 
 
-async def bots(ctx: Ctx) -> BotsOut:
-    """Every bot in bot_status with its feeds and newest feed time, ordered by bot_id."""
-    found = await read_bots(ctx.source)
-    items = [bot_out(bot_id, feeds) for bot_id, feeds in found.items]
-    return BotsOut(items, len(items), found.skipped)
+async def bots(ctx: Ctx, limit: int, cursor: HashPosition | None) -> BotsOut:
+    """Every bot in bot_status with its feeds and newest feed time, ordered by bot_id; up to
+    `limit` a page."""
+    found = await read_bots(ctx.source, cursor, limit)
+    items = [bot_out(bot_id, feeds) for bot_id, feeds in found.feeds.items]
+    return BotsOut(items, len(items), found.feeds.skipped, next_cursor(found.next))
 
 
 async def bot(ctx: Ctx, bot_id: str) -> BotOut:
@@ -98,11 +111,12 @@ async def bot(ctx: Ctx, bot_id: str) -> BotOut:
     return bot_out(bot_id, await read_bot(ctx.source, bot_id))
 
 
-async def blocks(ctx: Ctx) -> BlocksOut:
-    """Every exchange block (ex_id, symbol, blocking bot) with its opening-position mark."""
-    found = await read_coordination(ctx.source)
+async def blocks(ctx: Ctx, limit: int, cursor: HashPosition | None) -> BlocksOut:
+    """Every exchange block (ex_id, symbol, blocking bot) with its opening-position mark; up to
+    `limit` a page."""
+    found = await read_blocks(ctx.source, cursor, limit)
     items = [block_out(block) for block in found.blocks]
-    return BlocksOut(items, len(items), found.skipped)
+    return BlocksOut(items, len(items), found.skipped, next_cursor(found.next))
 
 
 async def block(ctx: Ctx, ex_id: str, symbol: str) -> SymbolBlockOut:
@@ -115,7 +129,9 @@ async def block(ctx: Ctx, ex_id: str, symbol: str) -> SymbolBlockOut:
 
 
 async def coordination(ctx: Ctx) -> CoordinationOut:
-    """Blocks and opening positions together, with their counts."""
+    """Blocks and opening positions together, with their counts.
+
+    400 `too_large` when either holds more than 1000 entries: page through /bots/blocks."""
     found = await read_coordination(ctx.source)
     items = [block_out(b) for b in found.blocks]
     openings = [opening_out(o) for o in found.openings]

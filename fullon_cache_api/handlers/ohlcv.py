@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 
 from ..errors import BadRequest
+from ..params import next_cursor
 from ..readers.ohlcv import Bar, SeriesInfo, read_bars, read_series, read_timeframes
 from ..routing import Ctx
 
@@ -23,6 +24,7 @@ class SeriesListOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[SeriesOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class TimeframesOut(msgspec.Struct, frozen=True):
@@ -44,11 +46,12 @@ def _series_out(info: SeriesInfo) -> SeriesOut:
     return SeriesOut(info.symbol, info.timeframe, info.bars, info.first_ts_ms, info.last_ts_ms)
 
 
-async def all_series(ctx: Ctx) -> SeriesListOut:
-    """Every OHLCV series: stored bar count and first and last timestamps (ms)."""
-    listing = await read_series(ctx.source)
+async def all_series(ctx: Ctx, limit: int, cursor: str | None) -> SeriesListOut:
+    """Every OHLCV series: stored bar count and first and last timestamps (ms); up to `limit`
+    a page (by key; each page by symbol, then timeframe by duration)."""
+    listing = await read_series(ctx.source, cursor, limit)
     items = [_series_out(info) for info in listing.series]
-    return SeriesListOut(items, len(items), listing.skipped)
+    return SeriesListOut(items, len(items), listing.skipped, next_cursor(listing.after))
 
 
 async def timeframes(ctx: Ctx, symbol: str) -> TimeframesOut:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ..params import next_cursor
 from ..readers.orders import (
     Id,
     Orders,
@@ -16,6 +17,7 @@ from ..readers.orders import (
     read_queue,
     read_queues,
 )
+from ..readers.source import FamilyPosition, HashPosition
 from ..routing import Ctx
 from ..times import parse_time
 
@@ -48,6 +50,7 @@ class OrdersOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[OrderOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class ExchangeOrdersOut(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -55,6 +58,7 @@ class ExchangeOrdersOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[OrderOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class QueueOut(msgspec.Struct, frozen=True):
@@ -66,12 +70,14 @@ class QueuesOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[QueueOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
-class QueueHeadOut(msgspec.Struct, frozen=True):
+class QueueHeadOut(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str
     length: int
     head: list[str]
+    next_cursor: str | None = None
 
 
 def order_out(exchange: str, order_id: str, order: StoredOrder) -> OrderOut:
@@ -110,13 +116,12 @@ def id_text(value: Id) -> str | None:
 
 @dataclass(frozen=True)
 class OrderFilter:
-    """The ``?status ?symbol ?bot_id ?uid ?limit`` of an orders listing."""
+    """The ``?status ?symbol ?bot_id ?uid`` of an orders listing."""
 
     status: str | None
     symbol: str | None
     bot_id: str | None
     uid: str | None
-    limit: int
 
     def keeps(self, order: StoredOrder) -> bool:
         return (
@@ -127,15 +132,13 @@ class OrderFilter:
         )
 
     def select(self, groups: list[Orders]) -> list[OrderOut]:
-        """The kept orders in group order (exchange, then order id), ``limit`` at most."""
-        items: list[OrderOut] = []
-        for group in groups:
-            for order_id, order in group.orders.items:
-                if self.keeps(order):
-                    items.append(order_out(group.exchange, order_id, order))
-                    if len(items) == self.limit:
-                        return items
-        return items
+        """The kept orders, in group order (exchange, then order id)."""
+        return [
+            order_out(group.exchange, order_id, order)
+            for group in groups
+            for order_id, order in group.orders.items
+            if self.keeps(order)
+        ]
 
 
 async def all_orders(
@@ -145,11 +148,15 @@ async def all_orders(
     bot_id: str | None,
     uid: str | None,
     limit: int,
+    cursor: FamilyPosition | None,
 ) -> OrdersOut:
-    """Orders on all exchanges, by exchange then order id; status, symbol, bot_id, uid filters."""
-    found = await read_all_orders(ctx.source)
-    items = OrderFilter(status, symbol, bot_id, uid, limit).select(found.exchanges)
-    return OrdersOut(items, len(items), found.skipped)
+    """Orders on all exchanges, by exchange then order id; status, symbol, bot_id, uid filters.
+
+    `limit` orders are read a page (`next_cursor` when more remain); filters keep some of them,
+    so a page may hold fewer."""
+    found = await read_all_orders(ctx.source, cursor, limit)
+    items = OrderFilter(status, symbol, bot_id, uid).select(found.exchanges)
+    return OrdersOut(items, len(items), found.skipped, next_cursor(found.next))
 
 
 async def exchange_orders(
@@ -160,11 +167,16 @@ async def exchange_orders(
     bot_id: str | None,
     uid: str | None,
     limit: int,
+    cursor: HashPosition | None,
 ) -> ExchangeOrdersOut:
-    """One exchange's orders (or a numeric ex_id's); an absent hash is an empty list."""
-    group = await read_exchange_orders(ctx.source, exchange)
-    items = OrderFilter(status, symbol, bot_id, uid, limit).select([group])
-    return ExchangeOrdersOut(exchange, items, len(items), group.orders.skipped)
+    """One exchange's orders (or a numeric ex_id's); an absent hash is an empty list.
+
+    Paged like /orders."""
+    group = await read_exchange_orders(ctx.source, exchange, cursor, limit)
+    items = OrderFilter(status, symbol, bot_id, uid).select([group])
+    return ExchangeOrdersOut(
+        exchange, items, len(items), group.orders.skipped, next_cursor(group.next)
+    )
 
 
 async def order(ctx: Ctx, exchange: str, order_id: str) -> OrderOut:
@@ -172,14 +184,16 @@ async def order(ctx: Ctx, exchange: str, order_id: str) -> OrderOut:
     return order_out(exchange, order_id, await read_order(ctx.source, exchange, order_id))
 
 
-async def queues(ctx: Ctx) -> QueuesOut:
-    """Every new_orders queue with its length, by name."""
-    found = await read_queues(ctx.source)
+async def queues(ctx: Ctx, limit: int, cursor: str | None) -> QueuesOut:
+    """Every new_orders queue with its length, by name; up to `limit` a page."""
+    found = await read_queues(ctx.source, cursor, limit)
     items = [QueueOut(name, length) for name, length in found.queues]
-    return QueuesOut(items, len(items), found.skipped)
+    return QueuesOut(items, len(items), found.skipped, next_cursor(found.after))
 
 
-async def queue(ctx: Ctx, name: str, limit: int) -> QueueHeadOut:
-    """One new_orders queue: its length and first ids up to limit, read without consuming."""
-    found = await read_queue(ctx.source, name, limit)
-    return QueueHeadOut(found.name, found.length, found.head)
+async def queue(ctx: Ctx, name: str, limit: int, cursor: int) -> QueueHeadOut:
+    """One new_orders queue: its length and first ids up to limit, read without consuming.
+
+    `next_cursor` pages further down the queue."""
+    found = await read_queue(ctx.source, name, cursor, limit)
+    return QueueHeadOut(found.name, found.length, found.head, next_cursor(found.next))

@@ -8,12 +8,15 @@ from typing import Any
 
 import msgspec
 
+from ..params import next_cursor
 from ..readers.processes import (
     StoredProcess,
+    every_active_process,
     read_active_processes,
     read_component_process,
     read_process,
 )
+from ..readers.source import FamilyPosition
 from ..routing import Ctx
 from ..times import age_s, rfc3339, to_epoch
 
@@ -39,6 +42,7 @@ class ProcessesOut(msgspec.Struct, frozen=True, omit_defaults=True):
     since_minutes: float
     stale_after: float
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class ProcessHealthOut(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -74,24 +78,6 @@ def process_out(
     )
 
 
-async def _active(
-    ctx: Ctx,
-    since_minutes: float,
-    stale_after: float,
-    process_type: str | None = None,
-    component: str | None = None,
-    status: str | None = None,
-) -> tuple[list[ProcessOut], int]:
-    """The active processes as answers, and how many stored values were skipped."""
-    since = ctx.now() - since_minutes * 60
-    found = await read_active_processes(ctx.source, since, process_type, component, status)
-    items = [
-        process_out(ctx, p.process_id, p.process_type, p.record, stale_after)
-        for p in found.processes
-    ]
-    return items, found.skipped
-
-
 async def processes(
     ctx: Ctx,
     type: str | None,
@@ -99,26 +85,42 @@ async def processes(
     status: str | None,
     since_minutes: float,
     stale_after: float,
+    limit: int,
+    cursor: FamilyPosition | None,
 ) -> ProcessesOut:
-    """Active processes: listed in process:active and with a live record, ordered by type, id."""
-    items, skipped = await _active(ctx, since_minutes, stale_after, type, component, status)
-    return ProcessesOut(items, len(items), since_minutes, stale_after, skipped)
+    """Active processes: listed in process:active and with a live record, ordered by type, id.
 
-
-def _counts(values: list[str]) -> dict[str, int]:
-    return dict(sorted(Counter(values).items()))
+    `limit` listed processes are read a page (`next_cursor` when more remain); the filters keep
+    some of them, so a page may hold fewer."""
+    since = ctx.now() - since_minutes * 60
+    found = await read_active_processes(ctx.source, since, type, component, status, cursor, limit)
+    items = [
+        process_out(ctx, p.process_id, p.process_type, p.record, stale_after)
+        for p in found.processes
+    ]
+    return ProcessesOut(
+        items, len(items), since_minutes, stale_after, found.skipped, next_cursor(found.next)
+    )
 
 
 async def processes_health(ctx: Ctx, since_minutes: float, stale_after: float) -> ProcessHealthOut:
     """Process health: totals by type and status, stale and error counts, healthy or not."""
-    items, skipped = await _active(ctx, since_minutes, stale_after)
-    stale = sum(1 for item in items if item.stale)
-    errors = sum(1 for item in items if item.status == "error")
+    by_type: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    stale = skipped = 0
+    async for page in every_active_process(ctx.source, ctx.now() - since_minutes * 60):
+        skipped += page.skipped
+        for p in page.processes:
+            item = process_out(ctx, p.process_id, p.process_type, p.record, stale_after)
+            by_type[item.process_type or "unknown"] += 1
+            by_status[item.status or "unknown"] += 1
+            stale += item.stale
+    errors = by_status["error"]
     return ProcessHealthOut(
         healthy=stale == 0 and errors == 0,
-        total=len(items),
-        by_type=_counts([item.process_type or "unknown" for item in items]),
-        by_status=_counts([item.status or "unknown" for item in items]),
+        total=by_type.total(),
+        by_type=dict(sorted(by_type.items())),
+        by_status=dict(sorted(by_status.items())),
         stale=stale,
         errors=errors,
         since_minutes=since_minutes,

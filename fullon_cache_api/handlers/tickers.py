@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
+from ..params import next_cursor
+from ..readers.source import FamilyPosition, HashPosition
 from ..readers.tickers import (
     StoredTick,
     Ticks,
+    all_ticks,
     read_all_tickers,
     read_exchange_tickers,
     read_ticker,
@@ -45,6 +50,7 @@ class TickersOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[TickerOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class ExchangeTickersOut(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -52,6 +58,7 @@ class ExchangeTickersOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[TickerOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class ExchangeTickerHealth(msgspec.Struct, frozen=True):
@@ -113,41 +120,74 @@ async def ticker(ctx: Ctx, exchange: str, symbol: str) -> TickerOut:
 
 
 async def exchange_tickers(
-    ctx: Ctx, exchange: str, symbols: list[str] | None, max_age: float | None
+    ctx: Ctx,
+    exchange: str,
+    symbols: list[str] | None,
+    max_age: float | None,
+    limit: int,
+    cursor: HashPosition | None,
 ) -> ExchangeTickersOut:
-    """One exchange's tickers by symbol; 404 when the exchange has no tickers hash."""
-    group = await read_exchange_tickers(ctx.source, exchange, symbols)
+    """One exchange's tickers by symbol; 404 when the exchange has no tickers hash.
+
+    Up to `limit` a page (`next_cursor` when more remain): an exchange of at most 1000 tickers
+    is read whole, in symbol order; a bigger one page by page in Redis's order (each page by
+    symbol). With `max_age`, a page may hold fewer than `limit`."""
+    group = await read_exchange_tickers(ctx.source, exchange, symbols, cursor, limit)
     items = _select(ctx, group, None, max_age)
-    return ExchangeTickersOut(exchange, items, len(items), group.ticks.skipped)
+    return ExchangeTickersOut(
+        exchange, items, len(items), group.ticks.skipped, next_cursor(group.next)
+    )
 
 
 async def active_tickers(
-    ctx: Ctx, exchange: str, symbols: list[str] | None, max_age: float
+    ctx: Ctx,
+    exchange: str,
+    symbols: list[str] | None,
+    max_age: float,
+    limit: int,
+    cursor: HashPosition | None,
 ) -> ExchangeTickersOut:
-    """One exchange's tickers younger than max_age (default: the ticker staleness setting)."""
-    return await exchange_tickers(ctx, exchange, symbols, max_age)
+    """One exchange's tickers younger than max_age (default: the ticker staleness setting);
+    paged like /tickers/{exchange}."""
+    return await exchange_tickers(ctx, exchange, symbols, max_age, limit, cursor)
 
 
-async def all_tickers(ctx: Ctx, symbols: list[str] | None, max_age: float | None) -> TickersOut:
-    """All tickers on all exchanges, ordered by exchange then symbol."""
-    found = await read_all_tickers(ctx.source)
+async def all_tickers(
+    ctx: Ctx,
+    symbols: list[str] | None,
+    max_age: float | None,
+    limit: int,
+    cursor: FamilyPosition | None,
+) -> TickersOut:
+    """All tickers on all exchanges, by exchange then symbol, up to `limit` a page.
+
+    `next_cursor` when more remain; with `symbols` or `max_age` a page may hold fewer than
+    `limit`."""
+    found = await read_all_tickers(ctx.source, cursor, limit)
     items = [t for group in found.exchanges for t in _select(ctx, group, symbols, max_age)]
-    return TickersOut(items, len(items), found.skipped)
+    return TickersOut(items, len(items), found.skipped, next_cursor(found.next))
 
 
 async def tickers_health(ctx: Ctx, max_age: float) -> TickerHealthOut:
-    """Per exchange: ticker count, newest and oldest tick, and how many are stale."""
-    found = await read_all_tickers(ctx.source)
+    """Per exchange: ticker count, newest and oldest tick, and how many are stale.
+
+    Reads every tick, a thousand at a time."""
     now = ctx.now()
-    rows = []
-    for group in found.exchanges:
-        ticks = group.ticks.items
-        times = sorted(e for _, tick in ticks if (e := to_epoch(tick.time)) is not None)
-        stale = sum(1 for _, tick in ticks if not _fresh(ctx, tick, now, max_age))
-        newest, oldest = (times[-1], times[0]) if times else (None, None)
-        rows.append(
-            ExchangeTickerHealth(
-                group.exchange, len(ticks), rfc3339(newest), rfc3339(oldest), stale
-            )
-        )
-    return TickerHealthOut(max_age, rows, len(rows), found.skipped)
+    rows: dict[str, list[Any]] = {}  # exchange -> [count, newest, oldest, stale]
+    skipped = 0
+    async for page in all_ticks(ctx.source):
+        skipped += page.skipped
+        for group in page.exchanges:
+            row = rows.setdefault(group.exchange, [0, None, None, 0])
+            for _, tick in group.ticks.items:
+                epoch = to_epoch(tick.time)
+                row[0] += 1
+                row[3] += not _fresh(ctx, tick, now, max_age)
+                if epoch is not None:
+                    row[1] = epoch if row[1] is None else max(row[1], epoch)
+                    row[2] = epoch if row[2] is None else min(row[2], epoch)
+    items = [
+        ExchangeTickerHealth(exchange, count, rfc3339(newest), rfc3339(oldest), stale)
+        for exchange, (count, newest, oldest, stale) in rows.items()
+    ]
+    return TickerHealthOut(max_age, items, len(items), skipped)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
+from ..params import next_cursor
 from ..readers.orders import Id
 from ..readers.trades import (
     StatusKind,
@@ -31,6 +32,7 @@ class TradeListsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[TradeListOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class TradeStatusOut(msgspec.Struct, frozen=True):
@@ -44,6 +46,7 @@ class TradeStatusesOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[TradeStatusOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class TradeMetricsOut(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -66,6 +69,7 @@ class UserTradeListsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[UserTradeListOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class TradeOut(msgspec.Struct, frozen=True):
@@ -98,6 +102,7 @@ class UserTradesOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[TradeOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 class SymbolTradesOut(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -106,6 +111,7 @@ class SymbolTradesOut(msgspec.Struct, frozen=True, omit_defaults=True):
     items: list[TradeOut]
     count: int
     skipped: int = 0
+    next_cursor: str | None = None
 
 
 def trade_out(trade: StoredTrade) -> TradeOut:
@@ -134,24 +140,26 @@ def trade_out(trade: StoredTrade) -> TradeOut:
     )
 
 
-async def trade_lists(ctx: Ctx) -> TradeListsOut:
-    """Every public trade list with its length and its exchange's TRADE:STATUS time."""
-    found = await read_trade_lists(ctx.source)
+async def trade_lists(ctx: Ctx, limit: int, cursor: str | None) -> TradeListsOut:
+    """Every public trade list with its length and its exchange's TRADE:STATUS time, by key;
+    up to `limit` a page."""
+    found = await read_trade_lists(ctx.source, cursor, limit)
     items = [
         TradeListOut(r.exchange, r.symbol_key, r.length, parse_time(r.status)) for r in found.lists
     ]
-    return TradeListsOut(items, len(items), found.skipped)
+    return TradeListsOut(items, len(items), found.skipped, next_cursor(found.after))
 
 
-async def trade_statuses(ctx: Ctx) -> TradeStatusesOut:
-    """Every TRADE:STATUS and USER_TRADE:STATUS time with its age, by kind then key."""
-    found = await read_statuses(ctx.source)
+async def trade_statuses(ctx: Ctx, limit: int, cursor: str | None) -> TradeStatusesOut:
+    """Every TRADE:STATUS and USER_TRADE:STATUS time with its age, by kind then key; up to
+    `limit` a page."""
+    found = await read_statuses(ctx.source, cursor, limit)
     now = ctx.now()
     items = [
         TradeStatusOut(s.kind, s.key, parse_time(s.value), age_s(to_epoch(s.value), now))
         for s in found.statuses
     ]
-    return TradeStatusesOut(items, len(items), found.skipped)
+    return TradeStatusesOut(items, len(items), found.skipped, next_cursor(found.after))
 
 
 async def trade_metrics(ctx: Ctx) -> TradeMetricsOut:
@@ -172,22 +180,31 @@ async def trade_metrics(ctx: Ctx) -> TradeMetricsOut:
     )
 
 
-async def user_trade_lists(ctx: Ctx, uid: str) -> UserTradeListsOut:
-    """One user's trade lists with their lengths, by exchange; empty when none."""
-    found = await read_user_trade_lists(ctx.source, uid)
+async def user_trade_lists(ctx: Ctx, uid: str, limit: int, cursor: str | None) -> UserTradeListsOut:
+    """One user's trade lists with their lengths, by exchange; empty when none; up to `limit`
+    a page."""
+    found = await read_user_trade_lists(ctx.source, uid, cursor, limit)
     items = [UserTradeListOut(exchange, length) for exchange, length in found.lists]
-    return UserTradeListsOut(uid, items, len(items), found.skipped)
+    return UserTradeListsOut(uid, items, len(items), found.skipped, next_cursor(found.after))
 
 
-async def user_trades(ctx: Ctx, uid: str, exchange: str, limit: int) -> UserTradesOut:
-    """One user's trades on one exchange, newest first, limit at most; read without consuming."""
-    found = await read_user_trades(ctx.source, uid, exchange, limit)
+async def user_trades(ctx: Ctx, uid: str, exchange: str, limit: int, cursor: int) -> UserTradesOut:
+    """One user's trades on one exchange, newest first, limit at most; read without consuming.
+
+    `next_cursor` pages to older trades."""
+    found = await read_user_trades(ctx.source, uid, exchange, cursor, limit)
     items = [trade_out(trade) for trade in found.trades]
-    return UserTradesOut(uid, exchange, items, len(items), found.skipped)
+    return UserTradesOut(uid, exchange, items, len(items), found.skipped, next_cursor(found.next))
 
 
-async def symbol_trades(ctx: Ctx, exchange: str, symbol: str, limit: int) -> SymbolTradesOut:
-    """Public trades of one symbol, newest first, limit at most; absent list is empty."""
-    found = await read_trades(ctx.source, exchange, symbol, limit)
+async def symbol_trades(
+    ctx: Ctx, exchange: str, symbol: str, limit: int, cursor: int
+) -> SymbolTradesOut:
+    """Public trades of one symbol, newest first, limit at most; absent list is empty.
+
+    `next_cursor` pages to older trades."""
+    found = await read_trades(ctx.source, exchange, symbol, cursor, limit)
     items = [trade_out(trade) for trade in found.trades]
-    return SymbolTradesOut(exchange, symbol, items, len(items), found.skipped)
+    return SymbolTradesOut(
+        exchange, symbol, items, len(items), found.skipped, next_cursor(found.next)
+    )

@@ -16,10 +16,12 @@ import msgspec
 from .. import keys
 from ..errors import BadCacheValue, NotFound
 from ..times import to_epoch
-from .base import CorruptValue, Decoded, Lenient, Raw, Source, one, skip, text, usable
+from .base import CorruptValue, Decoded, Lenient, Raw, one, skip, text, usable
+from .source import READ_BATCH, HashPosition, Source
 
 __all__ = [
     "Account",
+    "AccountsPosition",
     "Document",
     "StoredBalance",
     "StoredPosition",
@@ -35,6 +37,7 @@ __all__ = [
 E = TypeVar("E")
 BALANCES_TIME = "date"  # sibling of the currencies in a balances object
 POSITIONS_TIME = "timestamp"  # sibling of the symbols in a positions object
+_HASHES = (keys.ACCOUNTS, keys.POSITIONS)
 
 
 class StoredBalance(msgspec.Struct, frozen=True):
@@ -188,35 +191,94 @@ async def read_status(src: Source, ex_id: str) -> tuple[Presence, Presence]:
     return presences[0], presences[1]
 
 
+class AccountsPosition(msgspec.Struct, array_like=True, frozen=True):
+    """Where a page of accounts ends. Both hashes small: ``after`` is the last ex_id given (in
+    id order). Either big: ``phase`` 1 walks the balances hash (``inner``), phase 2 the ex_ids
+    that have positions only."""
+
+    after: str | None = None
+    phase: int = 0
+    inner: HashPosition | None = None
+
+
 class Accounts(msgspec.Struct):
     items: list[Account]
     skipped: int = 0
+    next: AccountsPosition | None = None
 
 
-async def read_accounts(src: Source) -> Accounts:
-    """Every ex_id in ``accounts`` or ``account_positions`` (one pipeline of two HGETALLs),
-    ordered by ex_id numerically. A corrupt value is skipped and counted; corrupt entries inside
-    a value are counted too."""
-    replies = await src.pipeline(
-        [("HGETALL", keys.ACCOUNTS), ("HGETALL", keys.POSITIONS)], listing=True
+def _account(
+    ex_id: str, raw_balances: Raw | None, raw_positions: Raw | None
+) -> tuple[Account, int]:
+    """One ex_id's account, and how many stored values it skipped (corrupt documents and
+    corrupt entries inside them)."""
+    b_doc = _lenient(keys.ACCOUNTS, ex_id, raw_balances)
+    p_doc = _lenient(keys.POSITIONS, ex_id, raw_positions)
+    skipped = (raw_balances is not None and b_doc is None) + (
+        raw_positions is not None and p_doc is None
     )
-    skipped = 0
-    stored: list[dict[str, Raw]] = []
-    for key, reply in zip((keys.ACCOUNTS, keys.POSITIONS), replies, strict=True):
-        if usable(key, reply):
-            stored.append({text(field): raw for field, raw in reply.items()})
-        else:
-            skipped += 1
-            stored.append({})
-    balances, positions = stored
+    b = None if b_doc is None else _balances(ex_id, b_doc)
+    p = None if p_doc is None else _positions(ex_id, p_doc)
+    skipped += (b.entries.skipped if b else 0) + (p.entries.skipped if p else 0)
+    return Account(ex_id, b, p), skipped
+
+
+def _accounts(rows: list[tuple[str, Raw | None, Raw | None]], skipped: int) -> Accounts:
     items: list[Account] = []
-    for ex_id in sorted(balances.keys() | positions.keys(), key=id_order):
-        b_doc = _lenient(keys.ACCOUNTS, ex_id, balances.get(ex_id))
-        p_doc = _lenient(keys.POSITIONS, ex_id, positions.get(ex_id))
-        skipped += (ex_id in balances and b_doc is None) + (ex_id in positions and p_doc is None)
-        b = None if b_doc is None else _balances(ex_id, b_doc)
-        p = None if p_doc is None else _positions(ex_id, p_doc)
-        skipped += (b.entries.skipped if b else 0) + (p.entries.skipped if p else 0)
-        if b is not None or p is not None:
-            items.append(Account(ex_id, b, p))
+    for ex_id, raw_balances, raw_positions in rows:
+        account, bad = _account(ex_id, raw_balances, raw_positions)
+        skipped += bad
+        if account.balances is not None or account.positions is not None:
+            items.append(account)
     return Accounts(items, skipped)
+
+
+async def read_accounts(src: Source, position: AccountsPosition | None, limit: int) -> Accounts:
+    """A page of the ex_ids in ``accounts`` or ``account_positions``, with both documents. Both
+    hashes small (the usual case): read whole (one pipeline), ordered by ex_id numerically.
+    Either big: the balances hash is walked page by page (with the same ex_ids' positions, one
+    HMGET), then the ex_ids with positions only. A corrupt value is skipped and counted;
+    corrupt entries inside a value are counted too."""
+    position = position or AccountsPosition()
+    lengths = await src.pipeline([("HLEN", key) for key in _HASHES], listing=True)
+    sizes = [int(n) if usable(key, n) else 0 for key, n in zip(_HASHES, lengths, strict=True)]
+    skipped = sum(not isinstance(n, int) for n in lengths)
+    if max(sizes) <= READ_BATCH and position.phase == 0:
+        return await _small_accounts(src, position.after, limit, skipped)
+    phase = position.phase or 1
+    walked, other = _HASHES if phase == 1 else _HASHES[::-1]
+    page = await src.hash_page(walked, position.inner, limit, sizes[phase - 1])
+    ex_ids = [ex_id for ex_id, _ in page.fields]
+    others = await src.hmget(other, ex_ids) if ex_ids else []
+    rows: list[tuple[str, Raw | None, Raw | None]]
+    if phase == 1:
+        rows = [(ex_id, raw, o) for (ex_id, raw), o in zip(page.fields, others, strict=True)]
+    else:  # positions only: ex_ids with balances were listed in phase 1
+        rows = [
+            (ex_id, None, raw)
+            for (ex_id, raw), o in zip(page.fields, others, strict=True)
+            if o is None
+        ]
+    found = _accounts(rows, skipped)
+    if page.next is not None:
+        found.next = AccountsPosition(None, phase, page.next)
+    elif phase == 1 and sizes[1]:
+        found.next = AccountsPosition(None, 2, None)
+    return found
+
+
+async def _small_accounts(src: Source, after: str | None, limit: int, skipped: int) -> Accounts:
+    replies = await src.pipeline([("HGETALL", key) for key in _HASHES], listing=True)
+    stored: list[dict[str, Raw]] = [  # a key of another type was counted at its HLEN
+        {text(field): raw for field, raw in reply.items()} if isinstance(reply, dict) else {}
+        for reply in replies
+    ]
+    balances, positions = stored
+    ex_ids = sorted(balances.keys() | positions.keys(), key=id_order)
+    if after is not None:
+        ex_ids = [ex_id for ex_id in ex_ids if id_order(ex_id) > id_order(after)]
+    page = ex_ids[:limit]
+    found = _accounts([(e, balances.get(e), positions.get(e)) for e in page], skipped)
+    if len(ex_ids) > limit:
+        found.next = AccountsPosition(page[-1])
+    return found

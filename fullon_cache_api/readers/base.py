@@ -1,32 +1,28 @@
-"""What every reader shares: the ``Source`` it reads through, lenient decoding of stored JSON,
-and the two rules of the layout: one value (missing -> NotFound, corrupt -> BadCacheValue), and
-a family listing (one SCAN loop, one pipeline; a corrupt value or a key of another Redis type is
-skipped, logged and counted, never fatal).
+"""What every reader shares: lenient decoding of stored values, and the two rules of the
+layout: one value (missing -> NotFound, corrupt -> BadCacheValue), and a listing (a corrupt
+value, one too large, or a key of another Redis type is skipped, logged and counted, never
+fatal). Readers read through a ``source.Source``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from ..errors import BadCacheValue, NotFound, is_wrong_type
+from ..errors import BadCacheValue, NotFound
 from ..metrics import SKIPPED
 
 __all__ = [
     "CorruptValue",
     "Decoded",
-    "Family",
     "Lenient",
-    "Member",
+    "Oversized",
     "Raw",
-    "Recorder",
-    "Source",
     "decode_all",
     "one",
     "skip",
@@ -35,17 +31,35 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-P = TypeVar("P")
 Raw = bytes | str
 log = logging.getLogger("fullon.cache_api.readers")
-SCAN_COUNT = 1000
 
 # The tokens Python's json.dumps writes for non-finite floats (msgspec refuses them).
 _NONFINITE = ("NaN", "Infinity")
 
 
 class CorruptValue(ValueError):
-    """A stored value that is not what fullon_cache writes (not JSON, too deep, wrong shape)."""
+    """A stored value that is not what fullon_cache writes (not JSON, too deep, too large, the
+    wrong shape)."""
+
+
+class Oversized(bytes):
+    """In place of a stored value larger than the ``max_value_bytes`` setting (``limit``):
+    empty, with the size it had. It never decodes (``CorruptValue``) and reads as empty text."""
+
+    size: int
+    limit: int
+
+    def __new__(cls, size: int, limit: int) -> Oversized:
+        value = super().__new__(cls)
+        value.size, value.limit = size, limit
+        return value
+
+    def why(self) -> str:
+        return (
+            f"{self.size} bytes, more than the {self.limit} decoded "
+            "(FULLON_CACHE_API_MAX_VALUE_BYTES)"
+        )
 
 
 def text(raw: Raw) -> str:
@@ -67,6 +81,8 @@ class Lenient(Generic[T]):
         self._decoder = msgspec.json.Decoder(type_, strict=False)
 
     def decode(self, raw: Raw) -> T:
+        if type(raw) is Oversized:
+            raise CorruptValue(raw.why())
         try:
             return self._decoder.decode(raw)
         except (msgspec.DecodeError, RecursionError) as exc:
@@ -123,130 +139,9 @@ def one(decoder: Lenient[T], raw: Raw | None, what: str) -> T:
     """The one value a request asked for: 404 when absent, 502 when corrupt."""
     if raw is None:
         raise NotFound(f"no {what}")
+    if type(raw) is Oversized:
+        raise BadCacheValue(f"the stored {what} is too large: {raw.why()}")
     try:
         return decoder.decode(raw)
     except CorruptValue:
         raise BadCacheValue(f"the stored {what} is corrupt") from None
-
-
-class Member(msgspec.Struct, Generic[P]):
-    """One key of a family: what its name says (``parsed``) and the replies read from it."""
-
-    parsed: P
-    key: str
-    replies: list[Any]
-
-
-class Family(msgspec.Struct, Generic[P]):
-    members: list[Member[P]]
-    skipped: int = 0
-
-
-class Recorder:
-    """What one answer is built from, for its ETag: every command a request sends with its
-    reply, and every choice the clock made (e.g. a tick kept as fresh)."""
-
-    __slots__ = ("_parts",)
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-
-    def read(self, command: Sequence[Any], reply: Any) -> None:
-        self._parts.append(_record((command, reply)))
-
-    def chose(self, choice: bool) -> None:
-        self._parts.append(b"\x01" if choice else b"\x00")
-
-    def digest(self) -> bytes:
-        return b"".join(self._parts)
-
-
-_record = msgspec.msgpack.Encoder(enc_hook=repr).encode
-
-
-class Source:
-    """What readers read through: one Redis client (each method one round trip) and, for a
-    request that answers with an ETag, the recorder of what it read."""
-
-    __slots__ = ("recorder", "redis")
-
-    def __init__(self, redis: Redis, recorder: Recorder | None = None) -> None:
-        self.redis = redis
-        self.recorder = recorder
-
-    async def command(self, *command: Any) -> Any:
-        reply = await self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
-        if self.recorder is not None:
-            self.recorder.read(command, reply)
-        return reply
-
-    async def get(self, key: str) -> Raw | None:
-        raw: Raw | None = await self.command("GET", key)
-        return raw
-
-    async def hget(self, key: str, field: str) -> Raw | None:
-        raw: Raw | None = await self.command("HGET", key, field)
-        return raw
-
-    async def hmget(self, key: str, fields: Sequence[str]) -> list[Raw | None]:
-        raws: list[Raw | None] = await self.command("HMGET", key, *fields)
-        return raws
-
-    async def hgetall(self, key: str) -> dict[str, Raw]:
-        fields: dict[Raw, Raw] = await self.command("HGETALL", key)
-        return {text(name): raw for name, raw in fields.items()}
-
-    async def lrange(self, key: str, start: int, stop: int) -> list[Raw]:
-        raws: list[Raw] = await self.command("LRANGE", key, start, stop)
-        return raws
-
-    async def scan(self, pattern: str) -> list[str]:
-        """Every key matching ``pattern``, deduplicated (SCAN may repeat keys) and sorted."""
-        found = {text(key) async for key in self.redis.scan_iter(match=pattern, count=SCAN_COUNT)}
-        return sorted(found)
-
-    async def pipeline(
-        self, commands: Sequence[Sequence[Any]], *, listing: bool = False
-    ) -> list[Any]:
-        """The replies of ``commands``, sent in one round trip. Errors raise, except, for a
-        ``listing``, a command on a key of another Redis type: its reply is then its
-        ``ResponseError`` (see ``usable``)."""
-        if not commands:
-            return []
-        pipe = self.redis.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
-        for reply in replies:
-            if isinstance(reply, ResponseError) and not (listing and is_wrong_type(reply)):
-                raise reply
-        if self.recorder is not None:
-            for command, reply in zip(commands, replies, strict=True):
-                self.recorder.read(command, reply)
-        return replies
-
-    async def family(
-        self, pattern: str, parse: Callable[[str], P | None], *reads: tuple[Any, ...]
-    ) -> Family[P]:
-        """Every key matching ``pattern`` that ``parse`` accepts (SCAN patterns also match longer
-        names: every key is parsed again), in key order, read with ``reads``: one SCAN loop and
-        one pipeline (see ``members``)."""
-        found = [
-            (parsed, key) for key in await self.scan(pattern) if (parsed := parse(key)) is not None
-        ]
-        return await self.members(found, *reads)
-
-    async def members(self, found: list[tuple[P, str]], *reads: tuple[Any, ...]) -> Family[P]:
-        """The replies of ``reads`` (each a command name and the arguments after the key) for
-        each (parsed name, key) of ``found``, in one pipeline. A key of another Redis type is
-        skipped, logged and counted."""
-        replies = await self.pipeline(
-            [(read[0], key, *read[1:]) for _, key in found for read in reads], listing=True
-        )
-        members: list[Member[P]] = []
-        width = len(reads)
-        for index, (parsed, key) in enumerate(found):
-            mine = replies[index * width : (index + 1) * width]
-            if all(usable(key, reply) for reply in mine):
-                members.append(Member(parsed, key, mine))
-        return Family(members, len(found) - len(members))

@@ -9,17 +9,22 @@ from typing import Any
 import msgspec
 
 from .. import keys
+from ..errors import TooLarge
 from ..times import to_epoch
 from .accounts import id_order
-from .base import Decoded, Lenient, Raw, Source, decode_all, one, skip, text, usable
+from .base import Decoded, Lenient, Raw, decode_all, one, skip, text, usable
+from .source import READ_BATCH, HashPosition, Source
 
 __all__ = [
     "FEEDS",
     "Block",
+    "Blocks",
+    "Bots",
     "Coordination",
     "Opening",
     "SymbolBlock",
     "read_block",
+    "read_blocks",
     "read_bot",
     "read_bots",
     "read_coordination",
@@ -28,10 +33,19 @@ __all__ = [
 FEEDS = Lenient(dict[str, Any])
 
 
-async def read_bots(src: Source) -> Decoded[dict[str, Any]]:
-    """Every bot's feeds in ``bot_status`` (one HGETALL), by bot_id numerically."""
-    fields = await src.hgetall(keys.BOT_STATUS)
-    return decode_all(FEEDS, keys.BOT_STATUS, sorted(fields.items(), key=lambda f: id_order(f[0])))
+class Bots(msgspec.Struct):
+    feeds: Decoded[dict[str, Any]]
+    """Each bot's feeds by bot_id."""
+    next: HashPosition | None
+
+
+async def read_bots(src: Source, position: HashPosition | None, limit: int) -> Bots:
+    """A page of the bots in ``bot_status`` by bot_id, numerically (see ``Source.hash_page``)."""
+    page = await src.hash_page(keys.BOT_STATUS, position, limit, listing=True)
+    fields = sorted(page.fields, key=lambda field: id_order(field[0]))
+    feeds = decode_all(FEEDS, keys.BOT_STATUS, fields)
+    feeds.skipped += page.skipped
+    return Bots(feeds, page.next)
 
 
 async def read_bot(src: Source, bot_id: str) -> dict[str, Any]:
@@ -80,32 +94,63 @@ def _pair_order(ex_id: str, symbol: str) -> tuple[tuple[int, int, str], str]:
     return (id_order(ex_id), symbol)
 
 
-def _pairs(key: str, reply: Any) -> tuple[dict[tuple[str, str], str], int]:
-    """The ``{ex_id}:{symbol}`` fields of a hash with their text values, and how many were
-    skipped (a field of another form, or the key of another Redis type)."""
-    if not usable(key, reply):
-        return {}, 1
+def _pairs(key: str, fields: list[tuple[str, Raw]]) -> tuple[dict[tuple[str, str], str], int]:
+    """The ``{ex_id}:{symbol}`` fields of a hash with their text values, and how many fields of
+    another form were skipped."""
     pairs: dict[tuple[str, str], str] = {}
     skipped = 0
-    raw: dict[Raw, Raw] = reply
-    for field, value in raw.items():
-        pair = keys.parse_block_field(text(field))
+    for field, value in fields:
+        pair = keys.parse_block_field(field)
         if pair is None:
             skipped += 1
-            skip(key, text(field), "not {ex_id}:{symbol}")
+            skip(key, field, "not {ex_id}:{symbol}")
         else:
             pairs[pair] = text(value)
     return pairs, skipped
 
 
+class Blocks(msgspec.Struct):
+    blocks: list[Block]
+    skipped: int
+    next: HashPosition | None
+
+
+async def read_blocks(src: Source, position: HashPosition | None, limit: int) -> Blocks:
+    """A page of the blocks, by ex_id then symbol within the page, each with the opening mark
+    of its pair: a page of ``block_exchange`` and one HMGET of ``opening_position``."""
+    page = await src.hash_page(keys.BLOCKS, position, limit, listing=True)
+    blocked, skipped = _pairs(keys.BLOCKS, page.fields)
+    fields = [keys.block_field(*pair) for pair in blocked]
+    openings = await src.hmget(keys.OPENINGS, fields) if fields else []
+    blocks = [
+        Block(*pair, bot_id, None if mark is None else _opening(*pair, text(mark)))
+        for (pair, bot_id), mark in zip(blocked.items(), openings, strict=True)
+    ]
+    blocks.sort(key=lambda b: _pair_order(b.ex_id, b.symbol))
+    return Blocks(blocks, skipped + page.skipped, page.next)
+
+
 async def read_coordination(src: Source) -> Coordination:
-    """Every block and every opening mark (one pipeline of two HGETALLs), each ordered by ex_id
-    then symbol. A field that is not ``{ex_id}:{symbol}`` is skipped and counted."""
-    replies = await src.pipeline(
-        [("HGETALL", keys.BLOCKS), ("HGETALL", keys.OPENINGS)], listing=True
-    )
-    blocked, skipped_blocks = _pairs(keys.BLOCKS, replies[0])
-    opening, skipped_openings = _pairs(keys.OPENINGS, replies[1])
+    """Every block and every opening mark, each ordered by ex_id then symbol: both hashes are
+    read whole, so each may hold at most ``READ_BATCH`` fields (a bigger one is refused: page
+    through /bots/blocks). A field that is not ``{ex_id}:{symbol}`` is skipped and counted."""
+    hashes = (keys.BLOCKS, keys.OPENINGS)
+    lengths = await src.pipeline([("HLEN", key) for key in hashes], listing=True)
+    usable_keys = [key for key, length in zip(hashes, lengths, strict=True) if usable(key, length)]
+    for key, length in zip(hashes, lengths, strict=True):
+        if isinstance(length, int) and length > READ_BATCH:
+            raise TooLarge(
+                f"{key} holds {length} fields, more than the {READ_BATCH} one answer reads; "
+                "page through /bots/blocks"
+            )
+    replies = await src.pipeline([("HGETALL", key) for key in usable_keys])
+    stored = {
+        key: [(text(f), v) for f, v in reply.items()]
+        for key, reply in zip(usable_keys, replies, strict=True)
+    }
+    blocked, skipped_blocks = _pairs(keys.BLOCKS, stored.get(keys.BLOCKS, []))
+    opening, skipped_openings = _pairs(keys.OPENINGS, stored.get(keys.OPENINGS, []))
+    skipped_blocks += len(hashes) - len(usable_keys)
     openings = {pair: _opening(*pair, value) for pair, value in opening.items()}
     blocks = [Block(*pair, bot_id, openings.get(pair)) for pair, bot_id in blocked.items()]
     blocks.sort(key=lambda b: _pair_order(b.ex_id, b.symbol))

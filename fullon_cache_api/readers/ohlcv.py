@@ -9,13 +9,13 @@ means seconds), and elements may carry extra trailing values. Bars leave this mo
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
 
 import msgspec
 
 from .. import keys
 from ..errors import NotFound
-from .base import CorruptValue, Lenient, Raw, Source, skip
+from .base import CorruptValue, Lenient, Raw, skip
+from .source import Source
 
 __all__ = [
     "Bar",
@@ -113,30 +113,71 @@ def _dedup(key: str, elements: list[Raw]) -> Bars:
     return Bars([by_ts[ts] for ts in sorted(by_ts)], len(bad))
 
 
+MARGIN = 64
+"""Elements read beyond what an answer needs, for re-sent candles (duplicates) and for
+timestamps slightly out of order around a window's edges."""
+_PROBES = 16  # LINDEX probes per round of the search for a time in a long series
+
+
 async def read_bars(
     src: Source,
     symbol: str,
     timeframe: str,
-    since: int | None = None,
-    until: int | None = None,
-    limit: int | None = None,
+    since: int | None,
+    until: int | None,
+    limit: int,
 ) -> Bars:
-    """The series' bars from ONE ``LRANGE 0 -1``: deduplicated by timestamp (later wins), ascending,
-    kept within ``[since, until]`` (epoch ms, inclusive), then the latest ``limit``. 404 when the
-    series is absent (an absent list reads as empty)."""
+    """The latest ``limit`` bars within ``[since, until]`` (epoch ms, inclusive), deduplicated
+    by timestamp (the later element wins), ascending; 404 when the series is absent.
+
+    Never the whole list: LLEN, then (with ``since``/``until``) a search of the indices by
+    timestamp with rounds of pipelined LINDEX probes, then a window of ``limit`` elements plus
+    ``MARGIN``, doubled (up to 4 times its size) while duplicates leave fewer than ``limit``
+    bars, read ``READ_BATCH`` elements per LRANGE."""
     key = keys.ohlcv_key(symbol, timeframe)
-    elements = await src.lrange(key, 0, -1)
-    if not elements:
+    length = int(await src.command("LLEN", key))
+    if length == 0:
         raise NotFound(f"no OHLCV series {symbol} {timeframe}")
-    series = _dedup(key, elements)
-    bars = series.bars
-    if since is not None or until is not None:
-        lo = 0 if since is None else bisect_left(bars, since, key=lambda bar: bar[0])
-        hi = len(bars) if until is None else bisect_right(bars, until, key=lambda bar: bar[0])
-        bars = bars[lo:hi]
-    if limit is not None and len(bars) > limit:
-        bars = bars[-limit:]
-    return Bars(bars, series.skipped)
+    end = length if until is None else await _first_index(src, key, length, until, strictly=True)
+    first = 0 if since is None else await _first_index(src, key, length, since, strictly=False)
+    floor = max(first - MARGIN, 0)
+    stop = min(end + MARGIN, length)  # re-sent candles of the window were appended after it
+    window = limit + MARGIN
+    while True:
+        start = max(stop - window, floor)
+        series = _dedup(key, await src.list_window(key, start, stop))
+        bars = [bar for bar in series.bars if _within(bar[0], since, until)]
+        if len(bars) >= limit or start == floor or window >= 4 * (limit + MARGIN):
+            return Bars(bars[-limit:], series.skipped)
+        window *= 2
+
+
+def _within(ts: int, since: int | None, until: int | None) -> bool:
+    return (since is None or ts >= since) and (until is None or ts <= until)
+
+
+async def _first_index(src: Source, key: str, length: int, ts_ms: int, *, strictly: bool) -> int:
+    """The first index whose bar is after ``ts_ms`` (or at it, unless ``strictly``), ``length``
+    when none, for a series appended in time order: each round sends ``_PROBES`` LINDEX in one
+    pipeline and narrows the range 17 times. Exact to within ``MARGIN``; a corrupt probe
+    narrows nothing (all corrupt: the search stops where it is)."""
+    lo, hi = 0, length
+    while hi - lo > MARGIN:
+        step = (hi - lo) / (_PROBES + 1)
+        probes = sorted({lo + int(step * k) for k in range(1, _PROBES + 1)})
+        replies = await src.pipeline([("LINDEX", key, index) for index in probes])
+        before = (lo, hi)
+        for index, raw in zip(probes, replies, strict=True):
+            ts = _edge_ts(raw)
+            if ts is None:
+                continue
+            if ts > ts_ms or (ts == ts_ms and not strictly):
+                hi = index
+                break
+            lo = index + 1
+        if (lo, hi) == before:
+            break
+    return lo
 
 
 # listings ----------------------------------------------------------------------------------------
@@ -148,7 +189,7 @@ async def read_timeframes(src: Source, symbol: str) -> list[str]:
     and its symbol compared. 404 when none."""
     timeframes = [
         parsed[1]
-        for key in await src.scan(keys.ohlcv_symbol_pattern(symbol))
+        for key in await src.keys(keys.ohlcv_symbol_pattern(symbol))
         if (parsed := keys.parse_ohlcv_key(key)) is not None and parsed[0] == symbol
     ]
     if not timeframes:
@@ -167,6 +208,7 @@ class SeriesInfo(msgspec.Struct, frozen=True):
 class SeriesList(msgspec.Struct):
     series: list[SeriesInfo]
     skipped: int = 0
+    after: str | None = None
 
 
 def _edge_ts(raw: Raw | None) -> int | None:
@@ -178,13 +220,19 @@ def _edge_ts(raw: Raw | None) -> int | None:
         return None
 
 
-async def read_series(src: Source) -> SeriesList:
-    """Every series: one SCAN loop over ``ohlcv:*`` and ONE pipeline of ``LLEN``, ``LINDEX 0``
-    and ``LINDEX -1`` per key (whole lists are never read). ``bars`` counts stored elements,
-    duplicates included; a corrupt first or last element gives a null time. A key of another
-    Redis type is skipped and counted. Ordered by symbol, then timeframe by duration."""
+async def read_series(src: Source, after: str | None, limit: int) -> SeriesList:
+    """A page of the series, by key (each page by symbol, then timeframe by duration): a SCAN
+    walk and one pipeline of ``LLEN``, ``LINDEX 0`` and ``LINDEX -1`` per key (lists are never
+    read whole). ``bars`` counts stored elements, duplicates included; a corrupt first or last
+    element gives a null time. A key of another Redis type is skipped and counted."""
     found = await src.family(
-        keys.OHLCV_PATTERN, keys.parse_ohlcv_key, ("LLEN",), ("LINDEX", 0), ("LINDEX", -1)
+        keys.OHLCV_PATTERN,
+        keys.parse_ohlcv_key,
+        ("LLEN",),
+        ("LINDEX", 0),
+        ("LINDEX", -1),
+        after=after,
+        limit=limit,
     )
     series = [
         SeriesInfo(symbol, timeframe, length, _edge_ts(first), _edge_ts(last))
@@ -193,4 +241,4 @@ async def read_series(src: Source) -> SeriesList:
         )
         if length  # the list went away between SCAN and the pipeline
     ]
-    return SeriesList(series, found.skipped)
+    return SeriesList(series, found.skipped, found.after)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import msgspec
 
 from .. import keys
-from .base import Decoded, Lenient, Source, decode_all, one, text
+from .base import Decoded, Lenient, decode_all, one, text
+from .source import FamilyPosition, HashPage, HashPosition, Source
 
 __all__ = [
     "ORDER",
@@ -59,14 +60,16 @@ ORDER = Lenient(StoredOrder)
 
 
 class Orders(msgspec.Struct):
-    """One ``order_status`` hash decoded, by order id."""
+    """A page of one ``order_status`` hash decoded, by order id, and where its next page starts."""
 
     exchange: str
     orders: Decoded[StoredOrder]
+    next: HashPosition | None = None
 
 
-def _orders(exchange: str, fields: dict[str, bytes | str]) -> Orders:
-    return Orders(exchange, decode_all(ORDER, keys.orders_key(exchange), sorted(fields.items())))
+def _orders(exchange: str, page: HashPage) -> Orders:
+    decoded = decode_all(ORDER, keys.orders_key(exchange), page.fields)
+    return Orders(exchange, decoded, page.next)
 
 
 async def read_order(src: Source, exchange: str, order_id: str) -> StoredOrder:
@@ -74,48 +77,57 @@ async def read_order(src: Source, exchange: str, order_id: str) -> StoredOrder:
     return one(ORDER, raw, f"order {order_id} on {exchange}")
 
 
-async def read_exchange_orders(src: Source, exchange: str) -> Orders:
-    """One exchange's orders (one HGETALL); an absent hash (expired) is no orders."""
-    return _orders(exchange, await src.hgetall(keys.orders_key(exchange)))
+async def read_exchange_orders(
+    src: Source, exchange: str, position: HashPosition | None, limit: int
+) -> Orders:
+    """A page of one exchange's orders (see ``Source.hash_page``); an absent hash (expired) is
+    no orders."""
+    return _orders(exchange, await src.hash_page(keys.orders_key(exchange), position, limit))
 
 
 class AllOrders(msgspec.Struct):
     exchanges: list[Orders]
     skipped: int
+    next: FamilyPosition | None = None
 
 
-async def read_all_orders(src: Source) -> AllOrders:
-    """Every ``order_status`` hash (exchange names and numeric ex_ids alike), by key: one SCAN
-    loop and one pipeline of HGETALL. A hash that expired between the two reads as no orders."""
-    found = await src.family(keys.ORDERS_PATTERN, keys.exchange_of_orders_key, ("HGETALL",))
-    groups = [
-        _orders(m.parsed, {text(name): raw for name, raw in m.replies[0].items()})
-        for m in found.members
-    ]
-    return AllOrders(groups, found.skipped + sum(g.orders.skipped for g in groups))
+async def read_all_orders(src: Source, position: FamilyPosition | None, limit: int) -> AllOrders:
+    """A page of every ``order_status`` hash (exchange names and numeric ex_ids alike), by key
+    then order id (see ``Source.hashes_page``)."""
+    found = await src.hashes_page(keys.ORDERS_PATTERN, keys.exchange_of_orders_key, position, limit)
+    groups = [_orders(exchange, page) for exchange, _, page in found.pages]
+    return AllOrders(groups, found.skipped + sum(g.orders.skipped for g in groups), found.next)
 
 
 class Queue(msgspec.Struct):
     name: str
     length: int
     head: list[str]
+    next: int | None
+    """The offset of the next page of the queue's head (None: no more)."""
 
 
 class Queues(msgspec.Struct):
     queues: list[tuple[str, int]]
     """(name, length) by name."""
     skipped: int
+    after: str | None
 
 
-async def read_queues(src: Source) -> Queues:
-    """(name, length) of every ``new_orders`` list: one SCAN loop, one pipeline of LLEN."""
-    found = await src.family(keys.QUEUES_PATTERN, keys.name_of_queue_key, ("LLEN",))
-    return Queues([(m.parsed, int(m.replies[0])) for m in found.members], found.skipped)
+async def read_queues(src: Source, after: str | None, limit: int) -> Queues:
+    """A page of (name, length) of the ``new_orders`` lists, by name: a SCAN walk and a pipeline
+    of LLEN."""
+    found = await src.family(
+        keys.QUEUES_PATTERN, keys.name_of_queue_key, ("LLEN",), after=after, limit=limit
+    )
+    pairs = [(m.parsed, int(m.replies[0])) for m in found.members]
+    return Queues(pairs, found.skipped, found.after)
 
 
-async def read_queue(src: Source, name: str, limit: int) -> Queue:
-    """A queue's length and its first ``limit`` ids (LLEN + LRANGE in one pipeline), without
-    consuming it. An absent list is an empty queue."""
+async def read_queue(src: Source, name: str, offset: int, limit: int) -> Queue:
+    """A queue's length and ``limit`` ids from ``offset`` (LLEN + LRANGE in one pipeline),
+    without consuming it. An absent list is an empty queue."""
     key = keys.queue_key(name)
-    length, head = await src.pipeline([("LLEN", key), ("LRANGE", key, 0, limit - 1)])
-    return Queue(name, int(length), [text(item) for item in head])
+    length, head = await src.pipeline([("LLEN", key), ("LRANGE", key, offset, offset + limit - 1)])
+    following = offset + limit if offset + limit < int(length) else None
+    return Queue(name, int(length), [text(item) for item in head], following)

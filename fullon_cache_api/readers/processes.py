@@ -9,6 +9,7 @@ those processes are gone, not active (quirk 10).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -16,12 +17,14 @@ import msgspec
 from .. import keys
 from ..errors import NotFound
 from ..times import to_epoch
-from .base import CorruptValue, Lenient, Raw, Source, one, skip, text
+from .base import CorruptValue, Lenient, Raw, one, skip, text
+from .source import READ_BATCH, FamilyPosition, Source
 
 __all__ = [
     "ActiveProcess",
     "ActiveProcesses",
     "StoredProcess",
+    "every_active_process",
     "read_active_processes",
     "read_component_process",
     "read_process",
@@ -73,36 +76,41 @@ class ActiveProcess(msgspec.Struct, frozen=True):
 class ActiveProcesses(msgspec.Struct):
     processes: list[ActiveProcess]
     skipped: int = 0
+    next: FamilyPosition | None = None
 
 
 async def read_active_processes(
     src: Source,
     updated_since: float,
-    process_type: str | None = None,
-    component: str | None = None,
-    status: str | None = None,
+    process_type: str | None,
+    component: str | None,
+    status: str | None,
+    position: FamilyPosition | None,
+    limit: int,
 ) -> ActiveProcesses:
-    """Processes listed in ``process:active:*`` with a last-update time at or after
-    ``updated_since`` (epoch seconds) AND a live record; filtered by ``component`` and
-    ``status`` of the record. Reads: one SCAN loop and one pipeline of HGETALL (only
+    """A page of the processes listed in ``process:active:*`` (by type, then id), kept when
+    their last-update time is at or after ``updated_since`` (epoch seconds) AND their record is
+    live, then by ``component`` and ``status`` of the record (so a page may hold fewer than
+    ``limit``). Reads: a page of the active hashes (see ``Source.hashes_page``; only
     ``process:active:{process_type}`` when a type is given), then one MGET of the candidates'
-    records. A corrupt record or an active key of another Redis type is skipped and counted.
-    Ordered by type, then id."""
+    records. A corrupt record or an active key of another Redis type is skipped and counted."""
     if process_type is None:
-        pattern, parse = keys.PROCESS_ACTIVE_PATTERN, keys.type_of_process_active_key
-        found = await src.family(pattern, parse, ("HGETALL",))
+        found = await src.hashes_page(
+            keys.PROCESS_ACTIVE_PATTERN, keys.type_of_process_active_key, position, limit
+        )
+        pages, skipped, following = found.pages, found.skipped, found.next
     else:
-        only = [(process_type, keys.process_active_key(process_type))]
-        found = await src.members(only, ("HGETALL",))
-    skipped = found.skipped
-    candidates: list[tuple[str, str, float]] = []
-    for member in found.members:
-        fields: dict[Raw, Raw] = member.replies[0]
-        for raw_id, raw_time in fields.items():
-            updated = to_epoch(text(raw_time))
-            if updated is not None and updated >= updated_since:
-                candidates.append((member.parsed, text(raw_id), updated))
-    candidates.sort(key=lambda c: (c[0], c[1]))
+        key = keys.process_active_key(process_type)
+        inner = position.inner if position is not None and position.key == key else None
+        page = await src.hash_page(key, inner, limit, listing=True)
+        pages, skipped = [(process_type, key, page)], page.skipped
+        following = None if page.next is None else FamilyPosition(key, page.next)
+    candidates = [
+        (kind, pid, updated)
+        for kind, _, page in pages
+        for pid, raw_time in page.fields
+        if (updated := to_epoch(text(raw_time))) is not None and updated >= updated_since
+    ]
     records: list[Raw | None] = (
         await src.command("MGET", *(keys.process_data_key(pid) for _, pid, _ in candidates))
         if candidates
@@ -122,4 +130,17 @@ async def read_active_processes(
             status is None or record.status == status
         ):
             processes.append(ActiveProcess(pid, kind, updated, record))
-    return ActiveProcesses(processes, skipped)
+    return ActiveProcesses(processes, skipped, following)
+
+
+async def every_active_process(src: Source, updated_since: float) -> AsyncIterator[ActiveProcesses]:
+    """Every active process, a page of ``READ_BATCH`` at a time (for aggregates)."""
+    position: FamilyPosition | None = None
+    while True:
+        page = await read_active_processes(
+            src, updated_since, None, None, None, position, READ_BATCH
+        )
+        yield page
+        if page.next is None:
+            return
+        position = page.next

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from .. import keys
-from .base import Source, usable
+from .base import usable
+from .source import Source
 
 __all__ = [
     "FamilyCount",
@@ -20,12 +22,15 @@ __all__ = [
     "read_server_info",
 ]
 
-# Exchange-named key families, for /exchanges.
-_EXCHANGE_OF = (
-    keys.exchange_of_tickers_key,
-    keys.exchange_of_orders_key,
-    lambda key: parsed[0] if (parsed := keys.parse_trades_key(key)) else None,
-    keys.exchange_of_trade_status_key,
+# Exchange-named key families, for /exchanges: (pattern, the exchange a key names).
+_EXCHANGE_FAMILIES: tuple[tuple[str, Callable[[str], str | None]], ...] = (
+    (keys.TICKERS_PATTERN, keys.exchange_of_tickers_key),
+    (keys.ORDERS_PATTERN, keys.exchange_of_orders_key),
+    (
+        keys.TRADES_PATTERN,
+        lambda key: parsed[0] if (parsed := keys.parse_trades_key(key)) else None,
+    ),
+    (keys.TRADE_STATUS_PATTERN, keys.exchange_of_trade_status_key),
 )
 _INFO_SECTIONS = (("INFO", "server"), ("INFO", "replication"), ("INFO", "memory"))
 
@@ -75,16 +80,18 @@ async def read_server_info(src: Source) -> ServerInfo:
 
 
 async def read_overview(src: Source) -> Overview:
-    """Key counts per family (one SCAN loop) and entries of hashes and lists, with the server's
-    memory and uptime (one pipeline)."""
-    by_family: dict[str, list[str]] = {name: [] for name, _, _ in keys.FAMILIES}
-    other = 0
-    for key in await src.scan("*"):
+    """Key counts per family (one SCAN walk of the whole keyspace, each key classified as it
+    comes) and entries of hashes and lists, with the server's memory and uptime (pipelines of
+    HLEN/LLEN, ``READ_BATCH`` per round trip). A key of another Redis type than its family's is
+    counted as a key and skipped for entries."""
+    by_family: dict[str, set[str]] = {name: set() for name, _, _ in keys.FAMILIES}
+    other = 0  # not kept, only counted (SCAN repeats a key only while Redis resizes its table)
+    async for key in src.scan("*"):
         family = keys.family_of(key)
         if family is None:
             other += 1
         else:
-            by_family[family].append(key)
+            by_family[family].add(key)
     counted = [
         (name, "HLEN" if kind == "hash" else "LLEN", key)
         for name, _, kind in keys.FAMILIES
@@ -112,15 +119,15 @@ async def read_overview(src: Source) -> Overview:
 
 async def read_exchanges(src: Source) -> list[tuple[str, int]]:
     """Every exchange named by a tickers, orders, trades or trade-status key, with its ticker
-    count. All-digit names are ex_ids (``order_status:3``), not exchanges, and are left out. A
-    ``tickers`` key of another Redis type counts no tickers."""
+    count: four SCAN walks and one pipeline of HLEN. All-digit names are ex_ids
+    (``order_status:3``), not exchanges, and are left out. A ``tickers`` key of another Redis
+    type counts no tickers."""
     names: set[str] = set()
-    for key in await src.scan("*"):
-        for exchange_of in _EXCHANGE_OF:
+    for pattern, exchange_of in _EXCHANGE_FAMILIES:
+        for key in await src.keys(pattern):
             exchange = exchange_of(key)
             if exchange is not None and not exchange.isdigit():
                 names.add(exchange)
-                break
     exchanges = sorted(names)
     counts = await src.pipeline(
         [("HLEN", keys.tickers_key(exchange)) for exchange in exchanges], listing=True

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import msgspec
 
 from .. import keys
 from ..errors import NotFound
-from .base import Decoded, Lenient, Source, decode_all, one, text
+from .base import Decoded, Lenient, Raw, decode_all, one
+from .source import READ_BATCH, FamilyPosition, HashPage, HashPosition, Source
 
 __all__ = [
     "TICK",
     "AllTicks",
     "StoredTick",
     "Ticks",
+    "all_ticks",
     "read_all_tickers",
     "read_exchange_tickers",
     "read_ticker",
@@ -37,16 +41,16 @@ TICK = Lenient(StoredTick)
 
 
 class Ticks(msgspec.Struct):
-    """One exchange's decoded ticks by symbol (sorted), and how many were corrupt."""
+    """Decoded ticks of one exchange by symbol, and where its next page starts."""
 
     exchange: str
     ticks: Decoded[StoredTick]
+    next: HashPosition | None = None
 
 
-def _ticks(exchange: str, fields: dict[str, bytes | str]) -> Ticks:
-    # Sorted before decoding: the (symbol, raw) pairs compare by their symbol (unique), in C.
-    entries = sorted(fields.items())
-    return Ticks(exchange, decode_all(TICK, keys.tickers_key(exchange), entries))
+def _ticks(exchange: str, fields: list[tuple[str, Raw]], page: HashPage | None = None) -> Ticks:
+    decoded = decode_all(TICK, keys.tickers_key(exchange), fields)
+    return Ticks(exchange, decoded, None if page is None else page.next)
 
 
 async def read_ticker(src: Source, exchange: str, symbol: str) -> StoredTick:
@@ -56,32 +60,50 @@ async def read_ticker(src: Source, exchange: str, symbol: str) -> StoredTick:
 
 
 async def read_exchange_tickers(
-    src: Source, exchange: str, symbols: list[str] | None = None
+    src: Source,
+    exchange: str,
+    symbols: list[str] | None,
+    position: HashPosition | None,
+    limit: int,
 ) -> Ticks:
-    """All of one exchange's ticks (HGETALL), or only ``symbols`` (one HMGET). 404 when the
-    exchange has no tickers hash (ticker hashes never expire)."""
+    """A page of one exchange's ticks (see ``Source.hash_page``), or only ``symbols`` (one
+    HMGET, one page). 404 when the exchange has no tickers hash (they never expire)."""
     key = keys.tickers_key(exchange)
-    if symbols is None:
-        fields = await src.hgetall(key)
-    else:
+    if symbols is not None:
         values = await src.hmget(key, symbols)
-        fields = {s: v for s, v in zip(symbols, values, strict=True) if v is not None}
-    if not fields and (symbols is None or not await src.command("EXISTS", key)):
+        found = sorted((s, v) for s, v in zip(symbols, values, strict=True) if v is not None)
+        if not found and not await src.command("EXISTS", key):
+            raise NotFound(f"no tickers on {exchange}")
+        return _ticks(exchange, found)
+    page = await src.hash_page(key, position, limit)
+    if page.length == 0:
         raise NotFound(f"no tickers on {exchange}")
-    return _ticks(exchange, fields)
+    return _ticks(exchange, page.fields, page)
 
 
 class AllTicks(msgspec.Struct):
     exchanges: list[Ticks]
     skipped: int
     """Corrupt ticks and keys of another Redis type."""
+    next: FamilyPosition | None = None
 
 
-async def read_all_tickers(src: Source) -> AllTicks:
-    """Every exchange's ticks: one SCAN loop over ``tickers:*`` and one pipeline of HGETALL."""
-    found = await src.family(keys.TICKERS_PATTERN, keys.exchange_of_tickers_key, ("HGETALL",))
-    groups = [
-        _ticks(m.parsed, {text(name): raw for name, raw in m.replies[0].items()})
-        for m in found.members
-    ]
-    return AllTicks(groups, found.skipped + sum(g.ticks.skipped for g in groups))
+async def read_all_tickers(src: Source, position: FamilyPosition | None, limit: int) -> AllTicks:
+    """A page of every exchange's ticks, by exchange then symbol (see ``Source.hashes_page``)."""
+    found = await src.hashes_page(
+        keys.TICKERS_PATTERN, keys.exchange_of_tickers_key, position, limit
+    )
+    groups = [_ticks(exchange, page.fields, page) for exchange, _, page in found.pages]
+    skipped = found.skipped + sum(group.ticks.skipped for group in groups)
+    return AllTicks(groups, skipped, found.next)
+
+
+async def all_ticks(src: Source) -> AsyncIterator[AllTicks]:
+    """Every tick of every exchange, a page of ``READ_BATCH`` at a time (for aggregates)."""
+    position: FamilyPosition | None = None
+    while True:
+        page = await read_all_tickers(src, position, READ_BATCH)
+        yield page
+        if page.next is None:
+            return
+        position = page.next

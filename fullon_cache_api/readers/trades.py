@@ -13,8 +13,9 @@ from typing import Literal
 import msgspec
 
 from .. import keys
-from .base import Lenient, Raw, Source, decode_all, text, usable
+from .base import Lenient, Raw, decode_all, text, usable
 from .orders import Id
+from .source import Source
 
 __all__ = [
     "TRADE",
@@ -65,10 +66,12 @@ TRADE = Lenient(StoredTrade)
 
 
 class Trades(msgspec.Struct):
-    """The newest trades of one list, newest first, and how many stored values were corrupt."""
+    """A page of one list's trades, newest first, how many stored values were corrupt, and
+    the offset (from the newest) of the next page (None: no more)."""
 
     trades: list[StoredTrade]
     skipped: int = 0
+    next: int | None = None
 
 
 class TradeList(msgspec.Struct):
@@ -86,21 +89,26 @@ class TradeStatus(msgspec.Struct):
     value: str | None
 
 
-async def _newest(src: Source, key: str, limit: int) -> Trades:
-    """The last ``limit`` elements of a list (RPUSH: oldest first), newest first."""
-    raw = await src.lrange(key, -limit, -1)
-    entries = ((f"[{-1 - i}]", value) for i, value in enumerate(reversed(raw)))
+async def _newest(src: Source, key: str, offset: int, limit: int) -> Trades:
+    """``limit`` elements of a list (RPUSH: oldest first) from the ``offset``-th newest, newest
+    first: LLEN and one LRANGE window, in one pipeline, never consuming them."""
+    length, raw = await src.pipeline(
+        [("LLEN", key), ("LRANGE", key, -(offset + limit), -(offset + 1))]
+    )
+    entries = ((f"[{-1 - offset - i}]", value) for i, value in enumerate(reversed(raw)))
     decoded = decode_all(TRADE, key, entries)
-    return Trades([trade for _, trade in decoded.items], decoded.skipped)
+    following = offset + limit if offset + limit < int(length) else None
+    return Trades([trade for _, trade in decoded.items], decoded.skipped, following)
 
 
-async def read_trades(src: Source, exchange: str, symbol: str, limit: int) -> Trades:
-    """A symbol's newest public trades (the key holds the symbol without "/")."""
-    return await _newest(src, keys.trades_key(exchange, symbol), limit)
+async def read_trades(src: Source, exchange: str, symbol: str, offset: int, limit: int) -> Trades:
+    """A page of a symbol's public trades, newest first (the key holds the symbol without
+    "/")."""
+    return await _newest(src, keys.trades_key(exchange, symbol), offset, limit)
 
 
-async def read_user_trades(src: Source, uid: str, exchange: str, limit: int) -> Trades:
-    return await _newest(src, keys.user_trades_key(uid, exchange), limit)
+async def read_user_trades(src: Source, uid: str, exchange: str, offset: int, limit: int) -> Trades:
+    return await _newest(src, keys.user_trades_key(uid, exchange), offset, limit)
 
 
 def _text_or_none(raw: Raw | None) -> str | None:
@@ -110,47 +118,53 @@ def _text_or_none(raw: Raw | None) -> str | None:
 class TradeLists(msgspec.Struct):
     lists: list[TradeList]
     skipped: int
+    after: str | None
 
 
-async def read_trade_lists(src: Source) -> TradeLists:
-    """Every ``trades`` list with its length and its exchange's status, by exchange then symbol
-    key: one SCAN loop and one pipeline (LLEN per list, GET per distinct exchange). A key of
-    another Redis type is skipped and counted (a status of another type reads as none)."""
-    found = sorted(
-        (parsed, key)
-        for key in await src.scan(keys.TRADES_PATTERN)
-        if (parsed := keys.parse_trades_key(key)) is not None
+async def read_trade_lists(src: Source, after: str | None, limit: int) -> TradeLists:
+    """A page of the ``trades`` lists with their lengths and their exchange's status, by key:
+    a SCAN walk and one pipeline (LLEN per list, GET per distinct exchange). A key of another
+    Redis type is skipped and counted (a status of another type reads as none)."""
+    found = await src.family(
+        keys.TRADES_PATTERN, keys.parse_trades_key, ("LLEN",), after=after, limit=limit
     )
-    exchanges = sorted({exchange for (exchange, _), _ in found})
+    exchanges = sorted({m.parsed[0] for m in found.members})
     status_keys = [keys.trade_status_key(exchange) for exchange in exchanges]
-    replies = await src.pipeline(
-        [("LLEN", key) for _, key in found] + [("GET", key) for key in status_keys], listing=True
-    )
-    lengths, statuses = replies[: len(found)], replies[len(found) :]
+    replies = await src.pipeline([("GET", key) for key in status_keys], listing=True)
     status = {
         exchange: _text_or_none(reply) if usable(key, reply) else None
-        for exchange, key, reply in zip(exchanges, status_keys, statuses, strict=True)
+        for exchange, key, reply in zip(exchanges, status_keys, replies, strict=True)
     }
     lists = [
-        TradeList(exchange, symbol_key, int(length), status[exchange])
-        for ((exchange, symbol_key), key), length in zip(found, lengths, strict=True)
-        if usable(key, length)
+        TradeList(m.parsed[0], m.parsed[1], int(m.replies[0]), status[m.parsed[0]])
+        for m in found.members
     ]
-    return TradeLists(lists, len(found) - len(lists))
+    return TradeLists(lists, found.skipped, found.after)
 
 
 class UserTradeLists(msgspec.Struct):
     lists: list[tuple[str, int]]
     """(exchange, length) by exchange."""
     skipped: int
+    after: str | None
 
 
-async def read_user_trade_lists(src: Source, uid: str) -> UserTradeLists:
-    """One user's ``user_trades`` lists with their lengths, by exchange: one SCAN loop, one
-    pipeline of LLEN. None at all (they are consumed) is an empty list."""
-    found = await src.family(keys.user_trades_pattern(uid), keys.parse_user_trades_key, ("LLEN",))
-    lists = [(m.parsed[1], int(m.replies[0])) for m in found.members if m.parsed[0] == uid]
-    return UserTradeLists(sorted(lists), found.skipped)
+async def read_user_trade_lists(
+    src: Source, uid: str, after: str | None, limit: int
+) -> UserTradeLists:
+    """A page of one user's ``user_trades`` lists with their lengths, by exchange: a SCAN walk
+    and a pipeline of LLEN. None at all (they are consumed) is an empty list."""
+    found = await src.family(
+        keys.user_trades_pattern(uid),
+        lambda key: (
+            parsed if (parsed := keys.parse_user_trades_key(key)) and parsed[0] == uid else None
+        ),
+        ("LLEN",),
+        after=after,
+        limit=limit,
+    )
+    lists = [(m.parsed[1], int(m.replies[0])) for m in found.members]
+    return UserTradeLists(lists, found.skipped, found.after)
 
 
 def _status_key(key: str) -> tuple[StatusKind, str] | None:
@@ -162,38 +176,30 @@ def _status_key(key: str) -> tuple[StatusKind, str] | None:
 
 
 async def _status_keys(src: Source) -> list[tuple[tuple[StatusKind, str], str]]:
-    """((kind, suffix), key) of every trade and user-trade status, by kind then suffix."""
+    """((kind, suffix), key) of every trade and user-trade status, by key (so by kind, then
+    suffix): two SCAN walks."""
     found = [
-        (parsed, key)
-        for pattern in (keys.TRADE_STATUS_PATTERN, keys.USER_TRADE_STATUS_PATTERN)
-        for key in await src.scan(pattern)
-        if (parsed := _status_key(key)) is not None
+        *await src.keys(keys.TRADE_STATUS_PATTERN),
+        *await src.keys(keys.USER_TRADE_STATUS_PATTERN),
     ]
-    return sorted(found)
-
-
-def _read_statuses(
-    found: list[tuple[tuple[StatusKind, str], str]], replies: list[Raw | None]
-) -> tuple[list[TradeStatus], int]:
-    statuses = [
-        TradeStatus(kind, name, _text_or_none(reply))
-        for ((kind, name), key), reply in zip(found, replies, strict=True)
-        if usable(key, reply)
-    ]
-    return statuses, len(found) - len(statuses)
+    return sorted((parsed, key) for key in found if (parsed := _status_key(key)) is not None)
 
 
 class Statuses(msgspec.Struct):
     statuses: list[TradeStatus]
     skipped: int
+    after: str | None = None
 
 
-async def read_statuses(src: Source) -> Statuses:
-    """Every trade and user-trade status, by kind then key: two SCAN loops and one pipeline of
+async def read_statuses(src: Source, after: str | None, limit: int) -> Statuses:
+    """A page of the trade and user-trade statuses, by key: two SCAN walks and one pipeline of
     GET. A key of another Redis type is skipped and counted."""
     found = await _status_keys(src)
-    replies = await src.pipeline([("GET", key) for _, key in found], listing=True)
-    return Statuses(*_read_statuses(found, replies))
+    if after is not None:
+        found = [(parsed, key) for parsed, key in found if key > after]
+    page = await src.members(found[:limit], ("GET",))
+    statuses = [TradeStatus(*m.parsed, _text_or_none(m.replies[0])) for m in page.members]
+    return Statuses(statuses, page.skipped, found[limit - 1][1] if len(found) > limit else None)
 
 
 class TradeTotals(msgspec.Struct):
@@ -206,25 +212,14 @@ class TradeTotals(msgspec.Struct):
 
 
 async def read_trade_totals(src: Source) -> TradeTotals:
-    """Lengths of every trade and user-trade list and every status value: SCAN loops and one
-    pipeline (LLEN per list, GET per status). Keys of another Redis type are skipped."""
-    lists = [k for k in await src.scan(keys.TRADES_PATTERN) if keys.parse_trades_key(k)]
-    user_lists = [
-        k for k in await src.scan(keys.USER_TRADES_PATTERN) if keys.parse_user_trades_key(k)
-    ]
-    found = await _status_keys(src)
-    list_keys = lists + user_lists
-    replies = await src.pipeline(
-        [("LLEN", key) for key in list_keys] + [("GET", key) for _, key in found], listing=True
-    )
-    lengths = [
-        int(reply) if usable(key, reply) else None
-        for key, reply in zip(list_keys, replies, strict=False)
-    ]
-    statuses, skipped = _read_statuses(found, replies[len(list_keys) :])
+    """Lengths of every trade and user-trade list and every status value: SCAN walks and
+    pipelines (LLEN per list, GET per status). Keys of another Redis type are skipped."""
+    lists = await src.family(keys.TRADES_PATTERN, keys.parse_trades_key, ("LLEN",))
+    user_lists = await src.family(keys.USER_TRADES_PATTERN, keys.parse_user_trades_key, ("LLEN",))
+    statuses = await src.members(await _status_keys(src), ("GET",))
     return TradeTotals(
-        [n for n in lengths[: len(lists)] if n is not None],
-        [n for n in lengths[len(lists) :] if n is not None],
-        statuses,
-        skipped + lengths.count(None),
+        [int(m.replies[0]) for m in lists.members],
+        [int(m.replies[0]) for m in user_lists.members],
+        [TradeStatus(*m.parsed, _text_or_none(m.replies[0])) for m in statuses.members],
+        lists.skipped + user_lists.skipped + statuses.skipped,
     )

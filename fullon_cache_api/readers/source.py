@@ -1,0 +1,436 @@
+"""Where readers read from: a ``Source``, the one path of every Redis read.
+
+Every command it sends touches a bounded amount of data, whatever is stored: hashes are read
+whole only up to ``READ_BATCH`` fields (HLEN says), beyond that in ``HSCAN`` pages; lists in
+``LRANGE`` windows; keys found by ``SCAN`` walks of ``READ_BATCH`` per call; pipelines are sent
+in chunks of ``READ_BATCH`` commands. So no command the API sends holds Redis for long, and the
+writers that share it are never kept waiting.
+
+Replies are bounded too: a stored value larger than ``max_value_bytes`` is replaced by an
+``Oversized`` marker (never decoded: skipped in listings, 502 alone), and a reply larger than
+``BIG_REPLY`` makes the pool close its idle connections after use, so that no connection keeps
+a large read buffer.
+
+Concurrent walks of the same keys share one walk (``SingleFlight``). A request that answers
+with an ETag passes a ``Recorder``: every reply it reads (SCAN walks aside: what they find is
+read next) goes into the tag.
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import bisect_left, bisect_right
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from ..errors import is_wrong_type
+from ..flight import SingleFlight
+from .base import Oversized, Raw, text, usable
+
+__all__ = [
+    "BIG_REPLY",
+    "READ_BATCH",
+    "Family",
+    "HashPage",
+    "HashPosition",
+    "Member",
+    "Recorder",
+    "Source",
+]
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
+
+P = TypeVar("P", bound="SupportsRichComparison")
+"""What a key's name says (an exchange, a (symbol, timeframe) pair...): keys sort by it."""
+log = logging.getLogger("fullon.cache_api.readers")
+
+READ_BATCH = 1000
+"""Most fields, elements or keys one command reads or walks; most commands per round trip."""
+BIG_REPLY = 4 * 1024 * 1024
+"""A reply above this many bytes: the pool's idle connections are closed after it."""
+
+
+class Recorder:
+    """What one answer is built from, for its ETag: every command a request sends with its
+    reply, and every choice the clock made (e.g. a tick kept as fresh)."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def read(self, command: Sequence[Any], reply: Any) -> None:
+        self._parts.append(_record((command, reply)))
+
+    def chose(self, choice: bool) -> None:
+        self._parts.append(b"\x01" if choice else b"\x00")
+
+    def include(self, digest: bytes) -> None:
+        """What another recorder recorded (an answer shared by identical requests)."""
+        self._parts.append(digest)
+
+    def digest(self) -> bytes:
+        return b"".join(self._parts)
+
+
+def _size_hook(value: Any) -> Any:
+    if isinstance(value, Oversized):  # its size, not its (empty) content
+        return f"oversized {value.size}"
+    return repr(value)
+
+
+_record = msgspec.msgpack.Encoder(enc_hook=_size_hook).encode
+
+
+class HashPosition(msgspec.Struct, array_like=True, frozen=True):
+    """Where a page of a hash's fields ends. A hash of at most ``READ_BATCH`` fields is read
+    whole, in field order: ``after`` is the last field given. A bigger one is walked with HSCAN:
+    ``scan`` is the cursor of the batch the page ended in, ``skip`` how many of its fields were
+    given (HSCAN from a cursor gives the same batch while the hash does not grow)."""
+
+    after: str | None = None
+    scan: int = 0
+    skip: int = 0
+
+
+class HashPage(msgspec.Struct):
+    """Fields of one page (in field order), where the next page starts (None: the last page),
+    the hash's length, and whether it was skipped (a key of another Redis type, in a listing)."""
+
+    fields: list[tuple[str, Raw]]
+    next: HashPosition | None
+    length: int
+    skipped: int = 0
+
+
+class FamilyPosition(msgspec.Struct, array_like=True, frozen=True):
+    """Where a page of a family of hashes ends: in the hash ``key``, at ``inner``."""
+
+    key: str
+    inner: HashPosition = HashPosition()
+
+
+class HashesPage(msgspec.Struct, Generic[P]):
+    """Pages of the hashes of a family, in key order (what each key's name says, its key, its
+    page), how many keys were skipped (another Redis type), and where the next page starts."""
+
+    pages: list[tuple[P, str, HashPage]]
+    skipped: int
+    next: FamilyPosition | None
+
+
+class Member(msgspec.Struct, Generic[P]):
+    """One key of a family: what its name says (``parsed``) and the replies read from it."""
+
+    parsed: P
+    key: str
+    replies: list[Any]
+
+
+class Family(msgspec.Struct, Generic[P]):
+    """Members of a family in the order of what their keys name, how many keys were skipped
+    (another Redis type), and the key after which the next page starts (None: the last)."""
+
+    members: list[Member[P]]
+    skipped: int = 0
+    after: str | None = None
+
+
+class Source:
+    """One request's (or one stream's) way to Redis."""
+
+    __slots__ = ("flights", "max_value_bytes", "recorder", "redis")
+
+    def __init__(
+        self,
+        redis: Redis,
+        flights: SingleFlight,
+        max_value_bytes: int,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.redis = redis
+        self.flights = flights
+        self.max_value_bytes = max_value_bytes
+        self.recorder = recorder
+
+    # one command, one pipeline -------------------------------------------------------------
+
+    async def command(self, *command: Any) -> Any:
+        """One command, one round trip; its reply bounded and recorded."""
+        reply = await self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
+        reply, size = self._bound(command[0], reply)
+        if self.recorder is not None:
+            self.recorder.read(command, reply)
+        if size > BIG_REPLY:
+            await self._drop_idle_connections()
+        return reply
+
+    async def pipeline(
+        self, commands: Sequence[Sequence[Any]], *, listing: bool = False
+    ) -> list[Any]:
+        """The replies of ``commands``, ``READ_BATCH`` commands per round trip. Errors raise,
+        except, for a ``listing``, a command on a key of another Redis type: its reply is then
+        its ``ResponseError`` (see ``base.usable``)."""
+        replies: list[Any] = []
+        size = 0
+        for start in range(0, len(commands), READ_BATCH):
+            chunk = commands[start : start + READ_BATCH]
+            pipe = self.redis.pipeline(transaction=False)
+            for command in chunk:
+                pipe.execute_command(*command)
+            for command, reply in zip(chunk, await pipe.execute(raise_on_error=False), strict=True):
+                if isinstance(reply, ResponseError) and not (listing and is_wrong_type(reply)):
+                    raise reply
+                reply, reply_size = self._bound(command[0], reply)
+                size += reply_size
+                replies.append(reply)
+        if self.recorder is not None:
+            for command, reply in zip(commands, replies, strict=True):
+                self.recorder.read(command, reply)
+        if size > BIG_REPLY:
+            await self._drop_idle_connections()
+        return replies
+
+    def _bound(self, name: str, reply: Any) -> tuple[Any, int]:
+        """The reply with every stored value above ``max_value_bytes`` replaced by an
+        ``Oversized`` marker, and its size in bytes (of stored values)."""
+        shape = _VALUES.get(name)
+        if shape is None or isinstance(reply, ResponseError):
+            return reply, 0
+        limit = self.max_value_bytes
+        size = 0
+
+        def bounded(raw: Any) -> Any:
+            nonlocal size
+            if isinstance(raw, bytes | str):
+                size += len(raw)
+                if len(raw) > limit:
+                    return Oversized(len(raw), limit)
+            return raw
+
+        if shape == "one":
+            return bounded(reply), size
+        if shape == "list":
+            return [bounded(raw) for raw in reply], size
+        if shape == "hash":
+            return {field: bounded(raw) for field, raw in reply.items()}, size
+        cursor, fields = reply  # "scan": (cursor, {field: value})
+        return (cursor, {field: bounded(raw) for field, raw in fields.items()}), size
+
+    async def _drop_idle_connections(self) -> None:
+        """After a large reply: the connection that read it would keep its read buffer."""
+        log.info("closing idle Redis connections after a reply of more than %d bytes", BIG_REPLY)
+        await self.redis.connection_pool.disconnect(inuse_connections=False)
+
+    # plain reads ---------------------------------------------------------------------------
+
+    async def get(self, key: str) -> Raw | None:
+        raw: Raw | None = await self.command("GET", key)
+        return raw
+
+    async def hget(self, key: str, field: str) -> Raw | None:
+        raw: Raw | None = await self.command("HGET", key, field)
+        return raw
+
+    async def hmget(self, key: str, fields: Sequence[str]) -> list[Raw | None]:
+        raws: list[Raw | None] = await self.command("HMGET", key, *fields)
+        return raws
+
+    async def list_window(self, key: str, start: int, stop: int) -> list[Raw]:
+        """Elements ``start`` (inclusive) to ``stop`` (exclusive) of a list, counted from its
+        head: one pipeline of LRANGE, ``READ_BATCH`` elements each."""
+        commands = [
+            ("LRANGE", key, first, min(first + READ_BATCH, stop) - 1)
+            for first in range(start, stop, READ_BATCH)
+        ]
+        return [raw for chunk in await self.pipeline(commands) for raw in chunk]
+
+    # keys ----------------------------------------------------------------------------------
+
+    async def keys(self, pattern: str, *, ordered: bool = True) -> list[str]:
+        """Every key matching ``pattern``, deduplicated (SCAN may repeat keys), sorted unless
+        not ``ordered``: a walk of ``READ_BATCH`` keys per SCAN call, shared by every request
+        that asks meanwhile."""
+        flight = ("keys", pattern, ordered)
+        return await self.flights.run(flight, lambda: self._walk(pattern, ordered))
+
+    async def _walk(self, pattern: str, ordered: bool) -> list[str]:
+        found = {key async for key in self.scan(pattern)}
+        return sorted(found) if ordered else list(found)
+
+    async def scan(self, pattern: str) -> AsyncIterator[str]:
+        """The keys matching ``pattern`` as SCAN finds them (``READ_BATCH`` per call; a key may
+        come twice). Between calls other requests run: a long walk never holds the process."""
+        async for key in self.redis.scan_iter(match=pattern, count=READ_BATCH):
+            yield text(key)
+
+    async def family(
+        self,
+        pattern: str,
+        parse: Callable[[str], P | None],
+        *reads: tuple[Any, ...],
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Family[P]:
+        """The keys matching ``pattern`` that ``parse`` accepts (SCAN patterns also match longer
+        names: every key is parsed again), in the order of what they name, read with ``reads``:
+        one SCAN walk, then pipelines (see ``members``). With ``limit``: one page, the keys
+        after the key ``after``."""
+        found = sorted(
+            (parsed, key) for key in await self.keys(pattern) if (parsed := parse(key)) is not None
+        )
+        if after is not None and (last := parse(after)) is not None:
+            found = found[bisect_right([parsed for parsed, _ in found], last) :]
+        if limit is None or len(found) <= limit:
+            return await self.members(found, *reads)
+        page = await self.members(found[:limit], *reads)
+        return Family(page.members, page.skipped, found[limit - 1][1])
+
+    async def members(self, found: list[tuple[P, str]], *reads: tuple[Any, ...]) -> Family[P]:
+        """The replies of ``reads`` (each a command name and the arguments after the key) for
+        each (parsed name, key) of ``found``. A key of another Redis type is skipped, logged and
+        counted."""
+        replies = await self.pipeline(
+            [(read[0], key, *read[1:]) for _, key in found for read in reads], listing=True
+        )
+        members: list[Member[P]] = []
+        width = len(reads)
+        for index, (parsed, key) in enumerate(found):
+            mine = replies[index * width : (index + 1) * width]
+            if all(usable(key, reply) for reply in mine):
+                members.append(Member(parsed, key, mine))
+        return Family(members, len(found) - len(members))
+
+    # hashes --------------------------------------------------------------------------------
+
+    async def hash_page(
+        self,
+        key: str,
+        position: HashPosition | None,
+        limit: int,
+        length: int | None = None,
+        *,
+        listing: bool = False,
+    ) -> HashPage:
+        """Up to ``limit`` fields of a hash after ``position`` (see ``HashPosition``), in field
+        order. ``length``: the hash's HLEN when the caller read it already. For a ``listing``
+        (a fixed key such as ``bot_status``), a key of another Redis type is an empty page that
+        says it skipped it; otherwise it is an error (502)."""
+        if length is None:
+            (reply,) = await self.pipeline([("HLEN", key)], listing=listing)
+            if not usable(key, reply):
+                return HashPage([], None, 0, skipped=1)
+            length = int(reply)
+        position = position or HashPosition()
+        if length == 0:
+            return HashPage([], None, 0)
+        if length <= READ_BATCH and position.scan == position.skip == 0:
+            fields: dict[Raw, Raw] = await self.command("HGETALL", key)
+            return whole_page(fields, position.after, limit, length)
+        return await self._scan_page(key, position, limit, length)
+
+    async def hashes_page(
+        self,
+        pattern: str,
+        parse: Callable[[str], P | None],
+        position: FamilyPosition | None,
+        limit: int,
+    ) -> HashesPage[P]:
+        """Up to ``limit`` fields of a family of hashes, key after key from ``position``: one SCAN
+        walk, one pipeline of HLEN, then pipelines of HGETALL for the small hashes the page needs
+        and HSCAN pages for the big ones."""
+        found = [
+            (parsed, key) for key in await self.keys(pattern) if (parsed := parse(key)) is not None
+        ]
+        start = 0 if position is None else bisect_left([key for _, key in found], position.key)
+        found = found[start:]
+        resume = position is not None and bool(found) and found[0][1] == position.key
+        inner = position.inner if position is not None and resume else HashPosition()
+        lengths = await self.pipeline([("HLEN", key) for _, key in found], listing=True)
+        readable = [
+            (parsed, key, int(length))
+            for (parsed, key), length in zip(found, lengths, strict=True)
+            if usable(key, length)
+        ]
+        skipped = len(found) - len(readable)
+        pages: list[tuple[P, str, HashPage]] = []
+        left, index = limit, 0
+        while index < len(readable) and left > 0:
+            length = readable[index][2]
+            if length > READ_BATCH or inner.scan or inner.skip:  # big, or a walk resumed
+                group = readable[index : index + 1]
+                replies: list[Any] = [None]
+            else:  # the small hashes the page may need, in one pipeline
+                end = index
+                need = left
+                while end < len(readable) and readable[end][2] <= READ_BATCH and need > 0:
+                    need -= readable[end][2]
+                    end += 1
+                group = readable[index:end]
+                replies = await self.pipeline([("HGETALL", k) for _, k, _ in group], listing=True)
+            for (parsed, key, length), reply in zip(group, replies, strict=True):
+                index += 1
+                if reply is None:
+                    page = await self.hash_page(key, inner, left, length)
+                elif usable(key, reply):
+                    page = whole_page(reply, inner.after, left, length)
+                else:
+                    skipped += 1
+                    continue
+                inner = HashPosition()
+                pages.append((parsed, key, page))
+                left -= len(page.fields)
+                if page.next is not None:
+                    return HashesPage(pages, skipped, FamilyPosition(key, page.next))
+                if left <= 0:
+                    break
+        following = FamilyPosition(readable[index][1]) if index < len(readable) else None
+        return HashesPage(pages, skipped, following)
+
+    async def _scan_page(
+        self, key: str, position: HashPosition, limit: int, length: int
+    ) -> HashPage:
+        """A page of a big hash: HSCAN batches from ``position`` until ``limit`` fields."""
+        page: list[tuple[str, Raw]] = []
+        cursor, skip = position.scan, position.skip
+        while True:
+            following, batch = await self.command("HSCAN", key, cursor, "COUNT", READ_BATCH)
+            rest = [(text(field), raw) for field, raw in batch.items()][skip:]
+            taken = rest[: limit - len(page)]
+            page += taken
+            if len(taken) < len(rest):  # the page ends inside this batch
+                return HashPage(sorted(page), HashPosition(None, cursor, skip + len(taken)), length)
+            if int(following) == 0:
+                return HashPage(sorted(page), None, length)
+            cursor, skip = int(following), 0
+            if len(page) == limit:
+                return HashPage(sorted(page), HashPosition(None, cursor, 0), length)
+
+
+def whole_page(
+    fields: dict[Raw, Raw], after: str | None, limit: int, length: int | None = None
+) -> HashPage:
+    """A page of a hash read whole: its fields in field order after ``after``."""
+    ordered = sorted((text(field), raw) for field, raw in fields.items())
+    start = 0 if after is None else bisect_right([name for name, _ in ordered], after)
+    page = ordered[start : start + limit]
+    following = HashPosition(page[-1][0]) if start + limit < len(ordered) else None
+    return HashPage(page, following, len(fields) if length is None else length)
+
+
+# The shape of each command's stored values in its reply (see Source._bound).
+_VALUES = {
+    "GET": "one",
+    "HGET": "one",
+    "LINDEX": "one",
+    "HMGET": "list",
+    "MGET": "list",
+    "LRANGE": "list",
+    "HGETALL": "hash",
+    "HSCAN": "scan",
+}
