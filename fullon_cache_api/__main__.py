@@ -125,8 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def demo(args: argparse.Namespace) -> int:
     import redis
 
-    from .redis_server import RedisServer
-    from .snapshot import load_snapshot, sample_snapshot
+    from .demo.redis_server import RedisServer
+    from .demo.snapshot import load_snapshot, sample_snapshot
 
     server = RedisServer().start()
     try:

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from fullon_cache_api.redis_server import RedisServer, free_port
-from fullon_cache_api.snapshot import read_snapshot
+from fullon_cache_api.demo.redis_server import RedisServer, free_port
+from fullon_cache_api.demo.snapshot import read_snapshot
 
 SNAPSHOT_PATH = Path(__file__).with_name("fullon_cache_snapshot.json")
 SNAPSHOT = read_snapshot(SNAPSHOT_PATH)
@@ -66,8 +66,8 @@ def prepare(server: RedisServer) -> RedisServer:
     """Create the read-only ACL user the app connects as, and load the snapshot (as admin)."""
     import redis
 
-    from fullon_cache_api.redis_server import READ_ONLY_ACL
-    from fullon_cache_api.snapshot import load_snapshot
+    from fullon_cache_api.demo.redis_server import READ_ONLY_ACL
+    from fullon_cache_api.demo.snapshot import load_snapshot
 
     with redis.Redis(port=server.port) as admin:
         admin.execute_command(

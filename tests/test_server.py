@@ -12,7 +12,7 @@ import sys
 import httpx
 import pytest
 
-from fullon_cache_api.redis_server import free_port
+from fullon_cache_api.demo.redis_server import free_port
 
 from support import api_connections, reader_url, serve_api
 

@@ -20,7 +20,7 @@ def read_snapshot(path: str | Path) -> dict[str, Any]:
 
 def sample_snapshot() -> dict[str, Any]:
     """The sample data shipped with the package: a dump of a Redis filled by fullon_cache."""
-    text = resources.files("fullon_cache_api").joinpath("sample_data.json").read_text("utf-8")
+    text = resources.files(__package__).joinpath("sample_data.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
