@@ -1,0 +1,134 @@
+"""The demo: sample data re-based to now, the feeder, and a clean stop on every signal, on real
+redis-server and ``python -m fullon_cache_api --demo`` processes."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+import redis
+
+from fullon_cache_api.demo import DemoRedis, feeder
+from fullon_cache_api.demo.snapshot import rebased, sample_snapshot
+
+from support import SNAPSHOT
+
+
+def epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def stored_times(snapshot: dict[str, Any]) -> dict[str, float]:
+    """A few stored times of both clocks, by what they are."""
+    keys = {entry["key"]: entry["value"] for entry in snapshot["keys"]}
+    process = json.loads(keys["process:data:tick:binance:BTC/USDT:1795668783.605899"])
+    return {
+        "BTC tick": json.loads(keys["tickers:binance"]["BTC/USDT"])["time"],
+        "ETH tick": json.loads(keys["tickers:binance"]["ETH/USDT"])["time"],
+        "ticker_time": float(keys["ticker_time:binance:BTC/USDT"]),
+        "last 1m bar": json.loads(keys["ohlcv:BTC/USDT:1m"][-1])[0] / 1000,
+        "last trade": epoch(json.loads(keys["trades:binance:BTCUSDT"][-1])["time"]),
+        "trade status": epoch(keys["TRADE:STATUS:binance"]),
+        "balances": epoch(json.loads(keys["accounts"]["1"])["date"]),
+        "opening": epoch(keys["opening_position"]["1:BTC/USDT"].split(":", 1)[1]),
+        "heartbeat": epoch(process["heartbeat"]),
+    }
+
+
+def test_sample_data_is_rebased_so_the_newest_times_are_now() -> None:
+    now = 1900000000.5
+    sample = sample_snapshot()
+    moved = rebased(sample, now)
+    before, after = stored_times(sample), stored_times(moved)
+    newest = max(after.values())
+    assert now - 1 < newest <= now
+    # Both clocks (the generator's and fullon_cache's own, a year apart) end near now...
+    assert now - 5 < after["trade status"] <= now and now - 5 < after["last trade"] <= now
+    # ...and each keeps its spacing: ticker ages, bar intervals.
+    for one, other in [
+        ("BTC tick", "ETH tick"),
+        ("BTC tick", "last 1m bar"),
+        ("opening", "balances"),
+    ]:
+        assert after[one] - after[other] == pytest.approx(before[one] - before[other], abs=1e-6)
+    assert after["BTC tick"] == after["ticker_time"]
+    # Ids that embed a time are names: unchanged, and the key set is the same.
+    assert [e["key"] for e in moved["keys"]] == [e["key"] for e in sample["keys"]]
+    components = {e["key"]: e["value"] for e in moved["keys"]}["process:components"]
+    assert components["binance:BTC/USDT"] == "tick:binance:BTC/USDT:1795668783.605899"
+
+
+def test_packaged_sample_data_is_the_fixture_without_float_noise() -> None:
+    text = json.dumps(sample_snapshot())
+    assert not re.search(r"\d\.\d*0000000\d|\d\.\d*9999999\d", text)
+    sample_keys = [(e["key"], e["type"], e["ttl"]) for e in sample_snapshot()["keys"]]
+    assert sample_keys == [(e["key"], e["type"], e["ttl"]) for e in SNAPSHOT["keys"]]
+
+
+@pytest.fixture
+def fed_redis(monkeypatch) -> Iterator[redis.Redis]:
+    """The demo's Redis, started (an order and a trade on every round of the feeder, so that a
+    test sees them at once); a client of its default user."""
+    monkeypatch.setattr(feeder, "EVENT_CHANCE", 1.0)
+    monkeypatch.setattr(feeder, "ORDERS_KEPT", 2)
+    demo = DemoRedis()
+    try:
+        assert demo.start() == len(SNAPSHOT["keys"])
+        with redis.Redis(port=demo.server.port, decode_responses=True) as admin:
+            yield admin
+    finally:
+        demo.stop()
+
+
+def test_feeder_writes_as_fullon_cache_does(fed_redis) -> None:
+    admin = fed_redis
+    pubsub = admin.pubsub()
+    pubsub.subscribe("ticker_updates:kraken:BTC/USD")
+    started = time.time()
+    message = None
+    while message is None or message["type"] != "message":
+        assert time.time() - started < 5, "no ticker published"
+        message = pubsub.get_message(timeout=1)
+    published = json.loads(message["data"])
+    tick = json.loads(admin.hget("tickers:kraken", "BTC/USD"))
+    assert set(tick) == {"symbol", "exchange", "price", "volume", "time", "bid", "ask", "last"}
+    assert published["time"] >= started - 1 and abs(tick["time"] - time.time()) < 2
+    assert float(admin.get("ticker_time:kraken:BTC/USD")) >= published["time"]
+    assert tick["ask"] - tick["bid"] == pytest.approx(1.0)  # the sample's spread, kept
+    pubsub.close()
+
+    time.sleep(1.5)  # a few rounds: orders, trades and queue entries on each
+    process_key = "process:data:tick:kraken:BTC/USD:1795668783.609004"
+    record = json.loads(admin.get(process_key))
+    assert abs(epoch(record["heartbeat"]) - time.time()) < 10
+    assert admin.ttl(process_key) > 86400 - 10
+    active = admin.hget("process:active:tick", "tick:kraken:BTC/USD:1795668783.609004")
+    assert abs(epoch(active) - time.time()) < 10
+    bar = json.loads(admin.lindex("ohlcv:BTC/USDT:1m", -1))
+    assert len(bar) == 6 and bar[0] > 1e12  # milliseconds, like the rest of that series
+    assert time.time() - 60 <= bar[0] / 1000 <= time.time()
+    fed = 0
+    for exchange in ("binance", "kraken", "hyperliquid"):
+        orders = admin.hgetall(f"order_status:{exchange}")
+        sample = orders_in_sample(exchange)
+        assert set(sample) <= set(orders) and len(orders) - len(sample) <= 2  # ORDERS_KEPT
+        fed += len(orders) - len(sample)
+        assert admin.llen(f"new_orders:local-{exchange}") <= 5
+        for order_id in set(orders) - set(sample):
+            order = json.loads(orders[order_id])
+            assert order["order_id"] == order_id and order["status"] == "open"
+            assert set(order) == set(json.loads(next(iter(sample.values()))))
+    assert fed > 0
+    status = [epoch(admin.get(f"TRADE:STATUS:{ex}")) for ex in ("binance", "kraken")]
+    assert max(status) > time.time() - 10
+    trade = json.loads(admin.lindex("trades:kraken:BTCUSD", -1))
+    assert trade["cost"] == pytest.approx(trade["price"] * trade["volume"], rel=1e-4)
+
+
+def orders_in_sample(exchange: str) -> dict[str, str]:
+    return {e["key"]: e["value"] for e in SNAPSHOT["keys"]}[f"order_status:{exchange}"]
