@@ -4,16 +4,24 @@ redis-server and ``python -m fullon_cache_api --demo`` processes."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
+import httpx
 import pytest
 import redis
 
 from fullon_cache_api.demo import DemoRedis, feeder
+from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.demo.snapshot import rebased, sample_snapshot
 
 from support import SNAPSHOT
@@ -132,3 +140,123 @@ def test_feeder_writes_as_fullon_cache_does(fed_redis) -> None:
 
 def orders_in_sample(exchange: str) -> dict[str, str]:
     return {e["key"]: e["value"] for e in SNAPSHOT["keys"]}[f"order_status:{exchange}"]
+
+
+class Demo(NamedTuple):
+    process: subprocess.Popen[str]
+    base: str  # http://127.0.0.1:{port}
+    redis_url: str  # the demo's Redis, default user (from the banner)
+    printed: str  # the output read so far: up to the banner's line naming Redis
+
+
+@contextmanager
+def demo(*args: str) -> Iterator[Demo]:
+    """``python -m fullon_cache_api --demo`` in a process group of its own, as a shell runs a
+    command (so Ctrl-C can be sent to the group), once it answers; killed at the end if still
+    running."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fullon_cache_api", "--demo", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        process_group=0,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                httpx.get(base + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the demo did not answer"
+                time.sleep(0.05)
+        printed = ""
+        while not (found := re.search(r"in a private Redis at (redis://\S+)", printed)):
+            line = process.stdout.readline() if process.stdout else ""
+            assert line, f"no banner: {printed}"
+            printed += line
+        yield Demo(process, base, found.group(1), printed)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def poll(url: str, ready, timeout: float = 5.0) -> Any:
+    """The JSON at ``url`` once ``ready(body)``; fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = httpx.get(url, timeout=2).json()
+        if ready(body):
+            return body
+        assert time.monotonic() < deadline, f"{url}: {body}"
+        time.sleep(0.1)
+
+
+def first_ticker_event(base: str) -> dict[str, Any]:
+    with httpx.stream("GET", base + "/stream/tickers", timeout=5) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                return json.loads(line.removeprefix("data: "))
+    raise AssertionError("the stream ended")
+
+
+@pytest.mark.slow
+def test_demo_is_live_within_seconds() -> None:
+    with demo() as (process, base, redis_url, printed):
+        started = time.time()
+        active = poll(base + "/tickers/binance/active", lambda body: body["count"] > 0)
+        assert {item["symbol"] for item in active["items"]} == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
+        processes = poll(base + "/processes", lambda body: body["count"] > 0)
+        assert {item["process_type"] for item in processes["items"]} == {"tick", "bot"}
+        health = httpx.get(base + "/processes/health").json()
+        assert health["total"] == 4 and health["by_status"]["running"] == 3
+        assert health["stale"] == 0
+        event = first_ticker_event(base)  # nobody publishes but the demo's feeder
+        assert event["exchange"] in ("binance", "kraken", "hyperliquid")
+        assert time.time() - started < 10
+        first = httpx.get(base + "/tickers/kraken/BTC/USD").json()
+        later = poll(base + "/tickers/kraken/BTC/USD", lambda body: body["time"] != first["time"])
+        assert epoch(later["time"]) > epoch(first["time"])
+        bars = httpx.get(base + "/ohlcv/BTC/USDT/1m", params={"limit": 1}).json()["bars"]
+        assert time.time() - 120 < bars[-1][0] / 1000 <= time.time()  # re-based, then fed
+        with redis.Redis.from_url(redis_url) as admin:  # the API reads as a read-only user
+            api = [c for c in admin.client_list() if c["name"] == "fullon_cache_api"]
+            assert api and {c["user"] for c in api} == {"cache_api"}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+        output = printed + (process.stdout.read() if process.stdout else "")
+    for path in ("/", "/docs", "/ui", "/openapi.json", "/health"):  # the banner's links
+        assert f" {base}{path}\n" in output
+    assert f"curl {base}/tickers/binance/BTC/USDT" in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("stop", "to_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGHUP, False)],
+    ids=["ctrl-c", "sigterm", "sighup"],
+)
+def test_every_stop_signal_leaves_no_redis_and_no_directory(stop, to_group) -> None:
+    with demo() as (process, base, redis_url, printed):
+        with redis.Redis.from_url(redis_url, decode_responses=True) as admin:
+            redis_pid = int(admin.info("server")["process_id"])
+            directory = Path(admin.config_get("dir")["dir"])
+        assert directory.is_dir()
+        # Its own process group: Ctrl-C in the terminal reaches the demo, not Redis.
+        assert os.getpgid(redis_pid) == redis_pid != os.getpgid(process.pid)
+        assert httpx.get(base + "/tickers/binance/BTC/USDT").status_code == 200
+        if to_group:
+            os.killpg(process.pid, stop)
+        else:
+            process.send_signal(stop)
+        assert process.wait(15) == 0
+        output = printed + (process.stdout.read() if process.stdout else "")
+    with pytest.raises(ProcessLookupError):
+        os.kill(redis_pid, 0)
+    assert not directory.exists()
+    assert "WARNING" not in output and "ERROR" not in output and "Traceback" not in output

@@ -1,4 +1,5 @@
-"""The standalone server and the demo, as real processes on loopback."""
+"""The standalone server, as real processes on loopback: serving and stopping, start errors,
+workers."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from fullon_cache_api.demo.redis_server import free_port
 
@@ -38,44 +41,47 @@ def test_standalone_hypercorn_serves_and_shuts_down_cleanly(redis_server, snapsh
     assert api_connections(redis_server) == 0
 
 
-def test_invalid_setting_fails_at_start_naming_the_variable() -> None:
+def start_error(*args: str, env: dict[str, str] | None = None) -> str:
+    """The one line a start that must fail prints on stderr (exit status 2, nothing on stdout:
+    no banner)."""
     result = subprocess.run(
-        [sys.executable, "-m", "fullon_cache_api", "--port", str(free_port())],
-        env={**os.environ, "FULLON_CACHE_API_POOL_SIZE": "lots"},
+        [sys.executable, "-m", "fullon_cache_api", *args],
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert result.returncode == 2
-    assert "FULLON_CACHE_API_POOL_SIZE" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    return result.stderr
 
 
-def test_help_documents_flags_and_env() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "fullon_cache_api", "--help"], capture_output=True, text=True
-    )
-    assert result.returncode == 0
-    for flag in ("--host", "--port", "--workers", "--log-level", "--demo", "FULLON_CACHE_API_PORT"):
-        assert flag in result.stdout
+@pytest.mark.parametrize("demo", [(), ("--demo",)], ids=["server", "demo"])
+def test_a_busy_port_fails_at_start_in_one_line(demo) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        message = start_error("--port", str(port), *demo)
+    assert f"cannot listen on 127.0.0.1:{port}" in message and "in use" in message
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_demo_serves_sample_data_and_stops_its_redis(stop) -> None:
-    with serve_api("--demo", output=True) as (process, _, port):
-        body = httpx.get(f"http://127.0.0.1:{port}/tickers/binance/BTC/USDT").json()
-        assert (body["exchange"], body["symbol"], body["price"], body["last"]) == (
-            "binance",
-            "BTC/USDT",
-            300.0,
-            300.0,
-        )
-        process.send_signal(stop)
-        assert process.wait(10) == 0
-        output = process.stdout.read() if process.stdout else ""
-    assert f"curl http://127.0.0.1:{port}/tickers/binance/BTC/USDT" in output
-    redis_port = int(re.search(r"redis://127\.0\.0\.1:(\d+)/0", output).group(1))
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", redis_port), timeout=0.5).close()
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (("--port", "99999"), {}, "--port"),
+        ((), {"FULLON_CACHE_API_POOL_SIZE": "lots"}, "FULLON_CACHE_API_POOL_SIZE"),
+        (("--demo",), {"FULLON_CACHE_API_POOL_SIZE": "lots"}, "FULLON_CACHE_API_POOL_SIZE"),
+        (
+            ("--demo",),
+            {"FULLON_CACHE_API_TOKENS": "a", "FULLON_CACHE_API_PUBLIC_DOCS": "?"},
+            "PUBLIC_DOCS",
+        ),
+        ((), {"REDIS_URL": "redis://localhost:notaport/0"}, "REDIS_URL"),
+        ((), {"REDIS_URL": "http://localhost/0"}, "REDIS_URL"),
+    ],
+)
+def test_a_bad_setting_fails_at_start_in_one_line_naming_it(args, env, named) -> None:
+    assert named in start_error("--port", str(free_port()), *args, env=env)
 
 
 @pytest.mark.parametrize(
@@ -89,12 +95,41 @@ def test_demo_serves_sample_data_and_stops_its_redis(stop) -> None:
     ],
 )
 def test_invalid_server_variable_fails_at_start_naming_it(variable, value) -> None:
+    assert variable in start_error(env={variable: value})
+
+
+def test_help_documents_flags_and_env() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fullon_cache_api"],
-        env={**os.environ, variable: value},
-        capture_output=True,
-        text=True,
-        timeout=30,
+        [sys.executable, "-m", "fullon_cache_api", "--help"], capture_output=True, text=True
     )
-    assert result.returncode == 2
-    assert variable in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 0
+    for flag in (
+        "--host", "--port", "--workers", "--log-level", "--graceful-timeout",
+        "--demo", "FULLON_CACHE_API_PORT",
+    ):  # fmt: skip
+        assert flag in result.stdout
+
+
+def test_several_workers_share_an_automatic_metrics_directory(
+    redis_server, snapshot, monkeypatch
+) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    env = {"REDIS_URL": reader_url(redis_server)}
+    with serve_api("--workers", "2", env=env, output=True) as (process, base, _):
+        for _ in range(30):  # new connections each time: the workers share them out
+            assert httpx.get(base + "/tickers/binance/BTC/USDT").status_code == 200
+        text = httpx.get(base + "/metrics").text
+        labels = {"route": "/tickers/{exchange}/{symbol}", "method": "GET", "status": "200"}
+        served = [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "fullon_cache_api_requests_total" and sample.labels == labels
+        ]
+        assert served == [30]  # summed over both workers
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+        output = process.stdout.read() if process.stdout else ""
+    directory = re.search(r"metrics of the 2 workers shared in (\S+)", output).group(1)
+    assert not Path(directory).exists()  # removed at exit
+    assert "WARNING" not in output and "Traceback" not in output
