@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import math
 import multiprocessing
@@ -30,6 +31,7 @@ import tempfile
 from collections.abc import Callable, Container, Mapping, Sequence
 from types import FrameType
 from typing import NoReturn, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -42,6 +44,8 @@ T = TypeVar("T")
 ENV = "FULLON_CACHE_API_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# One line per request: client "GET /path?query 1.1" status bytes seconds
+ACCESS_LOG_FORMAT = '%(h)s "%(R)s" %(s)s %(b)s %(L)ss'
 
 log = logging.getLogger("fullon.cache_api.server")
 
@@ -65,6 +69,13 @@ def duration(raw: str) -> float:
     if not 0 < value < math.inf:
         raise ValueError(raw)
     return value
+
+
+def boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(raw)
+    return value in ("1", "true", "yes", "on")
 
 
 def from_env(name: str, default: str, kind: Callable[[str], T], allowed: Container[T] = ()) -> T:
@@ -117,6 +128,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="log level (env FULLON_CACHE_API_LOG_LEVEL, default info)",
     )
     parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=from_env("ACCESS_LOG", "false", boolean),
+        help="log one line per request to stderr (env FULLON_CACHE_API_ACCESS_LOG, default off)",
+    )
+    parser.add_argument(
         "--graceful-timeout",
         type=duration,
         default=from_env("GRACEFUL_TIMEOUT", "5", duration),
@@ -157,9 +174,10 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as undo:  # everything started below is stopped in reverse
         demo = DemoRedis() if args.demo else None  # a free port; nothing started yet
         env = os.environ if demo is None else {**os.environ, "REDIS_URL": demo.reader_url}
-        checked_settings(env)
+        settings = checked_settings(env)
         listener = listen(args.host, args.port)
         undo.callback(listener.close)
+        log_start(args, settings)
         if demo is not None:
             undo.callback(demo.stop)  # after the server's graceful stop
             try:
@@ -201,6 +219,42 @@ def listen(host: str, port: int) -> socket.socket:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
+def log_start(args: argparse.Namespace, settings: Settings) -> None:
+    count = len(settings.tokens)
+    auth = f"{count} token{'s' * (count != 1)}" if count else "open"
+    log.info("reading %s; auth: %s", redis_target(settings), auth)
+    if not settings.tokens and not is_loopback(args.host):
+        log.warning(
+            "listening on %s with auth open: anyone who reaches it reads the cache "
+            "(set FULLON_CACHE_API_TOKENS)",
+            args.host,
+        )
+
+
+def redis_target(settings: Settings) -> str:
+    """Where the API reads, for the log: the URL with its password masked (and without its
+    query, which may carry one too), and the sentinels when Sentinel finds the server."""
+    parts = urlsplit(settings.redis_url)
+    credentials, at, address = parts.netloc.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    netloc = f"{user}{':***' if colon else ''}{at}{address}"
+    url = urlunsplit(parts._replace(netloc=netloc, query=""))
+    if not settings.sentinels:
+        return url
+    sentinels = ",".join(f"{host}:{port}" for host, port in settings.sentinels)
+    return (
+        f"sentinels {sentinels} (service {settings.sentinel_service}, "
+        f"from the {settings.read_from}) as {url}"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def print_banner(args: argparse.Namespace, keys: int, redis_url: str) -> None:
     host = f"[{args.host}]" if ":" in args.host else args.host
     base = f"http://{host}:{args.port}"
@@ -225,6 +279,8 @@ def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Confi
     config.bind = [f"fd://{listener.detach()}"]  # hypercorn owns the socket from here
     config.graceful_timeout = args.graceful_timeout
     config.errorlog = logging.getLogger("fullon.cache_api.server")
+    config.accesslog = logging.getLogger("fullon.cache_api.access") if args.access_log else None
+    config.access_log_format = ACCESS_LOG_FORMAT
     return config
 
 

@@ -1,8 +1,10 @@
 """The standalone server, as real processes on loopback: serving and stopping, start errors,
-workers."""
+logs, workers."""
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import re
 import signal
@@ -15,9 +17,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fullon_cache_api import Settings
+from fullon_cache_api.__main__ import log_start
 from fullon_cache_api.demo.redis_server import free_port
 
-from support import api_connections, reader_url, serve_api
+from support import READER_PASSWORD, api_connections, reader_url, serve_api
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +96,7 @@ def test_a_bad_setting_fails_at_start_in_one_line_naming_it(args, env, named) ->
         ("FULLON_CACHE_API_WORKERS", "0"),
         ("FULLON_CACHE_API_LOG_LEVEL", "verbose"),
         ("FULLON_CACHE_API_GRACEFUL_TIMEOUT", "soon"),
+        ("FULLON_CACHE_API_ACCESS_LOG", "maybe"),
     ],
 )
 def test_invalid_server_variable_fails_at_start_naming_it(variable, value) -> None:
@@ -105,9 +110,66 @@ def test_help_documents_flags_and_env() -> None:
     assert result.returncode == 0
     for flag in (
         "--host", "--port", "--workers", "--log-level", "--graceful-timeout",
-        "--demo", "FULLON_CACHE_API_PORT",
+        "--access-log", "--demo", "FULLON_CACHE_API_PORT",
     ):  # fmt: skip
         assert flag in result.stdout
+
+
+def test_start_logs_the_redis_target_masked_and_the_auth_mode(redis_server, snapshot) -> None:
+    env = {"REDIS_URL": reader_url(redis_server), "FULLON_CACHE_API_TOKENS": "one,two"}
+    with serve_api(env=env, output=True) as (process, base, _):
+        assert httpx.get(base + "/health").status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+        output = process.stdout.read() if process.stdout else ""
+    target = f"redis://cache_api:***@127.0.0.1:{redis_server.port}/0"
+    assert f"reading {target}; auth: 2 tokens" in output
+    assert READER_PASSWORD not in output and "WARNING" not in output
+
+
+@pytest.mark.parametrize(
+    ("host", "tokens", "warned"),
+    [
+        ("0.0.0.0", (), True),
+        ("192.0.2.10", (), True),
+        ("0.0.0.0", ("token",), False),
+        ("127.0.0.1", (), False),
+        ("::1", (), False),
+        ("localhost", (), False),
+    ],
+)
+def test_a_reachable_address_with_auth_open_is_warned_about(host, tokens, warned, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="fullon.cache_api"):
+        log_start(argparse.Namespace(host=host), Settings(tokens=tokens))
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert bool(warnings) == warned
+    assert ("auth: open" if not tokens else "auth: 1 token") in caplog.text
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_access_log_writes_one_line_per_request(redis_server, snapshot, how) -> None:
+    args, env = ("--access-log",) if how == "flag" else (), {}
+    if how == "env":
+        env["FULLON_CACHE_API_ACCESS_LOG"] = "true"
+    env["REDIS_URL"] = reader_url(redis_server)
+    with serve_api(*args, env=env, output=True) as (process, base, _):
+        assert httpx.get(base + "/tickers/binance/BTC/USDT").status_code == 200
+        assert httpx.get(base + "/nope", params={"x": "1"}).status_code == 404
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+        output = process.stdout.read() if process.stdout else ""
+    lines = [line for line in output.splitlines() if "fullon.cache_api.access" in line]
+    assert len(lines) == 2, output
+    assert '"GET /tickers/binance/BTC/USDT 1.1" 200' in lines[0]
+    assert '"GET /nope?x=1 1.1" 404' in lines[1]
+
+
+def test_no_access_log_by_default(redis_server, snapshot) -> None:
+    with serve_api(env={"REDIS_URL": reader_url(redis_server)}, output=True) as (process, base, _):
+        assert httpx.get(base + "/health").status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+        assert "fullon.cache_api.access" not in (process.stdout.read() if process.stdout else "")
 
 
 def test_several_workers_share_an_automatic_metrics_directory(
