@@ -36,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from redis.connection import parse_url
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import Settings, SettingsError, create_app
 from .demo import DemoRedis
@@ -46,6 +47,11 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # One line per request: client "GET /path?query 1.1" status bytes seconds
 ACCESS_LOG_FORMAT = '%(h)s "%(R)s" %(s)s %(b)s %(L)ss'
+# The answer to an HTTP/2 request while h2c is off, in the API's error shape.
+HTTP2_REFUSED = (
+    b'{"error":{"status":505,"code":"http_version_not_supported",'
+    b'"message":"HTTP/2 is not served here: use HTTP/1.1 (the server allows h2c with --h2c)"}}'
+)
 
 log = logging.getLogger("fullon.cache_api.server")
 
@@ -139,6 +145,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=from_env("GRACEFUL_TIMEOUT", "5", duration),
         help="seconds in-flight requests get to finish on SIGTERM/SIGINT/SIGHUP "
         "(env FULLON_CACHE_API_GRACEFUL_TIMEOUT, default 5)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=duration,
+        default=from_env("READ_TIMEOUT", "5", duration),
+        help="seconds a client gets to send a whole request head, and an idle connection "
+        "stays open (env FULLON_CACHE_API_READ_TIMEOUT, default 5)",
+    )
+    parser.add_argument(
+        "--h2c",
+        action=argparse.BooleanOptionalAction,
+        default=from_env("H2C", "false", boolean),
+        help="also serve cleartext HTTP/2 (env FULLON_CACHE_API_H2C, default off: HTTP/1.1 only)",
     )
     parser.add_argument(
         "--demo",
@@ -278,6 +297,13 @@ def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Confi
     config = Config()
     config.bind = [f"fd://{listener.detach()}"]  # hypercorn owns the socket from here
     config.graceful_timeout = args.graceful_timeout
+    # hypercorn's keep-alive timer runs from a connection's start (and each answer's end) until
+    # a whole request head has arrived, however slowly it trickles in, so it bounds a slow or
+    # stalled request too. (hypercorn's read_timeout would also cut /stream/tickers clients,
+    # which send nothing after their request.) The API reads no request body: it answers at
+    # once, and hypercorn then closes a connection whose body is still coming.
+    config.keep_alive_timeout = args.read_timeout
+    config.include_server_header = False  # no product name and version to fingerprint
     config.errorlog = logging.getLogger("fullon.cache_api.server")
     config.accesslog = logging.getLogger("fullon.cache_api.access") if args.access_log else None
     config.access_log_format = ACCESS_LOG_FORMAT
@@ -286,9 +312,10 @@ def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Confi
 
 async def serve_app(args: argparse.Namespace, listener: socket.socket) -> None:
     app = create_app()
+    served = app if args.h2c else refuse_http2(app)
     config = hypercorn_config(args, listener)
     # (Starlette's ASGI types and hypercorn's describe the same callables differently.)
-    await serve(app, config, shutdown_trigger=_shutdown_requested)  # type: ignore[arg-type]
+    await serve(served, config, shutdown_trigger=_shutdown_requested)  # type: ignore[arg-type]
 
 
 async def _shutdown_requested() -> None:
@@ -320,6 +347,24 @@ def interrupt_on_signals() -> None:
 
     for signum in SIGNALS:
         signal.signal(signum, interrupt)
+
+
+def refuse_http2(app: ASGIApp) -> ASGIApp:
+    """HTTP/1.1 only: hypercorn speaks cleartext HTTP/2 to any client that asks (by prior
+    knowledge or by ``Upgrade: h2c``) and has no option to stop it, so HTTP/2 requests are
+    answered 505 here, before the app. ``--h2c`` serves them."""
+
+    async def http1_only(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("http_version") != "2":
+            await app(scope, receive, send)
+        elif scope["type"] == "http":
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 505, "headers": headers})
+            await send({"type": "http.response.body", "body": HTTP2_REFUSED})
+        else:  # a WebSocket over HTTP/2: refused before it is accepted
+            await send({"type": "websocket.close", "code": 1002})
+
+    return http1_only
 
 
 def run_workers(args: argparse.Namespace, listener: socket.socket) -> int:

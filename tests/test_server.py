@@ -1,5 +1,5 @@
 """The standalone server, as real processes on loopback: serving and stopping, start errors,
-logs, workers."""
+logs, hardening, workers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,8 @@ def test_standalone_hypercorn_serves_and_shuts_down_cleanly(redis_server, snapsh
             300.5,
             10.0,
         )
+        assert "server" not in response.headers  # no product and version to fingerprint
+        assert "date" in response.headers and response.http_version == "HTTP/1.1"
         assert httpx.get(f"http://127.0.0.1:{port}/tickers").json()["count"] == 6
         assert api_connections(redis_server) >= 1
         process.send_signal(signal.SIGTERM)
@@ -73,6 +76,7 @@ def test_a_busy_port_fails_at_start_in_one_line(demo) -> None:
     ("args", "env", "named"),
     [
         (("--port", "99999"), {}, "--port"),
+        (("--read-timeout", "-1"), {}, "--read-timeout"),
         ((), {"FULLON_CACHE_API_POOL_SIZE": "lots"}, "FULLON_CACHE_API_POOL_SIZE"),
         (("--demo",), {"FULLON_CACHE_API_POOL_SIZE": "lots"}, "FULLON_CACHE_API_POOL_SIZE"),
         (
@@ -96,7 +100,9 @@ def test_a_bad_setting_fails_at_start_in_one_line_naming_it(args, env, named) ->
         ("FULLON_CACHE_API_WORKERS", "0"),
         ("FULLON_CACHE_API_LOG_LEVEL", "verbose"),
         ("FULLON_CACHE_API_GRACEFUL_TIMEOUT", "soon"),
+        ("FULLON_CACHE_API_READ_TIMEOUT", "0"),
         ("FULLON_CACHE_API_ACCESS_LOG", "maybe"),
+        ("FULLON_CACHE_API_H2C", "2"),
     ],
 )
 def test_invalid_server_variable_fails_at_start_naming_it(variable, value) -> None:
@@ -109,8 +115,8 @@ def test_help_documents_flags_and_env() -> None:
     )
     assert result.returncode == 0
     for flag in (
-        "--host", "--port", "--workers", "--log-level", "--graceful-timeout",
-        "--access-log", "--demo", "FULLON_CACHE_API_PORT",
+        "--host", "--port", "--workers", "--log-level", "--graceful-timeout", "--read-timeout",
+        "--access-log", "--h2c", "--demo", "FULLON_CACHE_API_PORT", "FULLON_CACHE_API_H2C",
     ):  # fmt: skip
         assert flag in result.stdout
 
@@ -170,6 +176,63 @@ def test_no_access_log_by_default(redis_server, snapshot) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
         assert "fullon.cache_api.access" not in (process.stdout.read() if process.stdout else "")
+
+
+def test_cleartext_http2_is_refused_unless_asked(redis_server, snapshot) -> None:
+    env = {"REDIS_URL": reader_url(redis_server)}
+    with serve_api(env=env) as (_, base, _), httpx.Client(http1=False, http2=True) as h2:
+        response = h2.get(base + "/health")  # HTTP/2 by prior knowledge
+        assert (response.http_version, response.status_code) == ("HTTP/2", 505)
+        assert response.json()["error"]["code"] == "http_version_not_supported"
+        assert httpx.get(base + "/health").status_code == 200  # HTTP/1.1 is served
+    with serve_api("--h2c", env=env) as (_, base, _), httpx.Client(http1=False, http2=True) as h2:
+        response = h2.get(base + "/tickers/binance/BTC/USDT")
+        assert (response.http_version, response.status_code) == ("HTTP/2", 200)
+        assert response.json()["price"] == 300.0
+
+
+def closed_after(sock: socket.socket, limit: float) -> tuple[float, bytes]:
+    """Seconds until the server closes ``sock`` (at most ``limit``), and what it sent."""
+    sock.settimeout(limit)
+    started, received = time.monotonic(), b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return time.monotonic() - started, received
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer"),
+    [
+        # half a head, then nothing: closed unanswered
+        (b"GET /health HTTP/1.1\r\nHost: api\r\nX-Half: ", b""),
+        # a third of a body: answered at once (the API reads no body), then closed
+        (b"GET /health HTTP/1.1\r\nHost: api\r\nContent-Length: 90\r\n\r\nabc", b"HTTP/1.1 200"),
+    ],
+    ids=["head", "body"],
+)
+def test_a_stalled_request_is_closed_within_the_read_timeout(redis_server, sent, answer) -> None:
+    env = {"REDIS_URL": reader_url(redis_server)}
+    with serve_api("--read-timeout", "1", env=env) as (_, _, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(sent)
+            started, received = time.monotonic(), b""
+            while chunk := sock.recv(4096):
+                received += chunk
+            assert time.monotonic() - started < 4
+        assert received.startswith(answer) and (answer or received == b"")
+
+
+def test_a_trickled_request_head_is_closed_within_the_read_timeout(redis_server) -> None:
+    env = {"REDIS_URL": reader_url(redis_server)}
+    head = b"GET /health HTTP/1.1\r\nHost: api\r\nX-Slow: " + b"x" * 100
+    with serve_api("--read-timeout", "1", env=env) as (_, _, port):
+        sock = socket.create_connection(("127.0.0.1", port))
+        started = time.monotonic()
+        with sock, pytest.raises(OSError):  # a broken pipe or a reset: the server has closed
+            for byte in head:
+                sock.sendall(bytes([byte]))  # a byte every 0.1 s: never idle for long
+                time.sleep(0.1)
+        assert time.monotonic() - started < 5
 
 
 def test_several_workers_share_an_automatic_metrics_directory(
