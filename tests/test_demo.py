@@ -71,6 +71,25 @@ def test_sample_data_is_rebased_so_the_newest_times_are_now() -> None:
     assert components["binance:BTC/USDT"] == "tick:binance:BTC/USDT:1795668783.605899"
 
 
+def test_rebase_moves_zoned_iso_strings_anywhere_and_numbers_only_as_times() -> None:
+    payload = {
+        "time": 1577836800.0,  # 2020-01-01T00:00:00Z
+        "note": {"seen": ["2020-01-01T00:00:00+00:00"]},
+        "volume": 1577836800.0,  # a number like a time, but not under a time's name
+        "local": "2020-01-01 00:00:00",  # no zone: which instant it is is unknown
+    }
+    snapshot = {
+        "keys": [{"key": "k", "type": "hash", "ttl": -1, "value": {"f": json.dumps(payload)}}]
+    }
+    moved = json.loads(rebased(snapshot, now=1577836800 + 100.5)["keys"][0]["value"]["f"])
+    assert moved == {
+        "time": 1577836900.0,
+        "note": {"seen": ["2020-01-01T00:01:40+00:00"]},
+        "volume": 1577836800.0,
+        "local": "2020-01-01 00:00:00",
+    }
+
+
 def test_packaged_sample_data_is_the_fixture_without_float_noise() -> None:
     text = json.dumps(sample_snapshot())
     assert not re.search(r"\d\.\d*0000000\d|\d\.\d*9999999\d", text)

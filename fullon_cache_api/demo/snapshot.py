@@ -16,9 +16,9 @@ import redis
 
 __all__ = ["load_snapshot", "read_snapshot", "rebased", "sample_snapshot"]
 
-# The payload fields that hold times in fullon_cache's layout: tick and trade ``time``, position
-# and bot feed ``timestamp``, balance ``date``, order ``timestamp``, process record times.
-TIME_FIELDS = frozenset({"time", "timestamp", "date", "created_at", "updated_at", "heartbeat"})
+# In a payload, a number is a time only under these names (tick and trade ``time``, position
+# ``timestamp``); a string is a time wherever it is an ISO time with a zone.
+EPOCH_FIELDS = frozenset({"time", "timestamp"})
 CLOCK_GAP = 7 * 86400.0
 """Times further apart than this, with nothing between them, belong to different clocks."""
 
@@ -120,7 +120,7 @@ def _move_text(text: str, offset: Offset) -> str:
         moved = _move_iso(tail, offset) if colon else None
         return text if moved is None else f"{head}:{moved}"
     if isinstance(value, dict):
-        moved_value: Any = _move_fields(value, offset)
+        moved_value: Any = _move_payload(value, offset)
     elif isinstance(value, list) and value:
         moved_value = [_move_epoch(value[0], offset), *value[1:]]  # an OHLCV bar: [ts, o, h, ...]
     else:
@@ -128,25 +128,16 @@ def _move_text(text: str, offset: Offset) -> str:
     return text if moved_value == value else json.dumps(moved_value)
 
 
-def _move_fields(payload: dict[str, Any], offset: Offset) -> dict[str, Any]:
-    """The payload with the times under TIME_FIELDS moved, at any depth (a position's own
+def _move_payload(value: Any, offset: Offset, name: str = "") -> Any:
+    """A decoded JSON payload with its times moved, at any depth (a position's own
     ``timestamp`` sits inside its symbol's object, a bot feed's inside the feed's)."""
-    moved: dict[str, Any] = {}
-    for name, value in payload.items():
-        if name in TIME_FIELDS:
-            moved[name] = _move_time(value, offset)
-        elif isinstance(value, dict):
-            moved[name] = _move_fields(value, offset)
-        else:
-            moved[name] = value
-    return moved
-
-
-def _move_time(value: Any, offset: Offset) -> Any:
-    """A payload time: an ISO string or epoch seconds, by writer."""
     if isinstance(value, str):
         return _move_iso(value, offset) or value
-    return _move_epoch(value, offset)
+    if isinstance(value, dict):
+        return {key: _move_payload(item, offset, key) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_move_payload(item, offset) for item in value]
+    return _move_epoch(value, offset) if name in EPOCH_FIELDS else value
 
 
 def _move_epoch(value: Any, offset: Offset) -> Any:
