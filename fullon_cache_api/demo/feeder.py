@@ -1,9 +1,9 @@
 """The demo's feeder: keeps the demo's private Redis moving as fullon_cache's writers would.
 
-Demo only. This is the one module of the package that writes to Redis, and it writes only into
-the Redis the demo started, on a connection of its own; the API never writes. It finds what to
-feed in the loaded data (tickers, active processes, OHLCV series, order hashes, trade lists,
-order queues) and writes the same keys and payloads fullon_cache's writers do:
+Demo only. Like the loading of the sample data, it writes only into the Redis the demo
+started, on a connection of its own; the API never writes. It finds what to feed in the loaded
+data (tickers, active processes, OHLCV series, order hashes, trade lists, order queues) and
+writes the same keys and payloads fullon_cache's writers do:
 
 - every ticker, a few times a second: ``HSET tickers:{exchange} {symbol} <tick>``,
   ``SET ticker_time:{exchange}:{symbol} <epoch>``, ``PUBLISH ticker_updates:{exchange}:{symbol}``
