@@ -32,7 +32,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def demo(session: nox.Session) -> None:
-    """Serve the API on a private Redis with sample data (Ctrl-C stops both)."""
+    """Serve the API on a private Redis with live sample data (Ctrl-C stops both)."""
     session.install("-e", ".[demo]")
     session.run("python", "-m", "fullon_cache_api", "--demo", *session.posargs)
 

@@ -17,12 +17,12 @@ Served under hypercorn exactly like the API (same configuration, one worker)::
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -232,13 +232,14 @@ app = Reference()
 def main() -> int:
     """Serve ``app`` with the API's own hypercorn configuration (``python -m fullon_cache_api``
     flags), only the application differs."""
-    from hypercorn.run import run
+    from hypercorn.asyncio import serve
 
-    from fullon_cache_api.__main__ import hypercorn_config, parse_args
+    from fullon_cache_api.__main__ import hypercorn_config, listen, parse_args
 
-    config = hypercorn_config(parse_args(sys.argv[1:]))
-    config.application_path = f"{Path(__file__).resolve()}:app"
-    return run(config)
+    args = parse_args(sys.argv[1:])
+    config = hypercorn_config(args, listen(args.host, args.port))
+    asyncio.run(serve(app, config))  # type: ignore[arg-type]
+    return 0
 
 
 if __name__ == "__main__":

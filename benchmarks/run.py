@@ -65,7 +65,7 @@ from data import (  # noqa: E402
 from reference import Reference  # noqa: E402
 
 from fullon_cache_api import Settings, create_app, lifespan  # noqa: E402
-from fullon_cache_api.redis_server import RedisServer, find_redis_server, free_port  # noqa: E402
+from fullon_cache_api.demo.redis_server import RedisServer, find_redis_server, free_port  # noqa: E402
 
 ALL_TICKERS = TICKERS_PER_EXCHANGE * 5
 

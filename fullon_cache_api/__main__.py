@@ -1,29 +1,90 @@
 """``python -m fullon_cache_api``: serve the API with hypercorn.
 
+The listening socket is bound here first, so that a busy port stops the start in one line
+before anything else runs. The app (``create_app()``, settings from the environment) is then
+served by ``hypercorn.asyncio.serve`` in this process, or, with ``--workers N``, in N processes
+that share the socket while this one waits for them. SIGINT, SIGTERM and SIGHUP stop the server
+gracefully.
+
 ``--demo`` first starts a private redis-server on a free loopback port, loads the sample data
-(fullon_cache's exact layout) into it, and stops it again when the server stops.
+(fullon_cache's exact layout) re-based to now, and keeps it moving with the demo feeder; the
+API reads it as a read-only Redis user. Redis is stopped after the server, and its directory
+removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import functools
+import ipaddress
 import logging
+import math
+import multiprocessing
+import multiprocessing.connection
 import os
+import shutil
+import signal
+import socket
 import sys
-from collections.abc import Callable, Container, Sequence
+import tempfile
+from collections.abc import Callable, Container, Mapping, Sequence
+from types import FrameType
 from typing import NoReturn, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
+from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from hypercorn.run import run
+from redis.connection import parse_url
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .settings import Settings, SettingsError
+from . import Settings, SettingsError, create_app
+from .demo import DemoRedis
+from .redis_clients import end_streams
 
 T = TypeVar("T")
-APP_PATH = "fullon_cache_api.app:create_app()"
 ENV = "FULLON_CACHE_API_"
-
-
 LOG_LEVELS = ("debug", "info", "warning", "error")
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# One line per request: client "GET /path?query 1.1" status bytes seconds
+ACCESS_LOG_FORMAT = '%(h)s "%(R)s" %(s)s %(b)s %(L)ss'
+# The answer to an HTTP/2 request while h2c is off, in the API's error shape.
+HTTP2_REFUSED = (
+    b'{"error":{"status":505,"code":"http_version_not_supported",'
+    b'"message":"HTTP/2 is not served here: use HTTP/1.1 (the server allows h2c with --h2c)"}}'
+)
+
+log = logging.getLogger("fullon.cache_api.server")
+
+
+def fail(message: str) -> NoReturn:
+    """Stop the start: one line on stderr naming the cause, exit status 2, no traceback."""
+    print(f"fullon_cache_api: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+# Value kinds of the flags and their environment twins: each raises ValueError on a bad value.
+def port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError(raw)
+    return value
+
+
+def duration(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value < math.inf:
+        raise ValueError(raw)
+    return value
+
+
+def boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(raw)
+    return value in ("1", "true", "yes", "on")
 
 
 def from_env(name: str, default: str, kind: Callable[[str], T], allowed: Container[T] = ()) -> T:
@@ -33,20 +94,19 @@ def from_env(name: str, default: str, kind: Callable[[str], T], allowed: Contain
     try:
         value = kind(raw)
     except ValueError:
-        invalid(f"{ENV}{name}={raw!r} is not a valid {kind.__name__}")
+        fail(f"invalid setting: {ENV}{name}={raw!r} is not a valid {kind.__name__}")
     if allowed and value not in allowed:
-        invalid(f"{ENV}{name}={raw!r} is not one of the allowed values")
+        fail(f"invalid setting: {ENV}{name}={raw!r} is not one of the allowed values")
     return value
 
 
-def invalid(message: str) -> NoReturn:
-    """Stop at start on an invalid setting: the message names the variable; exit status 2."""
-    print(f"invalid setting: {message}", file=sys.stderr)
-    raise SystemExit(2)
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        fail(message)  # one line, like every other start error (--help shows the usage)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m fullon_cache_api",
         description="Serve the read-only fullon cache API with hypercorn. Redis is configured by "
         "REDIS_URL, or REDIS_HOST/REDIS_PORT/REDIS_DB/REDIS_PASSWORD (CACHE_* as fallback); "
@@ -59,15 +119,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--port",
-        type=int,
-        default=from_env("PORT", "8000", int, range(1, 65536)),
+        type=port,
+        default=from_env("PORT", "8000", port),
         help="port to bind (env FULLON_CACHE_API_PORT, default 8000)",
     )
     parser.add_argument(
         "--workers",
         type=int,
         default=from_env("WORKERS", "1", int, range(1, 1025)),
-        help="worker processes (env FULLON_CACHE_API_WORKERS, default 1)",
+        help="worker processes (env FULLON_CACHE_API_WORKERS, default 1); with more than one "
+        "and no PROMETHEUS_MULTIPROC_DIR, /metrics sums them through a temporary directory",
     )
     parser.add_argument(
         "--log-level",
@@ -76,17 +137,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="log level (env FULLON_CACHE_API_LOG_LEVEL, default info)",
     )
     parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=from_env("ACCESS_LOG", "false", boolean),
+        help="log one line per request to stderr (env FULLON_CACHE_API_ACCESS_LOG, default off)",
+    )
+    parser.add_argument(
         "--graceful-timeout",
-        type=float,
-        default=from_env("GRACEFUL_TIMEOUT", "5", float),
-        help="seconds in-flight requests get to finish on SIGTERM/Ctrl-C "
+        type=duration,
+        default=from_env("GRACEFUL_TIMEOUT", "5", duration),
+        help="seconds in-flight requests get to finish on SIGTERM/SIGINT/SIGHUP "
         "(env FULLON_CACHE_API_GRACEFUL_TIMEOUT, default 5)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=duration,
+        default=from_env("READ_TIMEOUT", "5", duration),
+        help="seconds a client gets to send a whole request head, and an idle connection "
+        "stays open (env FULLON_CACHE_API_READ_TIMEOUT, default 5)",
+    )
+    parser.add_argument(
+        "--h2c",
+        action=argparse.BooleanOptionalAction,
+        default=from_env("H2C", "false", boolean),
+        help="also serve cleartext HTTP/2 (env FULLON_CACHE_API_H2C, default off: HTTP/1.1 only)",
     )
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="start a private redis-server with sample data and serve it; "
-        "both stop on Ctrl-C or SIGTERM",
+        help="start a private redis-server with live sample data and serve it; "
+        "both stop on Ctrl-C, SIGTERM or SIGHUP",
     )
     args = parser.parse_args(argv)
     if args.workers < 1:
@@ -94,59 +174,240 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def hypercorn_config(args: argparse.Namespace) -> Config:
-    config = Config()
-    config.application_path = APP_PATH
-    config.bind = [f"{args.host}:{args.port}"]
-    # One worker runs in this process; more are spawned (each with its own Redis pool).
-    config.workers = 0 if args.workers == 1 else args.workers
-    config.loglevel = args.log_level.upper()
-    config.graceful_timeout = args.graceful_timeout
-    config.accesslog = None
-    return config
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()  # stderr
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("fullon.cache_api")  # hypercorn's own messages included
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("fullon.cache_api")  # hypercorn logs its own messages
-    logger.addHandler(handler)
-    logger.setLevel(args.log_level.upper())
-    if args.demo:
-        return demo(args)
+    configure_logging(args.log_level)
+    interrupt_on_signals()
     try:
-        Settings.from_env()  # fail at start, naming the variable, not in every worker
+        return run(args)
+    except KeyboardInterrupt:
+        return 0  # stopped by a signal before (or without) serving; run() has cleaned up
+
+
+def run(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as undo:  # everything started below is stopped in reverse
+        demo = DemoRedis() if args.demo else None  # a free port; nothing started yet
+        env = os.environ if demo is None else {**os.environ, "REDIS_URL": demo.reader_url}
+        settings = checked_settings(env)
+        listener = listen(args.host, args.port)
+        undo.callback(listener.close)
+        log_start(args, settings)
+        if demo is not None:
+            undo.callback(demo.stop)  # after the server's graceful stop
+            try:
+                keys = demo.start()
+            except RuntimeError as exc:  # no redis-server binary, or it did not start
+                fail(f"demo: {exc}")
+            os.environ["REDIS_URL"] = demo.reader_url  # for create_app() and the workers
+            print_banner(args, keys, demo.server.url)
+        if args.workers == 1:
+            asyncio.run(serve_app(args, listener))
+            return 0
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            metrics_dir = tempfile.mkdtemp(prefix="fullon-cache-api-metrics-")
+            undo.callback(shutil.rmtree, metrics_dir, ignore_errors=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before the workers start
+            log.info("metrics of the %d workers shared in %s", args.workers, metrics_dir)
+        return run_workers(args, listener)
+
+
+def checked_settings(env: Mapping[str, str]) -> Settings:
+    """The API's settings, read here once so that a bad value stops the start in one line
+    (the app in each worker reads them again)."""
+    try:
+        settings = Settings.from_env(env)
+        parse_url(settings.redis_url)  # type: ignore[no-untyped-call]  # as redis-py will read it
     except SettingsError as exc:
-        invalid(str(exc))
-    return run(hypercorn_config(args))
+        fail(f"invalid setting: {exc}")
+    except Exception as exc:  # what the settings let through fails redis-py's own reading
+        fail(f"invalid setting: REDIS_URL: {exc}")
+    return settings
 
 
-def demo(args: argparse.Namespace) -> int:
-    import redis
-
-    from .redis_server import RedisServer
-    from .snapshot import load_snapshot, sample_snapshot
-
-    server = RedisServer().start()
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here: a busy port or a bad address stops the start."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        with redis.Redis.from_url(server.url) as client:
-            count = load_snapshot(client, sample_snapshot())
-        os.environ["REDIS_URL"] = server.url
-        base = f"http://{args.host}:{args.port}"
-        print(
-            f"fullon_cache_api demo: {count} sample keys in a private Redis at {server.url}\n"
-            f"serving on {base}  (Ctrl-C stops the API and that Redis)\n\n"
-            f"  curl {base}/health\n"
-            f"  curl {base}/tickers\n"
-            f"  curl {base}/tickers/binance/BTC/USDT\n"
-            f"  curl {base}/tickers/hyperliquid/BTC/USDC:USDC\n"
-            f"  curl {base}/exchanges\n",
-            flush=True,
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def log_start(args: argparse.Namespace, settings: Settings) -> None:
+    count = len(settings.tokens)
+    auth = f"{count} token{'s' * (count != 1)}" if count else "open"
+    log.info("reading %s; auth: %s", redis_target(settings), auth)
+    if not settings.tokens and not is_loopback(args.host):
+        log.warning(
+            "listening on %s with auth open: anyone who reaches it reads the cache "
+            "(set FULLON_CACHE_API_TOKENS)",
+            args.host,
         )
-        return run(hypercorn_config(args))
+
+
+def redis_target(settings: Settings) -> str:
+    """Where the API reads, for the log: the URL with its password masked (and without its
+    query, which may carry one too), and the sentinels when Sentinel finds the server."""
+    parts = urlsplit(settings.redis_url)
+    credentials, at, address = parts.netloc.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    netloc = f"{user}{':***' if colon else ''}{at}{address}"
+    url = urlunsplit(parts._replace(netloc=netloc, query=""))
+    if not settings.sentinels:
+        return url
+    sentinels = ",".join(f"{host}:{port}" for host, port in settings.sentinels)
+    return (
+        f"sentinels {sentinels} (service {settings.sentinel_service}, "
+        f"from the {settings.read_from}) as {url}"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def print_banner(args: argparse.Namespace, keys: int, redis_url: str) -> None:
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    base = f"http://{host}:{args.port}"
+    print(
+        f"fullon_cache_api demo: {keys} sample keys, re-based to now and fed live, "
+        f"in a private Redis at {redis_url}\n"
+        f"serving on {base}  (Ctrl-C stops the API, then that Redis)\n\n"
+        f"  home       {base}/\n"
+        f"  API docs   {base}/docs\n"
+        f"  live page  {base}/ui\n"
+        f"  OpenAPI    {base}/openapi.json\n"
+        f"  health     {base}/health\n\n"
+        f"  curl {base}/tickers/binance/BTC/USDT\n"
+        f"  curl {base}/processes/health\n"
+        f"  curl -N {base}/stream/tickers\n",
+        flush=True,
+    )
+
+
+def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Config:
+    config = Config()
+    config.bind = [f"fd://{listener.detach()}"]  # hypercorn owns the socket from here
+    config.graceful_timeout = args.graceful_timeout
+    # hypercorn's keep-alive timer runs from a connection's start (and each answer's end) until
+    # a whole request head has arrived, however slowly it trickles in, so it bounds a slow or
+    # stalled request too. (hypercorn's read_timeout would also cut /stream/tickers clients,
+    # which send nothing after their request.) The API reads no request body: it answers at
+    # once, and hypercorn then closes a connection whose body is still coming.
+    config.keep_alive_timeout = args.read_timeout
+    config.include_server_header = False  # no product name and version to fingerprint
+    config.errorlog = logging.getLogger("fullon.cache_api.server")
+    config.accesslog = logging.getLogger("fullon.cache_api.access") if args.access_log else None
+    config.access_log_format = ACCESS_LOG_FORMAT
+    return config
+
+
+async def serve_app(args: argparse.Namespace, listener: socket.socket) -> None:
+    app = create_app()
+    served = app if args.h2c else refuse_http2(app)
+    config = hypercorn_config(args, listener)
+    trigger = functools.partial(_shutdown_requested, app)
+    # (Starlette's ASGI types and hypercorn's describe the same callables differently.)
+    await serve(served, config, shutdown_trigger=trigger)  # type: ignore[arg-type]
+
+
+async def _shutdown_requested(app: Starlette) -> None:
+    """hypercorn's shutdown trigger: returns on the first SIGINT, SIGTERM or SIGHUP, and
+    hypercorn then stops accepting and gives the requests in flight ``--graceful-timeout``
+    seconds. Open live streams never end by themselves: they are ended here first (each gets
+    a last ``event: end``), so the stop does not wait for them. Later signals are ignored, so
+    that the stop runs to its end."""
+    loop = asyncio.get_running_loop()
+    requested = asyncio.Event()
+    for signum in SIGNALS:
+        loop.add_signal_handler(signum, requested.set)
+    try:
+        await requested.wait()
     finally:
-        server.close()
+        for signum in SIGNALS:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, signal.SIG_IGN)
+    await end_streams(app)
+
+
+def interrupt_on_signals() -> None:
+    """Outside hypercorn's serving (while starting, and in a process waiting on workers),
+    SIGINT, SIGTERM and SIGHUP all interrupt like Ctrl-C, so everything started so far is
+    stopped on the way out. The first one ignores the rest: the stop runs to its end."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        for each in SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for signum in SIGNALS:
+        signal.signal(signum, interrupt)
+
+
+def refuse_http2(app: ASGIApp) -> ASGIApp:
+    """HTTP/1.1 only: hypercorn speaks cleartext HTTP/2 to any client that asks (by prior
+    knowledge or by ``Upgrade: h2c``) and has no option to stop it, so HTTP/2 requests are
+    answered 505 here, before the app. ``--h2c`` serves them."""
+
+    async def http1_only(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("http_version") != "2":
+            await app(scope, receive, send)
+        elif scope["type"] == "http":
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 505, "headers": headers})
+            await send({"type": "http.response.body", "body": HTTP2_REFUSED})
+        else:  # a WebSocket over HTTP/2: refused before it is accepted
+            await send({"type": "websocket.close", "code": 1002})
+
+    return http1_only
+
+
+def run_workers(args: argparse.Namespace, listener: socket.socket) -> int:
+    """``--workers`` processes, each serving the shared socket as a single process does. This
+    one waits until a stop signal or a worker's end, then stops every worker."""
+    # A spawned worker finds its target by module name. Run as ``python -m``, this module is
+    # ``__main__``, which spawn does not import again in a worker: take it by its own name.
+    from fullon_cache_api.__main__ import worker_main
+
+    # spawn: fresh interpreters, with none of this process's threads and connections
+    context = multiprocessing.get_context("spawn")
+    workers: list[multiprocessing.context.SpawnProcess] = []
+    try:
+        for n in range(args.workers):
+            worker = context.Process(target=worker_main, args=(args, listener), name=f"worker-{n}")
+            worker.start()
+            workers.append(worker)
+        multiprocessing.connection.wait([worker.sentinel for worker in workers])
+        log.error("a worker exited by itself: stopping the others")
+    except KeyboardInterrupt:
+        pass  # a stop signal (see interrupt_on_signals)
+    finally:
+        for worker in workers:
+            worker.terminate()  # SIGTERM: its own graceful stop
+        for worker in workers:
+            worker.join(args.graceful_timeout + 10)
+            if worker.exitcode is None:
+                worker.kill()
+                worker.join()
+    return 0 if all(worker.exitcode == 0 for worker in workers) else 1
+
+
+def worker_main(args: argparse.Namespace, listener: socket.socket) -> None:
+    configure_logging(args.log_level)
+    interrupt_on_signals()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_app(args, listener))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,15 @@ from .flight import SingleFlight
 from .hub import StreamHub
 from .settings import Settings
 
-__all__ = ["CLIENT_NAME", "Backend", "Clock", "LoopResources", "connect", "lifespan"]
+__all__ = [
+    "CLIENT_NAME",
+    "Backend",
+    "Clock",
+    "LoopResources",
+    "connect",
+    "end_streams",
+    "lifespan",
+]
 
 Clock = Callable[[], float]
 CLIENT_NAME = "fullon_cache_api"
@@ -226,6 +234,13 @@ class Backend:
         found = self._loops.get(asyncio.get_running_loop())
         if found is not None:
             await found.aclose()
+
+
+async def end_streams(app: Starlette) -> None:
+    """End the open streams of the app on the running loop (each gets a last event): a
+    server's graceful stop then has nothing endless to wait for."""
+    backend: Backend = app.state.backend
+    await backend.resources().hub.aclose()
 
 
 @asynccontextmanager

@@ -16,8 +16,8 @@ import redis
 from starlette.applications import Starlette
 
 from fullon_cache_api import Settings, create_app, lifespan
-from fullon_cache_api.redis_server import RedisServer
-from fullon_cache_api.snapshot import load_snapshot
+from fullon_cache_api.demo.redis_server import RedisServer
+from fullon_cache_api.demo.snapshot import load_snapshot
 
 from support import SNAPSHOT, WRITTEN_AT, Clock, http_client, prepare, reader_url
 

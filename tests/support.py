@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from fullon_cache_api.redis_server import RedisServer, free_port
-from fullon_cache_api.snapshot import read_snapshot
+from fullon_cache_api.demo.redis_server import RedisServer, free_port
+from fullon_cache_api.demo.snapshot import read_snapshot
 
 SNAPSHOT_PATH = Path(__file__).with_name("fullon_cache_snapshot.json")
 SNAPSHOT = read_snapshot(SNAPSHOT_PATH)
@@ -94,8 +94,8 @@ def prepare(server: RedisServer) -> RedisServer:
     """Create the read-only ACL user the app connects as, and load the snapshot (as admin)."""
     import redis
 
-    from fullon_cache_api.redis_server import READ_ONLY_ACL
-    from fullon_cache_api.snapshot import load_snapshot
+    from fullon_cache_api.demo.redis_server import READ_ONLY_ACL
+    from fullon_cache_api.demo.snapshot import load_snapshot
 
     with redis.Redis(port=server.port) as admin:
         admin.execute_command(
@@ -164,13 +164,12 @@ class Monitor:
 
         self._client = redis.Redis(port=port, decode_responses=True)
         self.commands: list[list[str]] = []
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
         with self._client.monitor() as monitor:
             self._ready.set()
-            while not self._stop.is_set():
+            while True:  # until the marker: every command before it is read
                 command = shlex.split(monitor.next_command()["command"])
                 if command == ["PING", "monitor-stop"]:
                     return
@@ -184,7 +183,6 @@ class Monitor:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
         self._client.execute_command("PING", "monitor-stop")
         self._thread.join(5)
         self._client.close()

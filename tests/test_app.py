@@ -16,8 +16,8 @@ from starlette.routing import Mount
 
 from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api import redis_clients as client_module
+from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.main import create_app as legacy_create_app
-from fullon_cache_api.redis_server import free_port
 from fullon_cache_api.routes import ROUTES
 
 from support import Clock, api_connections, expect, http_client

@@ -288,9 +288,7 @@ CASES: tuple[Case, ...] = (
     # Tickers
     # Hashes: HLEN (in one pipeline for a family), then HGETALL of the small ones in one more.
     Case("/tickers", "/tickers", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1),
-    Case(
-        "/tickers", "/tickers?symbols=BTC/USDT", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1
-    ),
+    Case("/tickers", "/tickers?symbols=BTC/USDT", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1),
     Case("/tickers/health", "/tickers/health", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1),
     Case("/tickers/{exchange}", "/tickers/bench", fill_tickers, HLEN_HGETALL, trips=2),
     Case(

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fullon_cache_api import Settings, create_app, lifespan
-from fullon_cache_api.redis_server import free_port
+from fullon_cache_api.demo.redis_server import free_port
 
 from support import expect, http_client, reader_url, serve_api
 

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from fullon_cache_api import Settings, create_app, lifespan
-from fullon_cache_api.redis_server import RedisServer
+from fullon_cache_api.demo.redis_server import RedisServer
 
 from support import (
     WRITTEN_AT,

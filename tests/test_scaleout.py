@@ -23,10 +23,15 @@ import redis
 from starlette.applications import Starlette
 
 from fullon_cache_api import Settings, create_app, lifespan
+from fullon_cache_api.demo.redis_server import (
+    READ_ONLY_ACL,
+    RedisServer,
+    find_redis_server,
+    free_port,
+)
+from fullon_cache_api.demo.snapshot import load_snapshot
 from fullon_cache_api.hub import StreamHub
 from fullon_cache_api.redis_clients import WaitingConnectionPool, connect, single_connection_pool
-from fullon_cache_api.redis_server import READ_ONLY_ACL, RedisServer, find_redis_server, free_port
-from fullon_cache_api.snapshot import load_snapshot
 
 from support import (
     READER,

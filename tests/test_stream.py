@@ -263,3 +263,26 @@ async def test_streams_never_hold_the_callers_pool(redis_server, clock, snapshot
                 listener.close()
     assert await own.ping() is True
     await own.aclose()
+
+
+async def test_a_stopping_server_ends_open_streams_at_once(redis_server) -> None:
+    """SIGTERM: each open stream gets a last ``event: end`` (reason shutdown) and the server
+    exits without waiting its whole graceful timeout for them."""
+    env = {"REDIS_URL": reader_url(redis_server)}
+    with serve_api("--graceful-timeout", "20", env=env) as served:
+        async with (
+            httpx.AsyncClient(base_url=served.base, timeout=10) as http,
+            http.stream("GET", "/stream/tickers") as response,
+        ):
+            stream = events(response)
+            assert await anext(stream) == ("comment", "subscribed")
+            start = time.monotonic()
+            served.process.terminate()
+            with anyio.fail_after(5):
+                async for kind, data in stream:
+                    if kind != "comment":
+                        assert (kind, json.loads(data)) == ("end", {"reason": "shutdown"})
+                        break
+        served.process.wait(10)
+        assert served.process.returncode == 0
+        assert time.monotonic() - start < 5  # not the 20 s graceful timeout

@@ -90,7 +90,7 @@ class RedisServer:
         self.binary = find_redis_server()
         self.port = port or free_port()
         self.args = args
-        self.dir = tempfile.mkdtemp(prefix="fullon-cache-api-redis-")
+        self.dir: str | None = None  # made by the first start(): a server not started leaves none
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,6 +98,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix="fullon-cache-api-redis-")
         command = [
             self.binary,
             "--port", str(self.port),
@@ -108,7 +110,9 @@ class RedisServer:
             "--logfile", str(Path(self.dir) / "redis.log"),
             *self.args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        # A process group of its own: Ctrl-C in a terminal reaches the whole foreground group at
+        # once, and Redis must outlive the API's graceful shutdown (its owner stops it after).
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, process_group=0)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -143,4 +147,5 @@ class RedisServer:
     def close(self) -> None:
         """Stop the server and remove its directory."""
         self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
