@@ -11,7 +11,8 @@ Outermost first::
     Authorize     the host's hook, on the declared account ids  (when it is set)
     Conditional   ETag from what the answer is built from; 304 (routes with ``etag``)
     Deadline      the whole answer within ``request_timeout``, else 504
-    Share         identical concurrent requests share one answer      (``heavy`` routes)
+    Share         identical requests share one answer (``heavy`` routes; a costly one lingers
+                  as long as it took, so repeated costly reads take at most half the time)
     Limit         at most ``heavy_concurrency`` at once per process   (``heavy`` routes)
     CallHandler   the handler, its Struct encoded once
 
@@ -160,8 +161,10 @@ class Deadline:
 
 
 class Share:
-    """Identical concurrent requests (same route, same arguments) get one answer, worked out
-    once (with what it was built from, for each one's ETag)."""
+    """Identical requests (same route, same arguments) get one answer, worked out once (with
+    what it was built from, for each one's ETag): those that come while it is worked out, and,
+    when it took 0.1 s or more, those that come within as long as it took (see
+    ``flight.SingleFlight``)."""
 
     def __init__(self, inner: Layer, endpoint: Endpoint, backend: Backend) -> None:
         self.inner = inner
@@ -178,7 +181,7 @@ class Share:
             return reply, None if own.recorder is None else own.recorder.digest()
 
         flights = self.backend.resources().flights
-        reply, digest = await flights.run(("answer", *key), answer)
+        reply, digest = await flights.run(("answer", *key), answer, linger=True)
         if call.recorder is not None and digest is not None:
             call.recorder.include(digest)
         return reply.copy()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -32,6 +33,7 @@ __all__ = [
     "connect",
     "end_streams",
     "lifespan",
+    "shed_idle_connections",
 ]
 
 Clock = Callable[[], float]
@@ -147,6 +149,19 @@ def _sentinel_client(settings: Settings, size: int) -> Redis:
         **options,
     )
     return client
+
+
+async def shed_idle_connections(pool: ConnectionPool) -> None:
+    """Close the pool's idle connections and drop their read buffers: redis-py keeps a closed
+    connection's parser, whose hiredis reader keeps a buffer as large as the largest reply it
+    read until it reads again (after a 50 MB value, 50 MB per connection)."""
+    await pool.disconnect(inuse_connections=False)
+    for connection in list(getattr(pool, "_available_connections", ())):
+        if not connection.is_connected:  # a request may have taken and opened it meanwhile
+            connection.set_parser(type(connection._get_parser()))
+    # The old parsers hold themselves through a bound method: only the cycle collector frees
+    # them (rare: after a reply of several MB, exactly when the memory is wanted back).
+    gc.collect()
 
 
 def single_connection_pool(pool: ConnectionPool) -> ConnectionPool:

@@ -77,8 +77,8 @@ class Endpoint:
     ETag from the stored bytes it is built from and the clock's choices, a raw answer may carry
     its own; 304 when ``If-None-Match`` holds it), ``own_failure_shape`` (its Redis failures
     answer in its own shape, not ``ErrorOut``: /health, for load balancers), ``heavy`` (it
-    reads the whole cache: identical concurrent requests share one answer, and a few are
-    served at once per process).
+    reads the whole cache: identical requests share one answer, also for as long after as it
+    took, and a few are worked out at once per process).
     """
 
     path: str

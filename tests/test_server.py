@@ -86,6 +86,13 @@ def test_a_busy_port_fails_at_start_in_one_line(demo) -> None:
         ),
         ((), {"REDIS_URL": "redis://localhost:notaport/0"}, "REDIS_URL"),
         ((), {"REDIS_URL": "http://localhost/0"}, "REDIS_URL"),
+        ((), {"REDIS_URL": "redis://localhost:6379/notadb"}, "REDIS_URL"),
+        # auth fails closed: a token variable that is set must give usable tokens
+        ((), {"FULLON_CACHE_API_TOKENS": ""}, "FULLON_CACHE_API_TOKENS"),
+        ((), {"FULLON_CACHE_API_TOKENS": ","}, "FULLON_CACHE_API_TOKENS"),
+        ((), {"FULLON_CACHE_API_TOKENS": " "}, "FULLON_CACHE_API_TOKENS"),
+        ((), {"FULLON_CACHE_API_TOKENS": "too-short"}, "FULLON_CACHE_API_TOKENS"),
+        ((), {"FULLON_CACHE_API_TOKENS": "non-ascii-tökén-0123456"}, "FULLON_CACHE_API_TOKENS"),
     ],
 )
 def test_a_bad_setting_fails_at_start_in_one_line_naming_it(args, env, named) -> None:

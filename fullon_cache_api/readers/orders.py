@@ -94,7 +94,8 @@ class AllOrders(msgspec.Struct):
 async def read_all_orders(src: Source, position: FamilyPosition | None, limit: int) -> AllOrders:
     """A page of every ``order_status`` hash (exchange names and numeric ex_ids alike), by key
     then order id (see ``Source.hashes_page``)."""
-    found = await src.hashes_page(keys.ORDERS_PATTERN, keys.exchange_of_orders_key, position, limit)
+    exchanges = await src.family_keys(keys.ORDERS_PATTERN, keys.exchange_of_orders_key)
+    found = await src.hashes_page(exchanges, position, limit)
     groups = [_orders(exchange, page) for exchange, _, page in found.pages]
     return AllOrders(groups, found.skipped + sum(g.orders.skipped for g in groups), found.next)
 

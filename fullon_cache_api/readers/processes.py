@@ -94,20 +94,32 @@ async def read_active_processes(
     ``limit``). Reads: a page of the active hashes (see ``Source.hashes_page``; only
     ``process:active:{process_type}`` when a type is given), then one MGET of the candidates'
     records. A corrupt record or an active key of another Redis type is skipped and counted."""
-    if process_type is None:
-        found = await src.hashes_page(
-            keys.PROCESS_ACTIVE_PATTERN, keys.type_of_process_active_key, position, limit
-        )
-        pages, skipped, following = found.pages, found.skipped, found.next
-    else:
-        key = keys.process_active_key(process_type)
-        inner = position.inner if position is not None and position.key == key else None
-        page = await src.hash_page(key, inner, limit, listing=True)
-        pages, skipped = [(process_type, key, page)], page.skipped
-        following = None if page.next is None else FamilyPosition(key, page.next)
+    types = await _types(src, process_type)
+    return await _active(src, types, updated_since, component, status, position, limit)
+
+
+async def _types(src: Source, process_type: str | None) -> list[tuple[str, str]]:
+    """(type, key) of the active hashes: one SCAN walk, or the one key of ``process_type``."""
+    if process_type is not None:
+        return [(process_type, keys.process_active_key(process_type))]
+    return await src.family_keys(keys.PROCESS_ACTIVE_PATTERN, keys.type_of_process_active_key)
+
+
+async def _active(
+    src: Source,
+    types: list[tuple[str, str]],
+    updated_since: float,
+    component: str | None,
+    status: str | None,
+    position: FamilyPosition | None,
+    limit: int,
+    exact: bool = True,
+) -> ActiveProcesses:
+    found = await src.hashes_page(types, position, limit, exact=exact)
+    skipped = found.skipped
     candidates = [
         (kind, pid, updated)
-        for kind, _, page in pages
+        for kind, _, page in found.pages
         for pid, raw_time in page.fields
         if (updated := to_epoch(text(raw_time))) is not None and updated >= updated_since
     ]
@@ -130,16 +142,16 @@ async def read_active_processes(
             status is None or record.status == status
         ):
             processes.append(ActiveProcess(pid, kind, updated, record))
-    return ActiveProcesses(processes, skipped, following)
+    return ActiveProcesses(processes, skipped, found.next)
 
 
 async def every_active_process(src: Source, updated_since: float) -> AsyncIterator[ActiveProcesses]:
-    """Every active process, a page of ``READ_BATCH`` at a time (for aggregates)."""
+    """Every active process (one SCAN walk, then about ``READ_BATCH`` at a time), for
+    aggregates."""
+    types = await _types(src, None)
     position: FamilyPosition | None = None
     while True:
-        page = await read_active_processes(
-            src, updated_since, None, None, None, position, READ_BATCH
-        )
+        page = await _active(src, types, updated_since, None, None, position, READ_BATCH, False)
         yield page
         if page.next is None:
             return

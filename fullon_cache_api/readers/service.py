@@ -86,12 +86,13 @@ async def read_overview(src: Source) -> Overview:
     counted as a key and skipped for entries."""
     by_family: dict[str, set[str]] = {name: set() for name, _, _ in keys.FAMILIES}
     other = 0  # not kept, only counted (SCAN repeats a key only while Redis resizes its table)
-    async for key in src.scan("*"):
-        family = keys.family_of(key)
-        if family is None:
-            other += 1
-        else:
-            by_family[family].add(key)
+    async for batch in src.scan("*"):
+        for key in batch:
+            family = keys.family_of(key)
+            if family is None:
+                other += 1
+            else:
+                by_family[family].add(key)
     counted = [
         (name, "HLEN" if kind == "hash" else "LLEN", key)
         for name, _, kind in keys.FAMILIES

@@ -88,21 +88,37 @@ class AllTicks(msgspec.Struct):
     next: FamilyPosition | None = None
 
 
+async def _exchanges(src: Source) -> list[tuple[str, str]]:
+    return await src.family_keys(keys.TICKERS_PATTERN, keys.exchange_of_tickers_key)
+
+
+async def _page(
+    src: Source,
+    found: list[tuple[str, str]],
+    position: FamilyPosition | None,
+    limit: int,
+    exact: bool = True,
+) -> AllTicks:
+    page = await src.hashes_page(found, position, limit, exact=exact)
+    groups = [
+        _ticks(exchange, hash_page.fields, hash_page) for exchange, _, hash_page in page.pages
+    ]
+    skipped = page.skipped + sum(group.ticks.skipped for group in groups)
+    return AllTicks(groups, skipped, page.next)
+
+
 async def read_all_tickers(src: Source, position: FamilyPosition | None, limit: int) -> AllTicks:
     """A page of every exchange's ticks, by exchange then symbol (see ``Source.hashes_page``)."""
-    found = await src.hashes_page(
-        keys.TICKERS_PATTERN, keys.exchange_of_tickers_key, position, limit
-    )
-    groups = [_ticks(exchange, page.fields, page) for exchange, _, page in found.pages]
-    skipped = found.skipped + sum(group.ticks.skipped for group in groups)
-    return AllTicks(groups, skipped, found.next)
+    return await _page(src, await _exchanges(src), position, limit)
 
 
 async def all_ticks(src: Source) -> AsyncIterator[AllTicks]:
-    """Every tick of every exchange, a page of ``READ_BATCH`` at a time (for aggregates)."""
+    """Every tick of every exchange (one SCAN walk, then about ``READ_BATCH`` ticks at a time),
+    for aggregates."""
+    found = await _exchanges(src)
     position: FamilyPosition | None = None
     while True:
-        page = await read_all_tickers(src, position, READ_BATCH)
+        page = await _page(src, found, position, READ_BATCH, exact=False)
         yield page
         if page.next is None:
             return
