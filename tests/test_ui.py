@@ -87,6 +87,7 @@ def test_the_script_reads_only_routes_of_the_table() -> None:
     paths = set(re.findall(r'"(/[a-z/]+)"', SCRIPT))
     assert paths == {
         "/tickers",
+        "/tickers/health",
         "/stream/tickers",
         "/processes/health",
         "/processes",
@@ -102,7 +103,14 @@ def test_the_script_reads_only_routes_of_the_table() -> None:
 async def test_what_the_script_reads_answers_mounted(settings, clock, snapshot) -> None:
     app = create_app(settings, clock=clock)
     async with http_client(Starlette(routes=[Mount(MOUNT, app=app)])) as client:
-        for path in ("/tickers", "/processes/health", "/processes", "/orders/queues", "/accounts"):
+        for path in (
+            "/tickers",
+            "/tickers/health",
+            "/processes/health",
+            "/processes",
+            "/orders/queues",
+            "/accounts",
+        ):
             expect(await client.get(MOUNT + path))
         stream = await client.head(f"{MOUNT}/stream/tickers")  # HEAD opens no stream
         assert stream.status_code == 200
@@ -463,14 +471,16 @@ def test_live_page_shows_the_cache_and_follows_its_writers(
 def test_live_page_mounted_asks_for_a_token_and_reconnects(
     settings, snapshot, admin, tmp_path
 ) -> None:
-    """Mounted at /api/v1/cache of a host, with tokens and streams ending every 2 s: the page
-    asks for a token (a wrong one is refused), then shows the cache, reconnects after each
-    ``event: end`` and still follows the writers."""
+    """Mounted at /api/v1/cache of a host, with tokens, streams ending every 2 s and a long
+    ticker max_age: the page asks for a token (a wrong one is refused), then shows the cache
+    (stale by the API's max_age), reconnects after each ``event: end`` and still follows the
+    writers."""
     heartbeat_all(admin)
     env = {
         "REDIS_URL": settings.redis_url,
         "FULLON_CACHE_API_TOKENS": TOKEN,
         "FULLON_CACHE_API_STREAM_MAX_LIFETIME": "2",
+        "FULLON_CACHE_API_TICKER_MAX_AGE": "1e9",  # the snapshot's days-old ticks are fresh
     }
     with (
         serve_mounted(env) as server,
@@ -487,7 +497,8 @@ def test_live_page_mounted_asks_for_a_token_and_reconnects(
         tab.evaluate(submit.format(TOKEN))
 
         expected = expected_view(server.base + MOUNT, {"Authorization": f"Bearer {TOKEN}"})
-        tab.wait_for("the snapshot", shows(expected))
+        view = tab.wait_for("the snapshot", shows(expected))
+        assert not any(row["stale"] for row in view["tickers"].values())  # the API's max_age
         tab.wait_for("a reconnect", lambda v: v["connects"] >= 2 and v["lastEnd"] == "max_lifetime")
         write_tick(admin, "hyperliquid", "BTC/USDC:USDC", 901.5)
         view = tab.wait_for("the new tick", price_of("hyperliquid BTC/USDC:USDC", 901.5))

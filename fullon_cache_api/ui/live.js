@@ -10,7 +10,6 @@
 (function () {
   const ROOT = document.body.dataset.root || "";
   const TOKEN_KEY = "fullon_cache_api.token";
-  const TICK_STALE_S = 60; // the API's default max_age of an active ticker
   const QUIET_S = 60; // a stream silent this long (not even a heartbeat) is taken as dropped
   const MAX_BACKOFF_MS = 30000;
   const REFRESH_S = refreshSeconds();
@@ -19,6 +18,7 @@
   let token = readToken();
   let tokenWaiters = [];
   let clockOffsetMs = 0; // the API's clock minus this browser's: ages are the API's ages
+  let tickStaleS = 60; // a tick older is stale: the API's max_age, read from /tickers/health
 
   class ApiError extends Error {
     constructor(status, code, message) {
@@ -319,7 +319,7 @@
       setText(cells[3], number(tick.bid));
       setText(cells[4], number(tick.ask));
       cells[5].dataset.time = tick.time || "";
-      cells[5].dataset.staleAfter = TICK_STALE_S;
+      cells[5].dataset.staleAfter = tickStaleS;
       showAge(cells[5], now);
     }
     pending = new Map();
@@ -343,7 +343,8 @@
 
   async function loadTickers() {
     try {
-      const answer = await getJSON("/tickers");
+      const [answer, health] = await Promise.all([getJSON("/tickers"), getJSON("/tickers/health")]);
+      tickStaleS = health.max_age;
       answer.items.forEach(takeTick);
       flush();
       setText(streamProblem, "");
