@@ -385,11 +385,20 @@ def number(text: str) -> float:
 def expected_view(base: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """What the page should show: the API's own answers."""
     with httpx.Client(base_url=base, headers=headers) as api:
-        tickers = expect(api.get("/tickers"))["items"]
+
+        def listing(path: str) -> list[dict[str, Any]]:
+            page = expect(api.get(path))
+            items: list[dict[str, Any]] = page["items"]
+            while "next_cursor" in page:
+                page = expect(api.get(path, params={"cursor": page["next_cursor"]}))
+                items += page["items"]
+            return items
+
+        tickers = listing("/tickers")
         health = expect(api.get("/processes/health"))
-        processes = expect(api.get("/processes"))["items"]
-        queues = expect(api.get("/orders/queues"))["items"]
-        accounts = expect(api.get("/accounts"))["items"]
+        processes = listing("/processes")
+        queues = listing("/orders/queues")
+        accounts = listing("/accounts")
     plural = "process" if health["total"] == 1 else "processes"
     return {
         "tickers": {f"{t['exchange']} {t['symbol']}": t["price"] for t in tickers},
@@ -471,11 +480,13 @@ def test_live_page_shows_the_cache_and_follows_its_writers(
 def test_live_page_mounted_asks_for_a_token_and_reconnects(
     settings, snapshot, admin, tmp_path
 ) -> None:
-    """Mounted at /api/v1/cache of a host, with tokens, streams ending every 2 s and a long
-    ticker max_age: the page asks for a token (a wrong one is refused), then shows the cache
-    (stale by the API's max_age), reconnects after each ``event: end`` and still follows the
-    writers."""
+    """Mounted at /api/v1/cache of a host, with tokens, streams ending every 2 s, a long ticker
+    max_age and more tickers than a page holds: the page asks for a token (a wrong one is
+    refused), then shows the cache (all its pages; stale by the API's max_age), reconnects after
+    each ``event: end`` and still follows the writers."""
     heartbeat_all(admin)
+    bulk = {f"B{i}/USDT": json.dumps({"price": i, "time": time.time()}) for i in range(1100)}
+    admin.hset("tickers:bulk", mapping=bulk)
     env = {
         "REDIS_URL": settings.redis_url,
         "FULLON_CACHE_API_TOKENS": TOKEN,
@@ -497,6 +508,7 @@ def test_live_page_mounted_asks_for_a_token_and_reconnects(
         tab.evaluate(submit.format(TOKEN))
 
         expected = expected_view(server.base + MOUNT, {"Authorization": f"Bearer {TOKEN}"})
+        assert len(expected["tickers"]) == 6 + 1100
         view = tab.wait_for("the snapshot", shows(expected))
         assert not any(row["stale"] for row in view["tickers"].values())  # the API's max_age
         tab.wait_for("a reconnect", lambda v: v["connects"] >= 2 and v["lastEnd"] == "max_lifetime")

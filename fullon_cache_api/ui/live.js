@@ -12,6 +12,7 @@
   const TOKEN_KEY = "fullon_cache_api.token";
   const QUIET_S = 60; // a stream silent this long (not even a heartbeat) is taken as dropped
   const MAX_BACKOFF_MS = 30000;
+  const MAX_PAGES = 50; // of a listing (1000 items each): a huge cache cannot keep it reading
   const REFRESH_S = refreshSeconds();
   const NUMBER = new Intl.NumberFormat(undefined, { maximumFractionDigits: 10 });
 
@@ -65,6 +66,17 @@
     const response = await send(path, "application/json");
     if (!response.ok) throw await failure(response);
     return response.json();
+  }
+
+  // An answer whole: a listing's pages followed by their `next_cursor` and joined.
+  async function getAll(path) {
+    const answer = await getJSON(path);
+    let page = answer;
+    for (let n = 1; page.next_cursor && n < MAX_PAGES; n++) {
+      page = await getJSON(path + "?cursor=" + encodeURIComponent(page.next_cursor));
+      answer.items.push(...page.items);
+    }
+    return answer;
   }
 
   function describe(error) {
@@ -199,7 +211,7 @@
       if (busy) return;
       busy = true;
       try {
-        render(...(await Promise.all(paths.map(getJSON))));
+        render(...(await Promise.all(paths.map(getAll))));
         lastRead = new Date();
         section.classList.remove("failed");
         setText(problem, "");
@@ -343,7 +355,7 @@
 
   async function loadTickers() {
     try {
-      const [answer, health] = await Promise.all([getJSON("/tickers"), getJSON("/tickers/health")]);
+      const [answer, health] = await Promise.all([getAll("/tickers"), getJSON("/tickers/health")]);
       tickStaleS = health.max_age;
       answer.items.forEach(takeTick);
       flush();
