@@ -1,5 +1,4 @@
-"""Pages for people: a home page that says what this API is, and a live page of tickers, process
-health, order queues and accounts.
+"""Pages for people: a home page, and a live page of tickers, processes, queues and accounts.
 
 Their files are package data (``fullon_cache_api/ui``), served by this app: no build step, no
 CDN. Every URL in them starts at the app's root path, so they work standalone and mounted (at
