@@ -78,7 +78,9 @@ def endpoints(app: Starlette) -> list[Endpoint]:
 
 
 class StripTrailingSlash:
-    """Route ``/tickers/`` exactly as ``/tickers`` (no redirect), mounted or not."""
+    """Route ``/tickers/`` exactly as ``/tickers`` (no redirect), mounted or not; and the root
+    path itself as ``/`` (served under a server's ``root_path``, ``/api/v1/cache`` is the home
+    page; a host's ``Mount`` never passes it on, its router redirects it to ``/api/v1/cache/``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -89,6 +91,8 @@ class StripTrailingSlash:
             root: str = scope.get("root_path", "")
             if path.endswith("/") and len(path) > len(root) + 1:
                 scope = {**scope, "path": path.rstrip("/") or "/"}
+            elif root and path == root:
+                scope = {**scope, "path": root + "/"}
         await self.app(scope, receive, send)
 
 

@@ -19,6 +19,7 @@ from .handlers import (
     stream,
     tickers,
     trades,
+    ui,
 )
 from .params import (
     ACCOUNTS_CURSOR,
@@ -112,6 +113,10 @@ ROUTES: tuple[Endpoint, ...] = (
         tag="docs",
         access=Access.DOCS,
     ),
+    # Pages for people, open like the docs; each answer carries its own ETag.
+    Endpoint("/", ui.home_page, ui.Page, tag="ui", access=Access.DOCS),
+    Endpoint("/ui", ui.live_page, ui.Page, tag="ui", access=Access.DOCS),
+    Endpoint("/ui/{asset}", ui.live_asset, ui.LiveAsset, (ui.ASSET,), tag="ui", access=Access.DOCS),
     # Tickers
     Endpoint(
         "/tickers",

@@ -127,8 +127,42 @@ def serve_api(
     the environment; waits until it accepts connections, and stops it at the end. With
     ``output``, its stdout and stderr can be read from ``process.stdout`` once it has exited."""
     port = free_port()
+    command = [sys.executable, "-m", "fullon_cache_api", "--port", str(port), *args]
+    with serve(command, port, env, output) as served:
+        yield served
+
+
+MOUNT = "/api/v1/cache"
+
+
+def mounted_host() -> Any:
+    """A host like master_api: the API, its settings from the environment, mounted at MOUNT."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from fullon_cache_api import create_app
+
+    return Starlette(routes=[Mount(MOUNT, app=create_app())])
+
+
+@contextmanager
+def serve_mounted(env: dict[str, str] | None = None) -> Iterator[Served]:
+    """``mounted_host()`` served by hypercorn in a real process, like ``serve_api``."""
+    port = free_port()
+    bind = f"127.0.0.1:{port}"
+    command = [sys.executable, "-m", "hypercorn", "--bind", bind, "support:mounted_host()"]
+    path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    with serve(command, port, {**(env or {}), "PYTHONPATH": path}) as served:
+        yield served
+
+
+@contextmanager
+def serve(
+    command: list[str], port: int, env: dict[str, str] | None = None, output: bool = False
+) -> Iterator[Served]:
+    """``command``, a server that will listen on ``port``, as in ``serve_api``."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "fullon_cache_api", "--port", str(port), *args],
+        command,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE if output else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,

@@ -285,6 +285,10 @@ CASES: tuple[Case, ...] = (
     Case("/openapi.json", "/openapi.json", fill_nothing),
     Case("/docs", "/docs", fill_nothing),
     Case("/docs/{asset}", "/docs/swagger-ui.css", fill_nothing),
+    # Pages for people: no Redis at all (the live page's script reads the API like any client)
+    Case("/", "/", fill_nothing),
+    Case("/ui", "/ui", fill_nothing),
+    Case("/ui/{asset}", "/ui/live.js", fill_nothing),
     # Tickers
     # Hashes: HLEN (in one pipeline for a family), then HGETALL of the small ones in one more.
     Case("/tickers", "/tickers", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1),

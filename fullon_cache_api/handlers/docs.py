@@ -6,15 +6,14 @@ Its URLs start at the app's root path, so it works standalone and mounted (at /a
 
 from __future__ import annotations
 
-import hashlib
 from importlib.resources.abc import Traversable
 from typing import Any, ClassVar
 
-import anyio.to_thread
 from starlette.responses import Response
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from .. import openapi
+from ..files import NOT_MODIFIED, Files
 from ..params import Choice
 from ..responses import encode
 from ..routing import Ctx, Raw
@@ -121,9 +120,7 @@ class DocsAsset(Raw):
         "Cache-Control": {"required": True, "schema": {"type": "string", "const": ASSET_CACHE}},
         "ETag": {"required": True, "schema": {"type": "string"}},
     }
-    other_responses: ClassVar[dict[str, dict[str, Any]]] = {
-        "304": {"description": "Not modified (`If-None-Match` matched)."}
-    }
+    other_responses: ClassVar[dict[str, dict[str, Any]]] = NOT_MODIFIED
 
 
 async def openapi_json(ctx: Ctx) -> Response:
@@ -143,26 +140,14 @@ async def docs_page(ctx: Ctx) -> Response:
 
 async def docs_asset(ctx: Ctx, asset: str) -> Response:
     """A file of the docs page: Swagger UI's script, style sheet and icons; 404 for any other."""
-    body, media_type, etag = (await _assets())[asset]
-    return Response(body, 200, {"Cache-Control": ASSET_CACHE, "ETag": etag}, media_type)
+    return (await FILES.get(asset)).response(ASSET_CACHE)
 
 
-Asset = tuple[bytes, str, str]
-_loaded: dict[str, Asset] = {}
-
-
-async def _assets() -> dict[str, Asset]:
-    """The served files, read from the package on first use (off the event loop)."""
-    if not _loaded:
-        _loaded.update(await anyio.to_thread.run_sync(_read_assets))
-    return _loaded
-
-
-def _read_assets() -> dict[str, Asset]:
+def _read_assets() -> dict[str, tuple[bytes, str]]:
     root: Traversable = swagger_ui_path
     files = {name: (root.joinpath(name).read_bytes(), mt) for name, mt in BUNDLED.items()}
     files[INIT] = (INIT_JS, "text/javascript; charset=utf-8")
-    return {
-        name: (body, mt, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
-        for name, (body, mt) in files.items()
-    }
+    return files
+
+
+FILES = Files(_read_assets)

@@ -1,0 +1,519 @@
+"""The home page and the live page: served through the real app (standalone, mounted, under a
+server's root path), and the live page run by headless Chromium against a real server process
+on the test Redis, where the test plays fullon_cache's writers.
+
+Chromium is driven over the DevTools protocol with the ``websockets`` package: a few JSON
+messages on one websocket are all the test needs, where playwright would bring its own driver
+and expect a browser build of its own version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+import redis
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from websockets.sync.client import ClientConnection, connect
+
+from fullon_cache_api import Settings, create_app
+from fullon_cache_api.handlers import ui
+from fullon_cache_api.routes import ROUTES
+
+from support import MOUNT, READER, expect, http_client, serve_api, serve_mounted
+
+UI_FILES = files("fullon_cache_api").joinpath("ui")
+SCRIPT = UI_FILES.joinpath("live.js").read_text()
+TOKEN = "a-token-for-the-live-page"
+
+
+# Served by the app ---------------------------------------------------------------------------
+
+
+def refs(page: str) -> list[str]:
+    return re.findall(r'(?:href|src|data-root)="([^"]*)"', page)
+
+
+@pytest.mark.parametrize("mount", ["", MOUNT])
+@pytest.mark.parametrize("path", ["/", "/ui", "/ui/"])
+async def test_pages_load_only_the_apps_own_files(settings, clock, snapshot, mount, path) -> None:
+    app = create_app(settings, clock=clock)
+    served = Starlette(routes=[Mount(mount, app=app)]) if mount else app
+    async with http_client(served) as client:
+        page_url = f"http://api{mount}{path}"
+        page = await client.get(page_url)
+        assert page.status_code == 200
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert page.headers["x-content-type-options"] == "nosniff"
+        policy = page.headers["content-security-policy"]
+        assert policy == ui.POLICY
+        assert "default-src 'none'" in policy and "script-src 'self';" in policy
+        assert "unsafe" not in policy
+        assert "<script>" not in page.text and " style=" not in page.text  # nothing inline
+        found = refs(page.text)
+        links = [r for r in found if r != mount]  # data-root is the mount point itself
+        assert links and all(r.startswith(f"{mount}/") and "//" not in r for r in links)
+        for ref in links:
+            response = await client.get(urljoin(page_url, ref))
+            assert response.status_code == 200, (ref, response.text)
+        if path == "/":
+            assert {
+                f"{mount}/{p}" for p in ("ui", "docs", "openapi.json", "health", "metrics")
+            } <= set(links)
+            assert f"<code>{mount}/ws</code>" in page.text
+        else:
+            assert f'data-root="{mount}"' in page.text
+            assert {f"{mount}/ui/live.js", f"{mount}/ui/live.css"} <= set(links)
+
+
+def test_the_script_reads_only_routes_of_the_table() -> None:
+    """Every API path in the script is a route of the table, and the ones it reads are these."""
+    paths = set(re.findall(r'"(/[a-z/]+)"', SCRIPT))
+    assert paths == {
+        "/tickers",
+        "/tickers/health",
+        "/stream/tickers",
+        "/processes/health",
+        "/processes",
+        "/orders/queues",
+        "/accounts",
+    }
+    assert paths <= {e.path for e in ROUTES}
+    assert "http:" not in SCRIPT and "https:" not in SCRIPT  # nothing from elsewhere
+    # DOM calls only (the policy requires Trusted Types for HTML strings)
+    assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(", SCRIPT)
+
+
+async def test_what_the_script_reads_answers_mounted(settings, clock, snapshot) -> None:
+    app = create_app(settings, clock=clock)
+    async with http_client(Starlette(routes=[Mount(MOUNT, app=app)])) as client:
+        for path in (
+            "/tickers",
+            "/tickers/health",
+            "/processes/health",
+            "/processes",
+            "/orders/queues",
+            "/accounts",
+        ):
+            expect(await client.get(MOUNT + path))
+        stream = await client.head(f"{MOUNT}/stream/tickers")  # HEAD opens no stream
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+
+
+@pytest.mark.parametrize("path", ["/", "/ui", "/ui/live.js", "/ui/live.css"])
+async def test_pages_and_files_revalidate_with_their_etag(client, path) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-cache"
+    tag = response.headers["etag"]
+    again = await client.get(path, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == tag and again.headers["cache-control"] == "no-cache"
+    if path.startswith("/ui/"):  # the packaged file itself
+        assert response.content == UI_FILES.joinpath(path.removeprefix("/ui/")).read_bytes()
+        kind = "javascript" if path.endswith(".js") else "css"
+        assert response.headers["content-type"] == f"text/{kind}; charset=utf-8"
+
+
+@pytest.mark.parametrize("path", ["/ui/live.html", "/ui/home.html", "/ui/x.js", "/ui/..%2Fapp.py"])
+async def test_only_the_page_files_are_served(client, path) -> None:
+    assert expect(await client.get(path), 404)["error"]["code"] == "not_found"
+
+
+async def test_the_bare_mount_point_reaches_the_home_page(settings, clock) -> None:
+    """A host's Mount never passes /api/v1/cache on: Starlette's and FastAPI's routers redirect it
+    to /api/v1/cache/. Under a server's root path the app answers it itself."""
+    fastapi_host = FastAPI()
+    fastapi_host.mount(MOUNT, create_app(settings, clock=clock))
+    hosts = [Starlette(routes=[Mount(MOUNT, app=create_app(settings, clock=clock))]), fastapi_host]
+    for host in hosts:
+        async with http_client(host) as client:
+            moved = await client.get(MOUNT)
+            assert moved.status_code == 307 and moved.headers["location"].endswith(f"{MOUNT}/")
+            home = await client.get(MOUNT, follow_redirects=True)
+            assert home.status_code == 200 and f'href="{MOUNT}/ui"' in home.text
+    app = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=app, root_path=MOUNT)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        for path in (MOUNT, f"{MOUNT}/"):
+            home = await client.get(path)
+            assert home.status_code == 200 and f'href="{MOUNT}/ui"' in home.text
+
+
+async def test_the_root_path_is_escaped_in_pages(settings, clock) -> None:
+    root = '/a"<b'
+    transport = httpx.ASGITransport(app=create_app(settings, clock=clock), root_path=root)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        page = await client.get(f"{root}/ui")
+    assert page.status_code == 200
+    assert 'data-root="/a&quot;&lt;b"' in page.text and '"<b' not in page.text
+
+
+async def test_pages_are_open_like_the_docs_unless_closed(settings) -> None:
+    """With tokens the pages still load (the live page then asks for a token: the data routes
+    answer 401); with public docs off they need the token too."""
+    tokens = {"redis_url": settings.redis_url, "tokens": (TOKEN,)}
+    async with http_client(create_app(Settings(**tokens))) as client:
+        for path in ("/", "/ui", "/ui/live.js"):
+            assert (await client.get(path)).status_code == 200
+        refused = await client.get("/tickers")
+        assert expect(refused, 401)["error"]["code"] == "unauthorized"
+        assert refused.headers["www-authenticate"] == "Bearer"
+    async with http_client(create_app(Settings(**tokens, public_docs=False))) as client:
+        for path in ("/", "/ui", "/ui/live.css"):
+            assert expect(await client.get(path), 401)["error"]["code"] == "unauthorized"
+            bearer = {"Authorization": f"Bearer {TOKEN}"}
+            assert (await client.get(path, headers=bearer)).status_code == 200
+
+
+# In a browser ---------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
+)
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--lang=en-US",  # numbers formatted 12,345.5
+)
+WAIT_S = 30.0
+
+
+class Tab:
+    """One Chromium tab driven over the DevTools protocol: the browser's websocket, one "flat"
+    session attached to the tab (commands carry its ``sessionId``). Script exceptions and
+    console errors (Content-Security-Policy violations among them) are kept in ``errors``."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self.session: str | None = None
+        self.sent = 0
+        self.errors: list[str] = []
+        self.seen: set[str] = set()  # the events that came
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.sent += 1
+        message: dict[str, Any] = {"id": self.sent, "method": method, "params": params or {}}
+        if self.session is not None:
+            message["sessionId"] = self.session
+        self.socket.send(json.dumps(message))
+        answer = self.receive(lambda m: m.get("id") == self.sent, f"an answer to {method}")
+        assert "error" not in answer, (method, answer["error"])
+        result: dict[str, Any] = answer["result"]
+        return result
+
+    def receive(self, wanted: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+        """The first message that is ``wanted``; the events before it are noted."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {what}"
+            message = json.loads(self.socket.recv(timeout=left))
+            if wanted(message):
+                return message
+            self.note(message)
+
+    def note(self, event: dict[str, Any]) -> None:
+        self.seen.add(event.get("method", ""))
+        params = event.get("params", {})
+        if event.get("method") == "Runtime.exceptionThrown":
+            self.errors.append(json.dumps(params["exceptionDetails"])[:500])
+        elif event.get("method") == "Log.entryAdded" and params["entry"]["level"] == "error":
+            entry = params["entry"]
+            if not entry.get("url", "").endswith("/favicon.ico"):
+                self.errors.append(f"{entry['source']}: {entry['text']}")
+
+    def open(self, url: str, width: int = 1280, mobile: bool = False) -> None:
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        attached = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
+        self.session = attached["sessionId"]
+        for domain in ("Runtime", "Log", "Page"):
+            self.call(f"{domain}.enable")
+        metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile}
+        self.call("Emulation.setDeviceMetricsOverride", metrics)
+        self.call("Page.navigate", {"url": url})
+        if "Page.loadEventFired" not in self.seen:  # the page and its deferred script ran
+            self.receive(lambda m: m.get("method") == "Page.loadEventFired", "page load")
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
+        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        return result["result"].get("value")
+
+    def wait_for(self, what: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The page's view (``VIEW``) once ``done`` holds of it; fails after ``WAIT_S``."""
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            view: dict[str, Any] = self.evaluate(VIEW)
+            if done(view):
+                return view
+            assert time.monotonic() < deadline, f"the page never showed {what}: {view}"
+            time.sleep(0.1)
+
+
+# What the page shows, read from its DOM.
+VIEW = """(() => {
+  const rows = (id) => [...document.getElementById(id).rows].map(
+    (row) => [...row.cells].map((cell) => cell.textContent));
+  const state = document.getElementById("stream-state");
+  return {
+    state: state.dataset.state || "",
+    connects: Number(state.dataset.connects),
+    lastEnd: state.dataset.lastEnd || "",
+    tickers: Object.fromEntries([...document.getElementById("ticker-rows").rows].map(
+      (row) => [row.dataset.key, {price: row.cells[2].textContent,
+                                  stale: row.classList.contains("stale")}])),
+    summary: document.getElementById("process-summary").textContent,
+    processes: rows("process-rows"),
+    queues: rows("queue-rows"),
+    accounts: rows("account-rows"),
+    problems: Object.fromEntries([...document.querySelectorAll("section")].map(
+      (section) => [section.id, section.querySelector(".problem").textContent])),
+    tokenAsked: !document.getElementById("token-form").hidden,
+    tokenNote: document.getElementById("token-note").textContent,
+    overflow: document.documentElement.scrollWidth > window.innerWidth,
+  };
+})()"""
+
+
+@contextmanager
+def chromium_tab(url: str, profile: Path, **options: Any) -> Iterator[Tab]:
+    """Headless Chromium on ``url``; the browser and every process it started are stopped at
+    the end. Its DevTools address is read from its stderr, which goes to a file (a pipe left
+    unread could fill and stall the browser)."""
+    assert CHROMIUM is not None
+    log = profile.parent / "chromium.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [CHROMIUM, *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}"],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,  # its own process group: stopped as one below
+        )
+    try:
+        address = devtools_address(process, log)
+        with connect(address, max_size=None, proxy=None, open_timeout=WAIT_S) as socket:
+            tab = Tab(socket)
+            tab.open(url, **options)
+            yield tab
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def devtools_address(process: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + WAIT_S
+    while not (found := re.search(r"DevTools listening on (ws://\S+)", log.read_text())):
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"no DevTools address: {log.read_text()}"
+        time.sleep(0.05)
+    return found.group(1)
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()  # as fullon_cache writes its times
+
+
+def heartbeat_all(admin: redis.Redis) -> None:
+    """Play fullon_cache's process writer: every process listed as active beats now (the server
+    reads the real clock, and the snapshot's beats are days old)."""
+    now = iso(time.time())
+    for key in admin.scan_iter("process:active:*"):
+        for process_id in admin.hkeys(key):
+            raw = admin.get(f"process:data:{process_id}")
+            if raw is not None:
+                record = {**json.loads(raw), "updated_at": now, "heartbeat": now}
+                admin.set(f"process:data:{process_id}", json.dumps(record), keepttl=True)
+                admin.hset(key, process_id, now)
+
+
+def write_tick(
+    admin: redis.Redis, exchange: str, symbol: str, price: float, store: bool = True
+) -> None:
+    """Play fullon_cache's ticker writer: store the tick, then publish it."""
+    tick = json.dumps(
+        {
+            "symbol": symbol,
+            "exchange": exchange,
+            "price": price,
+            "bid": price - 0.5,
+            "ask": price + 0.5,
+            "last": price,
+            "volume": 1.0,
+            "time": time.time(),
+        }
+    )
+    if store:
+        admin.hset(f"tickers:{exchange}", symbol, tick)
+    admin.publish(f"ticker_updates:{exchange}:{symbol}", tick)
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def expected_view(base: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """What the page should show: the API's own answers."""
+    with httpx.Client(base_url=base, headers=headers) as api:
+
+        def listing(path: str) -> list[dict[str, Any]]:
+            page = expect(api.get(path))
+            items: list[dict[str, Any]] = page["items"]
+            while "next_cursor" in page:
+                page = expect(api.get(path, params={"cursor": page["next_cursor"]}))
+                items += page["items"]
+            return items
+
+        tickers = listing("/tickers")
+        health = expect(api.get("/processes/health"))
+        processes = listing("/processes")
+        queues = listing("/orders/queues")
+        accounts = listing("/accounts")
+    plural = "process" if health["total"] == 1 else "processes"
+    return {
+        "tickers": {f"{t['exchange']} {t['symbol']}": t["price"] for t in tickers},
+        "summary": f"{'healthy' if health['healthy'] else 'not healthy'} {health['total']} "
+        f"{plural}, {health['errors']} error{'' if health['errors'] == 1 else 's'}, "
+        f"{health['stale']} stale",
+        "processes": [[p["component"], p["process_type"], p["status"]] for p in processes],
+        "queues": [[q["name"], str(q["length"])] for q in queues],
+        "accounts": [[a["ex_id"], str(a["currencies"]), str(a["positions"])] for a in accounts],
+    }
+
+
+def shows(expected: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    def done(view: dict[str, Any]) -> bool:
+        return (
+            {k: number(v["price"]) for k, v in view["tickers"].items()} == expected["tickers"]
+            and view["summary"] == expected["summary"]
+            and [row[:3] for row in view["processes"]] == expected["processes"]
+            and view["queues"] == expected["queues"]
+            and [row[:3] for row in view["accounts"]] == expected["accounts"]
+        )
+
+    return done
+
+
+def price_of(key: str, price: float) -> Callable[[dict[str, Any]], bool]:
+    def done(view: dict[str, Any]) -> bool:
+        shown = view["tickers"].get(key)
+        return shown is not None and number(shown["price"]) == price and not shown["stale"]
+
+    return done
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_live_page_shows_the_cache_and_follows_its_writers(
+    settings, snapshot, admin, tmp_path
+) -> None:
+    """Standalone, at phone width: the snapshot's tickers, processes, queues and accounts, then
+    what the writers write; a panel that fails says so while the others go on."""
+    heartbeat_all(admin)
+    with (
+        serve_api(env={"REDIS_URL": settings.redis_url}) as server,
+        chromium_tab(
+            f"{server.base}/ui?refresh=1", tmp_path / "profile", width=390, mobile=True
+        ) as tab,
+    ):
+        expected = expected_view(server.base)
+        assert len(expected["tickers"]) == 6 and expected["summary"].startswith("not healthy")
+        view = tab.wait_for("the snapshot", shows(expected))
+        assert all(row["stale"] for row in view["tickers"].values())  # the snapshot's are old
+        assert ["bot_41", "bot", "error"] in [row[:3] for row in view["processes"]]
+        tab.wait_for("the stream subscribed", lambda v: v["state"] == "live")
+
+        write_tick(admin, "binance", "BTC/USDT", 12345.5)
+        write_tick(admin, "binance", "DOGE/USDT", 0.25, store=False)  # only the stream has it
+        admin.rpush("new_orders:local-binance", "BINANCE-00099")
+        view = tab.wait_for("the new ticks", price_of("binance BTC/USDT", 12345.5))
+        view = tab.wait_for("a new symbol", price_of("binance DOGE/USDT", 0.25))
+        assert list(view["tickers"]).index("binance DOGE/USDT") == 1  # in order: BTC, DOGE, ETH
+        tab.wait_for("the longer queue", lambda v: ["local-binance", "2"] in v["queues"])
+
+        admin.execute_command("ACL", "SETUSER", READER, "-llen")  # /orders/queues fails: 502
+        try:
+            tab.wait_for("the failing panel", lambda v: "cache_refused" in v["problems"]["queues"])
+            write_tick(admin, "kraken", "BTC/USD", 777.0)
+            view = tab.wait_for("tickers going on", price_of("kraken BTC/USD", 777.0))
+            assert view["problems"]["accounts"] == view["problems"]["processes"] == ""
+            assert ["local-binance", "2"] in view["queues"]  # the last answer stays
+        finally:
+            admin.execute_command("ACL", "SETUSER", READER, "+llen")
+        view = tab.wait_for("the panel recovered", lambda v: v["problems"]["queues"] == "")
+        assert not view["overflow"]  # nothing wider than a phone
+        assert [e for e in tab.errors if "status of 502" not in e] == []  # the provoked ones
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_live_page_mounted_asks_for_a_token_and_reconnects(
+    settings, snapshot, admin, tmp_path
+) -> None:
+    """Mounted at /api/v1/cache of a host, with tokens, streams ending every 2 s, a long ticker
+    max_age and more tickers than a page holds: the page asks for a token (a wrong one is
+    refused), then shows the cache (all its pages; stale by the API's max_age), reconnects after
+    each ``event: end`` and still follows the writers."""
+    heartbeat_all(admin)
+    bulk = {f"B{i}/USDT": json.dumps({"price": i, "time": time.time()}) for i in range(1100)}
+    admin.hset("tickers:bulk", mapping=bulk)
+    env = {
+        "REDIS_URL": settings.redis_url,
+        "FULLON_CACHE_API_TOKENS": TOKEN,
+        "FULLON_CACHE_API_STREAM_MAX_LIFETIME": "2",
+        "FULLON_CACHE_API_TICKER_MAX_AGE": "1e9",  # the snapshot's days-old ticks are fresh
+    }
+    with (
+        serve_mounted(env) as server,
+        chromium_tab(f"{server.base}{MOUNT}/ui?refresh=1", tmp_path / "profile") as tab,
+    ):
+        view = tab.wait_for("the token field", lambda v: v["tokenAsked"] and v["state"] == "token")
+        assert view["tickers"] == {} and view["queues"] == []
+        submit = (
+            "document.getElementById('token').value = {!r}; "
+            "document.getElementById('token-form').requestSubmit();"
+        )
+        tab.evaluate(submit.format("wrong-token"))
+        tab.wait_for("the refusal", lambda v: v["tokenNote"] == "That token was refused.")
+        tab.evaluate(submit.format(TOKEN))
+
+        expected = expected_view(server.base + MOUNT, {"Authorization": f"Bearer {TOKEN}"})
+        assert len(expected["tickers"]) == 6 + 1100
+        view = tab.wait_for("the snapshot", shows(expected))
+        assert not any(row["stale"] for row in view["tickers"].values())  # the API's max_age
+        tab.wait_for("a reconnect", lambda v: v["connects"] >= 2 and v["lastEnd"] == "max_lifetime")
+        write_tick(admin, "hyperliquid", "BTC/USDC:USDC", 901.5)
+        view = tab.wait_for("the new tick", price_of("hyperliquid BTC/USDC:USDC", 901.5))
+        assert not view["tokenAsked"]
+        assert all(problem == "" for problem in view["problems"].values())
+        assert [e for e in tab.errors if "status of 401" not in e] == []  # the provoked ones
