@@ -6,6 +6,7 @@ Its URLs start at the app's root path, so it works standalone and mounted (at /a
 
 from __future__ import annotations
 
+import html
 from importlib.resources.abc import Traversable
 from typing import Any, ClassVar
 
@@ -135,7 +136,8 @@ async def openapi_json(ctx: Ctx) -> Response:
 async def docs_page(ctx: Ctx) -> Response:
     """Interactive API docs (Swagger UI), served with all its files by this app: works offline."""
     headers = {"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"}
-    return Response(PAGE.format(root=ctx.root_path.rstrip("/")), 200, headers, "text/html")
+    root = html.escape(ctx.root_path.rstrip("/"))  # from the server or the host's mount
+    return Response(PAGE.format(root=root), 200, headers, "text/html")
 
 
 async def docs_asset(ctx: Ctx, asset: str) -> Response:
