@@ -1,7 +1,9 @@
 """Single flight: identical work asked for at the same time is done once, and shared.
 
-The work runs in a task of its own, so a caller that goes away (a client that disconnects)
-does not cancel it for the others; each caller still waits only as long as it wants.
+The first caller of a key does the work itself (nothing is spawned: the common case, no
+concurrency, costs a future and two dict operations); callers of the same key meanwhile wait
+for its result. A waiter's own cancellation never reaches the work; if the caller doing the
+work is cancelled (its client went away), the next waiter does it instead.
 
 With ``linger``, a result that took ``LINGER_FROM`` seconds or more to work out is also given
 to the callers that come within as long as it took: however many clients repeat a costly read
@@ -15,7 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
-__all__ = ["SingleFlight"]
+__all__ = ["LINGER_FROM", "SingleFlight"]
 
 T = TypeVar("T")
 LINGER_FROM = 0.1
@@ -23,33 +25,44 @@ LINGER_FROM = 0.1
 
 
 class SingleFlight:
-    """One task per key; callers of a key that is running (or lingering) share its result."""
+    """Work by key, done once for the callers that ask at the same time (or within its linger)."""
 
     def __init__(self) -> None:
-        self._tasks: dict[Hashable, asyncio.Task[Any]] = {}
+        self._running: dict[Hashable, asyncio.Future[Any]] = {}
 
     async def run(
         self, key: Hashable, work: Callable[[], Awaitable[T]], *, linger: bool = False
     ) -> T:
-        task = self._tasks.get(key)
-        if task is None:
-            task = asyncio.ensure_future(work())
-            self._tasks[key] = task
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            task.add_done_callback(
-                lambda done: self._done(key, done, loop.time() - started if linger else 0.0)
-            )
-        result: T = await asyncio.shield(task)
+        while (running := self._running.get(key)) is not None:
+            try:
+                result: T = await asyncio.shield(running)
+                return result
+            except asyncio.CancelledError:
+                if not running.cancelled():
+                    raise  # this caller was cancelled, not the work
+                # the caller doing the work went away: the next one does it
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._running[key] = done
+        started = loop.time()
+        try:
+            result = await work()
+        except BaseException as exc:
+            self._forget(key, done)
+            if isinstance(exc, asyncio.CancelledError):
+                done.cancel()
+            else:
+                done.set_exception(exc)
+                done.exception()  # retrieved: the waiters re-raise it
+            raise
+        done.set_result(result)
+        took = loop.time() - started
+        if linger and took >= LINGER_FROM:
+            loop.call_later(took, self._forget, key, done)
+        else:
+            self._forget(key, done)
         return result
 
-    def _done(self, key: Hashable, task: asyncio.Task[Any], linger_s: float) -> None:
-        failed = task.cancelled() or task.exception() is not None  # retrieved: waiters re-raise
-        if failed or linger_s < LINGER_FROM:
-            self._forget(key, task)
-        else:
-            asyncio.get_running_loop().call_later(linger_s, self._forget, key, task)
-
-    def _forget(self, key: Hashable, task: asyncio.Task[Any]) -> None:
-        if self._tasks.get(key) is task:
-            del self._tasks[key]
+    def _forget(self, key: Hashable, done: asyncio.Future[Any]) -> None:
+        if self._running.get(key) is done:
+            del self._running[key]

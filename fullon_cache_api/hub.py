@@ -1,13 +1,19 @@
 """The stream hub: the one place that listens to Redis.
 
 One hub per event loop (so one per serving process): one dedicated pub/sub connection, never
-taken from the request pool, holding a fixed set of subscriptions (``PSUBSCRIBE
-ticker_updates:* next_ticker:*``) however many streams and symbols are open. Messages fan out in
-memory to listeners, each with a bounded queue that drops its oldest item when full and counts
-it. The connection is opened with the first listener and closed with the last.
+taken from the request pool, holding a fixed set of subscriptions however many streams and
+symbols are open: ``PSUBSCRIBE ticker_updates:* next_ticker:*`` (while a stream is open; when
+the last closes, within a second), and for the local cache
+``SUBSCRIBE __redis__:invalidate`` with ``CLIENT TRACKING ON REDIRECT <itself> BCAST PREFIX``
+every family the API reads (see ``local_cache``). Messages fan out in memory to listeners,
+each with a bounded queue that drops its oldest item when full and counts it.
 
-Slots are taken synchronously (no ``await`` between the check and the count), so the limit
-holds under any concurrency, and every listener gives its slot back when closed, on every path.
+The connection is kept while the local cache wants it or a listener is open. When it drops
+(or stops answering its heartbeat), the local cache is flushed and turned off, open streams end
+with the error, and the hub connects again (backing off up to 5 s) and turns the cache back
+on once tracking is in place again. Slots are taken synchronously (no ``await`` between the
+check and the count), so the stream limit holds under any concurrency, and every listener
+gives its slot back when closed, on every path.
 """
 
 from __future__ import annotations
@@ -15,17 +21,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from redis.asyncio import ConnectionPool
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoPermissionError, RedisError
 
 from . import keys
 from .errors import TooManyStreams
-from .metrics import STREAM_DROPPED, STREAMS
+from .local_cache import LocalCache
+from .metrics import LOCAL_CACHE_EVENTS, STREAM_DROPPED, STREAMS
 from .readers.base import text
 from .settings import Settings
 
@@ -86,18 +95,46 @@ class Listener(Generic[T]):
 
 
 class StreamHub:
-    def __init__(self, make_pool: Callable[[], ConnectionPool], settings: Settings) -> None:
+    def __init__(
+        self,
+        make_pool: Callable[[], ConnectionPool],
+        settings: Settings,
+        cache: LocalCache | None = None,
+    ) -> None:
         self._make_pool = make_pool
         self._settings = settings
+        self._cache = cache
         self._tickers: dict[str | None, set[Listener[TickerUpdate]]] = {}
         """Ticker listeners by the exchange they follow (None: every exchange)."""
         self._symbols: dict[Listener[TickerUpdate], frozenset[str] | None] = {}
-        self._connected: asyncio.Future[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        """Done when the current connection holds its subscriptions (or failed to)."""
         self._task: asyncio.Task[None] | None = None
+        self._tracking_refused = False
+        self._closed = False
+        self._pubsub: PubSub | None = None
+        """The current connection's pub/sub."""
+        self._patterns = False
+        """Whether it holds the ticker channels' patterns (while a stream is open)."""
+        self._subscribing = asyncio.Lock()
 
     @property
     def listeners(self) -> int:
         return len(self._symbols)
+
+    def _wanted(self) -> bool:
+        """Whether the connection should be up: open listeners, or the local cache, until
+        closed. (Checked in every loop: redis-py may return a reply to a cancelled read, and
+        the task then goes on.)"""
+        if self._closed:
+            return False
+        return bool(self._symbols) or (self._cache is not None and not self._tracking_refused)
+
+    def start(self) -> None:
+        """Connect now (for the local cache), and stay connected."""
+        if self._task is None and self._wanted():
+            self._ready = asyncio.get_running_loop().create_future()
+            self._task = asyncio.create_task(self._run(), name="stream hub")
 
     def listen_tickers(
         self, exchange: str | None, symbols: list[str] | None
@@ -120,43 +157,123 @@ class StreamHub:
             if not group:
                 del self._tickers[exchange]
         STREAMS.dec()
-        if not self._symbols:
+        if not self._wanted():
             self._stop()
 
     async def connected(self) -> None:
-        """Wait until the hub's connection holds its subscriptions (opened by the first caller,
-        shared by the others); raises the Redis error when it cannot."""
-        if self._connected is None:
-            self._connected = asyncio.get_running_loop().create_future()
-            self._task = asyncio.create_task(self._run(self._connected), name="stream hub")
-        await asyncio.shield(self._connected)
+        """Wait until the hub's connection is up and subscribed to the ticker channels (opened
+        by the first caller, shared by the others); raises the Redis error when it cannot."""
+        self.start()
+        assert self._ready is not None
+        await asyncio.shield(self._ready)
+        pubsub = self._pubsub
+        if pubsub is not None and not self._patterns:
+            async with self._subscribing:
+                if not self._patterns:
+                    await pubsub.psubscribe(*keys.TICKER_CHANNEL_PATTERNS)
+                    self._patterns = True
 
-    async def _run(self, connected: asyncio.Future[None]) -> None:
+    async def _run(self) -> None:
+        backoff = 0.1
+        while self._wanted():
+            ready = self._ready
+            if ready is None or ready.done():
+                ready = self._ready = asyncio.get_running_loop().create_future()
+            try:
+                await self._session(ready)
+                return
+            except RedisError as exc:
+                log.warning(
+                    "stream hub connection lost (%s): streams end, the local cache is off until "
+                    "the hub is back",
+                    exc,
+                )
+                if not ready.done():
+                    ready.set_exception(exc)
+                    ready.exception()  # retrieved: waiters re-raise it from the shield
+                for listener in self._symbols:
+                    listener.fail(exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _session(self, ready: asyncio.Future[None]) -> None:
+        """One connection: subscribe, then read until it is no longer wanted (returns) or
+        fails (raises)."""
         pool = self._make_pool()
-        pubsub = PubSub(pool, ignore_subscribe_messages=True)
+        pubsub = PubSub(pool)
+        cache = self._cache
+        self._pubsub, self._patterns = pubsub, False
         try:
-            await pubsub.psubscribe(*keys.TICKER_CHANNEL_PATTERNS)
-            connected.set_result(None)
-            while True:
+            if cache is not None and not self._tracking_refused:
+                await self._track(pool, pubsub)
+            if self._symbols:  # the ticker channels only while a stream follows them
+                await pubsub.psubscribe(*keys.TICKER_CHANNEL_PATTERNS)
+                self._patterns = True
+            ready.set_result(None)
+            if cache is not None and not self._tracking_refused:
+                cache.start(_unread(pubsub.connection))
+            loop = asyncio.get_running_loop()
+            heard = pinged = loop.time()
+            while self._wanted():
+                if self._patterns and not self._symbols:
+                    await pubsub.punsubscribe(*keys.TICKER_CHANNEL_PATTERNS)
+                    self._patterns = False
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)
-                if message is not None and message["type"] == "pmessage":
-                    self._dispatch(message["channel"], message["data"])
-        except RedisError as exc:
-            log.warning("stream hub connection lost: %s", exc)
-            self._fail(connected, exc)
+                now = loop.time()
+                if message is not None:
+                    heard = now
+                    self._handle(message)
+                elif now - heard > 3 * _POLL_S:  # two pings unanswered: the connection is gone
+                    raise RedisConnectionError("the stream hub's heartbeat went unanswered")
+                elif now - max(heard, pinged) >= _POLL_S:  # a second of silence: ping
+                    pinged = now
+                    await pubsub.ping()
         finally:
+            self._pubsub, self._patterns = None, False
+            if cache is not None:
+                cache.stop()
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             with contextlib.suppress(RedisError, OSError):
                 await pool.aclose()
 
-    def _fail(self, connected: asyncio.Future[None], exc: RedisError) -> None:
-        if not connected.done():
-            connected.set_exception(exc)
-            connected.exception()  # retrieved: waiters re-raise it from the shield
-        for listener in self._symbols:
-            listener.fail(exc)
-        self._connected = self._task = None
+    async def _track(self, pool: ConnectionPool, pubsub: PubSub) -> None:
+        """Client tracking in broadcast mode, redirected to this connection itself, and the
+        subscription its messages arrive on. A refusal by ACL is logged and counted once; the
+        local cache then stays off (every read goes to Redis)."""
+        # The pool's one connection, which the pub/sub then takes.
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await connection.send_command("CLIENT", "ID")
+            own_id = await connection.read_response()
+            prefixes = [arg for prefix in keys.TRACKED_PREFIXES for arg in ("PREFIX", prefix)]
+            await connection.send_command(
+                "CLIENT", "TRACKING", "ON", "REDIRECT", own_id, "BCAST", *prefixes
+            )
+            await connection.read_response()
+        except NoPermissionError as exc:
+            self._tracking_refused = True
+            LOCAL_CACHE_EVENTS.labels("refused").inc()
+            log.warning(
+                "local cache off: the Redis user may not run CLIENT ID / CLIENT TRACKING (%s); "
+                "every read goes to Redis (see the ACL line in the README)",
+                exc,
+            )
+            return
+        finally:
+            await pool.release(connection)
+        await pubsub.subscribe(keys.INVALIDATION_CHANNEL)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "pmessage":
+            self._dispatch(message["channel"], message["data"])
+        elif kind == "message" and self._cache is not None:
+            changed = message["data"]
+            if changed is None:  # FLUSHALL / FLUSHDB: everything changed
+                self._cache.flush()
+            else:
+                self._cache.invalidate(text(key) for key in changed)
 
     def _dispatch(self, channel: bytes | str, data: bytes | str) -> None:
         parsed = keys.parse_ticker_channel(text(channel))
@@ -171,12 +288,13 @@ class StreamHub:
                     listener.push(update)
 
     def _stop(self) -> None:
-        task, self._task, self._connected = self._task, None, None
+        task, self._task, self._ready = self._task, None, None
         if task is not None:
             task.cancel()
 
     async def aclose(self) -> None:
-        """End every listener's stream and the connection."""
+        """End every listener's stream and the connection, for good."""
+        self._closed = True
         for listener in list(self._symbols):
             listener.fail(HubClosed("the server is shutting down"))
         task = self._task
@@ -184,3 +302,18 @@ class StreamHub:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _unread(connection: Any) -> Callable[[], bool]:
+    """Whether bytes from Redis wait unread on ``connection``: read by asyncio but not yet by
+    the hub, or still in the kernel's buffer (a poll with no wait). Both are redis-py's
+    connection internals (its own ``can_read`` reads ``_reader._buffer`` too): without them the
+    answer is always yes, and the local cache never serves."""
+    try:
+        stream = connection._reader
+        poller = select.poll()
+        poller.register(connection._writer.get_extra_info("socket").fileno(), select.POLLIN)
+    except (AttributeError, OSError):
+        log.warning("local cache off: the hub's connection cannot be watched for unread bytes")
+        return lambda: True
+    return lambda: bool(stream._buffer) or bool(poller.poll(0))

@@ -41,6 +41,35 @@ PROCESS_ACTIVE_PATTERN = PROCESS_ACTIVE_PREFIX + "*"
 
 _GLOB = re.compile(r"([*?\[\]\\])")
 
+# What the local cache asks Redis to track (CLIENT TRACKING ... BCAST PREFIX each): every
+# family the API reads. Redis refuses overlapping prefixes; these do not overlap.
+TRACKED_PREFIXES: tuple[str, ...] = (
+    TICKERS_PREFIX,
+    ORDERS_PREFIX,
+    QUEUE_PREFIX,
+    ACCOUNTS,
+    POSITIONS,
+    BLOCKS,
+    OPENINGS,
+    BOT_STATUS,
+    TRADES_PREFIX,
+    TRADE_STATUS_PREFIX,
+    USER_TRADES_PREFIX,
+    USER_TRADE_STATUS_PREFIX,
+    OHLCV_PREFIX,
+    "process:",
+)
+
+
+INVALIDATION_CHANNEL = "__redis__:invalidate"
+"""Where Redis reports writes to tracked keys (a client that redirects tracking to itself)."""
+
+
+def is_tracked(key: str) -> bool:
+    """Whether a write to ``key`` is reported to the local cache (see TRACKED_PREFIXES)."""
+    return key.startswith(TRACKED_PREFIXES)
+
+
 # Families for /overview: (name, key prefix or exact key, Redis type). Order = output order.
 FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("tickers", TICKERS_PREFIX, "hash"),

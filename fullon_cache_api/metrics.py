@@ -21,7 +21,17 @@ from prometheus_client import (
     multiprocess,
 )
 
-__all__ = ["REDIS_ERRORS", "REQUESTS", "SKIPPED", "STREAMS", "exposition", "observe"]
+__all__ = [
+    "LOCAL_CACHE_BYTES",
+    "LOCAL_CACHE_ENTRIES",
+    "LOCAL_CACHE_EVENTS",
+    "REDIS_ERRORS",
+    "REQUESTS",
+    "SKIPPED",
+    "STREAMS",
+    "exposition",
+    "observe",
+]
 
 REQUESTS = Counter(
     "fullon_cache_api_requests", "Requests answered, by route template, method and status",
@@ -46,6 +56,20 @@ STREAMS = Gauge(
 STREAM_DROPPED = Counter(
     "fullon_cache_api_stream_dropped_updates", "Updates a slow stream client missed"
 )
+LOCAL_CACHE_EVENTS = Counter(
+    "fullon_cache_api_local_cache",
+    "Local cache events: hit, miss, invalidation, evicted, flush, refused (tracking refused by "
+    "Redis)",
+    ["event"],
+)
+LOCAL_CACHE_ENTRIES = Gauge(
+    "fullon_cache_api_local_cache_entries", "Replies held by the local cache",
+    multiprocess_mode="livesum",
+)  # fmt: skip
+LOCAL_CACHE_BYTES = Gauge(
+    "fullon_cache_api_local_cache_bytes", "Bytes held by the local cache (estimated)",
+    multiprocess_mode="livesum",
+)  # fmt: skip
 
 
 # The labelled children, kept: the label set is bounded (routes x methods x statuses), and a

@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 
 from .flight import SingleFlight
 from .hub import StreamHub
+from .local_cache import LocalCache
 from .settings import Settings
 
 __all__ = [
@@ -164,17 +165,58 @@ async def shed_idle_connections(pool: ConnectionPool) -> None:
     gc.collect()
 
 
+# What a connection is (server, credentials, timeouts, name), copied from a pool; redis-py
+# keeps options of its own there too (e.g. for RESP3 only), which a RESP2 connection refuses.
+_CONNECTION_OPTIONS = frozenset(
+    {
+        "host",
+        "port",
+        "path",
+        "db",
+        "username",
+        "password",
+        "credential_provider",
+        "client_name",
+        "socket_connect_timeout",
+        "socket_timeout",
+        "socket_keepalive",
+        "socket_keepalive_options",
+        "encoding",
+        "encoding_errors",
+        "decode_responses",
+    }
+)
+
+
 def single_connection_pool(pool: ConnectionPool) -> ConnectionPool:
     """A new pool of one connection to the server ``pool`` reaches, with its options: what the
     stream hub subscribes on, so that it never holds a connection of the request pool (also
-    when the host passed its own client)."""
-    options = {k: v for k, v in pool.connection_kwargs.items() if k != "connection_pool"}
-    options.update(connection_class=pool.connection_class, max_connections=1)
+    when the host passed its own client). RESP2, where tracking messages arrive as pub/sub
+    messages; and no retry: a connection that drops must be seen to drop (its subscriptions
+    and tracking go with it), never quietly reconnected."""
+    options = {
+        name: value
+        for name, value in pool.connection_kwargs.items()
+        if name in _CONNECTION_OPTIONS or name.startswith("ssl_")
+    }
+    options.update(
+        connection_class=pool.connection_class,
+        max_connections=1,
+        protocol=2,
+        retry=Retry(NoBackoff(), 0),
+    )
     if isinstance(pool, SentinelConnectionPool):
         return SentinelConnectionPool(  # type: ignore[no-untyped-call]
             pool.service_name, pool.sentinel_manager, is_master=pool.is_master, **options
         )
     return ConnectionPool(**options)
+
+
+def _caches(settings: Settings) -> bool:
+    """Whether the local cache may serve: asked for, and every read goes to one server (with
+    Sentinel reading from replicas, reads go round robin over replicas that apply a write at
+    different times, while tracking watches one of them)."""
+    return settings.local_cache and not (settings.sentinels and settings.read_from == "replica")
 
 
 class LoopResources:
@@ -188,14 +230,18 @@ class LoopResources:
 
     def __init__(self, backend: Backend, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.redis = backend.given if backend.given is not None else connect(backend.settings)
+        settings = backend.settings
+        self.redis = backend.given if backend.given is not None else connect(settings)
         self._owned = backend.given is None
+        self.cache = LocalCache(settings.local_cache_mb * 2**20) if _caches(settings) else None
+        """Replies kept while Redis's tracking says they are unchanged (see local_cache)."""
         self.hub = StreamHub(
-            lambda: single_connection_pool(self.redis.connection_pool), backend.settings
+            lambda: single_connection_pool(self.redis.connection_pool), settings, self.cache
         )
+        self.hub.start()
         self.flights = SingleFlight()
         """Work that concurrent requests on this loop share (key walks, heavy answers)."""
-        self.heavy = asyncio.Semaphore(backend.settings.heavy_concurrency)
+        self.heavy = asyncio.Semaphore(settings.heavy_concurrency)
         """Whole-cache answers worked out at once on this loop."""
         self._closed = asyncio.Event()
         self.keeper = loop.create_task(self._keep(backend), name="fullon_cache_api resources")

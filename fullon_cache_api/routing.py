@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 
 from .hub import StreamHub
+from .local_cache import LocalCache
 from .params import Param
 from .readers.source import Recorder, Source
 from .redis_clients import Backend, LoopResources
@@ -162,7 +163,9 @@ class Ctx:
         if self._source is None:
             resources = self._resources
             limit = self._backend.settings.max_value_bytes
-            self._source = Source(resources.redis, resources.flights, limit, self._recorder)
+            self._source = Source(
+                resources.redis, resources.flights, limit, resources.cache, self._recorder
+            )
         return self._source
 
     @property
@@ -172,6 +175,10 @@ class Ctx:
     @property
     def hub(self) -> StreamHub:
         return self._resources.hub
+
+    @property
+    def local_cache(self) -> LocalCache | None:
+        return self._resources.cache
 
     def now(self) -> float:
         """The app's clock, epoch seconds (ages only: see ``chose``)."""

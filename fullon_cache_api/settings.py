@@ -56,6 +56,11 @@ class Settings:
     """Whole-cache reads (/overview, /exchanges, /tickers, /tickers/health...) served at once
     per process; identical concurrent ones share one read. More wait (within the request
     timeout)."""
+    local_cache: bool = True
+    """Keep replies of reads in this process while Redis's client tracking says they are
+    unchanged (off: every read goes to Redis)."""
+    local_cache_mb: int = 64
+    """Most megabytes the local cache holds (least recently used first out)."""
     tokens: tuple[str, ...] = field(default=(), repr=False)
     """Bearer tokens; when any is set, every request must carry one (``Authorization``)."""
     public_health: bool = True
@@ -102,6 +107,7 @@ class Settings:
             tokens=_tokens(env),
             public_health=_flag(env, PREFIX + "PUBLIC_HEALTH", cls.public_health),
             public_docs=_flag(env, PREFIX + "PUBLIC_DOCS", cls.public_docs),
+            local_cache=_flag(env, PREFIX + "LOCAL_CACHE", cls.local_cache),
             **_sentinel_settings(env, url),
             **values,  # type: ignore[arg-type]
         )
@@ -128,6 +134,7 @@ _NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
     "request_timeout": (float, 0, 0),
     "max_value_bytes": (int, 1024, 512 * 1024 * 1024),
     "heavy_concurrency": (int, 1, 1000),
+    "local_cache_mb": (int, 1, 100_000),
 }
 MIN_TOKEN_LENGTH = 16
 

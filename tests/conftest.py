@@ -7,6 +7,7 @@ the app would fail with NOPERM and fail the test.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -67,5 +68,13 @@ def app(settings: Settings, clock: Clock) -> Starlette:
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the real app through httpx's ASGI transport; the app's lifespan runs."""
+    async with lifespan(app), http_client(app) as http:
+        yield http
+
+
+@pytest.fixture
+async def uncached(settings: Settings, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+    """Like ``client``, with the local cache off: for tests that count what Redis is sent."""
+    app = create_app(dataclasses.replace(settings, local_cache=False), clock=clock)
     async with lifespan(app), http_client(app) as http:
         yield http

@@ -366,10 +366,11 @@ def command_calls(admin: redis.Redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
 
 
-async def test_bars_are_read_in_windows_never_whole(client, admin, redis_server) -> None:
+async def test_bars_are_read_in_windows_never_whole(uncached, admin, redis_server) -> None:
     """LLEN, then the window the answer needs (limit plus a margin for re-sent candles); with
     since/until, pipelined LINDEX probes find the window first. The listing reads LLEN and the
     two ends of each list."""
+    client = uncached
     push(admin, "ETH/USDT", "1m", *(bar(T0 + i * 60000) for i in range(5000)))
     for symbol in ("BTC/USDT", "SOL/USDT"):
         push(admin, symbol, "1m", *(bar(T0 + i * 60000) for i in range(50)))

@@ -401,7 +401,8 @@ async def test_bad_input_is_400_naming_the_parameter(client, admin, path, params
     assert f"'{name}'" in body["error"]["message"]
 
 
-async def test_listing_reads_one_hgetall_per_type_and_one_mget(client, admin, now) -> None:
+async def test_listing_reads_one_hgetall_per_type_and_one_mget(uncached, admin, now) -> None:
+    client = uncached
     for index in range(5):
         write_process(admin, "tick", f"binance:S{index}/USDT")
     write_process(admin, "bot", "bot_9")

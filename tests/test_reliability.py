@@ -39,7 +39,13 @@ def private_redis() -> Iterator[RedisServer]:
 
 
 def app_on(server: RedisServer, **settings: float | int):
-    return create_app(Settings(redis_url=reader_url(server), **settings), clock=Clock(WRITTEN_AT))
+    """The app on ``server``, every read going to Redis (the local cache off): these tests are
+    about what Redis's outages, stalls and the pool do to requests (tests/test_local_cache.py
+    has the cache's own)."""
+    return create_app(
+        Settings(redis_url=reader_url(server), local_cache=False, **settings),
+        clock=Clock(WRITTEN_AT),
+    )
 
 
 async def test_outage_is_503_fast_and_recovers_without_restart(private_redis) -> None:
@@ -121,15 +127,16 @@ async def test_a_request_waits_for_a_pooled_connection_then_503(private_redis) -
             admin.execute_command("CLIENT", "PAUSE", "1000", "ALL")
         results: dict[str, tuple[httpx.Response, float]] = {}
 
-        async def get(name: str) -> None:
+        async def get(name: str, path: str) -> None:
             start = time.monotonic()
-            response = await http.get(BTC)
+            response = await http.get(path)
             results[name] = (response, time.monotonic() - start)
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(get, "holder")  # holds the connection while Redis is paused
+            tg.start_soon(get, "holder", BTC)  # holds the connection while Redis is paused
             await anyio.sleep(0.05)
-            tg.start_soon(get, "waiter")
+            # another read (an identical one would share the holder's command in flight)
+            tg.start_soon(get, "waiter", "/tickers/binance/ETH/USDT")
     holder, waiter = results["holder"], results["waiter"]
     assert expect(holder[0])["price"] == 300.0  # served once Redis resumed
     assert expect(waiter[0], 503)["error"]["code"] == "cache_unavailable"

@@ -462,6 +462,7 @@ def test_live_page_shows_the_cache_and_follows_its_writers(
         tab.wait_for("the longer queue", lambda v: ["local-binance", "2"] in v["queues"])
 
         admin.execute_command("ACL", "SETUSER", READER, "-llen")  # /orders/queues fails: 502
+        admin.rpush("new_orders:local-kraken", "KRAKEN-00099")  # a change: read again, refused
         try:
             tab.wait_for("the failing panel", lambda v: "cache_refused" in v["problems"]["queues"])
             write_tick(admin, "kraken", "BTC/USD", 777.0)

@@ -21,7 +21,8 @@ __all__ = ["READ_ONLY_ACL", "RedisServer", "find_redis_server", "free_port"]
 
 # The production ACL rules of a read-only user (FULLON_CACHE_LAYOUT.md, quirk 3).
 READ_ONLY_ACL = (
-    "on ~* &* -@all +@read +@connection +info +subscribe +psubscribe +unsubscribe +punsubscribe"
+    "on ~* &* -@all +@read +hello +ping +select +info +client|setname +client|id +client|tracking "
+    "+subscribe +psubscribe +unsubscribe +punsubscribe"
 )
 
 

@@ -48,11 +48,27 @@ class RedisInfo(msgspec.Struct, frozen=True):
     db: int
 
 
+class LocalCacheInfo(msgspec.Struct, frozen=True):
+    """The local cache of the process that answered (each worker has its own)."""
+
+    enabled: bool
+    """The setting."""
+    on: bool
+    """Serving now: Redis's tracking holds (off while the hub reconnects, or if refused)."""
+    entries: int
+    bytes: int
+    max_bytes: int
+    hits: int
+    misses: int
+    invalidations: int
+
+
 class InfoOut(msgspec.Struct, frozen=True):
     name: str
     version: str
     routes: int
     redis: RedisInfo
+    local_cache: LocalCacheInfo
 
 
 class FamilyOut(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -117,7 +133,18 @@ async def info(ctx: Ctx) -> InfoOut:
     """Name, version, route count, and the Redis server's version, role and db."""
     server = await read_server_info(ctx.source)
     redis = RedisInfo(server.version, server.role, ctx.settings.redis_db)
-    return InfoOut(NAME, __version__, len(ctx.app.routes), redis)
+    cache = ctx.local_cache
+    local = LocalCacheInfo(
+        enabled=cache is not None,
+        on=cache is not None and cache.on,
+        entries=0 if cache is None else len(cache),
+        bytes=0 if cache is None else cache.bytes,
+        max_bytes=0 if cache is None else cache.max_bytes,
+        hits=0 if cache is None else cache.hits,
+        misses=0 if cache is None else cache.misses,
+        invalidations=0 if cache is None else cache.invalidations,
+    )
+    return InfoOut(NAME, __version__, len(ctx.app.routes), redis, local)
 
 
 async def overview(ctx: Ctx) -> OverviewOut:

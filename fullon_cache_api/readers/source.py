@@ -18,6 +18,8 @@ read next) goes into the tag.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -29,6 +31,7 @@ from redis.exceptions import ResponseError
 
 from ..errors import is_wrong_type
 from ..flight import SingleFlight
+from ..local_cache import MISS, LocalCache
 from ..redis_clients import shed_idle_connections
 from .base import Oversized, Raw, text, usable
 
@@ -61,15 +64,24 @@ BIG_REPLY = 4 * 1024 * 1024
 
 class Recorder:
     """What one answer is built from, for its ETag: every command a request sends with its
-    reply, and every choice the clock made (e.g. a tick kept as fresh)."""
+    reply, and every choice the clock made (e.g. a tick kept as fresh). Hashed as it goes, a
+    ``FLUSH`` of bytes at a time: a long walk's tag is not one long hash at its end."""
 
-    __slots__ = ("_parts",)
+    __slots__ = ("_hash", "_parts", "_size")
+
+    FLUSH = 1 << 20
 
     def __init__(self) -> None:
+        self._hash = hashlib.sha256()
         self._parts: list[bytes] = []
+        self._size = 0
 
     def read(self, command: Sequence[Any], reply: Any) -> None:
-        self._parts.append(_record((command, reply)))
+        part = _record((command, reply))
+        self._parts.append(part)
+        self._size += len(part)
+        if self._size > self.FLUSH:
+            self._flush()
 
     def chose(self, choice: bool) -> None:
         self._parts.append(b"\x01" if choice else b"\x00")
@@ -79,7 +91,13 @@ class Recorder:
         self._parts.append(digest)
 
     def digest(self) -> bytes:
-        return b"".join(self._parts)
+        self._flush()
+        return self._hash.digest()
+
+    def _flush(self) -> None:
+        self._hash.update(b"".join(self._parts))
+        self._parts.clear()
+        self._size = 0
 
 
 def _size_hook(value: Any) -> Any:
@@ -146,30 +164,50 @@ class Family(msgspec.Struct, Generic[P]):
 
 
 class Source:
-    """One request's (or one stream's) way to Redis."""
+    """One request's (or one stream's) way to Redis: through the local cache (when it holds),
+    sharing identical commands in flight, recording what an answer reads."""
 
-    __slots__ = ("flights", "max_value_bytes", "recorder", "redis")
+    __slots__ = ("cache", "flights", "max_value_bytes", "recorder", "redis")
 
     def __init__(
         self,
         redis: Redis,
         flights: SingleFlight,
         max_value_bytes: int,
+        cache: LocalCache | None = None,
         recorder: Recorder | None = None,
     ) -> None:
         self.redis = redis
         self.flights = flights
         self.max_value_bytes = max_value_bytes
+        self.cache = cache
         self.recorder = recorder
 
     # one command, one pipeline -------------------------------------------------------------
 
     async def command(self, *command: Any) -> Any:
-        """One command, one round trip; its reply bounded and recorded."""
-        reply = await self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
-        reply, size = self._bound(command[0], reply)
+        """One command: the local cache's reply, or one round trip (shared with identical
+        commands in flight); its reply bounded and recorded."""
+        reply = MISS if self.cache is None else self.cache.get(command)
+        if reply is MISS:
+            reply = await self.flights.run(("command", *command), lambda: self._fetch(command))
+        else:
+            await asyncio.sleep(0)  # as a round trip would: a long walk never holds the process
         if self.recorder is not None:
             self.recorder.read(command, reply)
+        return reply
+
+    async def _fetch(self, command: tuple[Any, ...]) -> Any:
+        read = None if self.cache is None else self.cache.open(command)
+        try:
+            raw = await self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
+        except BaseException:
+            if read is not None:
+                read.drop()
+            raise
+        reply, size = self._bound(command[0], raw)
+        if read is not None:
+            read.keep(command, reply, size)
         if size > BIG_REPLY:
             await self._drop_idle_connections()
         return reply
@@ -177,25 +215,48 @@ class Source:
     async def pipeline(
         self, commands: Sequence[Sequence[Any]], *, listing: bool = False
     ) -> list[Any]:
-        """The replies of ``commands``, ``READ_BATCH`` commands per round trip. Errors raise,
-        except, for a ``listing``, a command on a key of another Redis type: its reply is then
-        its ``ResponseError`` (see ``base.usable``)."""
-        replies: list[Any] = []
+        """The replies of ``commands``: the local cache's, and the others in round trips of
+        ``READ_BATCH`` commands. Errors raise, except, for a ``listing``, a command on a key of
+        another Redis type: its reply is then its ``ResponseError`` (see ``base.usable``)."""
+        replies: list[Any] = [MISS] * len(commands)
+        if self.cache is not None:
+            replies = [self.cache.get(tuple(command)) for command in commands]
+        missing = [index for index, reply in enumerate(replies) if reply is MISS]
+        if not missing:
+            await asyncio.sleep(0)  # as a round trip would (see ``command``)
         size = 0
-        for start in range(0, len(commands), READ_BATCH):
-            chunk = commands[start : start + READ_BATCH]
+        for start in range(0, len(missing), READ_BATCH):
+            chunk = [tuple(commands[index]) for index in missing[start : start + READ_BATCH]]
+            reads = [None if self.cache is None else self.cache.open(c) for c in chunk]
             pipe = self.redis.pipeline(transaction=False)
             for command in chunk:
                 pipe.execute_command(*command)
-            for command, reply in zip(chunk, await pipe.execute(raise_on_error=False), strict=True):
-                if isinstance(reply, ResponseError) and not (listing and is_wrong_type(reply)):
-                    raise reply
-                reply, reply_size = self._bound(command[0], reply)
+            try:
+                results = await pipe.execute(raise_on_error=False)
+            except BaseException:
+                for read in reads:
+                    if read is not None:
+                        read.drop()
+                raise
+            error: ResponseError | None = None
+            for index, command, read, raw in zip(
+                missing[start : start + READ_BATCH], chunk, reads, results, strict=True
+            ):
+                reply, reply_size = self._bound(command[0], raw)
+                if isinstance(raw, ResponseError):
+                    if read is not None:
+                        read.drop()
+                    if not (listing and is_wrong_type(raw)):
+                        error = error or raw
+                elif read is not None:
+                    read.keep(command, reply, reply_size)
                 size += reply_size
-                replies.append(reply)
+                replies[index] = reply
+            if error is not None:
+                raise error
         if self.recorder is not None:
-            for command, reply in zip(commands, replies, strict=True):
-                self.recorder.read(command, reply)
+            for sent, reply in zip(commands, replies, strict=True):
+                self.recorder.read(sent, reply)
         if size > BIG_REPLY:
             await self._drop_idle_connections()
         return replies

@@ -1,0 +1,194 @@
+"""The local cache: replies of reads kept in this process while Redis says they are unchanged.
+
+Redis's client-side caching, in broadcast mode: the stream hub's connection runs ``CLIENT
+TRACKING ON REDIRECT <its own id> BCAST PREFIX ...`` over every key family the API reads, and
+Redis then tells it of every write to any key under those prefixes, by any client (writers
+that never PUBLISH included), on ``__redis__:invalidate``. A reply read from a tracked key is
+kept until such a message names the key.
+
+Never stale beyond the delivery of that message:
+- a kept reply is served only while no message from Redis waits unread on the hub's
+  connection (in the kernel's buffer or asyncio's): Redis writes the message before it answers
+  the write, so a read that begins after a write was acknowledged never gets the older reply;
+- a read in flight when one of its keys is invalidated is not kept (``Read.keep`` refuses);
+- the cache serves only while tracking is known to hold: the hub flushes it and turns it off
+  when its connection drops or tracking cannot be set up, and on again once it is;
+- only keys under the tracked prefixes are kept (no message would come for the others).
+
+Bounded by entries and by bytes, the least recently used going first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from . import keys
+from .metrics import LOCAL_CACHE_BYTES, LOCAL_CACHE_ENTRIES, LOCAL_CACHE_EVENTS
+
+__all__ = ["MISS", "LocalCache", "Read"]
+
+_HITS, _MISSES, _INVALIDATIONS, _EVICTIONS = (
+    LOCAL_CACHE_EVENTS.labels(event) for event in ("hit", "miss", "invalidation", "evicted")
+)
+MISS: Any = object()
+"""What ``LocalCache.get`` gives for a command it does not hold."""
+_ENTRY_OVERHEAD = 200  # bytes an entry costs beyond its stored values (its key, the index)
+# The read commands whose replies are kept: each names its keys (see ``keys_of``).
+_SINGLE_KEY = frozenset(
+    {"GET", "HGET", "HMGET", "HGETALL", "HLEN", "HSCAN", "LRANGE", "LLEN", "LINDEX", "EXISTS"}
+)
+
+
+def keys_of(command: Sequence[Any]) -> tuple[str, ...] | None:
+    """The keys a read command reads, when its reply may be kept: every key tracked."""
+    name = command[0]
+    if name in _SINGLE_KEY and len(command) > 1:
+        found: tuple[str, ...] = (command[1],) if name != "EXISTS" else tuple(command[1:])
+    elif name == "MGET":
+        found = tuple(command[1:])
+    else:
+        return None
+    return found if all(keys.is_tracked(key) for key in found) else None
+
+
+class Read:
+    """A read of the keys ``keys`` in flight: keep its reply only if none was invalidated."""
+
+    __slots__ = ("_cache", "dirty", "keys")
+
+    def __init__(self, cache: LocalCache, read_keys: tuple[str, ...]) -> None:
+        self._cache = cache
+        self.keys = read_keys
+        self.dirty = False
+
+    def keep(self, command: tuple[Any, ...], reply: Any, size: int) -> None:
+        self._cache._close(self)
+        if not self.dirty:
+            self._cache._put(command, self.keys, reply, size)
+
+    def drop(self) -> None:
+        self._cache._close(self)
+
+
+class LocalCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.on = False
+        """Tracking holds: the hub set it up and its connection is up."""
+        self._entries: OrderedDict[tuple[Any, ...], tuple[Any, int, tuple[str, ...]]] = (
+            OrderedDict()
+        )
+        self._by_key: dict[str, set[tuple[Any, ...]]] = {}
+        self._reads: dict[str, list[Read]] = {}
+        self._unread: Callable[[], bool] = lambda: True
+        """Whether a message from Redis waits unread on the hub's connection."""
+        self.hits = self.misses = self.invalidations = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # the read path ---------------------------------------------------------------------------
+
+    def get(self, command: tuple[Any, ...]) -> Any:
+        """The kept reply of ``command``, or ``MISS``."""
+        found = self._entries.get(command)
+        if found is None or self._unread():
+            if self.on:
+                self.misses += 1
+                _MISSES.inc()
+            return MISS
+        self._entries.move_to_end(command)
+        self.hits += 1
+        _HITS.inc()
+        return found[0]
+
+    def open(self, command: Sequence[Any]) -> Read | None:
+        """A read of ``command`` about to be sent, when its reply may be kept."""
+        if not self.on:
+            return None
+        read_keys = keys_of(command)
+        if read_keys is None:
+            return None
+        read = Read(self, read_keys)
+        for key in read_keys:
+            self._reads.setdefault(key, []).append(read)
+        return read
+
+    def _close(self, read: Read) -> None:
+        for key in read.keys:
+            reads = self._reads.get(key)
+            if reads is not None:
+                reads.remove(read)
+                if not reads:
+                    del self._reads[key]
+
+    def _put(
+        self, command: tuple[Any, ...], read_keys: tuple[str, ...], reply: Any, size: int
+    ) -> None:
+        cost = size + _ENTRY_OVERHEAD + sum(len(key) for key in read_keys)
+        if not self.on or cost > self.max_bytes // 4:  # one entry never crowds the others out
+            return
+        self._remove(command)
+        self._entries[command] = (reply, cost, read_keys)
+        for key in read_keys:
+            self._by_key.setdefault(key, set()).add(command)
+        self.bytes += cost
+        while self.bytes > self.max_bytes:
+            self._remove(next(iter(self._entries)))
+            _EVICTIONS.inc()
+        self._measure()
+
+    # the invalidation path (the hub) -----------------------------------------------------------
+
+    def invalidate(self, changed: Iterable[str]) -> None:
+        """Keys Redis says were written (or expired, or deleted)."""
+        for key in changed:
+            for read in self._reads.get(key, ()):
+                read.dirty = True
+            for command in self._by_key.pop(key, ()):
+                self._remove(command)
+            self.invalidations += 1
+            _INVALIDATIONS.inc()
+        self._measure()
+
+    def start(self, unread: Callable[[], bool]) -> None:
+        """Tracking holds from now on (the hub has set it up); ``unread`` tells whether a
+        message waits unread on the hub's connection."""
+        self._unread = unread
+        self.on = True
+
+    def stop(self) -> None:
+        """Tracking no longer holds: forget everything; reads go to Redis until ``start``."""
+        self.on = False
+        self._unread = lambda: True
+        self.flush()
+
+    def flush(self) -> None:
+        """Forget every reply, and every read in flight (Redis was flushed, or tracking lost)."""
+        for reads in self._reads.values():
+            for read in reads:
+                read.dirty = True
+        self._entries.clear()
+        self._by_key.clear()
+        self.bytes = 0
+        LOCAL_CACHE_EVENTS.labels("flush").inc()
+        self._measure()
+
+    def _remove(self, command: tuple[Any, ...]) -> None:
+        found = self._entries.pop(command, None)
+        if found is None:
+            return
+        self.bytes -= found[1]
+        for key in found[2]:
+            commands = self._by_key.get(key)
+            if commands is not None:
+                commands.discard(command)
+                if not commands:
+                    del self._by_key[key]
+
+    def _measure(self) -> None:
+        LOCAL_CACHE_ENTRIES.set(len(self._entries))
+        LOCAL_CACHE_BYTES.set(self.bytes)
