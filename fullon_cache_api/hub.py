@@ -305,8 +305,8 @@ class StreamHub:
 
 
 def _unread(connection: Any) -> Callable[[], bool]:
-    """Whether bytes from Redis wait unread on ``connection``: read by asyncio but not yet by
-    the hub, or still in the kernel's buffer (a poll with no wait). Both are redis-py's
+    """Whether bytes from Redis wait unread on ``connection``, or its end: read by asyncio but
+    not yet by the hub, or still in the kernel's buffer (a poll with no wait). Both are redis-py's
     connection internals (its own ``can_read`` reads ``_reader._buffer`` too): without them the
     answer is always yes, and the local cache never serves."""
     try:
@@ -316,4 +316,4 @@ def _unread(connection: Any) -> Callable[[], bool]:
     except (AttributeError, OSError):
         log.warning("local cache off: the hub's connection cannot be watched for unread bytes")
         return lambda: True
-    return lambda: bool(stream._buffer) or bool(poller.poll(0))
+    return lambda: bool(stream._buffer) or stream._eof or bool(poller.poll(0))

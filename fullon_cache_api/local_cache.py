@@ -13,16 +13,19 @@ Never stale beyond the delivery of that message:
 - a read in flight when one of its keys is invalidated is not kept (``Read.keep`` refuses);
 - the cache serves only while tracking is known to hold: the hub flushes it and turns it off
   when its connection drops or tracking cannot be set up, and on again once it is;
-- only keys under the tracked prefixes are kept (no message would come for the others).
+- only keys under the tracked prefixes are kept (no message would come for the others);
+- a reply of a key with a TTL is served only until that time (Redis reports an expired key when
+  it deletes it, which may come well after).
 
 Bounded by entries and by bytes, the least recently used going first.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import keys
 from .metrics import LOCAL_CACHE_BYTES, LOCAL_CACHE_ENTRIES, LOCAL_CACHE_EVENTS
@@ -53,6 +56,15 @@ def keys_of(command: Sequence[Any]) -> tuple[str, ...] | None:
     return found if all(keys.is_tracked(key) for key in found) else None
 
 
+class _Entry(NamedTuple):
+    reply: Any
+    cost: int
+    """Bytes it holds (estimated)."""
+    keys: tuple[str, ...]
+    expires: float | None
+    """``time.monotonic()`` at which a key it read expires (None: none has a TTL)."""
+
+
 class Read:
     """A read of the keys ``keys`` in flight: keep its reply only if none was invalidated."""
 
@@ -63,10 +75,15 @@ class Read:
         self.keys = read_keys
         self.dirty = False
 
-    def keep(self, command: tuple[Any, ...], reply: Any, size: int) -> None:
+    def keep(self, command: tuple[Any, ...], reply: Any, size: int, ttls: list[Any]) -> None:
+        """Keep ``reply`` (of ``size`` bytes of values) unless a key was invalidated meanwhile
+        or the reply is an error; ``ttls``: each key's PTTL, read with it."""
         self._cache._close(self)
-        if not self.dirty:
-            self._cache._put(command, self.keys, reply, size)
+        if self.dirty or isinstance(reply, Exception) or not all(isinstance(t, int) for t in ttls):
+            return
+        left = [ttl for ttl in ttls if ttl >= 0]  # -1: no TTL, -2: no key
+        expires = time.monotonic() + min(left) / 1000 if left else None
+        self._cache._put(command, self.keys, reply, size, expires)
 
     def drop(self) -> None:
         self._cache._close(self)
@@ -78,9 +95,7 @@ class LocalCache:
         self.bytes = 0
         self.on = False
         """Tracking holds: the hub set it up and its connection is up."""
-        self._entries: OrderedDict[tuple[Any, ...], tuple[Any, int, tuple[str, ...]]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self._by_key: dict[str, set[tuple[Any, ...]]] = {}
         self._reads: dict[str, list[Read]] = {}
         self._unread: Callable[[], bool] = lambda: True
@@ -95,7 +110,7 @@ class LocalCache:
     def get(self, command: tuple[Any, ...]) -> Any:
         """The kept reply of ``command``, or ``MISS``."""
         found = self._entries.get(command)
-        if found is None or self._unread():
+        if found is None or self._unread() or (found.expires and time.monotonic() >= found.expires):
             if self.on:
                 self.misses += 1
                 _MISSES.inc()
@@ -103,7 +118,7 @@ class LocalCache:
         self._entries.move_to_end(command)
         self.hits += 1
         _HITS.inc()
-        return found[0]
+        return found.reply
 
     def open(self, command: Sequence[Any]) -> Read | None:
         """A read of ``command`` about to be sent, when its reply may be kept."""
@@ -126,13 +141,18 @@ class LocalCache:
                     del self._reads[key]
 
     def _put(
-        self, command: tuple[Any, ...], read_keys: tuple[str, ...], reply: Any, size: int
+        self,
+        command: tuple[Any, ...],
+        read_keys: tuple[str, ...],
+        reply: Any,
+        size: int,
+        expires: float | None,
     ) -> None:
         cost = size + _ENTRY_OVERHEAD + sum(len(key) for key in read_keys)
         if not self.on or cost > self.max_bytes // 4:  # one entry never crowds the others out
             return
         self._remove(command)
-        self._entries[command] = (reply, cost, read_keys)
+        self._entries[command] = _Entry(reply, cost, read_keys, expires)
         for key in read_keys:
             self._by_key.setdefault(key, set()).add(command)
         self.bytes += cost
@@ -181,8 +201,8 @@ class LocalCache:
         found = self._entries.pop(command, None)
         if found is None:
             return
-        self.bytes -= found[1]
-        for key in found[2]:
+        self.bytes -= found.cost
+        for key in found.keys:
             commands = self._by_key.get(key)
             if commands is not None:
                 commands.discard(command)

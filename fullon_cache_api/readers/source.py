@@ -186,77 +186,94 @@ class Source:
     # one command, one pipeline -------------------------------------------------------------
 
     async def command(self, *command: Any) -> Any:
-        """One command: the local cache's reply, or one round trip (shared with identical
-        commands in flight); its reply bounded and recorded."""
-        reply = MISS if self.cache is None else self.cache.get(command)
-        if reply is MISS:
-            reply = await self.flights.run(("command", *command), lambda: self._fetch(command))
-        else:
-            await asyncio.sleep(0)  # as a round trip would: a long walk never holds the process
+        """One command's reply (see ``_one``), bounded and recorded; an error reply raises."""
+        reply = await self._one(command)
+        if isinstance(reply, ResponseError):
+            raise reply
         if self.recorder is not None:
             self.recorder.read(command, reply)
         return reply
 
-    async def _fetch(self, command: tuple[Any, ...]) -> Any:
-        read = None if self.cache is None else self.cache.open(command)
-        try:
-            raw = await self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
-        except BaseException:
-            if read is not None:
-                read.drop()
-            raise
-        reply, size = self._bound(command[0], raw)
-        if read is not None:
-            read.keep(command, reply, size)
-        if size > BIG_REPLY:
-            await self._drop_idle_connections()
+    async def _one(self, command: tuple[Any, ...]) -> Any:
+        """One command's reply, or its error reply: the local cache's, or one round trip shared
+        with the identical commands in flight."""
+        reply = MISS if self.cache is None else self.cache.get(command)
+        if reply is not MISS:
+            await asyncio.sleep(0)  # as a round trip would: a long walk never holds the process
+            return reply
+        return await self._shared(command)
+
+    async def _shared(self, command: tuple[Any, ...]) -> Any:
+        """One round trip for ``command``, shared with the identical commands in flight."""
+        return await self.flights.run(("command", *command), lambda: self._first(command))
+
+    async def _first(self, command: tuple[Any, ...]) -> Any:
+        (reply,) = await self._fetch([command])
         return reply
 
     async def pipeline(
         self, commands: Sequence[Sequence[Any]], *, listing: bool = False
     ) -> list[Any]:
         """The replies of ``commands``: the local cache's, and the others in round trips of
-        ``READ_BATCH`` commands. Errors raise, except, for a ``listing``, a command on a key of
-        another Redis type: its reply is then its ``ResponseError`` (see ``base.usable``)."""
+        ``READ_BATCH`` commands (one alone is shared like ``command``). Errors raise, except,
+        for a ``listing``, a command on a key of another Redis type: its reply is then its
+        ``ResponseError`` (see ``base.usable``)."""
         replies: list[Any] = [MISS] * len(commands)
         if self.cache is not None:
             replies = [self.cache.get(tuple(command)) for command in commands]
         missing = [index for index, reply in enumerate(replies) if reply is MISS]
-        if not missing:
-            await asyncio.sleep(0)  # as a round trip would (see ``command``)
-        size = 0
-        for start in range(0, len(missing), READ_BATCH):
-            chunk = [tuple(commands[index]) for index in missing[start : start + READ_BATCH]]
-            reads = [None if self.cache is None else self.cache.open(c) for c in chunk]
-            pipe = self.redis.pipeline(transaction=False)
-            for command in chunk:
-                pipe.execute_command(*command)
-            try:
-                results = await pipe.execute(raise_on_error=False)
-            except BaseException:
-                for read in reads:
-                    if read is not None:
-                        read.drop()
-                raise
-            error: ResponseError | None = None
-            for index, command, read, raw in zip(
-                missing[start : start + READ_BATCH], chunk, reads, results, strict=True
-            ):
-                reply, reply_size = self._bound(command[0], raw)
-                if isinstance(raw, ResponseError):
-                    if read is not None:
-                        read.drop()
-                    if not (listing and is_wrong_type(raw)):
-                        error = error or raw
-                elif read is not None:
-                    read.keep(command, reply, reply_size)
-                size += reply_size
-                replies[index] = reply
-            if error is not None:
-                raise error
+        if len(missing) == 1:
+            replies[missing[0]] = await self._shared(tuple(commands[missing[0]]))
+        elif not missing:
+            await asyncio.sleep(0)  # as a round trip would (see ``_one``)
+        else:
+            for start in range(0, len(missing), READ_BATCH):
+                chunk = missing[start : start + READ_BATCH]
+                fetched = await self._fetch([tuple(commands[index]) for index in chunk])
+                for index, reply in zip(chunk, fetched, strict=True):
+                    replies[index] = reply
+        for reply in replies:
+            if isinstance(reply, ResponseError) and not (listing and is_wrong_type(reply)):
+                raise reply
         if self.recorder is not None:
             for sent, reply in zip(commands, replies, strict=True):
                 self.recorder.read(sent, reply)
+        return replies
+
+    async def _fetch(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """The replies (error replies as values) of ``commands`` in one round trip, bounded. A
+        reply the local cache may keep is kept, with the TTLs of its keys read in the same
+        round trip (Redis reports a key's deletion when it expires, which may come well after
+        its time: the cache stops serving it at its time)."""
+        reads = [None if self.cache is None else self.cache.open(c) for c in commands]
+        ttl_keys = [key for read in reads if read is not None for key in read.keys]
+        try:
+            if len(commands) == 1 and not ttl_keys:
+                try:
+                    raws = [await self.redis.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
+                except ResponseError as exc:
+                    raws = [exc]
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                for key in ttl_keys:
+                    pipe.execute_command("PTTL", key)
+                raws = await pipe.execute(raise_on_error=False)
+        except BaseException:
+            for read in reads:
+                if read is not None:
+                    read.drop()
+            raise
+        ttls = iter(raws[len(commands) :])
+        replies: list[Any] = []
+        size = 0
+        for command, read, raw in zip(commands, reads, raws, strict=False):
+            reply, reply_size = self._bound(command[0], raw)
+            if read is not None:
+                read.keep(command, reply, reply_size, [next(ttls) for _ in read.keys])
+            size += reply_size
+            replies.append(reply)
         if size > BIG_REPLY:
             await self._drop_idle_connections()
         return replies
