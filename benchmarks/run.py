@@ -86,6 +86,7 @@ from harness import (  # noqa: E402
     rotation,
     sequential_gets,
     serve,
+    timed,
     warm,
     wrk_version,
 )
@@ -303,16 +304,18 @@ async def cpu_only(url: str, seconds: float) -> list[dict[str, Any]]:
 async def cost_curve(url: str, seconds: float) -> list[dict[str, Any]]:
     """A page of ``PAGE`` items from series of each stored size, cache on and off: every
     (size, route, side) measured once per round, for about ``seconds``; the medians over the
-    rounds, so a slow spell of the machine touches every size alike. Around every batch,
-    ``INFO commandstats`` says what the page cost Redis: its commands, and the µs Redis spent
-    executing them (the part of a page's time that is Redis's own work)."""
+    rounds, so a slow spell of the machine touches every size alike.
+
+    The cost of a page is CPU time: this process's (the app, its Redis client, the driver)
+    plus Redis's own execution time of the page's commands (``INFO commandstats`` around every
+    batch, which also names the commands). Unlike wall time, neither counts the time another
+    process held a core; wall time is kept beside them."""
     query = f"limit={PAGE}"
     cases = []
     for size in CURVE_SIZES:
         cases.append((size, "tickers", f"/tickers/{curve_exchange(size)}"))
         cases.append((size, "ohlcv", f"/ohlcv/{curve_symbol(size)}/{TIMEFRAME}"))
-    times: dict[tuple[int, str, str], list[float]] = {}
-    redis_us: dict[tuple[int, str, str], list[float]] = {}
+    samples: dict[tuple[int, str, str], dict[str, list[float]]] = {}
     commands: dict[tuple[int, str, str], dict[str, float]] = {}
     async with AsyncExitStack() as stack:
         admin = stack.enter_context(redis.Redis.from_url(url))
@@ -337,12 +340,12 @@ async def cost_curve(url: str, seconds: float) -> list[dict[str, Any]]:
                 batch = batches[size, kind]
                 for side in rotation([ON, OFF], rounds):
                     before = command_usage(admin)
-                    spent = await per_request(apps[side], path, query, batch)
+                    wall, cpu = await timed(apps[side], path, query, batch)
                     after = command_usage(admin)
-                    times.setdefault((size, kind, side), []).append(spent)
-                    redis_us.setdefault((size, kind, side), []).append(
-                        usec_between(before, after) / batch
-                    )
+                    found = samples.setdefault((size, kind, side), {})
+                    found.setdefault("wall", []).append(wall * 1e6)
+                    found.setdefault("cpu", []).append(cpu * 1e6)
+                    found.setdefault("redis", []).append(usec_between(before, after) / batch)
                     calls = calls_between(before, after)
                     commands[size, kind, side] = {c: n / batch for c, n in calls.items()}
             rounds += 1
@@ -351,10 +354,14 @@ async def cost_curve(url: str, seconds: float) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"items": size}
         for kind in ("tickers", "ohlcv"):
             for side in (ON, OFF):
-                key = (size, kind, side)
-                row[f"{kind}_{side}_us"] = statistics.median(times[key]) * 1e6
-                row[f"{kind}_{side}_redis_us"] = statistics.median(redis_us[key])
-                row[f"{kind}_{side}_commands"] = commands[key]
+                found = samples[size, kind, side]
+                for what in ("wall", "cpu", "redis"):
+                    row[f"{kind}_{side}_{what}_us"] = statistics.median(found[what])
+                # the cost of a page: the median of the per-batch sums
+                row[f"{kind}_{side}_us"] = statistics.median(
+                    c + r for c, r in zip(found["cpu"], found["redis"], strict=True)
+                )
+                row[f"{kind}_{side}_commands"] = commands[size, kind, side]
         print(
             f"  curve {size}: tickers page {row['tickers_on_us']:.0f}/{row['tickers_off_us']:.0f}"
             f" us, ohlcv page {row['ohlcv_on_us']:.0f}/{row['ohlcv_off_us']:.0f} us (on/off)"
@@ -804,21 +811,22 @@ def report(results: dict[str, Any], command: str) -> list[str]:
         for kind, route in (("tickers", "/tickers/{exchange}"), ("ohlcv", CURVE_OHLCV)):
             lines += [
                 f"**Cost of a page**, `{route}?limit={PAGE}` (the first page) by stored items, "
-                "in-process; Redis µs: its own execution time of the page's commands "
-                "(`INFO commandstats`):",
+                "in-process. Cost: CPU µs of the app's process plus Redis's own execution time "
+                "of the page's commands (`INFO commandstats`); wall time beside it:",
                 "",
                 "| stored items | cache on µs/page | µs/item | cache off µs/page | µs/item | "
-                "Redis µs/page (off) | off minus Redis µs | commands/page (off) |",
-                "|---:|---:|---:|---:|---:|---:|---:|---|",
+                "off: app CPU µs | off: Redis µs | off: wall µs | commands/page (off) |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
             ]
             for r in rows:
-                on, off, red = (r[f"{kind}_{k}"] for k in ("on_us", "off_us", "off_redis_us"))
+                on, off = r[f"{kind}_on_us"], r[f"{kind}_off_us"]
+                parts = (r[f"{kind}_off_{k}_us"] for k in ("cpu", "redis", "wall"))
                 calls = ", ".join(
                     f"{c.upper()} {n:.3g}" for c, n in r[f"{kind}_off_commands"].items()
                 )
                 lines.append(
                     f"| {r['items']:,} | {on:.0f} | {on / PAGE:.2f} | {off:.0f} | "
-                    f"{off / PAGE:.2f} | {red:.0f} | {off - red:.0f} | {calls} |"
+                    f"{off / PAGE:.2f} | " + " | ".join(f"{p:.0f}" for p in parts) + f" | {calls} |"
                 )
             lines.append("")
     if (result := results.get("locust")) is not None:
@@ -838,6 +846,10 @@ def report(results: dict[str, Any], command: str) -> list[str]:
 
 CHOICE_NAMES = {e.name: e for e in CHOICE_ENDPOINTS}
 CURVE_OHLCV = "/ohlcv/{symbol}/{timeframe}"
+
+
+def _arrow(values: list[float]) -> str:
+    return " -> ".join(f"{v:.0f}" for v in values)
 
 
 def verdict(ok: bool | None) -> str:
@@ -888,14 +900,14 @@ def targets(results: dict[str, Any], baseline: dict[str, Any] | None) -> list[st
         for kind, route in (("tickers", "/tickers/{exchange}"), ("ohlcv", CURVE_OHLCV)):
             for side in (ON, OFF):
                 costs = [r[f"{kind}_{side}_us"] for r in rows]
-                own = [c - r[f"{kind}_{side}_redis_us"] for c, r in zip(costs, rows, strict=True)]
+                app = [r[f"{kind}_{side}_cpu_us"] for r in rows]
+                red = [r[f"{kind}_{side}_redis_us"] for r in rows]
                 growth = max(costs) / min(costs)
                 lines.append(
                     f"- a page of {PAGE} of `{route}`, cache {side}, flat from "
-                    f"{rows[0]['items']:,} to {rows[-1]['items']:,} stored items (largest / "
-                    f"smallest <= {CURVE_FLAT:.2f}): {' -> '.join(f'{c:.0f}' for c in costs)} "
-                    f"µs, {growth:.2f} (without Redis's own time: "
-                    f"{' -> '.join(f'{c:.0f}' for c in own)} µs, {max(own) / min(own):.2f}): "
+                    f"{rows[0]['items']:,} to {rows[-1]['items']:,} stored items (cost, largest / "
+                    f"smallest <= {CURVE_FLAT:.2f}): {_arrow(costs)} µs, {growth:.2f} (the app's "
+                    f"CPU {_arrow(app)} µs, {max(app) / min(app):.2f}; Redis {_arrow(red)} µs): "
                     f"{verdict(growth <= CURVE_FLAT)}"
                 )
     if (result := results.get("locust")) and "skipped" not in result:
