@@ -1058,7 +1058,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.readme:
         write_readme(text)
     if args.save_baseline:
-        save_baseline(results)
+        if cache_known:  # the baseline is the app before the cache: never overwrite it after
+            print(f"not writing {BASELINE}: this build has the cache (it holds the figures from "
+                  "before it); delete the file first to record a new one")  # fmt: skip
+            if not BASELINE.exists():
+                save_baseline(results)
+        else:
+            save_baseline(results)
     locust = results.get("locust") or {}
     return 1 if locust.get("failures") or locust.get("exit_code") else 0
 
