@@ -39,6 +39,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """The benchmarks: python benchmarks/run.py (about 3.5 minutes on 2 cores; wrk if installed)."""
+    """The benchmarks: python benchmarks/run.py (about 5 minutes on 2 cores; wrk if installed).
+    ``nox -s bench -- --quick`` for a smoke run, ``-- --only server,commands`` for some steps."""
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/run.py", *session.posargs)

@@ -2,8 +2,8 @@
 
 - ``load_bench_data``: five exchanges of 200 tickers each (1000 in all), a 1000-bar OHLCV
   series, one account's balances (20 currencies) and positions, 100 orders on one exchange;
-- ``load_curve_data``: for each size N of the cost curve, ``tickers:curve{N}`` with N tickers
-  and ``ohlcv:CURVE{N}/USDT:1m`` with N bars.
+- ``load_curve_data``: for each size N of the cost curve (1000 to 200,000), ``tickers:curve{N}``
+  with N tickers and ``ohlcv:CURVE{N}/USDT:1m`` with N bars.
 
 Values are pseudo-random with a fixed seed, so every run reads the same bytes.
 """
@@ -29,9 +29,14 @@ BARS = 1000
 EX_ID = "1"
 CURRENCIES = 20
 ORDERS = 100
-CURVE_SIZES = (10, 100, 1000, 10000)
+CURVE_SIZES = (1000, 10_000, 100_000, 200_000)
+"""Stored items of the cost curve's series (tickers of one exchange, bars of one series)."""
+PAGE = 1000
+"""The page the cost curve asks for (``?limit=``), whatever is stored."""
 
-_BASES = [f"C{i:03d}" for i in range(10000)]
+
+def _base(i: int) -> str:
+    return f"C{i:03d}"
 
 
 def _iso(epoch: float) -> str:
@@ -40,7 +45,7 @@ def _iso(epoch: float) -> str:
 
 def symbols(exchange: str, count: int) -> list[str]:
     quote = "USDC:USDC" if exchange == "hyperliquid" else "USDT"
-    return [SYMBOL if i == 0 else f"{_BASES[i]}/{quote}" for i in range(count)]
+    return [SYMBOL if i == 0 else f"{_base(i)}/{quote}" for i in range(count)]
 
 
 def tick(rng: random.Random, exchange: str, symbol: str) -> str:
@@ -116,7 +121,7 @@ def balances(rng: random.Random, count: int) -> str:
 
 def positions(rng: random.Random, count: int) -> str:
     document: dict[str, object] = {
-        f"{_BASES[i]}/USDT": {
+        f"{_base(i)}/USDT": {
             "cost": round(rng.uniform(10.0, 1000.0), 4),
             "volume": round(rng.uniform(0.01, 10.0), 6),
             "fee": 0.1,
@@ -162,13 +167,17 @@ def curve_symbol(size: int) -> str:
 
 def load_curve_data(client: redis.Redis, sizes: tuple[int, ...] = CURVE_SIZES) -> None:
     """For each size N: ``tickers:curve{N}`` with N tickers, ``ohlcv:CURVE{N}/USDT:1m`` with N
-    bars."""
+    bars (written 10,000 at a time)."""
     rng = random.Random(10)
+    chunk = 10_000
     for size in sizes:
-        pipe = client.pipeline(transaction=False)
         exchange, key = curve_exchange(size), f"ohlcv:{curve_symbol(size)}:{TIMEFRAME}"
-        pipe.delete(f"tickers:{exchange}", key)
-        ticks = {s: tick(rng, exchange, s) for s in symbols(exchange, size)}
-        pipe.hset(f"tickers:{exchange}", mapping=ticks)
-        pipe.rpush(key, *bar_values(rng, size, int(NOW) * 1000 - size * 60_000))
+        client.delete(f"tickers:{exchange}", key)
+        names = symbols(exchange, size)
+        bars = bar_values(rng, size, int(NOW) * 1000 - size * 60_000)
+        pipe = client.pipeline(transaction=False)
+        for start in range(0, size, chunk):
+            ticks = {s: tick(rng, exchange, s) for s in names[start : start + chunk]}
+            pipe.hset(f"tickers:{exchange}", mapping=ticks)
+            pipe.rpush(key, *bars[start : start + chunk])
         pipe.execute()

@@ -45,13 +45,24 @@ class CacheReader(FastHttpUser):
     order_exchanges: list[str]
     trade_lists: list[tuple[str, str]]
 
-    def _items(self, path: str) -> list[dict[str, Any]]:
-        with self.client.get(path, name=f"(setup) {path}", catch_response=True) as response:
-            if response.status_code != 200:
-                response.failure(f"{path} answered {response.status_code}")
-                return []
-            items: list[dict[str, Any]] = response.json()["items"]
-            return items
+    def _items(self, path: str, pages: int = 20) -> list[dict[str, Any]]:
+        """Every item of a paged listing, following ``next_cursor`` (at most ``pages`` pages)."""
+        items: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(pages):
+            params = {} if cursor is None else {"cursor": cursor}
+            with self.client.get(
+                path, params=params, name=f"(setup) {path}", catch_response=True
+            ) as response:
+                if response.status_code != 200:
+                    response.failure(f"{path} answered {response.status_code}")
+                    return items
+                page = response.json()
+            items += page["items"]
+            cursor = page.get("next_cursor")
+            if cursor is None:
+                break
+        return items
 
     def on_start(self) -> None:
         self.tickers = [(t["exchange"], t["symbol"]) for t in self._items("/tickers")]

@@ -13,6 +13,10 @@ Routes: ``/tickers``, ``/tickers/{exchange}``, ``/tickers/{exchange}/{symbol}``,
 Served under hypercorn exactly like the API (same configuration, one worker)::
 
     REDIS_URL=redis://127.0.0.1:6379/0 python benchmarks/reference.py --port 8001
+
+With ``REFERENCE_MEMO=1`` (``memo=True``) it answers every path after the first time from
+memory: no Redis, no decoding, no encoding, only the server around a stored body. That is the
+ceiling of any cache on this server: what a request costs hypercorn itself.
 """
 
 from __future__ import annotations
@@ -82,10 +86,13 @@ def tickers_of(exchange: str, fields: dict[bytes, bytes], now: float) -> list[Ti
 class Reference:
     """The ASGI callable. ``redis_url`` is read on first use (or at lifespan start)."""
 
-    def __init__(self, redis_url: str | None = None, clock: Clock = time.time) -> None:
+    def __init__(
+        self, redis_url: str | None = None, clock: Clock = time.time, memo: bool = False
+    ) -> None:
         self.redis_url = redis_url
         self.clock = clock
         self._redis: Redis | None = None
+        self.memo: dict[tuple[str, bytes], bytes | None] | None = {} if memo else None
 
     @property
     def redis(self) -> Redis:
@@ -97,8 +104,13 @@ class Reference:
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
             return
-        parts = scope["path"].strip("/").split("/")
-        body = await self.route(parts, scope["query_string"])
+        key = (scope["path"], scope["query_string"])
+        if self.memo is not None and key in self.memo:
+            body = self.memo[key]
+        else:
+            body = await self.route(scope["path"].strip("/").split("/"), scope["query_string"])
+            if self.memo is not None:
+                self.memo[key] = body
         if body is None:
             await send({"type": "http.response.start", "status": 404, "headers": []})
             await send({"type": "http.response.body", "body": b""})
@@ -226,7 +238,7 @@ class Reference:
         return encode(ExchangeOrdersOut(exchange, items, len(items)))
 
 
-app = Reference()
+app = Reference(memo=os.environ.get("REFERENCE_MEMO") == "1")
 
 
 def main() -> int:

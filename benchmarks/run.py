@@ -1,20 +1,29 @@
-"""Run every benchmark: ``python benchmarks/run.py`` (about three minutes on 2 cores).
+"""Run every benchmark: ``python benchmarks/run.py`` (about five minutes on 2 cores).
 
-1. in-process: the API (``create_app``) and the reference (``reference.py``) called as ASGI
-   apps, interleaved in one process, on the same Redis: time per request and their ratio;
-2. CPU only: the same, with Redis replies replayed from memory, so the ratio is the code's alone;
-3. server: ``python -m fullon_cache_api`` and the reference under the same hypercorn (one worker
-   each), driven in turn by one load generator on loopback (wrk if installed, else a small async
-   client): requests/s, p50, p99, server CPU time per request, and the app/reference ratios of
-   the same run (medians over alternating rounds);
-4. cost curve: latency of /tickers/{exchange} and /ohlcv/{symbol}/{timeframe} for 10, 100,
-   1000 and 10000 items, in microseconds per item (in-process, app and reference);
-5. locust: a bounded headless run of ``locustfile.py`` against the demo server
-   (``python -m fullon_cache_api --demo``); it must end with zero failures (exit status 1 if not).
+Four sides are compared on the same Redis and the same data: the API with its in-process cache
+on (``FULLON_CACHE_API_LOCAL_CACHE=true``, the default) and off (``false``: every read goes to
+Redis), the reference (``reference.py``: a bare ASGI handler, the floor) and the FastAPI peer
+(``peer_fastapi.py``: what a user would write instead).
+
+Steps (``--only`` picks some):
+
+- ``inprocess``: the four called as ASGI apps in one process, interleaved batches: µs/request;
+- ``cpu``: the same without Redis (its replies replayed from memory): the code's own cost
+  (cache off, reference, peer);
+- ``server``: the four under the same hypercorn (one worker each), driven in turn by wrk on
+  loopback for each endpoint: req/s, server CPU µs/request, p50, p99, and the app's speed
+  against the reference and the peer (medians of per-round ratios);
+- ``choice``: the app (cache on) under hypercorn, uvicorn and granian, each on asyncio and uvloop;
+- ``commands``: Redis commands (``INFO commandstats``) that 1000 reads of one unchanged ticker,
+  and of one unchanged exchange's tickers, cost the app, cache on and off;
+- ``curve``: a page of 1000 from ``/tickers/{exchange}`` and ``/ohlcv/{symbol}/{timeframe}``
+  on stored series of 1000 to 200,000 items (in-process, cache on and off): flat or not;
+- ``locust``: a bounded headless locust run of ``locustfile.py`` against the demo server; it
+  must end with zero failures (exit status 1 if not).
 
 Everything binds to 127.0.0.1; every process started here is stopped here. On 2+ cores the
 measured Python process runs on CPU 0, redis-server and the load generator on CPU 1. ``--quick``
-runs each step briefly (a smoke test); ``--only server,curve`` runs some steps.
+runs each step briefly (a smoke test); ``--readme`` writes the report into benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -22,22 +31,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import http.client
 import json
 import os
 import platform
-import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, suppress
 from dataclasses import asdict, dataclass
-from importlib import metadata
+from datetime import UTC, datetime
+from importlib import metadata, util
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +61,7 @@ from data import (  # noqa: E402
     EXCHANGE,
     NOW,
     ORDERS,
+    PAGE,
     SYMBOL,
     TICKERS_PER_EXCHANGE,
     TIMEFRAME,
@@ -62,194 +70,191 @@ from data import (  # noqa: E402
     load_bench_data,
     load_curve_data,
 )
+from harness import (  # noqa: E402
+    LOAD_CPU,
+    SERVER_CPU,
+    App,
+    Load,
+    Server,
+    call,
+    interleaved,
+    load,
+    median_ratio,
+    per_request,
+    pin,
+    pinned,
+    rotation,
+    sequential_gets,
+    serve,
+    timed,
+    warm,
+    wrk_version,
+)
+from peer_fastapi import create_peer  # noqa: E402
 from reference import Reference  # noqa: E402
 
-from fullon_cache_api import Settings, create_app, lifespan  # noqa: E402
+from fullon_cache_api import Settings, SettingsError, create_app, lifespan  # noqa: E402
 from fullon_cache_api.demo.redis_server import RedisServer, find_redis_server, free_port  # noqa: E402
 
+README = HERE / "README.md"
+BASELINE = HERE / "baseline.json"
+CACHE_VAR = "FULLON_CACHE_API_LOCAL_CACHE"
 ALL_TICKERS = TICKERS_PER_EXCHANGE * 5
+COMMAND_READS = 1000
+"""Reads of one unchanged ticker (and of one exchange) whose Redis commands are counted."""
 
-# On 2+ cores the measured Python process (a server, or this process in-process) gets CPU 0
-# and redis-server and the load generator share CPU 1, so the two sides never fight for a core.
-PINNED = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-SERVER_CPU, LOAD_CPU = {0}, {1}
-
-
-def pin(pid: int, cpus: set[int]) -> None:
-    if PINNED:
-        os.sched_setaffinity(pid, cpus)
-
-
-@contextmanager
-def pinned(cpus: set[int]) -> Iterator[None]:
-    """This process on ``cpus`` for the block."""
-    if not PINNED:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cpus)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
+# The sides compared, in table order, and how they are named in the report.
+ON, OFF, REF, PEER, MEMO = "on", "off", "ref", "peer", "memo"
+SIDES = (ON, OFF, REF, PEER)
+"""The sides in-process; served, ``MEMO`` too: the reference answering from memory (no Redis,
+no decoding or encoding), the ceiling any cache can reach under the same server."""
+LABEL = {
+    ON: "app, cache on",
+    OFF: "app, cache off",
+    REF: "reference",
+    PEER: "FastAPI peer",
+    MEMO: "reference, memoized",
+}
 
 
 @dataclass(frozen=True)
 class Endpoint:
+    key: str
     name: str
     path: str
     query: str = ""
-    bulk: bool = True
 
     @property
     def target(self) -> str:
         return self.path + (f"?{self.query}" if self.query else "")
 
 
-ENDPOINTS = (
-    Endpoint("one ticker", f"/tickers/{EXCHANGE}/{SYMBOL}", bulk=False),
-    Endpoint(f"{TICKERS_PER_EXCHANGE} tickers, one exchange", f"/tickers/{EXCHANGE}"),
-    Endpoint(f"all tickers ({ALL_TICKERS})", "/tickers"),
-    Endpoint(f"{BARS} OHLCV bars", f"/ohlcv/{SYMBOL}/{TIMEFRAME}", f"limit={BARS}"),
-    Endpoint(f"balances ({CURRENCIES})", f"/accounts/{EX_ID}/balances"),
-    Endpoint(f"orders of one exchange ({ORDERS})", f"/orders/{EXCHANGE}"),
+TICKER = Endpoint("ticker", "one ticker", f"/tickers/{EXCHANGE}/{SYMBOL}")
+EXCHANGE_TICKERS = Endpoint(
+    "exchange", f"{TICKERS_PER_EXCHANGE} tickers, one exchange", f"/tickers/{EXCHANGE}"
 )
+BARS_1000 = Endpoint("bars", f"{BARS} OHLCV bars", f"/ohlcv/{SYMBOL}/{TIMEFRAME}", f"limit={BARS}")
+ENDPOINTS = (
+    TICKER,
+    EXCHANGE_TICKERS,
+    Endpoint("all", f"all tickers ({ALL_TICKERS})", "/tickers"),
+    BARS_1000,
+    Endpoint("balances", f"balances ({CURRENCIES})", f"/accounts/{EX_ID}/balances"),
+    Endpoint("orders", f"orders of one exchange ({ORDERS})", f"/orders/{EXCHANGE}"),
+)
+CHOICE_ENDPOINTS = (TICKER, EXCHANGE_TICKERS, BARS_1000)
 
-App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+def app_env(cache: bool) -> dict[str, str]:
+    return {CACHE_VAR: "true" if cache else "false"}
+
+
+def cache_setting_known() -> bool:
+    """Whether this build reads ``FULLON_CACHE_API_LOCAL_CACHE``: an invalid value then stops
+    it with a message naming the variable (until the cache lands, on and off are one app)."""
+    try:
+        Settings.from_env({CACHE_VAR: "not-a-flag"})
+    except SettingsError as exc:
+        return CACHE_VAR in str(exc)
+    return False
+
+
+def app_settings(url: str, cache: bool) -> Settings:
+    return Settings.from_env({"REDIS_URL": url, **app_env(cache)})
+
+
+def pinned_clock() -> float:
+    return NOW + 30
 
 
 # in-process ---------------------------------------------------------------------------------------
 
 
-async def call(app: App, path: str, query: str = "") -> tuple[int, bytes]:
-    """One GET through an ASGI app, without any server or client around it."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": query.encode(),
-        "headers": [(b"host", b"bench")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
+@asynccontextmanager
+async def in_process_apps(url: str) -> AsyncIterator[dict[str, App]]:
+    """The four sides as ASGI apps on ``url``, clock pinned, each with its lifespan entered."""
+    async with AsyncExitStack() as stack:
+        apps: dict[str, App] = {}
+        for side, cache in ((ON, True), (OFF, False)):
+            app = create_app(app_settings(url, cache), clock=pinned_clock)
+            await stack.enter_async_context(lifespan(app))
+            apps[side] = app
+        ref = Reference(url, pinned_clock)
+        stack.push_async_callback(lambda: ref.redis.aclose())
+        apps[REF] = ref
+        peer_client = redis.asyncio.Redis.from_url(url)
+        stack.push_async_callback(peer_client.aclose)
+        apps[PEER] = create_peer(url, pinned_clock, peer_client)
+        yield apps
+
+
+async def same_bodies(apps: dict[str, App], path: str, query: str) -> None:
+    """Every side answers 200 with the reference's body, byte for byte (clock pinned): they
+    all do the same work."""
+    status, body = await call(apps[REF], path, query)
+    for side, app in apps.items():
+        answer = await call(app, path, query)
+        if status != 200 or answer != (status, body):
+            raise SystemExit(
+                f"{LABEL[side]} does not answer {path}?{query} like the reference: "
+                f"{answer[0]} {answer[1][:200]!r} vs {status} {body[:200]!r}"
+            )
+
+
+def speeds(times: dict[str, list[float]], apps: tuple[str, ...]) -> dict[str, float]:
+    """The app's speed against the others (> 1: the app is faster): the median over rounds of
+    the other's time / the app's time, keyed ``"on/ref"``."""
+    return {
+        f"{a}/{o}": median_ratio(times[o], times[a])
+        for a in apps
+        if a in times
+        for o in (REF, PEER)
+        if o in times
     }
-    status = 0
-    chunks: list[bytes] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status, b"".join(chunks)
-
-
-async def per_request(app: App, path: str, query: str, count: int) -> float:
-    start = time.perf_counter()
-    for _ in range(count):
-        await call(app, path, query)
-    return (time.perf_counter() - start) / count
-
-
-async def interleaved(
-    api: App, ref: App, path: str, query: str, seconds: float
-) -> tuple[float, float]:
-    """Median seconds per request of ``api`` and ``ref``, measured in alternating batches of
-    about 20 ms each (the order flips every round) for about ``seconds``."""
-    for app in (api, ref):  # warm up
-        await per_request(app, path, query, 3)
-    one = await per_request(api, path, query, 3)
-    batch = max(1, min(2000, int(0.02 / max(one, 1e-6))))
-    times: dict[int, list[float]] = {0: [], 1: []}
-    deadline = time.perf_counter() + seconds
-    rounds = 0
-    while rounds < 6 or time.perf_counter() < deadline:
-        order = (0, 1) if rounds % 2 == 0 else (1, 0)
-        for which in order:
-            app = api if which == 0 else ref
-            times[which].append(await per_request(app, path, query, batch))
-        rounds += 1
-    return statistics.median(times[0]), statistics.median(times[1])
-
-
-async def same_body(api: App, ref: App, path: str, query: str) -> None:
-    a, r = await call(api, path, query), await call(ref, path, query)
-    if a[0] != 200 or a != r:
-        raise SystemExit(
-            f"the reference does not answer {path}?{query} like the API: "
-            f"{a[0]} {a[1][:200]!r} vs {r[0]} {r[1][:200]!r}"
-        )
-
-
-@contextmanager
-def pinned_apps(url: str) -> Iterator[tuple[Any, Reference]]:
-    now = NOW + 30
-
-    def clock() -> float:
-        return now
-
-    yield create_app(Settings(redis_url=url), clock=clock), Reference(url, clock)
 
 
 async def inprocess(url: str, seconds: float) -> list[dict[str, Any]]:
     rows = []
-    with pinned_apps(url) as (api, ref):
-        async with lifespan(api):
-            for e in ENDPOINTS:
-                await same_body(api, ref, e.path, e.query)
-                app_s, ref_s = await interleaved(api, ref, e.path, e.query, seconds)
-                rows.append(
-                    {
-                        "endpoint": e.name,
-                        "path": e.target,
-                        "app_us": app_s * 1e6,
-                        "ref_us": ref_s * 1e6,
-                        "time_ratio": app_s / ref_s,
-                    }
-                )
-                print(f"  in-process {e.name}: {app_s * 1e6:.0f} us vs {ref_s * 1e6:.0f} us")
-        await ref.redis.aclose()
+    async with in_process_apps(url) as apps:
+        for e in ENDPOINTS:
+            await same_bodies(apps, e.path, e.query)
+            times = await interleaved(apps, e.path, e.query, seconds)
+            us = {side: statistics.median(t) * 1e6 for side, t in times.items()}
+            rows.append({"endpoint": e.name, "us": us, "speed": speeds(times, (ON, OFF))})
+            print(f"  in-process {e.name}: " + ", ".join(f"{s} {us[s]:.0f} us" for s in SIDES))
     return rows
 
 
 class Replay:
-    """A stand-in for ``redis.asyncio.Redis`` that answers the benchmarked reads from memory
-    (each reply read once from the real server, then copied): the app and the reference run
-    their own code only, so their ratio is free of Redis and network noise."""
+    """A stand-in for ``redis.asyncio.Redis`` that answers every read from memory (each reply
+    read once from the real server through a sync client, then copied): the sides run their own
+    code only, so their ratio is free of Redis and network noise."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self.replies: dict[tuple[Any, ...], Any] = {}
+        self.replies: dict[Any, Any] = {}
 
-    def reply(self, *call: Any) -> Any:
-        if call not in self.replies:
-            name, *args = call
-            self.replies[call] = getattr(self.client, name)(*args)
-        found = self.replies[call]
+    def reply(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        key = (name, args, tuple(sorted(kwargs.items())))
+        if key not in self.replies:
+            self.replies[key] = getattr(self.client, name)(*args, **kwargs)
+        found = self.replies[key]
         return found.copy() if isinstance(found, dict | list) else found
 
-    async def hget(self, key: str, field: str) -> Any:
-        return self.reply("hget", key, field)
+    def __getattr__(self, name: str) -> Any:  # hget, hgetall, lrange, scan, execute_command...
+        async def method(*args: Any, **kwargs: Any) -> Any:
+            return self.reply(name, *args, **kwargs)
 
-    async def hgetall(self, key: str) -> Any:
-        return self.reply("hgetall", key)
-
-    async def lrange(self, key: str, start: int, end: int) -> Any:
-        return self.reply("lrange", key, start, end)
+        return method
 
     async def scan_iter(self, match: str | None = None, count: int | None = None) -> Any:
-        for key in self.reply("keys", match):
-            yield key
+        cursor = 0
+        while True:
+            cursor, keys = self.reply("scan", cursor, match=match, count=count)
+            for key in keys:
+                yield key
+            if cursor == 0:
+                return
 
     def pipeline(self, transaction: bool = True) -> ReplayPipeline:
         return ReplayPipeline(self)
@@ -261,85 +266,105 @@ class Replay:
 class ReplayPipeline:
     def __init__(self, replay: Replay) -> None:
         self.replay = replay
-        self.calls: list[tuple[Any, ...]] = []
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
-    def hgetall(self, key: str) -> ReplayPipeline:
-        self.calls.append(("hgetall", key))
-        return self
+    def __getattr__(self, name: str) -> Any:  # hgetall, execute_command...
+        def queue(*args: Any, **kwargs: Any) -> ReplayPipeline:
+            self.calls.append((name, args, kwargs))
+            return self
+
+        return queue
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        return [self.replay.reply(*call) for call in self.calls]
+        return [self.replay.reply(name, *args, **kwargs) for name, args, kwargs in self.calls]
 
 
 async def cpu_only(url: str, seconds: float) -> list[dict[str, Any]]:
-    """The in-process comparison with Redis replaced by ``Replay``."""
+    """The in-process comparison with Redis replaced by ``Replay``: the app with its cache off
+    (on, it would not read Redis after the first request anyway), the reference, the peer."""
     rows = []
-    now = NOW + 30
-
-    def clock() -> float:
-        return now
-
     with redis.Redis.from_url(url) as client:
         replay: Any = Replay(client)
-        api, ref = (
-            create_app(Settings(redis_url=url), redis=replay, clock=clock),
-            Reference(url, clock),
-        )
+        ref = Reference(url, pinned_clock)
         ref._redis = replay
+        apps: dict[str, App] = {
+            OFF: create_app(app_settings(url, False), redis=replay, clock=pinned_clock),
+            REF: ref,
+            PEER: create_peer(url, pinned_clock, replay),
+        }
         for e in ENDPOINTS:
-            await same_body(api, ref, e.path, e.query)
-            app_s, ref_s = await interleaved(api, ref, e.path, e.query, seconds)
-            rows.append(
-                {
-                    "endpoint": e.name,
-                    "app_us": app_s * 1e6,
-                    "ref_us": ref_s * 1e6,
-                    "time_ratio": app_s / ref_s,
-                }
-            )
-            print(f"  CPU only {e.name}: {app_s * 1e6:.0f} us vs {ref_s * 1e6:.0f} us")
+            await same_bodies(apps, e.path, e.query)
+            times = await interleaved(apps, e.path, e.query, seconds)
+            us = {side: statistics.median(t) * 1e6 for side, t in times.items()}
+            rows.append({"endpoint": e.name, "us": us, "speed": speeds(times, (OFF,))})
+            print(f"  CPU only {e.name}: " + ", ".join(f"{s} {us[s]:.0f} us" for s in apps))
     return rows
 
 
 async def cost_curve(url: str, seconds: float) -> list[dict[str, Any]]:
-    """Every (size, endpoint) pair measured once per round, app and reference back to back,
-    for about ``seconds``: the medians over the rounds, so a slow spell of the machine touches
-    every size alike and the curve keeps its shape."""
+    """A page of ``PAGE`` items from series of each stored size, cache on and off: every
+    (size, route, side) measured once per round, for about ``seconds``; the medians over the
+    rounds, so a slow spell of the machine touches every size alike.
+
+    The cost of a page is CPU time: this process's (the app, its Redis client, the driver)
+    plus Redis's own execution time of the page's commands (``INFO commandstats`` around every
+    batch, which also names the commands). Unlike wall time, neither counts the time another
+    process held a core; wall time is kept beside them."""
+    query = f"limit={PAGE}"
     cases = []
     for size in CURVE_SIZES:
-        cases.append((size, "tickers", f"/tickers/{curve_exchange(size)}", ""))
-        cases.append((size, "ohlcv", f"/ohlcv/{curve_symbol(size)}/{TIMEFRAME}", f"limit={size}"))
-    times: dict[tuple[int, str, str], list[float]] = {}
-    with pinned_apps(url) as (api, ref):
-        async with lifespan(api):
-            batches = {}
-            for size, kind, path, query in cases:
-                await same_body(api, ref, path, query)
-                one = await per_request(api, path, query, 2)
-                batches[size, kind] = max(1, min(500, int(0.01 / one)))
-            deadline = time.perf_counter() + seconds
-            rounds = 0
-            while rounds < 5 or time.perf_counter() < deadline:
-                for size, kind, path, query in cases:
-                    sides = [("app", api), ("ref", ref)]
-                    for side, app in sides if rounds % 2 == 0 else sides[::-1]:
-                        spent = await per_request(app, path, query, batches[size, kind])
-                        times.setdefault((size, kind, side), []).append(spent)
-                rounds += 1
-        await ref.redis.aclose()
+        cases.append((size, "tickers", f"/tickers/{curve_exchange(size)}"))
+        cases.append((size, "ohlcv", f"/ohlcv/{curve_symbol(size)}/{TIMEFRAME}"))
+    samples: dict[tuple[int, str, str], dict[str, list[float]]] = {}
+    commands: dict[tuple[int, str, str], dict[str, float]] = {}
+    async with AsyncExitStack() as stack:
+        admin = stack.enter_context(redis.Redis.from_url(url))
+        apps: dict[str, App] = {}
+        for side, cache in ((ON, True), (OFF, False)):
+            apps[side] = create_app(app_settings(url, cache), clock=pinned_clock)
+            await stack.enter_async_context(lifespan(apps[side]))
+        batches = {}
+        for size, kind, path in cases:
+            bodies = {side: await call(app, path, query) for side, app in apps.items()}
+            status, body = bodies[ON]
+            items = json.loads(body).get("count")
+            if status != 200 or bodies[OFF] != bodies[ON] or items != PAGE:
+                raise SystemExit(f"{path}?{query}: {status}, {items} items, on == off: "
+                                 f"{bodies[OFF] == bodies[ON]}")  # fmt: skip
+            one = await per_request(apps[OFF], path, query, 2)
+            batches[size, kind] = max(1, min(500, int(0.01 / one)))
+        deadline = time.perf_counter() + seconds
+        rounds = 0
+        while rounds < 5 or time.perf_counter() < deadline:
+            for size, kind, path in cases:
+                batch = batches[size, kind]
+                for side in rotation([ON, OFF], rounds):
+                    before = command_usage(admin)
+                    wall, cpu = await timed(apps[side], path, query, batch)
+                    after = command_usage(admin)
+                    found = samples.setdefault((size, kind, side), {})
+                    found.setdefault("wall", []).append(wall * 1e6)
+                    found.setdefault("cpu", []).append(cpu * 1e6)
+                    found.setdefault("redis", []).append(usec_between(before, after) / batch)
+                    calls = calls_between(before, after)
+                    commands[size, kind, side] = {c: n / batch for c, n in calls.items()}
+            rounds += 1
     rows = []
     for size in CURVE_SIZES:
         row: dict[str, Any] = {"items": size}
         for kind in ("tickers", "ohlcv"):
-            app_s = statistics.median(times[size, kind, "app"])
-            ref_s = statistics.median(times[size, kind, "ref"])
-            row[f"{kind}_app_us"] = app_s * 1e6
-            row[f"{kind}_app_us_per_item"] = app_s * 1e6 / size
-            row[f"{kind}_ref_us_per_item"] = ref_s * 1e6 / size
-            row[f"{kind}_time_ratio"] = app_s / ref_s
+            for side in (ON, OFF):
+                found = samples[size, kind, side]
+                for what in ("wall", "cpu", "redis"):
+                    row[f"{kind}_{side}_{what}_us"] = statistics.median(found[what])
+                # the cost of a page: the median of the per-batch sums
+                row[f"{kind}_{side}_us"] = statistics.median(
+                    c + r for c, r in zip(found["cpu"], found["redis"], strict=True)
+                )
+                row[f"{kind}_{side}_commands"] = commands[size, kind, side]
         print(
-            f"  curve {size}: tickers {row['tickers_app_us_per_item']:.2f} us/item, "
-            f"ohlcv {row['ohlcv_app_us_per_item']:.2f} us/item"
+            f"  curve {size}: tickers page {row['tickers_on_us']:.0f}/{row['tickers_off_us']:.0f}"
+            f" us, ohlcv page {row['ohlcv_on_us']:.0f}/{row['ohlcv_off_us']:.0f} us (on/off)"
         )
         rows.append(row)
     return rows
@@ -347,189 +372,204 @@ async def cost_curve(url: str, seconds: float) -> list[dict[str, Any]]:
 
 # servers ------------------------------------------------------------------------------------------
 
-
-@dataclass
-class Load:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
-    cpu_us: float | None = None
-    """Server CPU time (user + system) per request, in µs: the cost of a request whatever else
-    runs on the machine (throughput at saturation is its inverse)."""
+COMMON = ("--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning", "--workers", "1")
 
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+def hypercorn_sides(url: str) -> dict[str, Server]:
+    """The five sides under the API's own hypercorn configuration (``python -m
+    fullon_cache_api`` and its flags; the reference and the peer reuse that configuration)."""
+    env = {**os.environ, "REDIS_URL": url}
+    py = sys.executable
+    return {
+        ON: Server(LABEL[ON], (py, "-m", "fullon_cache_api", *COMMON), {**env, **app_env(True)}),
+        OFF: Server(LABEL[OFF], (py, "-m", "fullon_cache_api", *COMMON), {**env, **app_env(False)}),
+        REF: Server(LABEL[REF], (py, str(HERE / "reference.py"), *COMMON), env),
+        PEER: Server(LABEL[PEER], (py, str(HERE / "peer_fastapi.py"), *COMMON), env),
+        MEMO: Server(
+            LABEL[MEMO], (py, str(HERE / "reference.py"), *COMMON), {**env, "REFERENCE_MEMO": "1"}
+        ),
+    }
 
 
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([0-9.]+)(us|ms|s)", text)
-    if match is None:
-        raise ValueError(f"not a wrk duration: {text!r}")
-    return float(match[1]) * _UNITS[match[2]]
+def summarize(runs: dict[str, list[Load]]) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for side, loads in runs.items():
+        cpu = [x.cpu_us for x in loads if x.cpu_us is not None]
+        out[side] = {
+            "rps": statistics.median(x.rps for x in loads),
+            "cpu_us": statistics.median(cpu) if cpu else None,
+            "p50_ms": statistics.median(x.p50_ms for x in loads),
+            "p99_ms": statistics.median(x.p99_ms for x in loads),
+            "errors": sum(x.errors for x in loads),
+        }
+    return out
 
 
-def wrk(url: str, seconds: float, connections: int) -> Load:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
-    out = subprocess.run(
-        [*command, "--timeout", "5s", url],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        preexec_fn=lambda: pin(0, LOAD_CPU),
-    ).stdout
-    percent = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.M))
-    if "50" not in percent or "99" not in percent or "Requests/sec" not in out:
-        raise RuntimeError(f"unexpected wrk output for {url}:\n{out}")
-    requests = int(re.search(r"^\s+(\d+) requests in", out, re.M)[1])  # type: ignore[index]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = (int(bad[1]) if bad else 0) + (sum(map(int, socket.groups())) if socket else 0)
-    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out)[1])  # type: ignore[index]
-    return Load(rps, _ms(percent["50"]), _ms(percent["99"]), requests, errors)
+def load_speeds(runs: dict[str, list[Load]], a: str, o: str) -> dict[str, float | None]:
+    """Speed of ``a`` against ``o`` (> 1: ``a`` is faster), medians of the per-round ratios:
+    by server CPU per request and by req/s."""
+    pairs = list(zip(runs[a], runs[o], strict=True))
+    cpu = [(x.cpu_us, y.cpu_us) for x, y in pairs if x.cpu_us and y.cpu_us]
+    return {
+        "cpu": statistics.median(y / x for x, y in cpu) if cpu else None,
+        "rps": statistics.median(x.rps / y.rps for x, y in pairs),
+    }
 
 
-async def _async_load(host: str, port: int, target: str, seconds: float, conns: int) -> Load:
-    """The fallback load generator: ``conns`` keep-alive HTTP/1.1 connections in a loop."""
-    request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])  # type: ignore[index]
-                await reader.readexactly(length)
-                latencies.append(time.perf_counter() - start)
-                if not head.startswith(b"HTTP/1.1 2"):
-                    errors += 1
-        finally:
-            writer.close()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(conns)))
-    elapsed = time.perf_counter() - start
-    latencies.sort()
-    q = statistics.quantiles(latencies, n=100)
-    return Load(len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3, len(latencies), errors)
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux), None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def load(port: int, target: str, seconds: float, connections: int, pid: int = 0) -> Load:
-    """Drive the server on ``port`` (process ``pid``) with GET ``target`` for ``seconds``."""
-    before = cpu_seconds(pid) if pid else None
-    if shutil.which("wrk"):
-        result = wrk(f"http://127.0.0.1:{port}{target}", seconds, connections)
-    else:
-        with pinned(LOAD_CPU):
-            result = asyncio.run(_async_load("127.0.0.1", port, target, seconds, connections))
-    after = cpu_seconds(pid) if pid else None
-    if before is not None and after is not None and result.requests:
-        result.cpu_us = (after - before) / result.requests * 1e6
-    return result
-
-
-@contextmanager
-def serve(command: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[int]:
-    """Run a server process (on the server CPU) until the block ends; wait until ``probe``
-    answers 200."""
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL
-        )
-        with _stopping(process):
-            pin(process.pid, SERVER_CPU)
-            deadline = time.monotonic() + 30
-            while not _answers(port, probe):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise SystemExit(f"{command} did not start:\n{log.read().decode()[-3000:]}")
-                time.sleep(0.1)
-            yield process.pid
-
-
-def _answers(port: int, path: str) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-@contextmanager
-def _stopping(process: subprocess.Popen[bytes]) -> Iterator[None]:
-    """SIGTERM ``process`` when the block ends (its own graceful stop), SIGKILL if it hangs."""
-    try:
-        yield
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def rounds_of(
+    servers: dict[str, Server],
+    endpoints: tuple[Endpoint, ...],
+    seconds: float,
+    rounds: int,
+    connections: int,
+    label: str,
+) -> list[tuple[Endpoint, dict[str, list[Load]]]]:
+    """Every server started once; for each endpoint, ``rounds`` rounds of one load run per
+    server (the order rotates every round)."""
+    out = []
+    with ExitStack() as stack:
+        running = {}
+        for side, server in servers.items():
+            port = free_port()
+            running[side] = (port, stack.enter_context(serve(server, port, TICKER.target)))
+        for e in endpoints:
+            for port, _ in running.values():
+                warm(port, e.target)
+            runs: dict[str, list[Load]] = {side: [] for side in servers}
+            for r in range(rounds):
+                for side in rotation(list(servers), r):
+                    port, pid = running[side]
+                    runs[side].append(load(port, e.target, seconds, connections, pid))
+            summary = summarize(runs)
+            print(
+                f"  {label} {e.name}: "
+                + ", ".join(
+                    f"{side} {s['rps']:.0f} req/s {s['cpu_us'] or 0:.0f} us"
+                    for side, s in summary.items()
+                )
+            )
+            out.append((e, runs))
+    return out
 
 
 def server_bench(url: str, seconds: float, rounds: int, connections: int) -> list[dict[str, Any]]:
-    """Each round runs the app then the reference (the order flips every round) for ``seconds``
-    each; the ratio of a round compares two runs a few seconds apart, and the figures reported
-    are the medians over the rounds (robust to a neighbour's burst of CPU use)."""
-    api_port, ref_port = free_port(), free_port()
-    env = {**os.environ, "REDIS_URL": url}
-    common = ["--host", "127.0.0.1", "--log-level", "warning", "--workers", "1"]
-    api_cmd = [sys.executable, "-m", "fullon_cache_api", "--port", str(api_port), *common]
-    ref_cmd = [sys.executable, str(HERE / "reference.py"), "--port", str(ref_port), *common]
-    probe = ENDPOINTS[0].target
     rows = []
-    with (
-        serve(api_cmd, env, api_port, probe) as api_pid,
-        serve(ref_cmd, env, ref_port, probe) as ref_pid,
-    ):
-        servers = {"app": (api_port, api_pid), "ref": (ref_port, ref_pid)}
-        for e in ENDPOINTS:
-            for port, _ in servers.values():  # warm up: pooled connections, caches
-                load(port, e.target, 1, connections)
-            runs: dict[str, list[Load]] = {"app": [], "ref": []}
-            for r in range(rounds):
-                for name in ("app", "ref") if r % 2 == 0 else ("ref", "app"):
-                    port, pid = servers[name]
-                    runs[name].append(load(port, e.target, seconds, connections, pid))
-            row: dict[str, Any] = {"endpoint": e.name, "path": e.target, "bulk": e.bulk}
-            for name, loads in runs.items():
-                row[f"{name}_rps"] = statistics.median(x.rps for x in loads)
-                row[f"{name}_p50_ms"] = statistics.median(x.p50_ms for x in loads)
-                row[f"{name}_p99_ms"] = statistics.median(x.p99_ms for x in loads)
-                row[f"{name}_errors"] = sum(x.errors for x in loads)
-                cpu = [x.cpu_us for x in loads if x.cpu_us is not None]
-                row[f"{name}_cpu_us"] = statistics.median(cpu) if cpu else None
-            pairs = list(zip(runs["app"], runs["ref"], strict=True))
-            row["throughput_ratio"] = statistics.median(a.rps / r.rps for a, r in pairs)
-            row["time_ratio"] = statistics.median(r.rps / a.rps for a, r in pairs)
-            cpu_pairs = [(a.cpu_us, r.cpu_us) for a, r in pairs if a.cpu_us and r.cpu_us]
-            row["cpu_ratio"] = statistics.median(a / r for a, r in cpu_pairs) if cpu_pairs else None
-            print(
-                f"  server {e.name}: {row['app_rps']:.0f} vs {row['ref_rps']:.0f} req/s "
-                f"(throughput ratio {row['throughput_ratio']:.2f}, CPU/request ratio "
-                f"{row['cpu_ratio'] or 0:.2f})"
-            )
+    for e, runs in rounds_of(hypercorn_sides(url), ENDPOINTS, seconds, rounds, connections, ""):
+        speed = {f"{a}/{o}": load_speeds(runs, a, o) for a in (ON, OFF) for o in (REF, PEER, MEMO)}
+        speed["on/off"] = load_speeds(runs, ON, OFF)
+        sides = summarize(runs)
+        rows.append({"endpoint": e.name, "path": e.target, "sides": sides, "speed": speed})
+    return rows
+
+
+def choice_servers(url: str, memo: bool = False) -> dict[str, Server]:
+    """The app (cache on, the default) under each server and event loop installed; with
+    ``memo``, the memoized reference instead (each server's own cost per request)."""
+    env = {**os.environ, "REDIS_URL": url, **app_env(True), "PYTHONPATH": str(HERE)}
+    if memo:
+        env["REFERENCE_MEMO"] = "1"
+    py = sys.executable
+    target = ("reference:app",) if memo else ("--factory", "fullon_cache_api:create_app")
+    hypercorn = (py, str(HERE / "reference.py")) if memo else (py, "-m", "fullon_cache_api")
+    uvicorn = (py, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}",
+               "--log-level", "warning", "--no-access-log", "--no-server-header",
+               "--timeout-keep-alive", "5", "--lifespan", "on")  # fmt: skip
+    granian = (str(Path(py).with_name("granian")), "--interface", "asgi",
+               "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
+               "--runtime-threads", "1", "--log-level", "warning", "--no-ws")  # fmt: skip
+    has = {name: util.find_spec(name) is not None for name in CHOICE_PACKAGES}
+    servers = {"hypercorn": (*hypercorn, *COMMON)}
+    if has["uvloop"]:
+        script = str(HERE / "uvloop_hypercorn.py")
+        servers["hypercorn + uvloop"] = (py, script, "reference" if memo else "api", *COMMON)
+    if has["uvicorn"]:
+        servers["uvicorn (h11)"] = (*uvicorn, "--loop", "asyncio", "--http", "h11", *target)
+        if has["uvloop"] and has["httptools"]:
+            servers["uvicorn + uvloop, httptools"] = (
+                *uvicorn, "--loop", "uvloop", "--http", "httptools", *target
+            )  # fmt: skip
+    if has["granian"] and Path(granian[0]).exists():
+        servers["granian"] = (*granian, "--loop", "asyncio", *target)
+        if has["uvloop"]:
+            servers["granian + uvloop"] = (*granian, "--loop", "uvloop", *target)
+    return {name: Server(name, command, env) for name, command in servers.items()}
+
+
+CHOICE_PACKAGES = ("uvloop", "uvicorn", "httptools", "granian")
+
+
+def server_choice(url: str, seconds: float, rounds: int, connections: int) -> list[dict[str, Any]]:
+    """The app under each server for ``CHOICE_ENDPOINTS``; then each server's own cost: the
+    memoized reference answering one ticker."""
+    rows = []
+    for memo, endpoints in ((False, CHOICE_ENDPOINTS), (True, (TICKER,))):
+        servers = choice_servers(url, memo)
+        label = "choice, memoized reference" if memo else "choice"
+        for e, runs in rounds_of(servers, endpoints, seconds, rounds, connections, label):
+            summary = summarize(runs)
+            for name in servers:
+                rows.append(
+                    {
+                        "server": name,
+                        "app": "memo" if memo else "app",
+                        "endpoint": e.name,
+                        **summary[name],
+                        "speed": load_speeds(runs, name, "hypercorn"),
+                    }
+                )
+    return rows
+
+
+# Redis commands per request -----------------------------------------------------------------------
+
+
+Usage = dict[str, tuple[int, int]]
+"""Per command: (calls, µs Redis spent executing them), from ``INFO commandstats``."""
+
+
+def command_usage(client: redis.Redis) -> Usage:
+    stats = client.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+        for name, v in stats.items()
+    }
+
+
+def calls_between(before: Usage, after: Usage) -> dict[str, int]:
+    """Commands sent between two snapshots, without the first snapshot's own INFO."""
+    spent = {name: after[name][0] - before.get(name, (0, 0))[0] for name in after}
+    spent["info"] = spent.get("info", 0) - 1
+    return {name: n for name, n in sorted(spent.items()) if n}
+
+
+def usec_between(before: Usage, after: Usage) -> int:
+    """µs Redis spent executing commands between two snapshots, INFO aside."""
+    return sum(
+        usec - before.get(name, (0, 0))[1] for name, (_, usec) in after.items() if name != "info"
+    )
+
+
+def redis_commands(url: str, reads: int) -> list[dict[str, Any]]:
+    """For the app with its cache on, then off: a fresh server (nothing else reads this Redis
+    meanwhile); the commands its start cost (up to an answered ``/openapi.json``, which reads
+    no Redis), then ``reads`` reads of one unchanged ticker, then of one unchanged exchange."""
+    rows = []
+    sides = hypercorn_sides(url)
+    with redis.Redis.from_url(url) as admin:
+        admin.ping()  # its own connection is opened before the first snapshot
+        for side in (ON, OFF):
+            port = free_port()
+            before = command_usage(admin)
+            with serve(sides[side], port, "/openapi.json"):
+                spent = {"start": calls_between(before, after := command_usage(admin))}
+                for e in (TICKER, EXCHANGE_TICKERS):
+                    ok = sequential_gets(port, e.target, reads)
+                    if ok != reads:
+                        raise SystemExit(f"{LABEL[side]}: {reads - ok} of {reads} reads failed")
+                    before, after = after, command_usage(admin)
+                    spent[e.key] = calls_between(before, after)
+            row = {"side": side, "reads": reads, **spent}
+            print(f"  commands, {LABEL[side]}: {row}")
             rows.append(row)
     return rows
 
@@ -542,9 +582,13 @@ def locust_run(seconds: float, users: int) -> dict[str, Any]:
     if not Path(locust).exists():
         return {"skipped": "locust is not installed (pip install locust)"}
     port = free_port()
-    demo = [sys.executable, "-m", "fullon_cache_api", "--demo", "--port", str(port)]
-    demo += ["--log-level", "warning"]
-    with tempfile.TemporaryDirectory() as tmp, serve(demo, dict(os.environ), port, "/health"):
+    demo = Server(
+        "demo",
+        (sys.executable, "-m", "fullon_cache_api", "--demo", "--port", "{port}",
+         "--log-level", "warning"),
+        dict(os.environ),
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, serve(demo, port, "/health"):
         prefix = str(Path(tmp) / "locust")
         command = [
             locust, "-f", str(HERE / "locustfile.py"), "--headless",
@@ -552,14 +596,26 @@ def locust_run(seconds: float, users: int) -> dict[str, Any]:
             "--host", f"http://127.0.0.1:{port}", "--only-summary", "--stop-timeout", "2",
             "--csv", prefix, "--loglevel", "WARNING",
         ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            preexec_fn=lambda: pin(0, LOAD_CPU),
+        )
         with open(prefix + "_stats.csv", newline="") as f:
             total = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
+        failures = []
+        with suppress(OSError), open(prefix + "_failures.csv", newline="") as f:
+            failures = [
+                f"{r['Name']}: {r['Error']} ({r['Occurrences']})" for r in csv.DictReader(f)
+            ]
     result = {
         "users": users,
         "seconds": seconds,
         "requests": int(total["Request Count"]),
         "failures": int(total["Failure Count"]),
+        "failure_kinds": failures,
         "rps": float(total["Requests/s"]),
         "p50_ms": float(total["50%"]),
         "p99_ms": float(total["99%"]),
@@ -572,7 +628,11 @@ def locust_run(seconds: float, users: int) -> dict[str, Any]:
 # report -------------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
+PACKAGES = ("starlette", "msgspec", "redis", "hiredis", "hypercorn", "fastapi", "pydantic",
+            "uvicorn", "granian", "uvloop", "httptools", "locust")  # fmt: skip
+
+
+def machine(cache_known: bool) -> dict[str, str]:
     cpu = "?"
     with suppress(OSError, StopIteration):
         cpu = next(
@@ -580,8 +640,16 @@ def machine() -> dict[str, str]:
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
+    memory = "?"
+    with suppress(OSError, StopIteration, ValueError):
+        kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        )
+        memory = f"{kb / 2**20:.0f} GiB"
     versions = {}
-    for name in ("starlette", "msgspec", "redis", "hiredis", "hypercorn", "locust"):
+    for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -589,133 +657,309 @@ def machine() -> dict[str, str]:
     redis_version = subprocess.run(
         [find_redis_server(), "--version"], capture_output=True, text=True
     ).stdout.split()[2]
-    wrk_version = "-"
-    if shutil.which("wrk"):
-        wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[
-            1
-        ]
     commit = subprocess.run(
         ["git", "-C", str(HERE), "describe", "--always", "--dirty"], capture_output=True, text=True
     ).stdout.strip()
     return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit or "?",
         "load average before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "cpu": f"{cpu}, {os.cpu_count()} cores, {memory}",
         "os": platform.platform(),
         "python": platform.python_version(),
         "redis-server": redis_version.removeprefix("v="),
-        "load generator": f"wrk {wrk_version}" if wrk_version != "-" else "async client",
+        "load generator": f"wrk {wrk_version()}" if wrk_version() else "async client (no wrk)",
+        CACHE_VAR: "read by this build"
+        if cache_known
+        else "NOT read by this build (no cache yet: cache on = cache off)",
         **versions,
     }
 
 
-def targets(results: dict[str, Any]) -> list[str]:
-    """The issue's targets, judged on this run's figures."""
-    lines = []
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "MISSED"
-
-    # Judged on server CPU per request (its inverse is the throughput at saturation): unlike
-    # req/s, it does not move when something else on the machine takes a core for a while.
-    for r in results.get("server") or []:
-        cpu = r["cpu_ratio"]
-        if not r["bulk"]:
-            ratio = 1 / cpu if cpu else r["throughput_ratio"]
-            lines.append(
-                f"- {r['endpoint']}: app/reference throughput {ratio:.2f} from CPU per request "
-                f"({r['throughput_ratio']:.2f} by req/s) (target >= 0.90): {verdict(ratio >= 0.90)}"
-            )
-        else:
-            ratio = cpu or r["time_ratio"]
-            lines.append(
-                f"- {r['endpoint']}: app/reference time {ratio:.2f} from CPU per request "
-                f"({r['time_ratio']:.2f} by req/s) (target <= 1.25): {verdict(ratio <= 1.25)}"
-            )
-    curve = [r for r in results.get("curve") or [] if r["items"] >= 100]
-    for kind in ("tickers", "ohlcv"):
-        if curve:
-            per_item = [r[f"{kind}_app_us_per_item"] for r in curve]
-            growth = per_item[-1] / min(per_item)
-            lines.append(
-                f"- cost per item, {kind}, {curve[0]['items']} to {curve[-1]['items']} items: "
-                f"{' -> '.join(f'{x:.2f}' for x in per_item)} µs; last/lowest {growth:.2f} "
-                f"(flat: <= 1.10): {verdict(growth <= 1.10)}"
-            )
-    return ["targets:", *lines, ""] if lines else []
-
-
-def _num(value: float | None, digits: int = 0) -> str:
+def _n(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def report(results: dict[str, Any]) -> str:
-    lines = ["machine: " + ", ".join(f"{k} {v}" for k, v in results["machine"].items()), ""]
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _total(calls: dict[str, int]) -> int:
+    return sum(calls.values())
+
+
+def _calls(calls: dict[str, int]) -> str:
+    return ", ".join(f"{name.upper()} {n}" for name, n in calls.items()) or "none"
+
+
+def report(results: dict[str, Any], command: str) -> list[str]:
+    m = results["machine"]
+    lines = [
+        f"Run {m['date']} on {m['cpu']}, {m['os']}; Python {m['python']}, redis-server "
+        f"{m['redis-server']}, {m['load generator']}; "
+        + ", ".join(f"{k} {m[k]}" for k in PACKAGES)
+        + f". Commit {m['commit']}; `{CACHE_VAR}` {m[CACHE_VAR]}. Load average before: "
+        f"{m['load average before']}. Command: `{command}`.",
+        "",
+        "Speeds are the app's against the other side (2.00x: the app serves twice as many "
+        "requests per CPU second, or per wall second for req/s), medians of per-round ratios.",
+        "",
+    ]
+    if rows := results.get("server"):
+        lines += [
+            "**Served** (hypercorn, one worker each, wrk -t1 -c16 on loopback; medians of "
+            f"{results['settings']['rounds']} interleaved rounds of "
+            f"{results['settings']['seconds']:.0f} s per side):",
+            "",
+            "| endpoint | side | req/s | CPU µs/req | p50 ms | p99 ms |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            for side in (*SIDES, MEMO):
+                s = r["sides"][side]
+                lines.append(
+                    f"| {r['endpoint']} | {LABEL[side]} | {s['rps']:.0f} | {_n(s['cpu_us'])} | "
+                    f"{s['p50_ms']:.2f} | {s['p99_ms']:.2f} |"
+                )
+        errors = sum(s["errors"] for r in rows for s in r["sides"].values())
+        lines += [
+            "",
+            f"load errors (non-2xx, socket): {errors}",
+            "",
+            "| endpoint | on vs ref, CPU | on vs ref, req/s | on vs peer, CPU | "
+            "on vs peer, req/s | off vs ref, CPU | off vs ref, req/s | off vs peer, CPU | "
+            "on vs off, CPU | on vs memoized, CPU |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            sp = r["speed"]
+            lines.append(
+                f"| {r['endpoint']} | {_x(sp['on/ref']['cpu'])} | {_x(sp['on/ref']['rps'])} | "
+                f"{_x(sp['on/peer']['cpu'])} | {_x(sp['on/peer']['rps'])} | "
+                f"{_x(sp['off/ref']['cpu'])} | {_x(sp['off/ref']['rps'])} | "
+                f"{_x(sp['off/peer']['cpu'])} | {_x(sp['on/off']['cpu'])} | "
+                f"{_x(sp['on/memo']['cpu'])} |"
+            )
+        lines.append("")
     if rows := results.get("inprocess"):
         lines += [
-            "| in-process (ASGI call) | app µs | reference µs | app/reference time |",
-            "|---|---:|---:|---:|",
+            "**In-process** (ASGI calls, no HTTP; medians of interleaved batches):",
+            "",
+            "| endpoint | on µs | off µs | ref µs | peer µs | on vs ref | on vs peer | "
+            "off vs ref | off vs peer |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {r['endpoint']} | {r['app_us']:.0f} | {r['ref_us']:.0f} | {r['time_ratio']:.2f} |"
+            f"| {r['endpoint']} | "
+            + " | ".join(f"{r['us'][s]:.0f}" for s in SIDES)
+            + " | "
+            + " | ".join(_x(r["speed"][k]) for k in ("on/ref", "on/peer", "off/ref", "off/peer"))
+            + " |"
             for r in rows
         ]
         lines.append("")
     if rows := results.get("cpu"):
         lines += [
-            "| CPU only (Redis replayed) | app µs | reference µs | app - ref µs | app/ref |",
-            "|---|---:|---:|---:|---:|",
+            "**CPU only** (in-process, Redis replies replayed from memory: the code's own cost; "
+            "cache off):",
+            "",
+            "| endpoint | off µs | ref µs | peer µs | off vs ref | off vs peer |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {r['endpoint']} | {r['app_us']:.0f} | {r['ref_us']:.0f} | "
-            f"{r['app_us'] - r['ref_us']:.0f} | {r['time_ratio']:.2f} |"
+            f"| {r['endpoint']} | {r['us'][OFF]:.0f} | {r['us'][REF]:.0f} | "
+            f"{r['us'][PEER]:.0f} | {_x(r['speed']['off/ref'])} | {_x(r['speed']['off/peer'])} |"
             for r in rows
         ]
         lines.append("")
-    if rows := results.get("server"):
+    if rows := results.get("commands"):
         lines += [
-            "| hypercorn, 1 worker | app req/s | ref req/s | app/ref throughput | "
-            "app CPU µs/req | ref CPU µs/req | app/ref CPU | app p50 ms | app p99 ms | "
-            "ref p50 ms | ref p99 ms |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"**Redis commands** (`INFO commandstats`) of {rows[0]['reads']} reads in a row of an "
+            "unchanged answer, from a fresh server:",
+            "",
+            "| side | server start | one ticker | per read | "
+            f"{TICKERS_PER_EXCHANGE} tickers, one exchange | per read |",
+            "|---|---|---|---:|---|---:|",
         ]
+        for r in rows:
+            lines.append(
+                f"| {LABEL[r['side']]} | {_calls(r['start'])} | {_calls(r['ticker'])} | "
+                f"{_total(r['ticker']) / r['reads']:.3f} | {_calls(r['exchange'])} | "
+                f"{_total(r['exchange']) / r['reads']:.3f} |"
+            )
+        lines.append("")
+    if rows := results.get("choice"):
         lines += [
-            f"| {r['endpoint']} | {r['app_rps']:.0f} | {r['ref_rps']:.0f} | "
-            f"{r['throughput_ratio']:.2f} | {_num(r['app_cpu_us'])} | {_num(r['ref_cpu_us'])} | "
-            f"{_num(r['cpu_ratio'], 2)} | {r['app_p50_ms']:.2f} | {r['app_p99_ms']:.2f} | "
-            f"{r['ref_p50_ms']:.2f} | {r['ref_p99_ms']:.2f} |"
-            for r in rows
+            "**Server choice** (one worker; same rounds as above; speed against hypercorn on "
+            "asyncio, the default). The app with its cache on, then the memoized reference: "
+            "what the server alone costs per request:",
+            "",
+            "| server | answering | req/s | CPU µs/req | p50 ms | p99 ms | vs hypercorn, CPU | "
+            "vs hypercorn, req/s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
-        errors = sum(r["app_errors"] + r["ref_errors"] for r in rows)
-        lines += ["", f"load errors (non-2xx, socket): {errors}", ""]
+        order = [*CHOICE_NAMES]
+        for r in sorted(rows, key=lambda r: (r["app"] == "memo", order.index(r["endpoint"]))):
+            what = f"{r['endpoint']}, memoized reference" if r["app"] == "memo" else r["endpoint"]
+            lines.append(
+                f"| {r['server']} | {what} | {r['rps']:.0f} | {_n(r['cpu_us'])} | "
+                f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {_x(r['speed']['cpu'])} | "
+                f"{_x(r['speed']['rps'])} |"
+            )
+        lines.append("")
     if rows := results.get("curve"):
-        lines += [
-            "| items | /tickers/{exchange} µs | µs/item | ref µs/item | "
-            "/ohlcv/{symbol}/{tf} µs | µs/item | ref µs/item |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        lines += [
-            f"| {r['items']} | {r['tickers_app_us']:.0f} | {r['tickers_app_us_per_item']:.2f} | "
-            f"{r['tickers_ref_us_per_item']:.2f} | {r['ohlcv_app_us']:.0f} | "
-            f"{r['ohlcv_app_us_per_item']:.2f} | {r['ohlcv_ref_us_per_item']:.2f} |"
-            for r in rows
-        ]
-        lines.append("")
-    lines += targets(results)
+        for kind, route in (("tickers", "/tickers/{exchange}"), ("ohlcv", CURVE_OHLCV)):
+            lines += [
+                f"**Cost of a page**, `{route}?limit={PAGE}` (the first page) by stored items, "
+                "in-process. Cost: CPU µs of the app's process plus Redis's own execution time "
+                "of the page's commands (`INFO commandstats`); wall time beside it:",
+                "",
+                "| stored items | cache on µs/page | µs/item | cache off µs/page | µs/item | "
+                "off: app CPU µs | off: Redis µs | off: wall µs | commands/page (off) |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            ]
+            for r in rows:
+                on, off = r[f"{kind}_on_us"], r[f"{kind}_off_us"]
+                parts = (r[f"{kind}_off_{k}_us"] for k in ("cpu", "redis", "wall"))
+                calls = ", ".join(
+                    f"{c.upper()} {n:.3g}" for c, n in r[f"{kind}_off_commands"].items()
+                )
+                lines.append(
+                    f"| {r['items']:,} | {on:.0f} | {on / PAGE:.2f} | {off:.0f} | "
+                    f"{off / PAGE:.2f} | " + " | ".join(f"{p:.0f}" for p in parts) + f" | {calls} |"
+                )
+            lines.append("")
     if (result := results.get("locust")) is not None:
         if "skipped" in result:
             lines.append(f"locust: skipped ({result['skipped']})")
         else:
             lines.append(
-                f"locust ({result['users']} users, {result['seconds']:.0f} s, demo data): "
-                f"{result['requests']} requests, {result['failures']} failures, "
-                f"{result['rps']:.0f} req/s, p50 {result['p50_ms']:.0f} ms, "
+                f"**Locust** ({result['users']} users, {result['seconds']:.0f} s, the demo with "
+                f"its live feeder): {result['requests']} requests, {result['failures']} failures"
+                f", {result['rps']:.0f} req/s, p50 {result['p50_ms']:.0f} ms, "
                 f"p99 {result['p99_ms']:.0f} ms"
             )
-    return "\n".join(lines)
+            lines += [f"- {kind}" for kind in result["failure_kinds"]]
+        lines.append("")
+    return lines
 
 
-STEPS = ("inprocess", "cpu", "server", "curve", "locust")
+CHOICE_NAMES = {e.name: e for e in CHOICE_ENDPOINTS}
+CURVE_OHLCV = "/ohlcv/{symbol}/{timeframe}"
+
+
+def _arrow(values: list[float]) -> str:
+    return " -> ".join(f"{v:.0f}" for v in values)
+
+
+def verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("**met**" if ok else "**MISSED**")
+
+
+def targets(results: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
+    """The issues' targets, judged on this run's figures."""
+    lines = []
+    by_name = {r["endpoint"]: r for r in results.get("server") or []}
+    cache = results["machine"][CACHE_VAR]
+    note = "" if cache.startswith("read") else " (measured before the cache exists)"
+    for e, goal in ((TICKER, 1.25), (EXCHANGE_TICKERS, 2.0)):
+        if (r := by_name.get(e.name)) is not None:
+            sp = r["speed"]["on/ref"]
+            ok = sp["cpu"] is not None and sp["cpu"] >= goal and sp["rps"] >= goal
+            lines.append(
+                f"- {e.name} (`{e.target}`), cache on, >= {goal:.2f}x the reference by CPU per "
+                f"request and by req/s: {_x(sp['cpu'])} and {_x(sp['rps'])}{note}: {verdict(ok)}"
+            )
+    if by_name:
+        if baseline is None:
+            lines.append("- cache off no slower than before the cache: no baseline.json")
+        else:
+            worst = []
+            for name, r in by_name.items():
+                before = baseline["off_vs_ref_cpu"].get(name)
+                now = r["speed"]["off/ref"]["cpu"]
+                if before and now:
+                    worst.append((now / before, name, now, before))
+            worst.sort()
+            low = worst[0] if worst else None
+            ok = None if low is None else low[0] >= 1 - BASELINE_TOLERANCE
+            detail = "; ".join(f"{name} {now:.2f}x (was {was:.2f}x)" for _, name, now, was in worst)
+            lines.append(
+                f"- cache off no slower than before the cache (its speed against the reference, "
+                f"by CPU per request, within {BASELINE_TOLERANCE:.0%} of baseline.json, "
+                f"{baseline['recorded']}): {detail}: {verdict(ok)}"
+            )
+    if rows := results.get("commands"):
+        on = next(r for r in rows if r["side"] == ON)
+        total = _total(on["ticker"])
+        lines.append(
+            f"- {on['reads']} reads of one unchanged ticker, cache on, <= 50 Redis commands: "
+            f"{total} ({_calls(on['ticker'])}){note}: {verdict(total <= 50)}"
+        )
+    if rows := results.get("curve"):
+        for kind, route in (("tickers", "/tickers/{exchange}"), ("ohlcv", CURVE_OHLCV)):
+            for side in (ON, OFF):
+                costs = [r[f"{kind}_{side}_us"] for r in rows]
+                app = [r[f"{kind}_{side}_cpu_us"] for r in rows]
+                red = [r[f"{kind}_{side}_redis_us"] for r in rows]
+                growth = max(costs) / min(costs)
+                lines.append(
+                    f"- a page of {PAGE} of `{route}`, cache {side}, flat from "
+                    f"{rows[0]['items']:,} to {rows[-1]['items']:,} stored items (cost, largest / "
+                    f"smallest <= {CURVE_FLAT:.2f}): {_arrow(costs)} µs, {growth:.2f} (the app's "
+                    f"CPU {_arrow(app)} µs, {max(app) / min(app):.2f}; Redis {_arrow(red)} µs): "
+                    f"{verdict(growth <= CURVE_FLAT)}"
+                )
+    if (result := results.get("locust")) and "skipped" not in result:
+        lines.append(
+            f"- locust mix on the live demo, zero failures: {result['failures']} of "
+            f"{result['requests']}: {verdict(result['failures'] == 0 and not result['exit_code'])}"
+        )
+    return lines
+
+
+BASELINE_TOLERANCE = 0.10
+"""How far below the baseline the cache-off speed against the reference may land and still
+count as no slower: across full runs on this machine the ratios moved by up to 5%."""
+CURVE_FLAT = 1.25
+"""Largest / smallest page cost over the stored sizes that still counts as flat."""
+
+
+def save_baseline(results: dict[str, Any]) -> None:
+    rows = results.get("server")
+    if not rows:
+        raise SystemExit("--save-baseline needs the server step")
+    m = results["machine"]
+    BASELINE.write_text(
+        json.dumps(
+            {
+                "recorded": f"commit {m['commit']}, {m['date']}",
+                "cache": m[CACHE_VAR],
+                "off_vs_ref_cpu": {r["endpoint"]: r["speed"]["off/ref"]["cpu"] for r in rows},
+                "off_vs_ref_rps": {r["endpoint"]: r["speed"]["off/ref"]["rps"] for r in rows},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"baseline written to {BASELINE}")
+
+
+MARK_START, MARK_END = "<!-- results: written by run.py --readme -->", "<!-- end of results -->"
+
+
+def write_readme(text: str) -> None:
+    """Replace the results between the two markers of benchmarks/README.md."""
+    readme = README.read_text()
+    head, start, rest = readme.partition(MARK_START)
+    _, end, tail = rest.partition(MARK_END)
+    if not start or not end:
+        raise SystemExit(f"{README} has no {MARK_START} ... {MARK_END} section")
+    README.write_text(f"{head}{MARK_START}\n{text}\n{MARK_END}{tail}")
+    print(f"results written to {README}")
+
+
+STEPS = ("inprocess", "cpu", "server", "choice", "commands", "curve", "locust")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -724,19 +968,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", default=",".join(STEPS), help="comma-separated steps to run")
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test")
-    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per server load run")
-    parser.add_argument("--rounds", type=int, default=4, help="load runs per server and endpoint")
+    parser.add_argument("--seconds", type=float, default=1.0, help="seconds per server load run")
+    parser.add_argument("--rounds", type=int, default=4, help="load runs per side and endpoint")
     parser.add_argument("--connections", type=int, default=16, help="load generator connections")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--markdown", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--readme", action="store_true", help="write the report into benchmarks/README.md"
+    )
+    parser.add_argument(
+        "--save-baseline",
+        action="store_true",
+        help="record this run's cache-off figures in benchmarks/baseline.json",
+    )
     args = parser.parse_args(argv)
     steps = [s.strip() for s in args.only.split(",") if s.strip()]
     if unknown := set(steps) - set(STEPS):
         parser.error(f"unknown steps {sorted(unknown)}; choose from {', '.join(STEPS)}")
     seconds = 1.0 if args.quick else args.seconds
     rounds = 1 if args.quick else args.rounds
-    in_seconds = 0.5 if args.quick else 3.0
+    in_seconds = 0.5 if args.quick else 4.0
 
-    results: dict[str, Any] = {"machine": machine()}
+    cache_known = cache_setting_known()
+    if not cache_known:
+        print(f"note: this build does not read {CACHE_VAR}: cache on and off are the same app")
+    results: dict[str, Any] = {
+        "machine": machine(cache_known),
+        "settings": {"seconds": seconds, "rounds": rounds, "quick": args.quick},
+    }
+    started = time.monotonic()
     server = RedisServer().start()
     try:
         assert server.process is not None
@@ -745,8 +1005,6 @@ def main(argv: list[str] | None = None) -> int:
         curve_url = bench_url.rsplit("/", 1)[0] + "/1"  # db 1: the cost-curve data
         with redis.Redis.from_url(bench_url) as client:
             load_bench_data(client)
-        with redis.Redis.from_url(curve_url) as client:
-            load_curve_data(client)
         if "inprocess" in steps:
             print("in-process ASGI benchmark")
             with pinned(SERVER_CPU):
@@ -758,8 +1016,17 @@ def main(argv: list[str] | None = None) -> int:
         if "server" in steps:
             print("server benchmark (hypercorn, 1 worker each)")
             results["server"] = server_bench(bench_url, seconds, rounds, args.connections)
+        if "choice" in steps:
+            print("server choice (the app under each server)")
+            choice_rounds = rounds if args.quick else max(2, rounds - 1)
+            results["choice"] = server_choice(bench_url, seconds, choice_rounds, args.connections)
+        if "commands" in steps:
+            print("Redis commands per request")
+            results["commands"] = redis_commands(bench_url, COMMAND_READS)
         if "curve" in steps:
-            print("cost curve")
+            print("cost curve (loading up to 200,000 items)")
+            with redis.Redis.from_url(curve_url) as client:
+                load_curve_data(client)
             with pinned(SERVER_CPU):
                 results["curve"] = asyncio.run(cost_curve(curve_url, 2.0 if args.quick else 16.0))
     finally:
@@ -767,10 +1034,37 @@ def main(argv: list[str] | None = None) -> int:
     if "locust" in steps:
         print("locust against the demo server")
         results["locust"] = locust_run(5 if args.quick else 20, 10)
+    results["seconds"] = time.monotonic() - started
+    measured = [f"--only {args.only}"] if set(steps) != set(STEPS) else []
+    measured += ["--quick"] if args.quick else []
+    for flag, value, default in (
+        ("--seconds", args.seconds, 1.0),
+        ("--rounds", args.rounds, 4),
+        ("--connections", args.connections, 16),
+    ):
+        measured += [f"{flag} {value:g}"] if value != default and not args.quick else []
+    command = " ".join(["python benchmarks/run.py", *measured])
+    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else None
+    judged = targets(results, baseline)
+    took = f"(The run took {results['seconds'] / 60:.1f} minutes.)"
+    text = "\n".join([*report(results, command), "**Targets**, judged on this run:", "", *judged])
+    text += f"\n\n{took}"
     print()
-    print(report(results))
+    print(text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=asdict))
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+    if args.readme:
+        write_readme(text)
+    if args.save_baseline:
+        if cache_known:  # the baseline is the app before the cache: never overwrite it after
+            print(f"not writing {BASELINE}: this build has the cache (it holds the figures from "
+                  "before it); delete the file first to record a new one")  # fmt: skip
+            if not BASELINE.exists():
+                save_baseline(results)
+        else:
+            save_baseline(results)
     locust = results.get("locust") or {}
     return 1 if locust.get("failures") or locust.get("exit_code") else 0
 
