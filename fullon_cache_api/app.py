@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import openapi
@@ -56,12 +56,10 @@ def create_app(
         Route(e.path, RouteApp(e, backend, auth), methods=["GET"], name=e.name) for e in ROUTES
     ]
     app = Starlette(
-        routes=routes,
         middleware=[Middleware(StripTrailingSlash)],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
-        lifespan=lifespan,
     )
-    app.router.redirect_slashes = False  # "/tickers/" answers like "/tickers", no redirect
+    app.router = HeadRouter(routes)
     app.state.backend = backend
     secured = bool(settings.tokens or require_user or authorize)
     app.state.openapi = openapi.build(endpoints(app), settings, secured)
@@ -75,6 +73,50 @@ def endpoints(app: Starlette) -> list[Endpoint]:
         for route in app.routes
         if isinstance(route, Route) and isinstance(route.endpoint, RouteApp)
     ]
+
+
+class HeadRouter(Router):
+    """Starlette's router, trying in turn only the routes of the path's first segment (there
+    are 40-odd routes: trying them all cost as much as answering from the local cache). No
+    redirects: ``/tickers/`` answers like ``/tickers`` (see ``StripTrailingSlash``)."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        super().__init__(routes, redirect_slashes=False, lifespan=lifespan)
+        self.by_head: dict[str, list[Route]] = {}
+        for route in routes:
+            head = route.path.split("/")[1]
+            if "{" in head:
+                raise ValueError(f"{route.path}: a route's first segment must be a fixed word")
+            self.by_head.setdefault(head, []).append(route)
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().app(scope, receive, send)
+            return
+        scope.setdefault("router", self)
+        partial: tuple[Route, Scope] | None = None
+        for route in self.by_head.get(_route_path(scope).split("/", 2)[1], ()):
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                scope["route"] = route
+                scope.update(child_scope)
+                await route.handle(scope, receive, send)
+                return
+            if match is Match.PARTIAL and partial is None:  # another method: 405
+                partial = route, child_scope
+        if partial is None:
+            await self.default(scope, receive, send)  # 404
+            return
+        scope["route"] = partial[0]
+        scope.update(partial[1])
+        await partial[0].handle(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the root path (a mounted app's routes match it)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 class StripTrailingSlash:

@@ -104,15 +104,15 @@ class ParseParams:
     def __init__(self, inner: Layer, endpoint: Endpoint, backend: Backend) -> None:
         self.inner = inner
         self.params = endpoint.params
+        self.in_query = any(p.where == "query" for p in endpoint.params)
         self.settings = backend.settings
 
     async def __call__(self, call: Call) -> Reply:
         request = call.request
-        path, query = request.path_params, request.query_params
+        path = request.path_params
+        query = request.query_params if self.in_query else path  # parsed only when read
         call.args = {
-            p.name: p.parse(
-                path.get(p.name) if p.where == "path" else query.get(p.name), self.settings
-            )
+            p.name: p.parse((path if p.where == "path" else query).get(p.name), self.settings)
             for p in self.params
         }
         return await self.inner(call)
@@ -151,13 +151,21 @@ class Conditional:
 
 
 class Deadline:
-    def __init__(self, inner: Layer, seconds: float) -> None:
+    def __init__(self, inner: Layer, backend: Backend) -> None:
         self.inner = inner
-        self.seconds = seconds
+        self.backend = backend
 
     async def __call__(self, call: Call) -> Reply:
-        async with asyncio.timeout(self.seconds):  # TimeoutError: 504 (errors.from_redis)
+        deadlines = self.backend.resources().deadlines
+        task = deadlines.start()
+        try:
             return await self.inner(call)
+        except asyncio.CancelledError:
+            if deadlines.passed(task):
+                raise TimeoutError("the request's deadline passed") from None  # 504
+            raise
+        finally:
+            deadlines.end(task)
 
 
 class Share:
@@ -224,7 +232,7 @@ def build_pipeline(endpoint: Endpoint, backend: Backend, auth: Auth) -> Layer:
     layer: Layer = CallHandler(endpoint, backend)
     if endpoint.heavy:
         layer = Share(Limit(layer, backend), endpoint, backend)
-    layer = Deadline(layer, backend.settings.request_timeout)
+    layer = Deadline(layer, backend)
     if endpoint.etag:
         layer = Conditional(layer)
     checked = auth.authenticates(endpoint.access)

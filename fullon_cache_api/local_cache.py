@@ -8,8 +8,10 @@ kept until such a message names the key.
 
 Never stale beyond the delivery of that message:
 - a kept reply is served only while no message from Redis waits unread on the hub's
-  connection (in the kernel's buffer or asyncio's): Redis writes the message before it answers
-  the write, so a read that begins after a write was acknowledged never gets the older reply;
+  connection (in the kernel's buffer or asyncio's; when one does, the read lets the hub apply
+  it first): Redis sends the message in the same turn of its event loop as its answer to the
+  write (microseconds apart), so a read that begins after a write was acknowledged does not
+  get the older reply;
 - a read in flight when one of its keys is invalidated is not kept (``Read.keep`` refuses);
 - the cache serves only while tracking is known to hold: the hub flushes it and turns it off
   when its connection drops or tracking cannot be set up, and on again once it is;
@@ -22,6 +24,7 @@ Bounded by entries and by bytes, the least recently used going first.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +40,8 @@ _HITS, _MISSES, _INVALIDATIONS, _EVICTIONS = (
 )
 MISS: Any = object()
 """What ``LocalCache.get`` gives for a command it does not hold."""
+_SETTLE_TURNS = 4
+"""Turns of the event loop a read waits for the hub to read a message waiting for it."""
 _ENTRY_OVERHEAD = 200  # bytes an entry costs beyond its stored values (its key, the index)
 # The read commands whose replies are kept: each names its keys (see ``keys_of``).
 _SINGLE_KEY = frozenset(
@@ -107,13 +112,27 @@ class LocalCache:
 
     # the read path ---------------------------------------------------------------------------
 
+    def ready(self) -> bool:
+        """Serving, and no message from Redis waits unread: every write acknowledged before
+        now is applied (a kept reply may be served)."""
+        return self.on and not self._unread()
+
+    async def settle(self) -> bool:
+        """``ready``, after a few turns of the loop at most: when a message waits, the hub reads
+        it at once. (Reading then, rather than at once, is what keeps the first read after a
+        write: the invalidation of that write no longer arrives while it is in flight.)"""
+        for _ in range(_SETTLE_TURNS):
+            if not self.on:
+                return False
+            if not self._unread():
+                return True
+            await asyncio.sleep(0)
+        return self.ready()
+
     def get(self, command: tuple[Any, ...]) -> Any:
-        """The kept reply of ``command``, or ``MISS``."""
+        """The kept reply of ``command``, or ``MISS``; only once ``ready``."""
         found = self._entries.get(command)
-        if found is None or self._unread() or (found.expires and time.monotonic() >= found.expires):
-            if self.on:
-                self.misses += 1
-                _MISSES.inc()
+        if found is None or (found.expires and time.monotonic() >= found.expires):
             return MISS
         self._entries.move_to_end(command)
         self.hits += 1
@@ -127,6 +146,8 @@ class LocalCache:
         read_keys = keys_of(command)
         if read_keys is None:
             return None
+        self.misses += 1
+        _MISSES.inc()
         read = Read(self, read_keys)
         for key in read_keys:
             self._reads.setdefault(key, []).append(read)

@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
 from starlette.applications import Starlette
 
+from .deadlines import Deadlines
 from .flight import SingleFlight
 from .hub import StreamHub
 from .local_cache import LocalCache
@@ -243,6 +244,7 @@ class LoopResources:
         """Work that concurrent requests on this loop share (key walks, heavy answers)."""
         self.heavy = asyncio.Semaphore(settings.heavy_concurrency)
         """Whole-cache answers worked out at once on this loop."""
+        self.deadlines = Deadlines(settings.request_timeout)
         self._closed = asyncio.Event()
         self.keeper = loop.create_task(self._keep(backend), name="fullon_cache_api resources")
 
@@ -251,6 +253,7 @@ class LoopResources:
             await self._closed.wait()
         finally:
             backend.forget(self)
+            self.deadlines.close()
             await self.hub.aclose()
             if self._owned:
                 await self.redis.aclose()

@@ -113,6 +113,82 @@ def api_connections(server: RedisServer) -> int:
         return sum(1 for c in admin.client_list() if c["name"] == "fullon_cache_api")
 
 
+class Freshness(NamedTuple):
+    reads: int
+    hits: int
+    """Reads the local cache answered."""
+    stale: list[tuple[float, float, float]]
+    """(price read, price acknowledged 10 ms or more before the read began, how long before
+    in ms) of each read older than it should be."""
+
+
+FRESHNESS_WRITER = """
+import json, sys, time, redis
+client = redis.Redis(port=int(sys.argv[1]))
+end = time.monotonic() + float(sys.argv[2])
+acks, price = [], 0
+while time.monotonic() < end:
+    price += 1
+    client.hset("tickers:fresh", "X/USDT", json.dumps({"price": float(price), "time": time.time()}))
+    acks.append((price, time.monotonic()))
+    time.sleep(0.002)
+print(json.dumps(acks))
+"""
+
+
+def freshness_run(
+    write_port: int, read_url: str, seconds: float = 5.0, readers: int = 4, slack: float = 0.010
+) -> Freshness:
+    """A writer process HSETs an increasing price (no PUBLISH) every 2 ms for ``seconds``
+    into the Redis on ``write_port``, while ``readers`` clients loop over the API served on
+    ``read_url``; every read is checked against the writes acknowledged ``slack`` seconds or
+    more before it began (CLOCK_MONOTONIC is one clock for every process)."""
+    import asyncio
+    import bisect
+    import json
+
+    import redis
+
+    with redis.Redis(port=write_port) as admin:
+        admin.hset("tickers:fresh", "X/USDT", json.dumps({"price": 0.0, "time": time.time()}))
+    with serve_api(env={"REDIS_URL": read_url}) as served:
+
+        async def read_while(writer: subprocess.Popen[str]) -> list[tuple[float, float]]:
+            found: list[tuple[float, float]] = []
+            async with httpx.AsyncClient(base_url=served.base, timeout=10) as http:
+                deadline = time.monotonic() + 10
+                while not (await http.get("/info")).json()["local_cache"]["on"]:
+                    assert time.monotonic() < deadline, "the local cache never came on"
+                    await asyncio.sleep(0.02)
+
+                async def loop() -> None:
+                    while writer.poll() is None:
+                        began = time.monotonic()
+                        answer = await http.get("/tickers/fresh/X/USDT")
+                        assert answer.status_code == 200, answer.text
+                        found.append((began, answer.json()["price"]))
+
+                await asyncio.gather(*(loop() for _ in range(readers)))
+            return found
+
+        writer = subprocess.Popen(
+            [sys.executable, "-c", FRESHNESS_WRITER, str(write_port), str(seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        reads = asyncio.run(read_while(writer))
+        acks: list[tuple[float, float]] = json.loads(writer.communicate(timeout=30)[0])
+        hits = httpx.get(served.base + "/info").json()["local_cache"]["hits"]
+    acked = [at for _, at in acks]
+    stale = []
+    for began, price in reads:
+        index = bisect.bisect_right(acked, began - slack)
+        if index and price < acks[index - 1][0]:
+            wanted, at = acks[index - 1]
+            stale.append((price, wanted, round((began - at) * 1000, 1)))
+    return Freshness(len(reads), hits, stale)
+
+
 class Served(NamedTuple):
     process: subprocess.Popen[str]
     base: str  # http://127.0.0.1:{port}

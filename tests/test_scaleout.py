@@ -41,6 +41,7 @@ from support import (
     Clock,
     api_connections,
     expect,
+    freshness_run,
     http_client,
     reader_url,
     snapshot_value,
@@ -303,3 +304,14 @@ async def test_sentinel_connections_keep_the_command_timeout(replica, sentinel) 
         assert time.monotonic() - start < 0.6
         await anyio.sleep(0.7)
         assert expect(await http.get(BTC))["bid"] == stored_tick("binance", "BTC/USDT")["bid"]
+
+
+def test_reading_a_replica_no_read_is_older_than_a_write_acknowledged_10_ms_before(
+    primary, replica
+) -> None:
+    """The freshness run of test_local_cache with the writer on the primary and the API
+    reading the replica (tracking runs on the replica, which invalidates as it applies the
+    primary's writes)."""
+    report = freshness_run(primary.port, reader_url(replica))
+    assert report.stale == [], report
+    assert report.hits > 100 and report.reads > 1000, report

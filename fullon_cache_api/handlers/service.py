@@ -52,7 +52,7 @@ class LocalCacheInfo(msgspec.Struct, frozen=True):
     """The local cache of the process that answered (each worker has its own)."""
 
     enabled: bool
-    """The setting."""
+    """Whether this process keeps one (the setting; never with Sentinel replica reads)."""
     on: bool
     """Serving now: Redis's tracking holds (off while the hub reconnects, or if refused)."""
     entries: int

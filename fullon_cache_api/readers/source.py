@@ -23,6 +23,7 @@ import hashlib
 import logging
 from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Callable, Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
@@ -58,6 +59,8 @@ READ_BATCH = 1000
 SCAN_BATCH = 250
 """Keys one SCAN call walks: on a keyspace of a million keys a call then takes about 0.15 ms,
 so a writer waiting behind it hardly notices (1000 would take 0.6 ms, with 2 ms peaks)."""
+RUN_S = 0.001
+"""Seconds a request runs on replies from the local cache before it lets others run."""
 BIG_REPLY = 4 * 1024 * 1024
 """A reply above this many bytes: the pool's idle connections are closed after it."""
 
@@ -167,7 +170,7 @@ class Source:
     """One request's (or one stream's) way to Redis: through the local cache (when it holds),
     sharing identical commands in flight, recording what an answer reads."""
 
-    __slots__ = ("cache", "flights", "max_value_bytes", "recorder", "redis")
+    __slots__ = ("_ran_since", "cache", "flights", "max_value_bytes", "recorder", "redis")
 
     def __init__(
         self,
@@ -182,6 +185,16 @@ class Source:
         self.max_value_bytes = max_value_bytes
         self.cache = cache
         self.recorder = recorder
+        self._ran_since = perf_counter()
+
+    async def _pause(self) -> None:
+        """After a reply from the local cache: let other requests run when this one has run
+        for ``RUN_S`` since it last waited, as a round trip would have let them (a long walk
+        never holds the process)."""
+        now = perf_counter()
+        if now - self._ran_since >= RUN_S:
+            await asyncio.sleep(0)
+            self._ran_since = perf_counter()
 
     # one command, one pipeline -------------------------------------------------------------
 
@@ -197,10 +210,12 @@ class Source:
     async def _one(self, command: tuple[Any, ...]) -> Any:
         """One command's reply, or its error reply: the local cache's, or one round trip shared
         with the identical commands in flight."""
-        reply = MISS if self.cache is None else self.cache.get(command)
-        if reply is not MISS:
-            await asyncio.sleep(0)  # as a round trip would: a long walk never holds the process
-            return reply
+        cache = self.cache
+        if cache is not None and (cache.ready() or await cache.settle()):
+            reply = cache.get(command)
+            if reply is not MISS:
+                await self._pause()
+                return reply
         return await self._shared(command)
 
     async def _shared(self, command: tuple[Any, ...]) -> Any:
@@ -219,13 +234,14 @@ class Source:
         for a ``listing``, a command on a key of another Redis type: its reply is then its
         ``ResponseError`` (see ``base.usable``)."""
         replies: list[Any] = [MISS] * len(commands)
-        if self.cache is not None:
-            replies = [self.cache.get(tuple(command)) for command in commands]
+        cache = self.cache
+        if cache is not None and (cache.ready() or await cache.settle()):
+            replies = [cache.get(tuple(command)) for command in commands]
         missing = [index for index, reply in enumerate(replies) if reply is MISS]
         if len(missing) == 1:
             replies[missing[0]] = await self._shared(tuple(commands[missing[0]]))
         elif not missing:
-            await asyncio.sleep(0)  # as a round trip would (see ``_one``)
+            await self._pause()
         else:
             for start in range(0, len(missing), READ_BATCH):
                 chunk = missing[start : start + READ_BATCH]
@@ -265,6 +281,7 @@ class Source:
                 if read is not None:
                     read.drop()
             raise
+        self._ran_since = perf_counter()  # it waited for Redis
         ttls = iter(raws[len(commands) :])
         replies: list[Any] = []
         size = 0
