@@ -37,6 +37,7 @@ from fullon_cache_api.handlers.accounts import BalanceOut, BalancesOut
 from fullon_cache_api.handlers.ohlcv import BarsOut
 from fullon_cache_api.handlers.orders import ExchangeOrdersOut, OrderOut
 from fullon_cache_api.handlers.tickers import ExchangeTickersOut, TickerOut, TickersOut
+from fullon_cache_api.ids import id_text
 from fullon_cache_api.readers.accounts import StoredBalance
 from fullon_cache_api.readers.ohlcv import Bar, StoredBar
 from fullon_cache_api.readers.orders import StoredOrder
@@ -213,7 +214,7 @@ class Reference:
             items.append(
                 OrderOut(
                     field.decode(),
-                    o.ex_order_id,
+                    id_text(o.ex_order_id),
                     exchange,
                     o.symbol,
                     o.side,
@@ -223,10 +224,10 @@ class Reference:
                     o.final_volume,
                     o.price,
                     o.plimit,
-                    o.bot_id,
-                    o.uid,
-                    o.ex_id,
-                    o.cat_ex_id,
+                    id_text(o.bot_id),
+                    id_text(o.uid),
+                    id_text(o.ex_id),
+                    id_text(o.cat_ex_id),
                     o.command,
                     o.reason,
                     o.futures,

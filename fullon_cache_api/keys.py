@@ -1,4 +1,4 @@
-"""Every key name of fullon_cache's Redis layout, and nothing else knows them.
+"""Every key name of fullon_cache's Redis layout (docs/LAYOUT.md), and nothing else knows them.
 
 Builders take validated values and escape glob characters where a value goes into a SCAN
 pattern. Parsers take a key that SCAN returned and give back its parts, or None when the key

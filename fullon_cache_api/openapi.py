@@ -45,7 +45,8 @@ DESCRIPTION = """\
 A read-only JSON API over the fullon trading system's Redis cache.
 
 Every route answers GET and HEAD; any other method gets 405. Instants are RFC 3339 UTC strings;
-non-finite stored numbers are null. Collections are `{"items": [...], "count": N}` plus the
+non-finite stored numbers are null; every id (`ex_id`, `uid`, `bot_id`, `order_id`, `trade_id`...)
+is a string, or null. Collections are `{"items": [...], "count": N}` plus the
 context asked for, and `"skipped": N` when corrupt stored values were left out. Every error is
 `{"error": {"status", "code", "message"}}`."""
 SCHEMA_REF = "#/components/schemas/{name}"

@@ -1,7 +1,7 @@
 """Shared fixtures: one real redis-server per session, the snapshot, and the app under test.
 
 The app connects as a Redis ACL user that may only run read commands (the production ACL line
-of FULLON_CACHE_LAYOUT.md); fixtures load data as the default user. A write command sent by
+of docs/LAYOUT.md, quirk 3); fixtures load data as the default user. A write command sent by
 the app would fail with NOPERM and fail the test.
 """
 

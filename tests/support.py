@@ -79,6 +79,13 @@ def snapshot_value(key: str) -> Any:
     raise KeyError(key)
 
 
+def stored_id(value: int | str | None) -> str | None:
+    """What an answer holds for an id the snapshot stores as an integer or a string: its text
+    (every id is a string or null in every answer)."""
+    assert value is None or type(value) in (int, str), f"not an id the snapshot holds: {value!r}"
+    return None if value is None else str(value)
+
+
 def snapshot_keys(prefix: str) -> list[str]:
     return sorted(e["key"] for e in SNAPSHOT["keys"] if e["key"].startswith(prefix))
 

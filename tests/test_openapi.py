@@ -149,6 +149,23 @@ async def test_responses_success_struct_and_error_shapes(client) -> None:
     assert schemas["HealthOut"] == expected["HealthOut"]
 
 
+async def test_every_id_of_every_answer_is_a_string_or_null(client) -> None:
+    """The id rule, as the document states it: a property named ``uid`` or ``*_id`` is a
+    string, or null, in every answer schema (the stored feeds and params are free objects)."""
+    schemas = expect(await client.get("/openapi.json"))["components"]["schemas"]
+    string = {"type": "string"}
+    ids = {
+        (name, prop): schema
+        for name, component in schemas.items()
+        for prop, schema in component.get("properties", {}).items()
+        if prop == "uid" or prop.endswith("_id")
+    }
+    assert ("OrderOut", "ex_id") in ids and ("TradeOut", "trade_id") in ids
+    assert ("AccountOut", "ex_id") in ids and ("ProcessOut", "process_id") in ids
+    for where, schema in ids.items():
+        assert schema in (string, {"anyOf": [string, {"type": "null"}]}), where
+
+
 async def test_error_responses_pin_status_and_code_of_the_real_answers(client) -> None:
     document = expect(await client.get("/openapi.json"))
     components = document["components"]["responses"]

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from support import expect, snapshot_keys, snapshot_value
+from support import expect, snapshot_keys, snapshot_value, stored_id
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 
-ORDER_FIELDS = (
-    "ex_order_id",
+ID_FIELDS = ("ex_order_id", "bot_id", "uid", "ex_id", "cat_ex_id")  # answered as text
+ORDER_FIELDS = (  # answered as stored
     "symbol",
     "side",
     "order_type",
@@ -22,10 +22,6 @@ ORDER_FIELDS = (
     "final_volume",
     "price",
     "plimit",
-    "bot_id",
-    "uid",
-    "ex_id",
-    "cat_ex_id",
     "command",
     "reason",
     "futures",
@@ -53,6 +49,7 @@ def stored_orders() -> list[tuple[str, str, dict[str, Any]]]:
 
 def expected_order(exchange: str, order_id: str, order: dict[str, Any]) -> dict[str, Any]:
     out = {"order_id": order_id, "exchange": exchange}
+    out.update({name: stored_id(order.get(name)) for name in ID_FIELDS})
     out.update({name: order.get(name) for name in ORDER_FIELDS})
     out["updated_at"] = rfc3339(order["timestamp"]) if order.get("timestamp") else None
     return out
@@ -303,10 +300,61 @@ async def test_ids_are_compared_as_strings_of_the_stored_numbers(client, admin) 
     )
     body = expect(await client.get("/orders/odd", params={"bot_id": "41"}))
     assert [o["order_id"] for o in body["items"]] == ["A", "B"]
-    # Numbers inside payloads stay as stored.
-    assert [(o["bot_id"], o["uid"]) for o in body["items"]] == [(41.0, "7"), ("41", 7)]
+    # ... and answered as those strings.
+    assert [(o["bot_id"], o["uid"]) for o in body["items"]] == [("41", "7"), ("41", "7")]
     body = expect(await client.get("/orders/odd", params={"uid": "7"}))
     assert [o["order_id"] for o in body["items"]] == ["A", "B"]
+
+
+async def test_an_id_is_the_same_string_whether_stored_as_a_number_or_a_string(
+    client, admin
+) -> None:
+    ids = {"ex_order_id": 123, "bot_id": 41, "uid": 7, "ex_id": 3, "cat_ex_id": 3}
+    admin.hset(
+        "order_status:mixed",
+        mapping={
+            "INT": canceled_order("INT", **ids),
+            "STR": canceled_order("STR", **{name: str(value) for name, value in ids.items()}),
+            "FLOAT": canceled_order("FLOAT", **{name: float(value) for name, value in ids.items()}),
+        },
+    )
+    expected = {name: str(value) for name, value in ids.items()}
+    for path in ("/orders/mixed", "/orders"):
+        body = expect(await client.get(path, params={"limit": "1000"}))
+        mixed = {o["order_id"]: o for o in body["items"] if o["exchange"] == "mixed"}
+        assert list(mixed) == ["FLOAT", "INT", "STR"] and "skipped" not in body
+        for order in mixed.values():
+            assert {name: order[name] for name in ID_FIELDS} == expected
+        # One listing, one type per id field: the snapshot's numeric ids are strings too.
+        for name in ID_FIELDS:
+            assert {type(o[name]) for o in body["items"]} <= {str, type(None)}, name
+    for order_id in ("INT", "STR", "FLOAT"):
+        body = expect(await client.get(f"/orders/mixed/{order_id}"))
+        assert body["ex_id"] == "3" and body["ex_order_id"] == "123"
+
+
+async def test_an_id_stored_as_another_number_is_its_json_text_and_a_non_finite_one_null(
+    client, admin
+) -> None:
+    admin.hset(
+        "order_status:odd",
+        mapping={
+            "A": canceled_order(
+                "A", ex_id=3.5, uid=1e300, bot_id=12345678901234567890123, cat_ex_id=2.0**53
+            ),
+            "B": '{"ex_id": NaN, "uid": Infinity, "bot_id": -Infinity, "status": "open"}',
+        },
+    )
+    body = expect(await client.get("/orders/odd"))
+    assert "skipped" not in body
+    a, b = body["items"]
+    assert (a["ex_id"], a["uid"], a["bot_id"], a["cat_ex_id"]) == (
+        "3.5",
+        "1e300",
+        "12345678901234567890123",
+        "9007199254740992.0",  # from 2**53 on, a float is not exactly the integer it shows
+    )
+    assert (b["ex_id"], b["uid"], b["bot_id"]) == (None, None, None)
 
 
 async def test_nan_and_infinity_in_an_order_become_null(client, admin) -> None:

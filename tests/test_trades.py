@@ -8,16 +8,20 @@ from typing import Any
 
 import pytest
 
-from support import GENERATED_AT, WRITTEN_AT, Clock, expect, snapshot_keys, snapshot_value
+from support import (
+    GENERATED_AT,
+    WRITTEN_AT,
+    Clock,
+    expect,
+    snapshot_keys,
+    snapshot_value,
+    stored_id,
+)
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 
-TRADE_FIELDS = (
-    "trade_id",
-    "ex_trade_id",
-    "ex_order_id",
-    "uid",
-    "ex_id",
+ID_FIELDS = ("trade_id", "ex_trade_id", "ex_order_id", "uid", "ex_id")  # answered as text
+TRADE_FIELDS = (  # answered as stored
     "symbol",
     "order_type",
     "side",
@@ -48,7 +52,8 @@ def rfc3339(value: str | float) -> str:
 
 
 def expected_trade(trade: dict[str, Any]) -> dict[str, Any]:
-    out = {name: trade.get(name) for name in TRADE_FIELDS}
+    out = {name: stored_id(trade.get(name)) for name in ID_FIELDS}
+    out.update({name: trade.get(name) for name in TRADE_FIELDS})
     out["time"] = rfc3339(trade["time"])
     return out
 
@@ -80,9 +85,9 @@ def stored_statuses() -> list[tuple[str, str, str]]:
     return sorted((kind, name, snapshot_value(key)) for kind, name, key in rows)
 
 
-def trade_payload(trade_id: int, time: Any, **fields: Any) -> str:
+def trade_payload(trade_id: int | float | str, time: Any, **fields: Any) -> str:
     """A trade as fullon_cache's push_trade / push_user_trade stores it."""
-    trade = {name: None for name in TRADE_FIELDS}
+    trade = {name: None for name in (*ID_FIELDS, *TRADE_FIELDS)}
     trade.update(
         trade_id=trade_id,
         ex_trade_id=f"T-{trade_id}",
@@ -146,7 +151,7 @@ async def test_every_symbol_newest_first(client) -> None:
         }
         body = expect(await client.get(f"/trades/{exchange}/{symbol}", params={"limit": "2"}))
         assert body["items"] == expected[:2]
-        assert [t["trade_id"] for t in body["items"]] == [5002, 5001]
+        assert [t["trade_id"] for t in body["items"]] == ["5002", "5001"]
 
 
 async def test_symbol_with_colon_and_encoded_slash(client) -> None:
@@ -239,9 +244,9 @@ async def test_every_user_trade_list_newest_first(client, admin) -> None:
         assert body["items"][0]["time"] == rfc3339(WRITTEN_AT)
     admin.rpush("user_trades:7:binance", trade_payload(9001, WRITTEN_AT + 5))
     body = expect(await client.get("/trades/users/7/binance", params={"limit": "1"}))
-    assert [t["trade_id"] for t in body["items"]] == [9001]
+    assert [t["trade_id"] for t in body["items"]] == ["9001"]
     body = expect(await client.get("/trades/users/7/binance"))
-    assert [t["trade_id"] for t in body["items"]] == [9001, 9000]
+    assert [t["trade_id"] for t in body["items"]] == ["9001", "9000"]
     body = expect(await client.get("/trades/users/7/bitmex"))
     assert body == {"uid": "7", "exchange": "bitmex", "items": [], "count": 0}
 
@@ -256,12 +261,33 @@ async def test_trade_time_iso_and_epoch_float(client, admin) -> None:
     )
     body = expect(await client.get("/trades/binance/XRP/USDT"))
     assert [(t["trade_id"], t["time"]) for t in body["items"]] == [
-        (4, "2025-11-25T19:46:50Z"),
-        (3, "2025-11-25T19:46:45Z"),
-        (2, "2025-11-25T19:46:40.250000Z"),
-        (1, "2025-11-25T19:46:40Z"),
+        ("4", "2025-11-25T19:46:50Z"),
+        ("3", "2025-11-25T19:46:45Z"),
+        ("2", "2025-11-25T19:46:40.250000Z"),
+        ("1", "2025-11-25T19:46:40Z"),
     ]
     assert body["items"][0] == expected_trade(json.loads(trade_payload(4, 1764100010)))
+
+
+async def test_trade_ids_are_strings_whether_stored_as_numbers_or_strings(client, admin) -> None:
+    ids = {"ex_trade_id": 55, "ex_order_id": 66, "uid": 7, "ex_id": 3}
+    admin.rpush(
+        "user_trades:7:bitmex",
+        trade_payload(9000, WRITTEN_AT, **ids),
+        trade_payload("9000", WRITTEN_AT, **{name: str(v) for name, v in ids.items()}),
+        trade_payload(9000.0, WRITTEN_AT, **{name: float(v) for name, v in ids.items()}),
+    )
+    body = expect(await client.get("/trades/users/7/bitmex"))
+    expected = {
+        "trade_id": "9000",
+        "ex_trade_id": "55",
+        "ex_order_id": "66",
+        "uid": "7",
+        "ex_id": "3",
+    }
+    assert body["count"] == 3 and "skipped" not in body
+    for trade in body["items"]:
+        assert {name: trade[name] for name in ID_FIELDS} == expected
 
 
 async def test_nan_and_infinity_in_a_trade_become_null(client, admin) -> None:
@@ -285,7 +311,7 @@ async def test_corrupt_trade_is_skipped_and_logged(client, admin, caplog) -> Non
     admin.rpush("user_trades:7:binance", "[1, 2]")
     body = expect(await client.get("/trades/binance/BTC/USDT"))
     assert body["count"] == 3 and body["skipped"] == 1
-    assert [t["trade_id"] for t in body["items"]] == [5002, 5001, 5000]
+    assert [t["trade_id"] for t in body["items"]] == ["5002", "5001", "5000"]
     assert "trades:binance:BTCUSDT" in caplog.text
     body = expect(await client.get("/trades/binance/BTC/USDT", params={"limit": "2"}))
     assert body["count"] == 1 and body["skipped"] == 1  # the window held the corrupt one

@@ -19,7 +19,7 @@ from pathlib import Path
 
 __all__ = ["READ_ONLY_ACL", "RedisServer", "find_redis_server", "free_port"]
 
-# The production ACL rules of a read-only user (FULLON_CACHE_LAYOUT.md, quirk 3).
+# The production ACL rules of a read-only user (docs/LAYOUT.md, quirk 3).
 READ_ONLY_ACL = (
     "on ~* &* -@all +@read +hello +ping +select +info +client|setname +client|id +client|tracking "
     "+subscribe +psubscribe +unsubscribe +punsubscribe"

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ..ids import id_text
 from ..params import next_cursor
 from ..readers.orders import (
-    Id,
     Orders,
     StoredOrder,
     read_all_orders,
@@ -24,7 +24,7 @@ from ..times import parse_time
 
 class OrderOut(msgspec.Struct, frozen=True):
     order_id: str
-    ex_order_id: Id
+    ex_order_id: str | None
     exchange: str
     symbol: str | None
     side: str | None
@@ -34,10 +34,10 @@ class OrderOut(msgspec.Struct, frozen=True):
     final_volume: float | None
     price: float | None
     plimit: float | None
-    bot_id: Id
-    uid: Id
-    ex_id: Id
-    cat_ex_id: Id
+    bot_id: str | None
+    uid: str | None
+    ex_id: str | None
+    cat_ex_id: str | None
     command: str | None
     reason: str | None
     futures: bool | None
@@ -81,10 +81,11 @@ class QueueHeadOut(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 def order_out(exchange: str, order_id: str, order: StoredOrder) -> OrderOut:
-    """The hash field is the order id and the key the exchange, whatever the JSON says."""
+    """The hash field is the order id and the key the exchange, whatever the JSON says; ids
+    as text (``id_text``)."""
     return OrderOut(
         order_id=order_id,
-        ex_order_id=order.ex_order_id,
+        ex_order_id=id_text(order.ex_order_id),
         exchange=exchange,
         symbol=order.symbol,
         side=order.side,
@@ -94,10 +95,10 @@ def order_out(exchange: str, order_id: str, order: StoredOrder) -> OrderOut:
         final_volume=order.final_volume,
         price=order.price,
         plimit=order.plimit,
-        bot_id=order.bot_id,
-        uid=order.uid,
-        ex_id=order.ex_id,
-        cat_ex_id=order.cat_ex_id,
+        bot_id=id_text(order.bot_id),
+        uid=id_text(order.uid),
+        ex_id=id_text(order.ex_id),
+        cat_ex_id=id_text(order.cat_ex_id),
         command=order.command,
         reason=order.reason,
         futures=order.futures,
@@ -107,38 +108,32 @@ def order_out(exchange: str, order_id: str, order: StoredOrder) -> OrderOut:
     )
 
 
-def id_text(value: Id) -> str | None:
-    """A stored id as the digits a client filters by (41, 41.0 and "41" all give "41")."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return None if value is None else str(value)
-
-
 @dataclass(frozen=True)
 class OrderFilter:
-    """The ``?status ?symbol ?bot_id ?uid`` of an orders listing."""
+    """The ``?status ?symbol ?bot_id ?uid`` of an orders listing, applied to the answer's
+    orders (so ids compare as text: a stored 41, 41.0 or "41" is ``?bot_id=41``)."""
 
     status: str | None
     symbol: str | None
     bot_id: str | None
     uid: str | None
 
-    def keeps(self, order: StoredOrder) -> bool:
+    def keeps(self, order: OrderOut) -> bool:
         return (
             (self.status is None or order.status == self.status)
             and (self.symbol is None or order.symbol == self.symbol)
-            and (self.bot_id is None or id_text(order.bot_id) == self.bot_id)
-            and (self.uid is None or id_text(order.uid) == self.uid)
+            and (self.bot_id is None or order.bot_id == self.bot_id)
+            and (self.uid is None or order.uid == self.uid)
         )
 
     def select(self, groups: list[Orders]) -> list[OrderOut]:
         """The kept orders, in group order (exchange, then order id)."""
-        return [
+        orders = (
             order_out(group.exchange, order_id, order)
             for group in groups
             for order_id, order in group.orders.items
-            if self.keeps(order)
-        ]
+        )
+        return [order for order in orders if self.keeps(order)]
 
 
 async def all_orders(

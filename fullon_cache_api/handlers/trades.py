@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import msgspec
 
+from ..ids import id_text
 from ..params import next_cursor
-from ..readers.orders import Id
 from ..readers.trades import (
     StatusKind,
     StoredTrade,
@@ -73,11 +73,11 @@ class UserTradeListsOut(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class TradeOut(msgspec.Struct, frozen=True):
-    trade_id: Id
-    ex_trade_id: Id
-    ex_order_id: Id
-    uid: Id
-    ex_id: Id
+    trade_id: str | None
+    ex_trade_id: str | None
+    ex_order_id: str | None
+    uid: str | None
+    ex_id: str | None
     symbol: str | None
     order_type: str | None
     side: str | None
@@ -115,12 +115,13 @@ class SymbolTradesOut(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 def trade_out(trade: StoredTrade) -> TradeOut:
+    """A stored trade, its ids as text (``id_text``)."""
     return TradeOut(
-        trade_id=trade.trade_id,
-        ex_trade_id=trade.ex_trade_id,
-        ex_order_id=trade.ex_order_id,
-        uid=trade.uid,
-        ex_id=trade.ex_id,
+        trade_id=id_text(trade.trade_id),
+        ex_trade_id=id_text(trade.ex_trade_id),
+        ex_order_id=id_text(trade.ex_order_id),
+        uid=id_text(trade.uid),
+        ex_id=id_text(trade.ex_id),
         symbol=trade.symbol,
         order_type=trade.order_type,
         side=trade.side,
