@@ -191,7 +191,7 @@ class Share:
         flights = self.backend.resources().flights
         reply, digest = await flights.run(("answer", *key), answer, linger=True)
         if call.recorder is not None and digest is not None:
-            call.recorder.include(digest)
+            call.recorder.add(digest)
         return reply.copy()
 
 

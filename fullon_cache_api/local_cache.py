@@ -28,12 +28,14 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, TypeVar
 
 from . import keys
 from .metrics import LOCAL_CACHE_BYTES, LOCAL_CACHE_ENTRIES, LOCAL_CACHE_EVENTS
 
 __all__ = ["MISS", "LocalCache", "Read"]
+
+T = TypeVar("T")
 
 _HITS, _MISSES, _INVALIDATIONS, _EVICTIONS = (
     LOCAL_CACHE_EVENTS.labels(event) for event in ("hit", "miss", "invalidation", "evicted")
@@ -61,13 +63,21 @@ def keys_of(command: Sequence[Any]) -> tuple[str, ...] | None:
     return found if all(keys.is_tracked(key) for key in found) else None
 
 
-class _Entry(NamedTuple):
-    reply: Any
-    cost: int
-    """Bytes it holds (estimated)."""
-    keys: tuple[str, ...]
-    expires: float | None
-    """``time.monotonic()`` at which a key it read expires (None: none has a TTL)."""
+class _Entry:
+    """A kept reply, and what was worked out from it (see ``LocalCache.derive``)."""
+
+    __slots__ = ("cost", "derived", "expires", "keys", "reply", "size")
+
+    def __init__(
+        self, reply: Any, cost: int, read_keys: tuple[str, ...], expires: float | None
+    ) -> None:
+        self.reply = reply
+        self.size = self.cost = cost
+        """Bytes it holds (estimated), with what was derived (``size`` each)."""
+        self.keys = read_keys
+        self.expires = expires
+        """``time.monotonic()`` at which a key it read expires (None: none has a TTL)."""
+        self.derived: dict[Callable[..., Any], Any] = {}
 
 
 class Read:
@@ -139,6 +149,23 @@ class LocalCache:
         _HITS.inc()
         return found.reply
 
+    def derive(
+        self, command: tuple[Any, ...], reply: Any, work: Callable[[tuple[Any, ...], Any], T]
+    ) -> T:
+        """``work(command, reply)``, worked out once for as long as ``reply`` is the kept reply
+        of ``command`` (a sort, a decode, a digest); counted as large as the reply."""
+        found = self._entries.get(command)
+        if found is None or found.reply is not reply:
+            return work(command, reply)
+        try:
+            derived: T = found.derived[work]
+        except KeyError:
+            derived = found.derived[work] = work(command, reply)
+            found.cost += found.size
+            self.bytes += found.size
+            self._evict()
+        return derived
+
     def open(self, command: Sequence[Any]) -> Read | None:
         """A read of ``command`` about to be sent, when its reply may be kept."""
         if not self.on:
@@ -177,6 +204,9 @@ class LocalCache:
         for key in read_keys:
             self._by_key.setdefault(key, set()).add(command)
         self.bytes += cost
+        self._evict()
+
+    def _evict(self) -> None:
         while self.bytes > self.max_bytes:
             self._remove(next(iter(self._entries)))
             _EVICTIONS.inc()

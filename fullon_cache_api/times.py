@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 from typing import TypeGuard
@@ -41,8 +42,10 @@ def _iso_epoch(text: str) -> float | None:
     return parsed.timestamp()
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def rfc3339(epoch: float | None) -> str | None:
-    """``2026-11-26T04:52:55.330162Z``; fractional seconds only when non-zero."""
+    """``2026-11-26T04:52:55.330162Z``; fractional seconds only when non-zero. The last 65536
+    are kept: a listing read again formats no time again."""
     if epoch is None:
         return None
     try:

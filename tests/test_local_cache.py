@@ -233,7 +233,8 @@ async def test_a_killed_hub_connection_leaves_no_stale_read_and_the_cache_resume
         admin.hset("tickers:binance", "BTC/USDT", tick(price))
         assert expect(await client.get(BTC))["price"] == price
         assert expect(await client.get(BTC))["price"] == price
-    assert (await local_cache(client))["hits"] >= hits + 3  # serving again
+    info = await local_cache(client)
+    assert info["hits"] >= hits + 3, (hits, info, api_clients(admin))  # serving again
 
 
 # Refused by ACL ------------------------------------------------------------------------------
@@ -407,3 +408,38 @@ def test_only_reads_of_tracked_keys_are_kept() -> None:
     assert keys_of(("MGET", "process:data:a", "somebody:else")) is None
     assert keys_of(("SCAN", 0)) is None
     assert keys_of(("INFO", "server")) is None
+
+
+def test_work_derived_from_a_kept_reply_is_done_once_and_goes_with_it() -> None:
+    kept = cache()
+    done: list[bytes] = []
+
+    def work(command: tuple[Any, ...], reply: bytes) -> str:
+        done.append(reply)
+        return reply.decode().upper()
+
+    read = kept.open(COMMAND)
+    assert read is not None
+    read.keep(COMMAND, b"abc", 3, [-1])
+    reply = kept.get(COMMAND)
+    before = kept.bytes
+    assert kept.derive(COMMAND, reply, work) == kept.derive(COMMAND, reply, work) == "ABC"
+    assert done == [b"abc"] and kept.bytes > before  # once, and counted
+    other = bytes(bytearray(b"abc"))  # equal, but not the kept reply
+    assert kept.derive(COMMAND, other, work) == "ABC" and len(done) == 2
+    kept.invalidate(["tickers:binance"])
+    assert kept.derive(COMMAND, reply, work) == "ABC" and len(done) == 3
+    assert kept.bytes == 0
+
+
+def test_a_decode_memo_gives_the_same_value_for_the_same_bytes_and_stays_bounded() -> None:
+    from fullon_cache_api.readers.base import Lenient
+    from fullon_cache_api.readers.tickers import StoredTick
+
+    decoder = Lenient(StoredTick, memo=2)
+    first = decoder.decode(b'{"price": 1.5}')
+    assert decoder.decode(b'{"price": 1.5}') is first and first.price == 1.5
+    decoder.decode(b'{"price": 2}')
+    decoder.decode(b'{"price": 3}')  # the first one is dropped
+    again = decoder.decode(b'{"price": 1.5}')
+    assert again == first and again is not first

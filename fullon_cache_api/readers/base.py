@@ -76,11 +76,28 @@ class Lenient(Generic[T]):
     fails (not JSON, nested too deeply, the wrong shape) is a ``CorruptValue``.
     """
 
-    def __init__(self, type_: type[T]) -> None:
+    def __init__(self, type_: type[T], memo: int = 0) -> None:
         self.type = type_
         self._decoder = msgspec.json.Decoder(type_, strict=False)
+        self._memo: dict[Raw, T] | None = {} if memo else None
+        self._memo_size = memo
 
     def decode(self, raw: Raw) -> T:
+        """The value ``raw`` holds. With a ``memo`` (for immutable values only), the last
+        ``memo`` values decoded are kept by their stored bytes: a value read again (the local
+        cache gives the very same bytes) is not decoded again."""
+        memo = self._memo
+        if memo is None:
+            return self._decode(raw)
+        try:
+            return memo[raw]
+        except KeyError:
+            value = memo[raw] = self._decode(raw)
+            if len(memo) > self._memo_size:
+                del memo[next(iter(memo))]  # the oldest
+            return value
+
+    def _decode(self, raw: Raw) -> T:
         if type(raw) is Oversized:
             raise CorruptValue(raw.why())
         try:

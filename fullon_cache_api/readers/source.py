@@ -34,6 +34,7 @@ from ..errors import is_wrong_type
 from ..flight import SingleFlight
 from ..local_cache import MISS, LocalCache
 from ..redis_clients import shed_idle_connections
+from ..version import __version__
 from .base import Oversized, Raw, text, usable
 
 __all__ = [
@@ -45,12 +46,14 @@ __all__ = [
     "Member",
     "Recorder",
     "Source",
+    "read_digest",
 ]
 
 if TYPE_CHECKING:
     from _typeshed import SupportsRichComparison
 
 P = TypeVar("P", bound="SupportsRichComparison")
+T = TypeVar("T")
 """What a key's name says (an exchange, a (symbol, timeframe) pair...): keys sort by it."""
 log = logging.getLogger("fullon.cache_api.readers")
 
@@ -59,39 +62,35 @@ READ_BATCH = 1000
 SCAN_BATCH = 250
 """Keys one SCAN call walks: on a keyspace of a million keys a call then takes about 0.15 ms,
 so a writer waiting behind it hardly notices (1000 would take 0.6 ms, with 2 ms peaks)."""
-RUN_S = 0.001
+RUN_S = 0.0005
 """Seconds a request runs on replies from the local cache before it lets others run."""
 BIG_REPLY = 4 * 1024 * 1024
 """A reply above this many bytes: the pool's idle connections are closed after it."""
 
 
 class Recorder:
-    """What one answer is built from, for its ETag: every command a request sends with its
-    reply, and every choice the clock made (e.g. a tick kept as fresh). Hashed as it goes, a
-    ``FLUSH`` of bytes at a time: a long walk's tag is not one long hash at its end."""
+    """What one answer is built from, for its ETag: a digest of every command a request sends
+    with its reply, every choice the clock made (e.g. a tick kept as fresh), and the version
+    of the code that shapes answers. Hashed as it goes, ``FLUSH`` parts at a time: a long
+    walk's tag is not one long hash at its end."""
 
-    __slots__ = ("_hash", "_parts", "_size")
+    __slots__ = ("_hash", "_parts")
 
-    FLUSH = 1 << 20
+    FLUSH = 8192
 
     def __init__(self) -> None:
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256(_VERSION)
         self._parts: list[bytes] = []
-        self._size = 0
 
-    def read(self, command: Sequence[Any], reply: Any) -> None:
-        part = _record((command, reply))
+    def add(self, part: bytes) -> None:
+        """A part: a read's ``read_digest``, or what another recorder recorded (an answer
+        shared by identical requests)."""
         self._parts.append(part)
-        self._size += len(part)
-        if self._size > self.FLUSH:
+        if len(self._parts) >= self.FLUSH:
             self._flush()
 
     def chose(self, choice: bool) -> None:
-        self._parts.append(b"\x01" if choice else b"\x00")
-
-    def include(self, digest: bytes) -> None:
-        """What another recorder recorded (an answer shared by identical requests)."""
-        self._parts.append(digest)
+        self.add(b"\x01" if choice else b"\x00")
 
     def digest(self) -> bytes:
         self._flush()
@@ -100,7 +99,11 @@ class Recorder:
     def _flush(self) -> None:
         self._hash.update(b"".join(self._parts))
         self._parts.clear()
-        self._size = 0
+
+
+def read_digest(command: tuple[Any, ...], reply: Any) -> bytes:
+    """What a recorder records of one read: a digest of the command and its reply."""
+    return hashlib.sha256(_record((command, reply))).digest()
 
 
 def _size_hook(value: Any) -> Any:
@@ -110,6 +113,7 @@ def _size_hook(value: Any) -> Any:
 
 
 _record = msgspec.msgpack.Encoder(enc_hook=_size_hook).encode
+_VERSION = __version__.encode()
 
 
 class HashPosition(msgspec.Struct, array_like=True, frozen=True):
@@ -204,8 +208,16 @@ class Source:
         if isinstance(reply, ResponseError):
             raise reply
         if self.recorder is not None:
-            self.recorder.read(command, reply)
+            self.recorder.add(self.derive(command, reply, read_digest))
         return reply
+
+    def derive(
+        self, command: tuple[Any, ...], reply: Any, work: Callable[[tuple[Any, ...], Any], T]
+    ) -> T:
+        """``work(command, reply)``, worked out once while the local cache keeps that reply."""
+        if self.cache is None:
+            return work(command, reply)
+        return self.cache.derive(command, reply, work)
 
     async def _one(self, command: tuple[Any, ...]) -> Any:
         """One command's reply, or its error reply: the local cache's, or one round trip shared
@@ -253,7 +265,7 @@ class Source:
                 raise reply
         if self.recorder is not None:
             for sent, reply in zip(commands, replies, strict=True):
-                self.recorder.read(sent, reply)
+                self.recorder.add(self.derive(tuple(sent), reply, read_digest))
         return replies
 
     async def _fetch(self, commands: list[tuple[Any, ...]]) -> list[Any]:
@@ -443,8 +455,9 @@ class Source:
         if length == 0:
             return HashPage([], None, 0)
         if length <= READ_BATCH and position.scan == position.skip == 0:
-            fields: dict[Raw, Raw] = await self.command("HGETALL", key)
-            return whole_page(fields, position.after, limit, length)
+            command = ("HGETALL", key)
+            ordered = self.derive(command, await self.command(*command), by_field)
+            return whole_page(ordered, position.after, limit, length)
         return await self._scan_page(key, position, limit, length, exact)
 
     async def hashes_page(
@@ -491,7 +504,8 @@ class Source:
                 if reply is None:
                     page = await self.hash_page(key, inner, left, length, exact=exact)
                 elif usable(key, reply):
-                    page = whole_page(reply, inner.after, left, length)
+                    ordered = self.derive(("HGETALL", key), reply, by_field)
+                    page = whole_page(ordered, inner.after, left, length)
                 else:
                     skipped += 1
                     continue
@@ -526,15 +540,19 @@ class Source:
                 return HashPage(sorted(page), HashPosition(None, cursor, 0), length)
 
 
+def by_field(command: tuple[Any, ...], fields: dict[Raw, Raw]) -> list[tuple[str, Raw]]:
+    """A hash read whole (``command``'s reply), its fields in field order."""
+    return sorted((text(field), raw) for field, raw in fields.items())
+
+
 def whole_page(
-    fields: dict[Raw, Raw], after: str | None, limit: int, length: int | None = None
+    ordered: list[tuple[str, Raw]], after: str | None, limit: int, length: int
 ) -> HashPage:
-    """A page of a hash read whole: its fields in field order after ``after``."""
-    ordered = sorted((text(field), raw) for field, raw in fields.items())
+    """A page of a hash read whole (its fields in field order): the fields after ``after``."""
     start = 0 if after is None else bisect_right([name for name, _ in ordered], after)
     page = ordered[start : start + limit]
     following = HashPosition(page[-1][0]) if start + limit < len(ordered) else None
-    return HashPage(page, following, len(fields) if length is None else length)
+    return HashPage(page, following, length)
 
 
 # The shape of each command's stored values in its reply (see Source._bound).
