@@ -6,6 +6,10 @@ ticker_updates:* next_ticker:*``) however many streams and symbols are open. Mes
 memory to listeners, each with a bounded queue that drops its oldest item when full and counts
 it. The connection is opened with the first listener and closed with the last.
 
+What has no publication is polled: one poller per distinct read (``poll``, keyed by what it
+reads), shared by all its listeners, reads every ``ws_poll_interval`` seconds and pushes each
+state that differs from the last; it starts with its first listener and stops with its last.
+
 Slots are taken synchronously (no ``await`` between the check and the count), so the limit
 holds under any concurrency, and every listener gives its slot back when closed, on every path.
 """
@@ -14,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 from redis.asyncio import ConnectionPool
 from redis.asyncio.client import PubSub
@@ -25,7 +30,7 @@ from redis.exceptions import RedisError
 
 from . import keys
 from .errors import TooManyStreams
-from .metrics import STREAM_DROPPED, STREAMS
+from .metrics import POLLERS, STREAM_DROPPED, STREAMS
 from .readers.base import text
 from .settings import Settings
 
@@ -85,6 +90,19 @@ class Listener(Generic[T]):
             self._on_close(self)
 
 
+_NOTHING = object()  # a poller's state before its first read
+
+
+class _Poller:
+    """One shared read, its listeners, and the last state it pushed."""
+
+    def __init__(self, read: Callable[[], Awaitable[Any]]) -> None:
+        self.read = read
+        self.listeners: set[Listener[Any]] = set()
+        self.state: Any = _NOTHING
+        self.task: asyncio.Task[None] | None = None
+
+
 class StreamHub:
     def __init__(self, make_pool: Callable[[], ConnectionPool], settings: Settings) -> None:
         self._make_pool = make_pool
@@ -92,25 +110,35 @@ class StreamHub:
         self._tickers: dict[str | None, set[Listener[TickerUpdate]]] = {}
         """Ticker listeners by the exchange they follow (None: every exchange)."""
         self._symbols: dict[Listener[TickerUpdate], frozenset[str] | None] = {}
+        self._slotted: set[Listener[TickerUpdate]] = set()
+        """The listeners that hold one of the ``max_streams`` slots (Server-Sent Events)."""
         self._connected: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._pollers: dict[Hashable, _Poller] = {}
 
     @property
     def listeners(self) -> int:
         return len(self._symbols)
 
+    @property
+    def pollers(self) -> int:
+        return len(self._pollers)
+
     def listen_tickers(
-        self, exchange: str | None, symbols: list[str] | None
+        self, exchange: str | None, symbols: list[str] | None, *, slot: bool = True
     ) -> Listener[TickerUpdate]:
         """A listener of ticker publications for ``exchange`` (all when None) and ``symbols``
-        (all when None); 503 ``too_many_streams`` when the process serves its most already.
-        Call ``await connected()`` next, and ``close()`` the listener on every path."""
-        if self.listeners >= self._settings.max_streams:
+        (all when None). With ``slot`` it takes one of the process's ``max_streams`` slots: 503
+        ``too_many_streams`` when none is free (WebSocket streams are bounded per socket
+        instead). Call ``await connected()`` next, and ``close()`` the listener on every path."""
+        if slot and len(self._slotted) >= self._settings.max_streams:
             raise TooManyStreams(f"at most {self._settings.max_streams} streams are served at once")
         listener: Listener[TickerUpdate] = Listener(self._settings.stream_queue, self._remove)
         self._tickers.setdefault(exchange, set()).add(listener)
         self._symbols[listener] = None if symbols is None else frozenset(symbols)
-        STREAMS.inc()
+        if slot:
+            self._slotted.add(listener)
+            STREAMS.inc()
         return listener
 
     def _remove(self, listener: Listener[TickerUpdate]) -> None:
@@ -119,9 +147,57 @@ class StreamHub:
             group.discard(listener)
             if not group:
                 del self._tickers[exchange]
-        STREAMS.dec()
+        if listener in self._slotted:
+            self._slotted.discard(listener)
+            STREAMS.dec()
         if not self._symbols:
             self._stop()
+
+    def poll(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> Listener[T]:
+        """A listener of the states ``read`` returns, read by the one poller of ``key`` (made
+        with ``read`` by its first listener; the same key must mean the same read). It gets the
+        poller's current state at once when there is one, then every state that differs from
+        the last. ``close()`` it on every path: the poller stops with its last listener."""
+        poller = self._pollers.get(key)
+        if poller is None:
+            poller = self._pollers[key] = _Poller(read)
+            poller.task = asyncio.create_task(self._poll(poller), name=f"poller {key!r}")
+            POLLERS.inc()
+        listener: Listener[T] = Listener(
+            self._settings.stream_queue, functools.partial(self._unpoll, key)
+        )
+        poller.listeners.add(listener)
+        if poller.state is not _NOTHING:
+            listener.push(poller.state)
+        return listener
+
+    def _unpoll(self, key: Hashable, listener: Listener[Any]) -> None:
+        poller = self._pollers.get(key)
+        if poller is None:
+            return
+        poller.listeners.discard(listener)
+        if not poller.listeners:
+            del self._pollers[key]
+            POLLERS.dec()
+            if poller.task is not None:
+                poller.task.cancel()
+
+    async def _poll(self, poller: _Poller) -> None:
+        failing = False
+        while True:
+            try:
+                state = await poller.read()
+            except Exception as exc:  # a poller outlives an outage: it reads again next time
+                if not failing:  # logged once per outage, not every interval
+                    log.warning("poll failed, retrying every interval: %r", exc)
+                failing = True
+            else:
+                failing = False
+                if poller.state is _NOTHING or state != poller.state:
+                    poller.state = state
+                    for listener in poller.listeners:
+                        listener.push(state)
+            await asyncio.sleep(self._settings.ws_poll_interval)
 
     async def connected(self) -> None:
         """Wait until the hub's connection holds its subscriptions (opened by the first caller,
@@ -176,11 +252,18 @@ class StreamHub:
             task.cancel()
 
     async def aclose(self) -> None:
-        """End every listener's stream and the connection."""
+        """End every listener's stream, the connection and the pollers."""
+        closed = HubClosed("the server is shutting down")
         for listener in list(self._symbols):
-            listener.fail(HubClosed("the server is shutting down"))
-        task = self._task
+            listener.fail(closed)
+        tasks = [self._task]
         self._stop()
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for key, poller in list(self._pollers.items()):
+            for listener in list(poller.listeners):
+                listener.fail(closed)
+                self._unpoll(key, listener)
+            tasks.append(poller.task)
+        for task in tasks:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -21,7 +21,18 @@ from prometheus_client import (
     multiprocess,
 )
 
-__all__ = ["REDIS_ERRORS", "REQUESTS", "SKIPPED", "STREAMS", "exposition", "observe"]
+__all__ = [
+    "POLLERS",
+    "REDIS_ERRORS",
+    "REQUESTS",
+    "SKIPPED",
+    "STREAMS",
+    "WS_DROPPED",
+    "WS_SOCKETS",
+    "WS_STREAMS",
+    "exposition",
+    "observe",
+]
 
 REQUESTS = Counter(
     "fullon_cache_api_requests", "Requests answered, by route template, method and status",
@@ -45,6 +56,21 @@ STREAMS = Gauge(
 )
 STREAM_DROPPED = Counter(
     "fullon_cache_api_stream_dropped_updates", "Updates a slow stream client missed"
+)
+WS_SOCKETS = Gauge(
+    "fullon_cache_api_ws_sockets", "Open WebSocket connections", multiprocess_mode="livesum"
+)
+WS_STREAMS = Gauge(
+    "fullon_cache_api_ws_streams", "Open WebSocket streams", multiprocess_mode="livesum"
+)
+WS_DROPPED = Counter(
+    "fullon_cache_api_ws_dropped_messages",
+    "WebSocket messages dropped for a slow client (its buffer keeps the newest)",
+)
+POLLERS = Gauge(
+    "fullon_cache_api_pollers",
+    "Running pollers of the stream hub (one per distinct polled stream)",
+    multiprocess_mode="livesum",
 )
 
 

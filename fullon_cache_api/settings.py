@@ -45,6 +45,18 @@ class Settings:
     """Updates buffered per stream for a slow client; beyond it the oldest are dropped."""
     stream_max_lifetime: float = 3600.0
     """Seconds a stream stays open; it then ends with an ``end`` event (clients reconnect)."""
+    ws_max_sockets: int = 1000
+    """Most open WebSocket connections per process; more are refused at the handshake."""
+    ws_max_streams: int = 50
+    """Most streams one WebSocket may run at once; more are answered ``TOO_MANY_STREAMS``."""
+    ws_queue: int = 1000
+    """Messages buffered per WebSocket for a slow client; beyond it the oldest are dropped."""
+    ws_max_frame: int = 65536
+    """Largest request frame, in bytes (the standalone server also refuses larger frames)."""
+    ws_idle_timeout: float = 600.0
+    """Seconds a WebSocket with no stream may stay silent before the server closes it."""
+    ws_poll_interval: float = 0.5
+    """Seconds between two reads of a polled stream (one poller per distinct stream)."""
     tokens: tuple[str, ...] = field(default=(), repr=False)
     """Bearer tokens; when any is set, every request must carry one (``Authorization``)."""
     public_health: bool = True
@@ -112,6 +124,12 @@ _NUMBERS: dict[str, type[float] | type[int]] = {
     "stream_heartbeat": float,
     "stream_queue": int,
     "stream_max_lifetime": float,
+    "ws_max_sockets": int,
+    "ws_max_streams": int,
+    "ws_queue": int,
+    "ws_max_frame": int,
+    "ws_idle_timeout": float,
+    "ws_poll_interval": float,
 }
 
 

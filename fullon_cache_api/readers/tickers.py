@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import msgspec
 
 from .. import keys
 from ..errors import NotFound
-from .base import Decoded, Lenient, Source, decode_all, one, text
+from .base import CorruptValue, Decoded, Lenient, Source, decode_all, one, skip, text
 
 __all__ = [
     "TICK",
     "AllTicks",
     "StoredTick",
     "Ticks",
+    "published_ticks",
     "read_all_tickers",
     "read_exchange_tickers",
     "read_ticker",
@@ -31,9 +34,23 @@ class StoredTick(msgspec.Struct, frozen=True, gc=False):
     bid: float | None = None
     ask: float | None = None
     last: float | None = None
+    change_24h: float | None = None
+    """Not written by fullon_cache; the v0.2.6 WebSocket protocol reports it when a tick has it."""
 
 
 TICK = Lenient(StoredTick)
+
+
+def published_ticks(
+    updates: Iterable[tuple[str, str, bytes]],
+) -> Iterator[tuple[str, str, StoredTick]]:
+    """The (exchange, symbol, tick) of ticker publications; a corrupt one is dropped (logged,
+    counted), and the stream goes on."""
+    for exchange, symbol, raw in updates:
+        try:
+            yield exchange, symbol, TICK.decode(raw)
+        except CorruptValue as exc:
+            skip(f"ticker update {exchange} {symbol}", None, exc)
 
 
 class Ticks(msgspec.Struct):

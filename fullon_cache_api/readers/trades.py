@@ -8,6 +8,7 @@ read here (LLEN, LRANGE), and an absent list is an empty answer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import msgspec
@@ -24,7 +25,9 @@ __all__ = [
     "TradeStatus",
     "TradeTotals",
     "Trades",
+    "read_exchange_trade_lists",
     "read_statuses",
+    "read_trade_list",
     "read_trade_lists",
     "read_trade_totals",
     "read_trades",
@@ -86,17 +89,44 @@ class TradeStatus(msgspec.Struct):
     value: str | None
 
 
+def _trades(key: str, entries: Iterable[tuple[str, Raw]]) -> Trades:
+    """Decoded (index, raw) elements of one list; a corrupt one is skipped and counted."""
+    decoded = decode_all(TRADE, key, entries)
+    return Trades([trade for _, trade in decoded.items], decoded.skipped)
+
+
+def _oldest_first(key: str, raw: list[Raw]) -> Trades:
+    return _trades(key, ((f"[{i}]", value) for i, value in enumerate(raw)))
+
+
 async def _newest(src: Source, key: str, limit: int) -> Trades:
     """The last ``limit`` elements of a list (RPUSH: oldest first), newest first."""
     raw = await src.lrange(key, -limit, -1)
-    entries = ((f"[{-1 - i}]", value) for i, value in enumerate(reversed(raw)))
-    decoded = decode_all(TRADE, key, entries)
-    return Trades([trade for _, trade in decoded.items], decoded.skipped)
+    return _trades(key, ((f"[{-1 - i}]", value) for i, value in enumerate(reversed(raw))))
 
 
 async def read_trades(src: Source, exchange: str, symbol: str, limit: int) -> Trades:
     """A symbol's newest public trades (the key holds the symbol without "/")."""
     return await _newest(src, keys.trades_key(exchange, symbol), limit)
+
+
+async def read_trade_list(src: Source, exchange: str, symbol: str) -> Trades:
+    """A symbol's whole public trade list, oldest first (LRANGE 0 -1, never consumed)."""
+    key = keys.trades_key(exchange, symbol)
+    return _oldest_first(key, await src.lrange(key, 0, -1))
+
+
+async def read_exchange_trade_lists(src: Source, exchange: str) -> list[tuple[str, Trades]]:
+    """Every public trade list of exactly ``exchange``, by symbol key, each whole and oldest
+    first: one SCAN loop and one pipeline of LRANGE. A key of another type is skipped."""
+    found = await src.family(
+        keys.trades_exchange_pattern(exchange), keys.parse_trades_key, ("LRANGE", 0, -1)
+    )
+    return [
+        (m.parsed[1], _oldest_first(m.key, m.replies[0]))
+        for m in found.members
+        if m.parsed[0] == exchange
+    ]
 
 
 async def read_user_trades(src: Source, uid: str, exchange: str, limit: int) -> Trades:
