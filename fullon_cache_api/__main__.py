@@ -103,6 +103,8 @@ def hypercorn_config(args: argparse.Namespace) -> Config:
     config.loglevel = args.log_level.upper()
     config.graceful_timeout = args.graceful_timeout
     config.accesslog = None
+    # The server refuses larger WebSocket frames itself (close 1009), before the app reads them.
+    config.websocket_max_message_size = Settings.from_env().ws_max_frame
     return config
 
 
@@ -113,12 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger = logging.getLogger("fullon.cache_api")  # hypercorn logs its own messages
     logger.addHandler(handler)
     logger.setLevel(args.log_level.upper())
-    if args.demo:
-        return demo(args)
     try:
         Settings.from_env()  # fail at start, naming the variable, not in every worker
     except SettingsError as exc:
         invalid(str(exc))
+    if args.demo:
+        return demo(args)
     return run(hypercorn_config(args))
 
 

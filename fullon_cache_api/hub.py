@@ -75,8 +75,11 @@ class Listener(Generic[T]):
         """Every queued item, waiting up to ``wait_s`` seconds for one ([] when none came).
         Raises the error that ended the hub's connection."""
         if not self._items and self.error is None:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation that
+            # comes as the event is set, and the cancelled stream then waits on
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), wait_s)
+                async with asyncio.timeout(wait_s):
+                    await self._ready.wait()
         self._ready.clear()
         if self.error is not None:
             raise self.error
@@ -184,7 +187,9 @@ class StreamHub:
 
     async def _poll(self, poller: _Poller) -> None:
         failing = False
-        while True:
+        # Ends with its last listener even if a cancellation was lost (redis-py may swallow
+        # one that comes during a command, returning the reply instead).
+        while poller.listeners:
             try:
                 state = await poller.read()
             except Exception as exc:  # a poller outlives an outage: it reads again next time
@@ -213,7 +218,8 @@ class StreamHub:
         try:
             await pubsub.psubscribe(*keys.TICKER_CHANNEL_PATTERNS)
             connected.set_result(None)
-            while True:
+            me = asyncio.current_task()
+            while self._task is me:  # stopped, even if redis-py swallowed the cancellation
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)
                 if message is not None and message["type"] == "pmessage":
                     self._dispatch(message["channel"], message["data"])

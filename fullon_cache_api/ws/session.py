@@ -289,7 +289,8 @@ class Session:
     async def _end(self, key: str) -> None:
         """Cancel a stream and give back its subscription (also when its task never ran)."""
         task, listener = self.streams.pop(key)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        while not task.done():  # again when redis-py swallowed it (it returns its reply then)
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
         listener.close()
         WS_STREAMS.dec()
