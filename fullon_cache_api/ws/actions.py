@@ -222,10 +222,6 @@ class Action:
             if not used <= set(names):
                 raise ValueError(f"{self.name}: not_found names {used - set(names)}")
 
-    @property
-    def summary(self) -> str:
-        return (inspect.getdoc(self.handler) or "").split("\n", 1)[0]
-
     def arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The handler's keyword arguments; raises ``Missing`` or ``Invalid``."""
         return {p.name: p.take(params) for p in self.params}
