@@ -8,14 +8,15 @@
    while they are open (none is expected: an idle socket reads nothing). The floor: the same
    for ``floor`` below, a bare ASGI WebSocket under the same hypercorn configuration (what the
    server itself keeps per socket);
-2. streams (another fresh server, so that memory freed by the first step does not hide what
+2. streams (a fresh server per kind, so that memory freed by a step before does not hide what
    streams take): 1 and then 100 sockets follow the same ticker (``stream_tickers``) while a
-   writer sets it as fullon_cache does (HSET, SET, PUBLISH) 50 times a second; then 1 and 100
+   writer sets it as fullon_cache does (HSET, SET, PUBLISH) 50 times a second; 1 and then 100
    sockets follow the same order count (``stream_order_queue``, a polled stream) while an
    order is added every second. Reported: the API's Redis commands per second (everything
    but the writer's HSET/SET/PUBLISH and this script's INFO), the server's memory per
-   streaming socket, and the updates each socket got. Redis work must not grow with sockets;
-3. round trips (on the second server): ``get_ticker`` over one socket against
+   streaming socket (with 100), and the updates each socket got. Redis work must not grow
+   with sockets;
+3. round trips (on the ticker streams' server): ``get_ticker`` over one socket against
    ``GET /tickers/{exchange}/{symbol}`` over one keep-alive HTTP connection, one request in
    flight, alternating rounds in the same run: round trips per second and the server's CPU
    time per request (medians of the rounds).
@@ -323,7 +324,7 @@ def report(results: dict[str, Any]) -> str:
     lines += [
         f"| {s['stream']} | {s['sockets']} | {s['writes']} | "
         f"{s['updates_min']}-{s['updates_max']} | {s['api_commands_per_s']:.1f} | "
-        f"{s['kib_per_socket']:.1f} KiB |"
+        + (f"{s['kib_per_socket']:.1f} KiB |" if s["sockets"] > 1 else "- |")
         for s in results["streams"]
     ]
     r = results["round_trips"]
@@ -341,18 +342,14 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def streams_and_round_trips(
-    port: int, pid: int, admin: redis.Redis, quick: bool
-) -> dict[str, Any]:
+async def streams_of(
+    port: int, pid: int, admin: redis.Redis, polled: bool, quick: bool
+) -> list[dict[str, Any]]:
     base = f"ws://127.0.0.1:{port}"
     window = 2.0 if quick else 4.0
-    streams = [
-        await streaming(base, pid, admin, sockets, window, polled)
-        for polled in (False, True)
-        for sockets in STREAMING_SOCKETS
+    return [
+        await streaming(base, pid, admin, sockets, window, polled) for sockets in STREAMING_SOCKETS
     ]
-    trips = await round_trips(port, pid, 1.0 if quick else 3.0, 2 if quick else 4)
-    return {"streams": streams, "round_trips": trips}
 
 
 @contextmanager
@@ -400,9 +397,13 @@ def main(argv: list[str] | None = None) -> int:
                 floor_kib = asyncio.run(idle_floor(f"ws://127.0.0.1:{port}", pid))
                 results["idle"]["floor_kib_per_socket"] = floor_kib
             with api_server(env) as (port, pid), pinned(LOAD_CPU):
-                print("streams, round trips")
-                measured = streams_and_round_trips(port, pid, admin, args.quick)
-                results.update(asyncio.run(measured))
+                print("ticker streams, round trips")
+                results["streams"] = asyncio.run(streams_of(port, pid, admin, False, args.quick))
+                trips = round_trips(port, pid, 1.0 if args.quick else 3.0, 2 if args.quick else 4)
+                results["round_trips"] = asyncio.run(trips)
+            with api_server(env) as (port, pid), pinned(LOAD_CPU):
+                print("polled streams")
+                results["streams"] += asyncio.run(streams_of(port, pid, admin, True, args.quick))
     finally:
         server.close()
     print()
