@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from fullon_cache_api import Resource, Settings, create_app
+from fullon_cache_api.redis_server import free_port
 from fullon_cache_api.routes import SOCKETS
 
 from support import GENERATED_AT, WRITTEN_AT, Clock
@@ -161,24 +162,53 @@ def test_a_failing_read_is_cache_error_and_the_socket_stays_open(ws, admin) -> N
     assert [t["symbol"] for t in listing["tickers"]] == ["BTC/USD", "ETH/USD"]  # corrupt: skipped
 
 
-def test_redis_down_is_cache_error_and_a_stream_cannot_start(redis_server, clock) -> None:
-    from fullon_cache_api.redis_server import free_port
+# v0.2.6's texts, for every action -----------------------------------------------------------
 
-    app = create_app(
-        Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", connect_timeout=0.2), clock=clock
-    )
-    with TestClient(app).websocket_connect("/ws/tickers/c1") as s:
-        params = {"exchange": "binance", "symbol": "BTC/USDT"}
-        assert ask(s, "get_ticker", params) == failed(
-            "CACHE_ERROR", "Failed to retrieve ticker data"
-        )
-        stream = {"exchange": "binance", "symbols": ["BTC/USDT"]}
-        assert ask(s, "stream_tickers", stream) == failed(
-            "INTERNAL_ERROR", "Failed to start ticker streaming"
-        )
-        assert ask(s, "get_all_tickers", {}) == failed(
-            "INVALID_PARAMS", "exchange parameter required"
-        )
+# (socket, action, params that read something): the INVALID_PARAMS text when params are {},
+# and the CACHE_ERROR text when Redis is down. Streams that only poll cannot fail to start.
+V026 = [
+    ("tickers", "get_ticker", {"exchange": "x", "symbol": "y"},
+     "exchange and symbol parameters required", "Failed to retrieve ticker data"),
+    ("tickers", "get_all_tickers", {"exchange": "x"},
+     "exchange parameter required", "Failed to retrieve tickers"),
+    ("tickers", "stream_tickers", {"exchange": "x", "symbols": ["y"]},
+     "exchange parameter required", "Failed to start ticker streaming"),
+    ("accounts", "get_balance", {"user_id": 1, "currency": "y"},
+     "user_id and currency parameters required", "Failed to retrieve balance data"),
+    ("accounts", "get_positions", {"exchange": "1"},
+     "user_id or exchange parameter required", "Failed to retrieve positions"),
+    ("accounts", "stream_positions", None, "user_id or exchange parameter required", None),
+    ("orders", "get_order_status", {"exchange": "x", "order_id": "y"},
+     "exchange and order_id parameters required", "Failed to retrieve order status"),
+    ("orders", "get_queue_length", {"exchange": "x"},
+     "exchange parameter required", "Failed to retrieve queue length"),
+    ("orders", "stream_order_queue", None, "exchange parameter required", None),
+    ("bots", "get_bot_status", {"bot_id": "1"},
+     "bot_id parameter required", "Failed to retrieve bot status"),
+    ("bots", "is_blocked", {"exchange": "1", "symbol": "y"},
+     "exchange and symbol parameters required", "Failed to query blocking status"),
+    ("bots", "get_bots", {}, None, "Failed to retrieve bots"),
+    ("trades", "get_trades", {"exchange": "x", "symbol": "y"},
+     "exchange and symbol parameters required", "Failed to retrieve trades"),
+    ("trades", "stream_trade_updates", None, "exchange parameter required", None),
+    ("ohlcv", "get_latest_ohlcv_bars", {"symbol": "x", "timeframe": "1m"},
+     "symbol and timeframe parameters required", "Failed to retrieve OHLCV data"),
+    ("ohlcv", "stream_ohlcv", None, "symbol and timeframe required", None),
+    ("process", "get_system_health", {}, None, "Failed to retrieve system health"),
+    ("process", "get_active_processes", {}, None, "Failed to retrieve active processes"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("socket", "action", "params", "missing", "failure"), V026)
+def test_v026_texts_of_every_action(ws, socket, action, params, missing, failure, clock) -> None:
+    if missing is not None:
+        with ws.websocket_connect(f"/ws/{socket}/c1") as s:
+            assert ask(s, action, {}) == failed("INVALID_PARAMS", missing)
+    if failure is not None:
+        down = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", connect_timeout=0.2)
+        with TestClient(create_app(down, clock=clock)).websocket_connect(f"/ws/{socket}/c") as s:
+            code = "INTERNAL_ERROR" if action.startswith("stream_") else "CACHE_ERROR"
+            assert ask(s, action, params) == failed(code, failure)
 
 
 # accounts ----------------------------------------------------------------------------------
@@ -621,8 +651,6 @@ def test_gateway_ping_and_health_check(ws, clock) -> None:
 
 
 def test_gateway_health_check_reads_redis(clock) -> None:
-    from fullon_cache_api.redis_server import free_port
-
     url = f"redis://127.0.0.1:{free_port()}/0"
     app = create_app(Settings(redis_url=url, connect_timeout=0.2), clock=clock)
     with TestClient(app).websocket_connect("/ws") as s:
