@@ -75,8 +75,8 @@ class Listener(Generic[T]):
         """Every queued item, waiting up to ``wait_s`` seconds for one ([] when none came).
         Raises the error that ended the hub's connection."""
         if not self._items and self.error is None:
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation that
-            # comes as the event is set, and the cancelled stream then waits on
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
+            # arrives just as the event is set (the cancelled stream would wait on)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):
                     await self._ready.wait()

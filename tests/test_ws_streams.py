@@ -11,8 +11,10 @@ distinct read, and leave no task, poller or subscription behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
@@ -384,6 +386,45 @@ async def test_two_clients_with_one_connection_id_are_independent(served, admin)
         await settle()
         admin.hset("order_status:binance", "BINANCE-00009", json.dumps(ORDER))
         assert (await updates(two, 1, "queue_update"))[0]["queue_length"] == 4
+
+
+def calls(admin: redis.Redis) -> Counter[str]:
+    stats: dict[str, Any] = admin.info("commandstats")
+    return Counter({name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()})
+
+
+async def test_redis_work_does_not_grow_with_sockets(served, admin) -> None:
+    """20 sockets on one order count: one HLEN per poll interval at most, whatever the sockets
+    (a poller sleeps an interval after each read); 20 sockets on one ticker: no command while
+    the ticker is written and every socket gets every update."""
+    base = served.base
+    async with contextlib.AsyncExitStack() as stack:
+        polled = [
+            await stack.enter_async_context(connect(f"{base}/ws/orders/p{i}")) for i in range(20)
+        ]
+        ticker = [
+            await stack.enter_async_context(connect(f"{base}/ws/tickers/t{i}")) for i in range(20)
+        ]
+        for ws in polled:
+            await request(ws, "stream_order_queue", {"exchange": "binance"})
+            await recv(ws)
+            await updates(ws, 1, "queue_update")
+        for ws in ticker:
+            await request(ws, "stream_tickers", {"exchange": "binance", "symbols": ["BTC/USDT"]})
+            await recv(ws)
+            await updates(ws, 1, "ticker_update")
+        before = calls(admin)
+        for price in range(5):
+            set_ticker(admin, "binance", "BTC/USDT", price=float(price), time=1.0)
+        for ws in ticker:
+            got = await updates(ws, 5, "ticker_update")
+            assert [u["price"] for u in got] == [0.0, 1.0, 2.0, 3.0, 4.0]
+        await settle()
+        made = calls(admin) - before
+    window_polls = 2 + SETTLE_S / POLL_S  # an upper bound: the window is longer than SETTLE_S
+    del made["info"], made["hset"], made["set"], made["publish"]  # this test's own
+    assert set(made) == {"hlen"}, made  # and nothing for the ticker streams
+    assert 0 < made["hlen"] <= 2 * window_polls  # not 20 per interval
 
 
 async def test_a_repeated_request_id_replaces_its_stream(served, admin) -> None:

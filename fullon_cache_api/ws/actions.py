@@ -99,7 +99,7 @@ class Text(Field):
     An integer is taken as its digits: v0.2.6 formatted values into keys."""
 
     def convert(self, value: Any) -> str:
-        if _integer(value) is not None and not isinstance(value, str):
+        if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if not (isinstance(value, str) and len(value) <= MAX_TEXT and _TEXT.fullmatch(value)):
             raise self.bad(f"a string of at most {MAX_TEXT} printable characters, no * ? [ ] \\")
