@@ -310,6 +310,8 @@ def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Confi
     config.errorlog = logging.getLogger("fullon.cache_api.server")
     config.accesslog = logging.getLogger("fullon.cache_api.access") if args.access_log else None
     config.access_log_format = ACCESS_LOG_FORMAT
+    # The server refuses larger WebSocket frames itself (close 1009), before the app reads them.
+    config.websocket_max_message_size = Settings.from_env().ws_max_frame
     return config
 
 
