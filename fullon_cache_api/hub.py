@@ -18,7 +18,8 @@ The connection is kept while the local cache wants it or a listener is open. Whe
 with the error, and the hub connects again (backing off up to 5 s) and turns the cache back
 on once tracking is in place again. Slots are taken synchronously (no ``await`` between the
 check and the count), so the stream limit holds under any concurrency, and every listener
-gives its slot back when closed, on every path.
+gives its slot back when closed, on every path. Closing the hub (the server shuts down) ends
+every listener's stream and pollers, and tells whoever asked (``on_close``: WebSockets).
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ class StreamHub:
         self._slotted: set[Listener[TickerUpdate]] = set()
         """The listeners that hold one of the ``max_streams`` slots (Server-Sent Events)."""
         self._pollers: dict[Hashable, _Poller] = {}
+        self._closing: set[Callable[[], None]] = set()
+        """What to tell when the hub closes (``on_close``)."""
         self._ready: asyncio.Future[None] | None = None
         """Done when the current connection holds its subscriptions (or failed to)."""
         self._task: asyncio.Task[None] | None = None
@@ -244,9 +247,21 @@ class StreamHub:
                         listener.push(state)
             await asyncio.sleep(self._settings.ws_poll_interval)
 
+    def on_close(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` once when the hub closes (at once if it is closed); returns what
+        forgets it."""
+        if self._closed:
+            callback()
+            return lambda: None
+        self._closing.add(callback)
+        return functools.partial(self._closing.discard, callback)
+
     async def connected(self) -> None:
         """Wait until the hub's connection is up and subscribed to the ticker channels (opened
-        by the first caller, shared by the others); raises the Redis error when it cannot."""
+        by the first caller, shared by the others); raises the Redis error when it cannot, and
+        ``HubClosed`` once the hub is closed."""
+        if self._closed:
+            raise HubClosed("the server is shutting down")
         self.start()
         assert self._ready is not None
         await asyncio.shield(self._ready)
@@ -380,7 +395,8 @@ class StreamHub:
             task.cancel()
 
     async def aclose(self) -> None:
-        """End every listener's stream, the pollers and the connection, for good."""
+        """End every listener's stream, the pollers and the connection, for good, and tell
+        whoever asked (``on_close``)."""
         self._closed = True
         closed = HubClosed("the server is shutting down")
         for listener in list(self._symbols):
@@ -392,6 +408,9 @@ class StreamHub:
                 listener.fail(closed)
                 self._unpoll(key, listener)
             tasks.append(poller.task)
+        for callback in list(self._closing):
+            callback()
+        self._closing.clear()
         for task in tasks:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):

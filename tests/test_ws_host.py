@@ -5,8 +5,10 @@ them (its structural checks, its handshake hook), and standalone behind bearer t
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -168,3 +170,30 @@ async def test_standalone_tokens_guard_the_handshake(redis_server) -> None:
             with pytest.raises(ConnectionClosed) as closed:
                 await ws.recv()
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def test_a_stopping_server_closes_open_sockets_at_once(redis_server) -> None:
+    """SIGTERM: every open WebSocket, streaming or idle, is closed with 1001 (going away) and
+    the server exits without waiting its whole graceful timeout for them."""
+    env = {"REDIS_URL": reader_url(redis_server)}
+    with serve_api("--graceful-timeout", "20", env=env) as served:
+        ws_base = served.base.replace("http:", "ws:")
+        async with (
+            connect(f"{ws_base}/ws/orders/streaming") as streaming,
+            connect(f"{ws_base}/ws/tickers/idle") as idle,
+        ):
+            params = {"exchange": "binance"}
+            await streaming.send(json.dumps({"action": "stream_order_queue", "params": params}))
+            assert json.loads(await streaming.recv())["success"] is True
+            assert json.loads(await streaming.recv())["action"] == "queue_update"
+            await idle.send(json.dumps(TICKER))
+            assert json.loads(await idle.recv())["success"] is True
+            start = time.monotonic()
+            served.process.terminate()
+            for ws in (streaming, idle):
+                with anyio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+                    await ws.recv()
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        served.process.wait(10)
+        assert served.process.returncode == 0
+        assert time.monotonic() - start < 5  # not the 20 s graceful timeout

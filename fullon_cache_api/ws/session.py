@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from ..auth import Auth, Resource
 from ..errors import ApiError, Forbidden, NotFound, TooManyStreams, Unauthorized, from_redis
-from ..hub import Listener
+from ..hub import HubClosed, Listener
 from ..metrics import WS_DROPPED, WS_SOCKETS, WS_STREAMS
 from ..redis_clients import Backend
 from ..responses import encode
@@ -42,6 +42,7 @@ AuthenticateWebSocket = Callable[[WebSocket], Awaitable[object]]
 """A host's handshake hook (master_api's ``authenticate_websocket``): it may set
 ``websocket.state.user``, close the socket (refused), or return False (refused)."""
 
+GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 INTERNAL = ("INTERNAL_ERROR", "Internal server error")
@@ -119,13 +120,15 @@ class SocketApp:
 
 class Outbox:
     """A socket's frames on their way out, at most ``size``. When full, the oldest stream
-    message is dropped (counted); a reply only when nothing but replies is waiting."""
+    message is dropped (counted); a reply only when nothing but replies is waiting. Once
+    ``close``d, what waits goes out, then the socket closes."""
 
     def __init__(self, size: int) -> None:
         self._frames: deque[tuple[bytes, bool]] = deque()
         self._size = size
         self._ready = asyncio.Event()
         self.dropped = 0
+        self.closing = False
 
     def push(self, frame: bytes, droppable: bool) -> None:
         if len(self._frames) >= self._size:
@@ -136,8 +139,15 @@ class Outbox:
         self._frames.append((frame, droppable))
         self._ready.set()
 
-    async def next(self) -> bytes:
+    def close(self) -> None:
+        self.closing = True
+        self._ready.set()
+
+    async def next(self) -> bytes | None:
+        """The next frame; None once closing and nothing waits."""
         while not self._frames:
+            if self.closing:
+                return None
             self._ready.clear()
             await self._ready.wait()
         return self._frames.popleft()[0]
@@ -159,9 +169,11 @@ class Session:
 
     async def serve(self) -> None:
         writer = asyncio.create_task(self._write(), name="ws writer")
+        forget = self.ctx.hub.on_close(self.outbox.close)  # the server stops: close the socket
         try:
             await self._read()
         finally:
+            forget()
             writer.cancel()
             for key in list(self.streams):
                 await self._end(key)
@@ -184,9 +196,9 @@ class Session:
 
     async def _write(self) -> None:
         with contextlib.suppress(Exception):  # the client went away: the reader sees it
-            while True:
-                frame = await self.outbox.next()
+            while (frame := await self.outbox.next()) is not None:
                 await self.websocket.send({"type": "websocket.send", "text": frame.decode()})
+            await self.websocket.close(GOING_AWAY, "server shutting down")
 
     def send(self, frame: msgspec.Struct, droppable: bool = False) -> None:
         self.outbox.push(encode(frame), droppable)
@@ -233,6 +245,8 @@ class Session:
             error = ("FORBIDDEN", exc.message)
         except TooManyStreams as exc:
             error = ("TOO_MANY_STREAMS", exc.message)
+        except HubClosed:  # the server is shutting down
+            error = failure
         except NotFound:
             if action.not_found is None:
                 error = failure
