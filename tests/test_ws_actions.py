@@ -5,6 +5,7 @@ code and text, and the socket stays open after each."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from typing import Any
@@ -16,7 +17,7 @@ from fullon_cache_api import Resource, Settings, create_app
 from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.routes import SOCKETS
 
-from support import GENERATED_AT, WRITTEN_AT, Clock
+from support import GENERATED_AT, WRITTEN_AT, Clock, Monitor
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 
@@ -494,6 +495,56 @@ def test_get_latest_ohlcv_bars(ws) -> None:
     )
     assert bad == failed("INVALID_PARAMS", "parameter 'count' must be an integer from 0 to 10000")
     assert missing == failed("INVALID_PARAMS", "symbol and timeframe parameters required")
+
+
+# whole collections: the REST readers' pages -------------------------------------------------
+
+MANY = 2500
+TICK = json.dumps({"price": 1.0, "bid": 0.5, "ask": 1.5, "volume": 2.0, "time": 1764100000.0})
+
+
+def within_batches(commands: list[list[str]]) -> bool:
+    """No hash read whole past 1000 fields (HSCAN 1000 at a time), no LRANGE window past 1000."""
+    for command in commands:
+        name = command[0].upper()
+        if name == "HSCAN" and command[3:] != ["COUNT", "1000"]:
+            return False
+        if name == "LRANGE" and int(command[3]) - int(command[2]) >= 1000:
+            return False
+        if name == "HGETALL" and command[1] in ("tickers:many", "bot_status", "account_positions"):
+            return False
+    return True
+
+
+def test_whole_collections_are_read_page_by_page(settings, clock, admin, redis_server) -> None:
+    """Past 1000 items, get_all_tickers, get_bots, get_positions of every account and get_trades
+    follow the REST readers: big hashes in HSCAN batches of 1000, lists in LRANGE windows of at
+    most 1000 (the local cache off, so that every read reaches Redis); every item is answered."""
+    admin.hset("tickers:many", mapping={f"S{i:05d}/USDT": TICK for i in range(MANY)})
+    feeds = json.dumps({"feed": {"status": "running"}})
+    admin.hset("bot_status", mapping={str(1000 + i): feeds for i in range(MANY)})
+    position = json.dumps({"M/USDT": {"volume": 1.0, "price": 2.0}})
+    admin.hset("account_positions", mapping={str(1000 + i): position for i in range(MANY)})
+    trades = [json.dumps({"trade_id": i, "price": 1.0, "time": 1764100000.0}) for i in range(MANY)]
+    admin.rpush("trades:many:MUSDT", *trades)
+    client = TestClient(create_app(dataclasses.replace(settings, local_cache=False), clock=clock))
+    with Monitor(redis_server.port) as seen:
+        with client.websocket_connect("/ws/tickers/c1") as s:
+            tickers = result(ask(s, "get_all_tickers", {"exchange": "many"}), "get_all_tickers")
+        with client.websocket_connect("/ws/bots/c1") as s:
+            bots = result(ask(s, "get_bots"), "get_bots")
+        with client.websocket_connect("/ws/accounts/c1") as s:
+            positions = result(ask(s, "get_positions", {"user_id": 1}), "get_positions")
+        with client.websocket_connect("/ws/trades/c1") as s:
+            listed = result(
+                ask(s, "get_trades", {"exchange": "many", "symbol": "M/USDT"}), "get_trades"
+            )
+    assert len({t["symbol"] for t in tickers["tickers"]}) == MANY
+    assert len(bots["bots"]) >= MANY
+    assert positions["count"] >= MANY
+    assert [t["trade_id"] for t in listed["trades"]] == list(range(MANY))  # oldest first
+    assert {"HSCAN", "LRANGE"} <= {c[0].upper() for c in seen.commands}
+    assert within_batches(seen.commands), seen.commands
 
 
 # process -----------------------------------------------------------------------------------
