@@ -10,6 +10,7 @@ must be annotated with the declared response type. This module imports no handle
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import functools
 import inspect
@@ -212,6 +213,11 @@ class Ctx:
     @property
     def local_cache(self) -> LocalCache | None:
         return self._resources.cache
+
+    @property
+    def heavy(self) -> asyncio.Semaphore:
+        """The loop's limit of whole-cache reads at once (``heavy_concurrency``)."""
+        return self._resources.heavy
 
     def now(self) -> float:
         """The app's clock, epoch seconds (ages only: see ``chose``)."""

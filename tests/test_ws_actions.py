@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import time
 from typing import Any
 
 import pytest
@@ -161,6 +162,28 @@ def test_a_failing_read_is_cache_error_and_the_socket_stays_open(ws, admin) -> N
         )
         listing = result(ask(s, "get_all_tickers", {"exchange": "kraken"}), "get_all_tickers")
     assert [t["symbol"] for t in listing["tickers"]] == ["BTC/USD", "ETH/USD"]  # corrupt: skipped
+
+
+def test_a_stalled_read_ends_at_the_rest_routes_deadline(settings, clock, admin) -> None:
+    """Redis stalls: the action answers CACHE_ERROR once ``request_timeout`` is over (as a REST
+    route answers 504), not after the longer command timeout, and the socket stays open."""
+    stalling = dataclasses.replace(
+        settings, request_timeout=0.3, command_timeout=5.0, local_cache=False
+    )
+    client = TestClient(create_app(stalling, clock=clock))
+    with client.websocket_connect("/ws/tickers/c1") as s:
+        params = {"exchange": "binance", "symbol": "BTC/USDT"}
+        assert result(ask(s, "get_ticker", params), "get_ticker")["price"] == 300.0  # connected
+        admin.execute_command("CLIENT", "PAUSE", "3000", "ALL")
+        try:
+            started = time.monotonic()
+            stalled = ask(s, "get_all_tickers", {"exchange": "binance"})
+            elapsed = time.monotonic() - started
+        finally:
+            admin.execute_command("CLIENT", "UNPAUSE")
+        assert stalled == failed("CACHE_ERROR", "Failed to retrieve tickers")
+        assert elapsed < 2.0
+        assert result(ask(s, "get_ticker", params), "get_ticker")["price"] == 300.0
 
 
 # v0.2.6's texts, for every action -----------------------------------------------------------

@@ -514,6 +514,20 @@ async def test_streams_per_socket_and_sockets_per_process_are_bounded(fast, cloc
             assert (await recv(ws))["result"]["queue_length"] == 3
 
 
+async def test_whole_cache_reads_wait_for_the_heavy_limit(fast, clock) -> None:
+    """get_system_health reads every process, as /processes/health does: it waits for one of the
+    process's heavy_concurrency slots (shared with the heavy REST routes)."""
+    app = create_app(dataclasses.replace(fast, heavy_concurrency=1), clock=clock)
+    async with serve_in_process(app) as base, connect(f"{base}/ws/process/c1") as ws:
+        heavy = app.state.backend.resources().heavy
+        async with heavy:  # a heavy REST answer being worked out
+            await request(ws, "get_system_health", rid="h")
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3):
+                    await ws.recv()
+        assert (await recv(ws))["success"] is True
+
+
 async def test_a_slow_reader_loses_its_oldest_messages_counted(fast, clock, admin) -> None:
     """A client that stops reading: the kernel's buffers fill, then the socket's outbox, which
     keeps its newest 10 messages; the drops are counted in /metrics."""

@@ -195,7 +195,9 @@ class Action:
     ``missing``: the ``INVALID_PARAMS`` text when a required parameter is absent; ``failure``:
     the text when reading fails (``CACHE_ERROR``; ``INTERNAL_ERROR`` for a stream that cannot
     start); ``not_found``: the code and text (``{param}`` placeholders) when what it reads is
-    absent; ``update``: a stream action's message action (``ticker_update``)."""
+    absent; ``update``: a stream action's message action (``ticker_update``); ``heavy``: it
+    reads the whole cache, as a heavy REST route does, and shares its limit of such reads at
+    once (``heavy_concurrency``)."""
 
     name: str
     handler: Handler
@@ -204,6 +206,7 @@ class Action:
     failure: str = ""
     not_found: tuple[str, str] | None = None
     update: str | None = None
+    heavy: bool = False
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]

@@ -98,7 +98,12 @@ async def stream_process_health(ctx: Ctx) -> Polled[int]:
 
 
 ACTIONS = (
-    Action("get_system_health", get_system_health, failure="Failed to retrieve system health"),
+    Action(
+        "get_system_health",
+        get_system_health,
+        failure="Failed to retrieve system health",
+        heavy=True,
+    ),
     Action(
         "get_active_processes",
         get_active_processes,

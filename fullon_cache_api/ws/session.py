@@ -232,10 +232,13 @@ class Session:
         try:
             args = action.arguments(request.params)
             await self._authorize(action, args)
-            answer = await action.handler(self.ctx, **args)
-            if isinstance(answer, Stream):
-                await self._start(action, request, answer)
-                return None
+            heavy = self.ctx.heavy if action.heavy else contextlib.nullcontext()
+            # the REST routes' deadline (request_timeout), and their limit of heavy reads
+            async with asyncio.timeout(self.settings.request_timeout), heavy:
+                answer = await action.handler(self.ctx, **args)
+                if isinstance(answer, Stream):
+                    await self._start(action, request, answer)
+                    return None
             return envelope.success(request, answer, self.ctx.now())
         except Missing:
             error = ("INVALID_PARAMS", action.missing)
