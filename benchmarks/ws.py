@@ -233,7 +233,7 @@ async def streaming(
     writes = await (add_orders if polled else write_ticks)(admin, seconds)
     elapsed = time.monotonic() - began
     rate = (api_commands(admin) - start) / elapsed
-    await asyncio.sleep(0.5)  # the last updates on their way
+    await asyncio.sleep(1.0)  # the last updates on their way (two poll intervals)
     memory = rss_kib(pid)
     done.set()
     received = await asyncio.gather(*counters)
