@@ -1,4 +1,4 @@
-"""WebSocket benchmarks: ``python benchmarks/ws.py`` (about a minute; ``--quick``: 20 s).
+"""WebSocket benchmarks: ``python benchmarks/ws.py`` (about a minute; ``--quick``: half that).
 
 ``python -m fullon_cache_api`` (hypercorn, one worker, on CPU 0) serves the benchmark data
 (``data.py``) from a private redis-server; this process is the client (CPU 1, with Redis).
