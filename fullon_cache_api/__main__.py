@@ -310,6 +310,8 @@ def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Confi
     config.errorlog = logging.getLogger("fullon.cache_api.server")
     config.accesslog = logging.getLogger("fullon.cache_api.access") if args.access_log else None
     config.access_log_format = ACCESS_LOG_FORMAT
+    # The server refuses larger WebSocket frames itself (close 1009), before the app reads them.
+    config.websocket_max_message_size = Settings.from_env().ws_max_frame
     return config
 
 
@@ -325,9 +327,9 @@ async def serve_app(args: argparse.Namespace, listener: socket.socket) -> None:
 async def _shutdown_requested(app: Starlette) -> None:
     """hypercorn's shutdown trigger: returns on the first SIGINT, SIGTERM or SIGHUP, and
     hypercorn then stops accepting and gives the requests in flight ``--graceful-timeout``
-    seconds. Open live streams never end by themselves: they are ended here first (each gets
-    a last ``event: end``), so the stop does not wait for them. Later signals are ignored, so
-    that the stop runs to its end."""
+    seconds. Open live streams and WebSockets never end by themselves: they are ended here first
+    (each stream gets a last ``event: end``, each WebSocket a close 1001), so the stop does not
+    wait for them. Later signals are ignored, so that the stop runs to its end."""
     loop = asyncio.get_running_loop()
     requested = asyncio.Event()
     for signum in SIGNALS:

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route, Router
+from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import openapi
@@ -22,6 +22,7 @@ from .responses import Reply
 from .routes import ROUTES
 from .routing import Endpoint
 from .settings import Settings
+from .ws.session import AuthenticateWebSocket, SocketApp, SocketSlots
 
 __all__ = ["create_app", "endpoints"]
 
@@ -36,6 +37,7 @@ def create_app(
     clock: Clock | None = None,
     require_user: bool = False,
     authorize: Authorize | None = None,
+    authenticate_websocket: AuthenticateWebSocket | None = None,
 ) -> Starlette:
     """Build the API.
 
@@ -48,12 +50,23 @@ def create_app(
     Mounted in a host that authenticates: ``require_user=True`` answers 401 when the host put
     no ``request.state.user``; ``authorize(request, resource)`` (async, returns bool) may refuse
     a read with 403. Standalone: bearer tokens from ``settings.tokens``.
+
+    WebSocket handshakes never pass a host's HTTP middleware: ``authenticate_websocket(websocket)``
+    (async) runs first at each handshake; it may set ``websocket.state.user``, or refuse by
+    closing the socket or returning False. ``require_user`` and ``authorize`` then apply to the
+    handshake and to every action as to HTTP requests.
     """
     settings = Settings.from_env() if settings is None else settings
     backend = Backend(settings, redis, clock)
     auth = Auth.of(settings, require_user, authorize)
-    routes = [
-        Route(e.path, RouteApp(e, backend, auth), methods=["GET"], name=e.name) for e in ROUTES
+    slots = SocketSlots(settings.ws_max_sockets)
+    routes: list[BaseRoute] = [
+        Route(r.path, RouteApp(r, backend, auth), methods=["GET"], name=r.name)
+        if isinstance(r, Endpoint)
+        else WebSocketRoute(
+            r.path, SocketApp(r, backend, auth, slots, authenticate_websocket), name=r.name
+        )
+        for r in ROUTES
     ]
     app = Starlette(
         middleware=[Middleware(StripTrailingSlash)],
@@ -78,12 +91,14 @@ def endpoints(app: Starlette) -> list[Endpoint]:
 class HeadRouter(Router):
     """Starlette's router, trying in turn only the routes of the path's first segment (there
     are 40-odd routes: trying them all cost as much as answering from the local cache). No
-    redirects: ``/tickers/`` answers like ``/tickers`` (see ``StripTrailingSlash``)."""
+    redirects: ``/tickers/`` answers like ``/tickers`` (see ``StripTrailingSlash``). WebSocket
+    handshakes go through Starlette's own matching."""
 
-    def __init__(self, routes: list[Route]) -> None:
+    def __init__(self, routes: list[BaseRoute]) -> None:
         super().__init__(routes, redirect_slashes=False, lifespan=lifespan)
-        self.by_head: dict[str, list[Route]] = {}
+        self.by_head: dict[str, list[BaseRoute]] = {}
         for route in routes:
+            assert isinstance(route, Route | WebSocketRoute)
             head = route.path.split("/")[1]
             if "{" in head:
                 raise ValueError(f"{route.path}: a route's first segment must be a fixed word")
@@ -94,7 +109,7 @@ class HeadRouter(Router):
             await super().app(scope, receive, send)
             return
         scope.setdefault("router", self)
-        partial: tuple[Route, Scope] | None = None
+        partial: tuple[BaseRoute, Scope] | None = None
         for route in self.by_head.get(_route_path(scope).split("/", 2)[1], ()):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:

@@ -1,6 +1,7 @@
 """Authentication and authorization, off unless configured.
 
-- Standalone: bearer tokens (``FULLON_CACHE_API_TOKENS``), compared in constant time.
+- Standalone: bearer tokens (``FULLON_CACHE_API_TOKENS``), compared in constant time. A
+  WebSocket handshake may carry it as ``?token=`` instead (browsers cannot set its headers).
 - Mounted in master_api: master_api's middleware puts the user on ``request.state.user``;
   ``require_user=True`` answers 401 when none is there, and an ``authorize(request, resource)``
   hook may refuse a read with 403. ``resource`` names the route and exactly the account ids the
@@ -11,19 +12,30 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from starlette.requests import HTTPConnection
 
 from .errors import Forbidden, Unauthorized
-from .params import Param, Scope
+from .params import Scope
 from .routing import Access
 from .settings import Settings
 
 __all__ = ["Auth", "Authorize", "Resource"]
+
+
+class Scoped(Protocol):
+    """A declared parameter (a route's ``Param``, an action's ``Field``): its scope says which
+    account id its value is, if any."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def scope(self) -> Scope | None: ...
 
 
 class Resource(msgspec.Struct, frozen=True):
@@ -36,7 +48,7 @@ class Resource(msgspec.Struct, frozen=True):
     bot_id: str | None = None
 
     @classmethod
-    def of(cls, route: str, params: tuple[Param, ...], args: Mapping[str, Any]) -> Resource:
+    def of(cls, route: str, params: Iterable[Scoped], args: Mapping[str, Any]) -> Resource:
         """The resource of a route's parsed arguments: only its scoped parameters count."""
         ids: dict[str, str] = {}
         for param in params:
@@ -96,7 +108,11 @@ class Auth:
 
     def _token_ok(self, connection: HTTPConnection) -> bool:
         scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        if scheme.lower() != "bearer":
+            token = ""
+        if not token.strip() and connection.scope["type"] == "websocket":
+            token = connection.query_params.get("token", "")
+        if not token.strip():
             return False
         given = token.strip().encode()
         matched = False

@@ -8,22 +8,29 @@ the last closes, within a second), and for the local cache
 every family the API reads (see ``local_cache``). Messages fan out in memory to listeners,
 each with a bounded queue that drops its oldest item when full and counts it.
 
+What has no publication is polled: one poller per distinct read (``poll``, keyed by what it
+reads), shared by all its listeners, reads every ``ws_poll_interval`` seconds (through the
+local cache, like a request) and pushes each state that differs from the last; it starts with
+its first listener and stops with its last.
+
 The connection is kept while the local cache wants it or a listener is open. When it drops
 (or stops answering its heartbeat), the local cache is flushed and turned off, open streams end
 with the error, and the hub connects again (backing off up to 5 s) and turns the cache back
 on once tracking is in place again. Slots are taken synchronously (no ``await`` between the
 check and the count), so the stream limit holds under any concurrency, and every listener
-gives its slot back when closed, on every path.
+gives its slot back when closed, on every path. Closing the hub (the server shuts down) ends
+every listener's stream and pollers, and tells whoever asked (``on_close``: WebSockets).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import select
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from redis.asyncio import ConnectionPool
@@ -34,7 +41,7 @@ from redis.exceptions import NoPermissionError, RedisError
 from . import keys
 from .errors import TooManyStreams
 from .local_cache import LocalCache
-from .metrics import LOCAL_CACHE_EVENTS, STREAM_DROPPED, STREAMS
+from .metrics import LOCAL_CACHE_EVENTS, POLLERS, STREAM_DROPPED, STREAMS
 from .readers.base import text
 from .settings import Settings
 
@@ -79,8 +86,11 @@ class Listener(Generic[T]):
         """Every queued item, waiting up to ``wait_s`` seconds for one ([] when none came).
         Raises the error that ended the hub's connection."""
         if not self._items and self.error is None:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
+            # arrives just as the event is set (the cancelled stream would wait on)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), wait_s)
+                async with asyncio.timeout(wait_s):
+                    await self._ready.wait()
         self._ready.clear()
         if self.error is not None:
             raise self.error
@@ -92,6 +102,19 @@ class Listener(Generic[T]):
         if not self.closed:
             self.closed = True
             self._on_close(self)
+
+
+_NOTHING = object()  # a poller's state before its first read
+
+
+class _Poller:
+    """One shared read, its listeners, and the last state it pushed."""
+
+    def __init__(self, read: Callable[[], Awaitable[Any]]) -> None:
+        self.read = read
+        self.listeners: set[Listener[Any]] = set()
+        self.state: Any = _NOTHING
+        self.task: asyncio.Task[None] | None = None
 
 
 class StreamHub:
@@ -107,6 +130,11 @@ class StreamHub:
         self._tickers: dict[str | None, set[Listener[TickerUpdate]]] = {}
         """Ticker listeners by the exchange they follow (None: every exchange)."""
         self._symbols: dict[Listener[TickerUpdate], frozenset[str] | None] = {}
+        self._slotted: set[Listener[TickerUpdate]] = set()
+        """The listeners that hold one of the ``max_streams`` slots (Server-Sent Events)."""
+        self._pollers: dict[Hashable, _Poller] = {}
+        self._closing: set[Callable[[], None]] = set()
+        """What to tell when the hub closes (``on_close``)."""
         self._ready: asyncio.Future[None] | None = None
         """Done when the current connection holds its subscriptions (or failed to)."""
         self._task: asyncio.Task[None] | None = None
@@ -121,6 +149,10 @@ class StreamHub:
     @property
     def listeners(self) -> int:
         return len(self._symbols)
+
+    @property
+    def pollers(self) -> int:
+        return len(self._pollers)
 
     def _wanted(self) -> bool:
         """Whether the connection should be up: open listeners, or the local cache, until
@@ -137,17 +169,20 @@ class StreamHub:
             self._task = asyncio.create_task(self._run(), name="stream hub")
 
     def listen_tickers(
-        self, exchange: str | None, symbols: list[str] | None
+        self, exchange: str | None, symbols: list[str] | None, *, slot: bool = True
     ) -> Listener[TickerUpdate]:
         """A listener of ticker publications for ``exchange`` (all when None) and ``symbols``
-        (all when None); 503 ``too_many_streams`` when the process serves its most already.
-        Call ``await connected()`` next, and ``close()`` the listener on every path."""
-        if self.listeners >= self._settings.max_streams:
+        (all when None). With ``slot`` it takes one of the process's ``max_streams`` slots: 503
+        ``too_many_streams`` when none is free (WebSocket streams are bounded per socket
+        instead). Call ``await connected()`` next, and ``close()`` the listener on every path."""
+        if slot and len(self._slotted) >= self._settings.max_streams:
             raise TooManyStreams(f"at most {self._settings.max_streams} streams are served at once")
         listener: Listener[TickerUpdate] = Listener(self._settings.stream_queue, self._remove)
         self._tickers.setdefault(exchange, set()).add(listener)
         self._symbols[listener] = None if symbols is None else frozenset(symbols)
-        STREAMS.inc()
+        if slot:
+            self._slotted.add(listener)
+            STREAMS.inc()
         return listener
 
     def _remove(self, listener: Listener[TickerUpdate]) -> None:
@@ -156,13 +191,77 @@ class StreamHub:
             group.discard(listener)
             if not group:
                 del self._tickers[exchange]
-        STREAMS.dec()
+        if listener in self._slotted:
+            self._slotted.discard(listener)
+            STREAMS.dec()
         if not self._wanted():
             self._stop()
 
+    def poll(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> Listener[T]:
+        """A listener of the states ``read`` returns, read by the one poller of ``key`` (made
+        with ``read`` by its first listener; the same key must mean the same read). It gets the
+        poller's current state at once when there is one, then every state that differs from
+        the last. ``close()`` it on every path: the poller stops with its last listener."""
+        poller = self._pollers.get(key)
+        if poller is None:
+            poller = self._pollers[key] = _Poller(read)
+            poller.task = asyncio.create_task(self._poll(poller), name=f"poller {key!r}")
+            POLLERS.inc()
+        listener: Listener[T] = Listener(
+            self._settings.stream_queue, functools.partial(self._unpoll, key)
+        )
+        poller.listeners.add(listener)
+        if poller.state is not _NOTHING:
+            listener.push(poller.state)
+        if self._closed:
+            listener.fail(HubClosed("the server is shutting down"))
+        return listener
+
+    def _unpoll(self, key: Hashable, listener: Listener[Any]) -> None:
+        poller = self._pollers.get(key)
+        if poller is None:
+            return
+        poller.listeners.discard(listener)
+        if not poller.listeners:
+            del self._pollers[key]
+            POLLERS.dec()
+            if poller.task is not None:
+                poller.task.cancel()
+
+    async def _poll(self, poller: _Poller) -> None:
+        failing = False
+        # Ends with its last listener even if a cancellation was lost (redis-py may swallow
+        # one that comes during a command, returning the reply instead).
+        while poller.listeners:
+            try:
+                state = await poller.read()
+            except Exception as exc:  # a poller outlives an outage: it reads again next time
+                if not failing:  # logged once per outage, not every interval
+                    log.warning("poll failed, retrying every interval: %r", exc)
+                failing = True
+            else:
+                failing = False
+                if poller.state is _NOTHING or state != poller.state:
+                    poller.state = state
+                    for listener in poller.listeners:
+                        listener.push(state)
+            await asyncio.sleep(self._settings.ws_poll_interval)
+
+    def on_close(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` once when the hub closes (at once if it is closed); returns what
+        forgets it."""
+        if self._closed:
+            callback()
+            return lambda: None
+        self._closing.add(callback)
+        return functools.partial(self._closing.discard, callback)
+
     async def connected(self) -> None:
         """Wait until the hub's connection is up and subscribed to the ticker channels (opened
-        by the first caller, shared by the others); raises the Redis error when it cannot."""
+        by the first caller, shared by the others); raises the Redis error when it cannot, and
+        ``HubClosed`` once the hub is closed."""
+        if self._closed:
+            raise HubClosed("the server is shutting down")
         self.start()
         assert self._ready is not None
         await asyncio.shield(self._ready)
@@ -175,7 +274,8 @@ class StreamHub:
 
     async def _run(self) -> None:
         backoff = 0.1
-        while self._wanted():
+        me = asyncio.current_task()
+        while self._task is me and self._wanted():  # stopped, even if a cancellation was lost
             ready = self._ready
             if ready is None or ready.done():
                 ready = self._ready = asyncio.get_running_loop().create_future()
@@ -214,7 +314,9 @@ class StreamHub:
                 cache.start(_unread(pubsub.connection))
             loop = asyncio.get_running_loop()
             heard = pinged = loop.time()
-            while self._wanted():
+            me = asyncio.current_task()
+            # Stopped, even if redis-py swallowed the cancellation (it returns the reply then).
+            while self._task is me and self._wanted():
                 if self._patterns and not self._symbols:
                     await pubsub.punsubscribe(*keys.TICKER_CHANNEL_PATTERNS)
                     self._patterns = False
@@ -293,15 +395,26 @@ class StreamHub:
             task.cancel()
 
     async def aclose(self) -> None:
-        """End every listener's stream and the connection, for good."""
+        """End every listener's stream, the pollers and the connection, for good, and tell
+        whoever asked (``on_close``)."""
         self._closed = True
+        closed = HubClosed("the server is shutting down")
         for listener in list(self._symbols):
-            listener.fail(HubClosed("the server is shutting down"))
-        task = self._task
+            listener.fail(closed)
+        tasks = [self._task]
         self._stop()
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for key, poller in list(self._pollers.items()):
+            for listener in list(poller.listeners):
+                listener.fail(closed)
+                self._unpoll(key, listener)
+            tasks.append(poller.task)
+        for callback in list(self._closing):
+            callback()
+        self._closing.clear()
+        for task in tasks:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 def _unread(connection: Any) -> Callable[[], bool]:

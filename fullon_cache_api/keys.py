@@ -175,6 +175,11 @@ def parse_trades_key(key: str) -> tuple[str, str] | None:
     return (exchange, symbol_key) if exchange and symbol_key else None
 
 
+def trades_exchange_pattern(exchange: str) -> str:
+    """Every ``trades:`` list of one exchange (and of longer names: re-parse what SCAN finds)."""
+    return f"{TRADES_PREFIX}{glob_escape(exchange)}:*"
+
+
 def trade_status_key(exchange: str) -> str:
     return TRADE_STATUS_PREFIX + exchange
 

@@ -25,10 +25,14 @@ __all__ = [
     "LOCAL_CACHE_BYTES",
     "LOCAL_CACHE_ENTRIES",
     "LOCAL_CACHE_EVENTS",
+    "POLLERS",
     "REDIS_ERRORS",
     "REQUESTS",
     "SKIPPED",
     "STREAMS",
+    "WS_DROPPED",
+    "WS_SOCKETS",
+    "WS_STREAMS",
     "exposition",
     "observe",
 ]
@@ -70,6 +74,21 @@ LOCAL_CACHE_BYTES = Gauge(
     "fullon_cache_api_local_cache_bytes", "Bytes held by the local cache (estimated)",
     multiprocess_mode="livesum",
 )  # fmt: skip
+WS_SOCKETS = Gauge(
+    "fullon_cache_api_ws_sockets", "Open WebSocket connections", multiprocess_mode="livesum"
+)
+WS_STREAMS = Gauge(
+    "fullon_cache_api_ws_streams", "Open WebSocket streams", multiprocess_mode="livesum"
+)
+WS_DROPPED = Counter(
+    "fullon_cache_api_ws_dropped_messages",
+    "WebSocket messages dropped for a slow client (its buffer keeps the newest)",
+)
+POLLERS = Gauge(
+    "fullon_cache_api_pollers",
+    "Running pollers of the stream hub (one per distinct polled stream)",
+    multiprocess_mode="livesum",
+)
 
 
 # The labelled children, kept: the label set is bounded (routes x methods x statuses), and a

@@ -301,8 +301,8 @@ class Backend:
 
 
 async def end_streams(app: Starlette) -> None:
-    """End the open streams of the app on the running loop (each gets a last event): a
-    server's graceful stop then has nothing endless to wait for."""
+    """End the open streams of the app on the running loop (each gets a last event) and close
+    its WebSockets (1001): a server's graceful stop then has nothing endless to wait for."""
     backend: Backend = app.state.backend
     await backend.resources().hub.aclose()
 

@@ -1,5 +1,6 @@
 """THE route table: every route of the API, declared once, with its parameters, its answer and
-its policy. The app, the OpenAPI document, authorization, metrics and the tests' completeness
+its policy: the HTTP routes (``Endpoint``) and the WebSocket routes of the v0.2.6 protocol
+(``Socket``). The app, the OpenAPI document, authorization, metrics and the tests' completeness
 checks all read it (through the running app's routes).
 
 In every group, fixed words come before parameters of the same shape (``/tickers/health``
@@ -59,14 +60,23 @@ from .params import (
     UID_FILTER,
     UNTIL,
 )
-from .routing import Access, Endpoint
+from .routing import Access, Endpoint, Socket
+from .ws import accounts as ws_accounts
+from .ws import bots as ws_bots
+from .ws import gateway as ws_gateway
+from .ws import ohlcv as ws_ohlcv
+from .ws import orders as ws_orders
+from .ws import process as ws_process
+from .ws import tickers as ws_tickers
+from .ws import trades as ws_trades
+from .ws.envelopes import DOMAIN, GATEWAY
 
-__all__ = ["ROUTES"]
+__all__ = ["ENDPOINTS", "ROUTES", "SOCKETS"]
 
 ORDER_FILTERS = (STATUS_FILTER, SYMBOL_FILTER, BOT_ID_FILTER, UID_FILTER, LIMIT)
 
 
-ROUTES: tuple[Endpoint, ...] = (
+ROUTES: tuple[Endpoint | Socket, ...] = (
     # Service: answers that change by themselves (latency, uptime, memory) carry no ETag.
     Endpoint(
         "/health",
@@ -373,4 +383,15 @@ ROUTES: tuple[Endpoint, ...] = (
         tag="processes",
         no_store=True,
     ),
+    # WebSocket (the v0.2.6 protocol): top-level routes, as master_api checks
+    Socket("/ws", ws_gateway.ACTIONS, GATEWAY, tag="gateway"),
+    Socket("/ws/tickers/{connection_id}", ws_tickers.ACTIONS, DOMAIN, tag="tickers"),
+    Socket("/ws/accounts/{connection_id}", ws_accounts.ACTIONS, DOMAIN, tag="accounts"),
+    Socket("/ws/orders/{connection_id}", ws_orders.ACTIONS, DOMAIN, tag="orders"),
+    Socket("/ws/bots/{connection_id}", ws_bots.ACTIONS, DOMAIN, tag="bots"),
+    Socket("/ws/trades/{connection_id}", ws_trades.ACTIONS, DOMAIN, tag="trades"),
+    Socket("/ws/ohlcv/{connection_id}", ws_ohlcv.ACTIONS, DOMAIN, tag="ohlcv"),
+    Socket("/ws/process/{connection_id}", ws_process.ACTIONS, DOMAIN, tag="process"),
 )
+ENDPOINTS = tuple(route for route in ROUTES if isinstance(route, Endpoint))
+SOCKETS = tuple(route for route in ROUTES if isinstance(route, Socket))

@@ -1,5 +1,5 @@
-"""The types of a route declaration: ``Endpoint``, its policy fields, ``Raw`` answer kinds, and
-``Ctx``, what a handler gets besides its parameters.
+"""The types of a route declaration: ``Endpoint``, its policy fields, ``Raw`` answer kinds, its
+WebSocket twin ``Socket``, and ``Ctx``, what a handler gets besides its parameters.
 
 An ``Endpoint`` is the single declaration of a route: path, parameters (each once, with its
 default), response type and policy. It checks itself when built, so a route table with a
@@ -10,7 +10,9 @@ must be annotated with the declared response type. This module imports no handle
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import functools
 import inspect
 import re
 import typing
@@ -28,8 +30,10 @@ from .params import Param
 from .readers.source import Recorder, Source
 from .redis_clients import Backend, LoopResources
 from .settings import Settings
+from .ws.actions import Action
+from .ws.envelopes import Envelope
 
-__all__ = ["Access", "Ctx", "Endpoint", "Handler", "Raw", "template"]
+__all__ = ["Access", "Ctx", "Endpoint", "Handler", "Raw", "Socket", "template"]
 
 Handler = Callable[..., Awaitable[Any]]
 """``async def handler(ctx: Ctx, **params) -> Struct | Response``."""
@@ -133,6 +137,36 @@ class Endpoint:
         return doc.split("\n", 1)[1].strip() if "\n" in doc else ""
 
 
+@dataclass(frozen=True)
+class Socket:
+    """One WebSocket route of the v0.2.6 protocol: its path, the actions it accepts and the
+    envelope of its frames. A domain socket's path ends in ``{connection_id}`` (any one
+    segment, named so for master_api); ``/ws`` has none. Guarded like every ``Endpoint``."""
+
+    path: str
+    actions: tuple[Action, ...]
+    envelope: Envelope
+    tag: str = ""
+
+    def __post_init__(self) -> None:
+        if _CONVERTER.findall(self.path) not in ([], ["connection_id"]):
+            raise ValueError(f"{self.path}: a socket's only parameter is {{connection_id}}")
+        if len(self.by_name) != len(self.actions):
+            raise ValueError(f"{self.path}: an action is declared twice")
+
+    @functools.cached_property
+    def by_name(self) -> dict[str, Action]:
+        return {action.name: action for action in self.actions}
+
+    @property
+    def template(self) -> str:
+        return template(self.path)
+
+    @property
+    def name(self) -> str:
+        return f"ws.{self.tag}"
+
+
 class Ctx:
     """What a handler gets besides its parameters: the Redis it reads (``source``), the stream
     hub, the settings and the clock, and the app it serves (for the route table)."""
@@ -179,6 +213,11 @@ class Ctx:
     @property
     def local_cache(self) -> LocalCache | None:
         return self._resources.cache
+
+    @property
+    def heavy(self) -> asyncio.Semaphore:
+        """The loop's limit of whole-cache reads at once (``heavy_concurrency``)."""
+        return self._resources.heavy
 
     def now(self) -> float:
         """The app's clock, epoch seconds (ages only: see ``chose``)."""

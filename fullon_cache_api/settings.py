@@ -61,6 +61,18 @@ class Settings:
     unchanged (off: every read goes to Redis)."""
     local_cache_mb: int = 64
     """Most megabytes the local cache holds (least recently used first out)."""
+    ws_max_sockets: int = 1000
+    """Most open WebSocket connections per process; more are refused at the handshake."""
+    ws_max_streams: int = 50
+    """Most streams one WebSocket may run at once; more are answered ``TOO_MANY_STREAMS``."""
+    ws_queue: int = 1000
+    """Messages buffered per WebSocket for a slow client; beyond it the oldest are dropped."""
+    ws_max_frame: int = 65536
+    """Largest request frame, in bytes (the standalone server also refuses larger frames)."""
+    ws_idle_timeout: float = 600.0
+    """Seconds a WebSocket with no stream may stay silent before the server closes it."""
+    ws_poll_interval: float = 0.5
+    """Seconds between two reads of a polled stream (one poller per distinct stream)."""
     tokens: tuple[str, ...] = field(default=(), repr=False)
     """Bearer tokens; when any is set, every request must carry one (``Authorization``)."""
     public_health: bool = True
@@ -135,6 +147,12 @@ _NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
     "max_value_bytes": (int, 1024, 512 * 1024 * 1024),
     "heavy_concurrency": (int, 1, 1000),
     "local_cache_mb": (int, 1, 100_000),
+    "ws_max_sockets": (int, 1, 100_000),
+    "ws_max_streams": (int, 1, 10_000),
+    "ws_queue": (int, 1, 100_000),
+    "ws_max_frame": (int, 256, 16 * 1024 * 1024),
+    "ws_idle_timeout": (float, 0, 0),
+    "ws_poll_interval": (float, 0, 0),
 }
 MIN_TOKEN_LENGTH = 16
 

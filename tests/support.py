@@ -1,7 +1,9 @@
-"""Helpers shared by the tests: the snapshot, a pinned clock, HTTP clients."""
+"""Helpers shared by the tests: the snapshot, a pinned clock, HTTP clients, servers."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import shlex
@@ -10,8 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -303,3 +305,41 @@ class Monitor:
         self._client.execute_command("PING", "monitor-stop")
         self._thread.join(5)
         self._client.close()
+
+
+@asynccontextmanager
+async def serve_in_process(app: Any) -> AsyncIterator[str]:
+    """``app`` served by hypercorn on the running event loop (so a test can look at the app's
+    per-loop resources), on a free loopback port; yields ``ws://127.0.0.1:{port}``."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    port = free_port()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    shutdown = asyncio.Event()
+    server = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline and not server.done(), f"nothing listens on {port}"
+            await asyncio.sleep(0.02)
+    try:
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        shutdown.set()
+        await server
+
+
+def set_ticker(admin: Any, exchange: str, symbol: str, **tick: Any) -> None:
+    """A tick written as fullon_cache's ``set_ticker`` writes it: the hash, the time, the
+    publication."""
+    raw = json.dumps({"symbol": symbol, "exchange": exchange, **tick})
+    admin.hset(f"tickers:{exchange}", symbol, raw)
+    admin.set(f"ticker_time:{exchange}:{symbol}", repr(float(tick.get("time", 0.0))))
+    admin.publish(f"ticker_updates:{exchange}:{symbol}", raw)

@@ -18,7 +18,7 @@ from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api import redis_clients as client_module
 from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.main import create_app as legacy_create_app
-from fullon_cache_api.routes import ROUTES
+from fullon_cache_api.routes import ENDPOINTS
 
 from support import Clock, api_connections, expect, http_client
 
@@ -80,9 +80,9 @@ async def test_internal_error_is_json_without_traceback(settings) -> None:
 
 
 def test_route_names_are_unique_and_every_endpoint_documented() -> None:
-    names = [f"{e.tag}.{e.handler.__name__}" for e in ROUTES]
+    names = [f"{e.tag}.{e.handler.__name__}" for e in ENDPOINTS]
     assert len(names) == len(set(names))
-    assert all(e.summary for e in ROUTES)
+    assert all(e.summary for e in ENDPOINTS)
 
 
 # Client lifecycle -------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ async def test_no_query_parameter_widens_what_the_readme_hook_sees(settings, clo
     path ids and the filters its handler applies, as declared), whatever else the query says.
     A listing across accounts names none, so the README hook refuses it to a user who owns
     ex_id 11 even with ``?ex_id=11``."""
-    from fullon_cache_api.routes import ROUTES
+    from fullon_cache_api.routes import ENDPOINTS
 
     seen: list[Resource] = []
 
@@ -170,7 +170,7 @@ async def test_no_query_parameter_widens_what_the_readme_hook_sees(settings, clo
     )
     checked = 0
     async with lifespan(cache_app), http_client(host) as http:
-        for endpoint in ROUTES:
+        for endpoint in ENDPOINTS:
             if endpoint.access is not Access.GUARDED:
                 continue  # open routes (probe, docs and pages): the hook is never asked
             path = "/api/v1/cache" + fill(endpoint.path)

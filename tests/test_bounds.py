@@ -8,11 +8,13 @@ import json
 import statistics
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import httpx
 import pytest
 import redis
+from websockets.asyncio.client import connect
 
 from fullon_cache_api.demo.redis_server import RedisServer
 
@@ -169,14 +171,15 @@ async def test_keys_of_another_type_are_skipped_in_every_listing(client, admin) 
 
 BIG_TICKERS = 200_000
 BIG_SERIES = 300_000
+BIG_TRADES = 12_000
 OTHER_KEYS = 300_000
 T0 = 1_700_000_000_000
 
 
 @pytest.fixture(scope="module")
 def big_redis() -> Iterator[RedisServer]:
-    """A Redis with a 200,000-field tickers hash, a 300,000-bar series, 300,000 unrelated keys
-    (and the snapshot), SLOWLOG at 10 ms."""
+    """A Redis with a 200,000-field tickers hash, a 300,000-bar series, a 12,000-trade list,
+    300,000 unrelated keys (and the snapshot), SLOWLOG at 10 ms."""
     server = prepare(RedisServer().start())
     with redis.Redis(port=server.port) as admin:
         tick = json.dumps({**TICK, "time": 1764100000.0}).encode()
@@ -192,6 +195,8 @@ def big_redis() -> Iterator[RedisServer]:
                 for i in range(start, start + 10_000)
             ]
             pipe.rpush("ohlcv:BIG/USDT:1m", *bars)
+        trades = [json.dumps({"trade_id": i, "price": 1.0}) for i in range(BIG_TRADES)]
+        pipe.rpush("trades:bigex:BIGUSDT", *trades)
         pipe.execute()
         for start in range(0, OTHER_KEYS, 10_000):
             pipe.mset({f"unrelated:{i}": "x" for i in range(start, start + 10_000)})
@@ -262,6 +267,36 @@ async def test_no_command_holds_redis_whatever_the_data_size(big_redis) -> None:
                 expect(await http.get("/ohlcv/BIG/USDT/1m", params={"limit": 1}))
                 timings.append(time.perf_counter() - start)
             assert statistics.median(timings) < 0.05, timings
+        assert api_slow_commands(admin) == []
+
+
+async def test_websocket_whole_collections_are_capped_whatever_the_data_size(big_redis) -> None:
+    """The v0.2.6 actions that answer a whole collection read 10,000 items at most, through the
+    REST readers' pages: the first 10,000 tickers of an exchange, the newest 10,000 trades of a
+    list, the latest 10,000 bars for ``count: 0``; no command they send is in the SLOWLOG."""
+    env = {"REDIS_URL": reader_url(big_redis), "FULLON_CACHE_API_REQUEST_TIMEOUT": "30"}
+    with serve_api(env=env) as served, redis.Redis(port=big_redis.port) as admin:
+        admin.slowlog_reset()
+        base = served.base.replace("http:", "ws:")
+
+        async def ask(path: str, action: str, **params: Any) -> Any:
+            async with connect(base + path, max_size=None) as ws:  # answers of megabytes
+                await ws.send(json.dumps({"action": action, "params": params}))
+                with anyio.fail_after(30):
+                    reply = json.loads(await ws.recv())
+            assert reply["success"] is True, reply
+            return reply["result"]
+
+        tickers = await ask("/ws/tickers/c1", "get_all_tickers", exchange="bigex")
+        assert len({t["symbol"] for t in tickers["tickers"]}) == 10_000
+        trades = await ask("/ws/trades/c1", "get_trades", exchange="bigex", symbol="BIG/USDT")
+        assert [t["trade_id"] for t in trades["trades"]] == list(range(2_000, BIG_TRADES))
+        bars = await ask(
+            "/ws/ohlcv/c1", "get_latest_ohlcv_bars", symbol="BIG/USDT", timeframe="1m", count=0
+        )
+        assert [b[0] for b in bars["bars"]] == [
+            T0 + i * 60_000 for i in range(BIG_SERIES - 10_000, BIG_SERIES)
+        ]
         assert api_slow_commands(admin) == []
 
 

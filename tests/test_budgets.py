@@ -31,7 +31,7 @@ import pytest
 import redis
 
 from fullon_cache_api import Settings, create_app, lifespan
-from fullon_cache_api.routes import ROUTES
+from fullon_cache_api.routes import ENDPOINTS
 
 from support import WRITTEN_AT, Clock, reader_url
 
@@ -523,7 +523,7 @@ STREAMS = {"/stream/tickers"}
 
 
 def test_every_endpoint_has_a_budget() -> None:
-    templates = [e.path for e in ROUTES]
+    templates = [e.path for e in ENDPOINTS]
     missing = [t for t in templates if t not in {c.template for c in CASES} | STREAMS]
     assert not missing, f"routes without a Redis budget in tests/test_budgets.py: {missing}"
     stale = [t for t in [c.template for c in CASES] + sorted(STREAMS) if t not in templates]

@@ -8,7 +8,7 @@ import inspect
 from pathlib import Path
 
 import fullon_cache_api
-from fullon_cache_api.routes import ROUTES
+from fullon_cache_api.routes import ENDPOINTS
 
 PACKAGE = Path(fullon_cache_api.__file__).parent
 
@@ -74,7 +74,7 @@ def test_the_version_is_a_leaf() -> None:
 def test_every_handler_takes_exactly_its_declared_parameters() -> None:
     """A handler gets the context and the route's parsed parameters as keywords: it cannot read
     an undeclared one (there is no request to read it from)."""
-    for endpoint in ROUTES:
+    for endpoint in ENDPOINTS:
         signature = inspect.signature(endpoint.handler)
         names = list(signature.parameters)
         assert names[0] == "ctx", endpoint.path

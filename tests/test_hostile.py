@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from fullon_cache_api.routes import ROUTES
+from fullon_cache_api.routes import ENDPOINTS
 
 from support import GENERATED_AT, fill
 
@@ -51,7 +51,7 @@ HOSTILE_QUERY = [
     "A, B",
 ]
 LEAKS = re.compile(r"Traceback|WRONGTYPE|NOPERM|ResponseError|redis\.|File \"", re.I)
-SWEPT = [e for e in ROUTES if e.path != "/stream/tickers"]  # an endless answer: test_stream
+SWEPT = [e for e in ENDPOINTS if e.path != "/stream/tickers"]  # an endless answer: test_stream
 
 
 def check(response, allowed=(400, 404)) -> None:

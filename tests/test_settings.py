@@ -37,6 +37,25 @@ def test_api_settings() -> None:
     assert (settings.pool_size, settings.pool_timeout, settings.ticker_max_age) == (8, 3.0, 90.0)
 
 
+def test_websocket_settings() -> None:
+    defaults = Settings()
+    assert (defaults.ws_max_sockets, defaults.ws_max_streams, defaults.ws_queue) == (1000, 50, 1000)
+    assert (defaults.ws_max_frame, defaults.ws_idle_timeout) == (65536, 600.0)
+    assert defaults.ws_poll_interval == 0.5
+    env = {
+        "FULLON_CACHE_API_WS_MAX_SOCKETS": "5000",
+        "FULLON_CACHE_API_WS_MAX_STREAMS": "3",
+        "FULLON_CACHE_API_WS_QUEUE": "100",
+        "FULLON_CACHE_API_WS_MAX_FRAME": "4096",
+        "FULLON_CACHE_API_WS_IDLE_TIMEOUT": "30",
+        "FULLON_CACHE_API_WS_POLL_INTERVAL": "0.25",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.ws_max_sockets, settings.ws_max_streams, settings.ws_queue) == (5000, 3, 100)
+    assert (settings.ws_max_frame, settings.ws_idle_timeout) == (4096, 30.0)
+    assert settings.ws_poll_interval == 0.25
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
@@ -49,6 +68,9 @@ def test_api_settings() -> None:
         ({"FULLON_CACHE_API_POOL_SIZE": "0"}, "FULLON_CACHE_API_POOL_SIZE"),
         ({"FULLON_CACHE_API_POOL_SIZE": "2.5"}, "FULLON_CACHE_API_POOL_SIZE"),
         ({"FULLON_CACHE_API_TICKER_MAX_AGE": "inf"}, "FULLON_CACHE_API_TICKER_MAX_AGE"),
+        ({"FULLON_CACHE_API_WS_MAX_SOCKETS": "0"}, "FULLON_CACHE_API_WS_MAX_SOCKETS"),
+        ({"FULLON_CACHE_API_WS_QUEUE": "many"}, "FULLON_CACHE_API_WS_QUEUE"),
+        ({"FULLON_CACHE_API_WS_POLL_INTERVAL": "-1"}, "FULLON_CACHE_API_WS_POLL_INTERVAL"),
     ],
 )
 def test_invalid_values_fail_naming_the_variable(env, variable) -> None:

@@ -11,8 +11,7 @@ from redis.exceptions import RedisError
 from ..errors import CacheUnavailable, TooManyStreams, from_redis
 from ..hub import HubClosed, Listener, TickerUpdate
 from ..openapi import error_response
-from ..readers.base import CorruptValue, skip
-from ..readers.tickers import TICK
+from ..readers.tickers import published_ticks
 from ..responses import EventStream, sse_comment, sse_event
 from ..routing import Ctx, Raw
 from .tickers import ticker_out
@@ -83,12 +82,7 @@ async def _events(ctx: Ctx, listener: Listener[TickerUpdate]) -> AsyncGenerator[
             chunks.append(sse_comment(f"dropped {listener.dropped - reported}"))
             reported = listener.dropped
         now = ctx.now()
-        for exchange, symbol, raw in updates:
-            try:
-                tick = TICK.decode(raw)
-            except CorruptValue as exc:  # dropped (logged, counted); the stream goes on
-                skip(f"ticker update {exchange} {symbol}", None, exc)
-                continue
+        for exchange, symbol, tick in published_ticks(updates):
             chunks.append(sse_event("ticker", ticker_out(exchange, symbol, tick, now)))
         yield b"".join(chunks) if chunks else sse_comment("heartbeat")
     yield sse_event("end", {"reason": "max_lifetime"})

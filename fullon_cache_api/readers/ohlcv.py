@@ -25,6 +25,7 @@ __all__ = [
     "StoredBar",
     "decode_bar",
     "read_bars",
+    "read_last_bar",
     "read_series",
     "read_timeframes",
     "timeframe_order",
@@ -179,6 +180,20 @@ async def _first_index(src: Source, key: str, length: int, ts_ms: int, *, strict
         if (lo, hi) == before:
             break
     return lo
+
+
+async def read_last_bar(src: Source, symbol: str, timeframe: str) -> Bar | None:
+    """The series' last element (LINDEX -1: the newest bar, as appended), None when the series
+    is absent or that element is corrupt (logged and counted)."""
+    key = keys.ohlcv_key(symbol, timeframe)
+    raw = await src.command("LINDEX", key, -1)
+    if raw is None:
+        return None
+    try:
+        return decode_bar(raw)
+    except CorruptBar as exc:
+        skip(key, None, f"last element: {exc}")
+        return None
 
 
 # listings ----------------------------------------------------------------------------------------

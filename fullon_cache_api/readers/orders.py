@@ -20,6 +20,7 @@ __all__ = [
     "Orders",
     "Queue",
     "StoredOrder",
+    "count_orders",
     "read_all_orders",
     "read_exchange_orders",
     "read_order",
@@ -75,6 +76,12 @@ def _orders(exchange: str, page: HashPage) -> Orders:
 async def read_order(src: Source, exchange: str, order_id: str) -> StoredOrder:
     raw = await src.hget(keys.orders_key(exchange), order_id)
     return one(ORDER, raw, f"order {order_id} on {exchange}")
+
+
+async def count_orders(src: Source, exchange: str) -> int:
+    """How many orders one exchange's hash holds (HLEN), corrupt ones included; 0 when absent."""
+    count: int = await src.command("HLEN", keys.orders_key(exchange))
+    return count
 
 
 async def read_exchange_orders(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import msgspec
 
 from .. import keys
 from ..errors import NotFound
-from .base import Decoded, Lenient, Raw, decode_all, one
+from .base import CorruptValue, Decoded, Lenient, Raw, decode_all, one, skip
 from .source import READ_BATCH, FamilyPosition, HashPage, HashPosition, Source
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "StoredTick",
     "Ticks",
     "all_ticks",
+    "published_ticks",
     "read_all_tickers",
     "read_exchange_tickers",
     "read_ticker",
@@ -35,11 +36,25 @@ class StoredTick(msgspec.Struct, frozen=True, gc=False):
     bid: float | None = None
     ask: float | None = None
     last: float | None = None
+    change_24h: float | None = None
+    """Not written by fullon_cache; the v0.2.6 WebSocket protocol reports it when a tick has it."""
 
 
 TICK = Lenient(StoredTick, memo=20_000)
 """Ticks decoded once while their stored bytes are unchanged (dashboards read them again and
 again): about 7 MB at most."""
+
+
+def published_ticks(
+    updates: Iterable[tuple[str, str, bytes]],
+) -> Iterator[tuple[str, str, StoredTick]]:
+    """The (exchange, symbol, tick) of ticker publications; a corrupt one is dropped (logged,
+    counted), and the stream goes on."""
+    for exchange, symbol, raw in updates:
+        try:
+            yield exchange, symbol, TICK.decode(raw)
+        except CorruptValue as exc:
+            skip(f"ticker update {exchange} {symbol}", None, exc)
 
 
 class Ticks(msgspec.Struct):

@@ -15,7 +15,7 @@ import msgspec
 from .. import keys
 from .base import Lenient, Raw, decode_all, text, usable
 from .orders import Id
-from .source import Source
+from .source import READ_BATCH, Source
 
 __all__ = [
     "TRADE",
@@ -25,6 +25,7 @@ __all__ = [
     "TradeStatus",
     "TradeTotals",
     "Trades",
+    "read_exchange_trades",
     "read_statuses",
     "read_trade_lists",
     "read_trade_totals",
@@ -91,13 +92,22 @@ class TradeStatus(msgspec.Struct):
 
 async def _newest(src: Source, key: str, offset: int, limit: int) -> Trades:
     """``limit`` elements of a list (RPUSH: oldest first) from the ``offset``-th newest, newest
-    first: LLEN and one LRANGE window, in one pipeline, never consuming them."""
-    length, raw = await src.pipeline(
-        [("LLEN", key), ("LRANGE", key, -(offset + limit), -(offset + 1))]
-    )
-    entries = ((f"[{-1 - offset - i}]", value) for i, value in enumerate(reversed(raw)))
-    decoded = decode_all(TRADE, key, entries)
+    first: LLEN and LRANGE windows of at most ``READ_BATCH`` elements, in one pipeline, never
+    consuming them."""
+    windows = [
+        ("LRANGE", key, -min(first + READ_BATCH, offset + limit), -(first + 1))
+        for first in range(offset, offset + limit, READ_BATCH)
+    ]
+    length, *chunks = await src.pipeline([("LLEN", key), *windows])
     following = offset + limit if offset + limit < int(length) else None
+    return _trades(key, [value for chunk in chunks for value in reversed(chunk)], offset, following)
+
+
+def _trades(key: str, newest_first: list[Raw], offset: int, following: int | None) -> Trades:
+    """Elements of a list, newest first from the ``offset``-th newest, decoded; a corrupt one
+    is skipped and counted."""
+    entries = ((f"[{-1 - offset - i}]", value) for i, value in enumerate(newest_first))
+    decoded = decode_all(TRADE, key, entries)
     return Trades([trade for _, trade in decoded.items], decoded.skipped, following)
 
 
@@ -109,6 +119,32 @@ async def read_trades(src: Source, exchange: str, symbol: str, offset: int, limi
 
 async def read_user_trades(src: Source, uid: str, exchange: str, offset: int, limit: int) -> Trades:
     return await _newest(src, keys.user_trades_key(uid, exchange), offset, limit)
+
+
+class ExchangeTrades(msgspec.Struct):
+    lists: list[tuple[str, Trades]]
+    """(symbol key, the list's newest trades, newest first), by key."""
+    skipped: int
+    after: str | None
+    """The key after which more lists start (None: no more)."""
+
+
+async def read_exchange_trades(
+    src: Source, exchange: str, window: int, limit: int
+) -> ExchangeTrades:
+    """The first ``limit`` public trade lists of exactly ``exchange``, by key, each with its
+    newest ``window`` trades (``READ_BATCH`` at most), never consuming them: a SCAN walk and one
+    pipeline of LRANGE. A key of another Redis type is skipped and counted."""
+    found = await src.family(
+        keys.trades_exchange_pattern(exchange),
+        lambda key: (
+            parsed if (parsed := keys.parse_trades_key(key)) and parsed[0] == exchange else None
+        ),
+        ("LRANGE", -min(window, READ_BATCH), -1),
+        limit=limit,
+    )
+    lists = [(m.parsed[1], _trades(m.key, m.replies[0][::-1], 0, None)) for m in found.members]
+    return ExchangeTrades(lists, found.skipped, found.after)
 
 
 def _text_or_none(raw: Raw | None) -> str | None:
