@@ -21,7 +21,6 @@ ceiling of any cache on this server: what a request costs hypercorn itself.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
@@ -247,11 +246,11 @@ def main() -> int:
     flags), only the application differs."""
     from hypercorn.asyncio import serve
 
-    from fullon_cache_api.__main__ import hypercorn_config, listen, parse_args
+    from fullon_cache_api.__main__ import hypercorn_config, listen, loop_runner, parse_args
 
     args = parse_args(sys.argv[1:])
     config = hypercorn_config(args, listen(args.host, args.port))
-    asyncio.run(serve(app, config))  # type: ignore[arg-type]
+    loop_runner(args.loop)(serve(app, config))  # type: ignore[arg-type]
     return 0
 
 

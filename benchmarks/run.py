@@ -372,7 +372,19 @@ async def cost_curve(url: str, seconds: float) -> list[dict[str, Any]]:
 
 # servers ------------------------------------------------------------------------------------------
 
-COMMON = ("--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning", "--workers", "1")
+COMMON_LOOPLESS = (
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "{port}",
+    "--log-level",
+    "warning",
+    "--workers",
+    "1",
+)
+COMMON = (*COMMON_LOOPLESS, "--loop", "asyncio")
+"""The servers' flags: one worker, asyncio's loop (the same for every side; the server-choice
+step compares the loops)."""
 
 
 def hypercorn_sides(url: str) -> dict[str, Server]:
@@ -480,8 +492,7 @@ def choice_servers(url: str, memo: bool = False) -> dict[str, Server]:
     has = {name: util.find_spec(name) is not None for name in CHOICE_PACKAGES}
     servers = {"hypercorn": (*hypercorn, *COMMON)}
     if has["uvloop"]:
-        script = str(HERE / "uvloop_hypercorn.py")
-        servers["hypercorn + uvloop"] = (py, script, "reference" if memo else "api", *COMMON)
+        servers["hypercorn + uvloop"] = (*hypercorn, *COMMON_LOOPLESS, "--loop", "uvloop")
     if has["uvicorn"]:
         servers["uvicorn (h11)"] = (*uvicorn, "--loop", "asyncio", "--http", "h11", *target)
         if has["uvloop"] and has["httptools"]:

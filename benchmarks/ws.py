@@ -79,11 +79,11 @@ def serve_floor(port: int) -> int:
     """``floor`` under the API's own hypercorn configuration (one worker, in this process)."""
     from hypercorn.asyncio import serve
 
-    from fullon_cache_api.__main__ import hypercorn_config, listen, parse_args
+    from fullon_cache_api.__main__ import hypercorn_config, listen, loop_runner, parse_args
 
     args = parse_args(["--port", str(port), "--log-level", "warning"])
     config = hypercorn_config(args, listen(args.host, args.port))
-    asyncio.run(serve(floor, config))  # type: ignore[arg-type]
+    loop_runner(args.loop)(serve(floor, config))  # type: ignore[arg-type]
     return 0
 
 

@@ -29,9 +29,9 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Coroutine, Mapping, Sequence
 from types import FrameType
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from hypercorn.asyncio import serve
@@ -163,6 +163,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also serve cleartext HTTP/2 (env FULLON_CACHE_API_H2C, default off: HTTP/1.1 only)",
     )
     parser.add_argument(
+        "--loop",
+        default=from_env("LOOP", "auto", str.lower, LOOPS),
+        choices=LOOPS,
+        help="event loop: uvloop when installed (auto, the default; pip install "
+        "'fullon_cache_api[uvloop]'), or asyncio's, or uvloop (env FULLON_CACHE_API_LOOP)",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="start a private redis-server with live sample data and serve it; "
@@ -172,6 +179,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     return args
+
+
+LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def loop_runner(choice: str) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """What runs the server: ``uvloop.run`` (about a third less CPU per request), or
+    ``asyncio.run``; ``auto`` takes uvloop when it is installed."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                fail(
+                    "--loop uvloop: uvloop is not installed (pip install fullon_cache_api[uvloop])"
+                )
+        else:
+            return uvloop.run
+    return asyncio.run
 
 
 def configure_logging(level: str) -> None:
@@ -209,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
             os.environ["REDIS_URL"] = demo.reader_url  # for create_app() and the workers
             print_banner(args, keys, demo.server.url)
         if args.workers == 1:
-            asyncio.run(serve_app(args, listener))
+            loop_runner(args.loop)(serve_app(args, listener))
             return 0
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             metrics_dir = tempfile.mkdtemp(prefix="fullon-cache-api-metrics-")
@@ -244,7 +270,8 @@ def listen(host: str, port: int) -> socket.socket:
 def log_start(args: argparse.Namespace, settings: Settings) -> None:
     count = len(settings.tokens)
     auth = f"{count} token{'s' * (count != 1)}" if count else "open"
-    log.info("reading %s; auth: %s", redis_target(settings), auth)
+    loop = "uvloop" if loop_runner(args.loop) is not asyncio.run else "asyncio"
+    log.info("reading %s; auth: %s; event loop: %s", redis_target(settings), auth, loop)
     if not settings.tokens and not is_loopback(args.host):
         log.warning(
             "listening on %s with auth open: anyone who reaches it reads the cache "
@@ -409,7 +436,7 @@ def worker_main(args: argparse.Namespace, listener: socket.socket) -> None:
     configure_logging(args.log_level)
     interrupt_on_signals()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_app(args, listener))
+        loop_runner(args.loop)(serve_app(args, listener))
 
 
 if __name__ == "__main__":

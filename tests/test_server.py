@@ -123,7 +123,8 @@ def test_help_documents_flags_and_env() -> None:
     assert result.returncode == 0
     for flag in (
         "--host", "--port", "--workers", "--log-level", "--graceful-timeout", "--read-timeout",
-        "--access-log", "--h2c", "--demo", "FULLON_CACHE_API_PORT", "FULLON_CACHE_API_H2C",
+        "--access-log", "--h2c", "--loop", "--demo", "FULLON_CACHE_API_PORT",
+        "FULLON_CACHE_API_H2C", "FULLON_CACHE_API_LOOP",
     ):  # fmt: skip
         assert flag in result.stdout
 
@@ -144,6 +145,28 @@ def test_start_logs_the_redis_target_masked_and_the_auth_mode(redis_server, snap
 
 
 @pytest.mark.parametrize(
+    ("loop", "runs_on"), [("auto", "uvloop"), ("asyncio", "asyncio"), ("uvloop", "uvloop")]
+)
+def test_the_server_runs_on_the_event_loop_asked_for(loop, runs_on, redis_server, snapshot) -> None:
+    """uvloop when installed (the test extra installs it), asyncio's loop when asked; the
+    local cache serves on either."""
+    env = {"REDIS_URL": reader_url(redis_server)}
+    with serve_api("--loop", loop, env=env, output=True) as (process, base, _):
+        deadline = time.monotonic() + 10
+        while not httpx.get(base + "/info").json()["local_cache"]["on"]:
+            assert time.monotonic() < deadline, "the local cache never came on"
+            time.sleep(0.02)
+        for _ in range(2):
+            assert httpx.get(base + "/tickers/binance/BTC/USDT").json()["price"] == 300.0
+        cache = httpx.get(base + "/info").json()["local_cache"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+        output = process.stdout.read() if process.stdout else ""
+    assert f"event loop: {runs_on}" in output
+    assert cache["on"] and cache["hits"] >= 1, cache
+
+
+@pytest.mark.parametrize(
     ("host", "tokens", "warned"),
     [
         ("0.0.0.0", (), True),
@@ -156,7 +179,7 @@ def test_start_logs_the_redis_target_masked_and_the_auth_mode(redis_server, snap
 )
 def test_a_reachable_address_with_auth_open_is_warned_about(host, tokens, warned, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="fullon.cache_api"):
-        log_start(argparse.Namespace(host=host), Settings(tokens=tokens))
+        log_start(argparse.Namespace(host=host, loop="asyncio"), Settings(tokens=tokens))
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert bool(warnings) == warned
     assert ("auth: open" if not tokens else "auth: 1 token") in caplog.text
