@@ -342,3 +342,16 @@ async def interleaved(
 def median_ratio(top: Sequence[float], bottom: Sequence[float]) -> float:
     """The median of the per-round ratios ``top[i] / bottom[i]``."""
     return statistics.median(t / b for t, b in zip(top, bottom, strict=True))
+
+
+def serve_like_the_api(app: Any, argv: Sequence[str]) -> int:
+    """Serve ``app`` with the API's own hypercorn configuration and event loop
+    (``python -m fullon_cache_api`` flags ``argv``): only the application differs."""
+    from hypercorn.asyncio import serve
+
+    from fullon_cache_api.__main__ import hypercorn_config, listen, loop_runner, parse_args
+
+    args = parse_args(argv)
+    config = hypercorn_config(args, listen(args.host, args.port))
+    loop_runner(args.loop)(serve(app, config))
+    return 0

@@ -33,6 +33,8 @@ from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, TypeAdapter
 from redis.asyncio import Redis
 
+from fullon_cache_api.ids import id_text
+
 Clock = Callable[[], float]
 Id = str | int | None
 """An id as writers store it: a number or a string."""
@@ -134,9 +136,12 @@ class BalancesOut(BaseModel):
     count: int
 
 
+ORDER_IDS = ("ex_order_id", "bot_id", "uid", "ex_id", "cat_ex_id")
+
+
 class OrderOut(BaseModel):
     order_id: str
-    ex_order_id: Id
+    ex_order_id: str | None
     exchange: str
     symbol: str | None
     side: str | None
@@ -146,10 +151,10 @@ class OrderOut(BaseModel):
     final_volume: float | None
     price: float | None
     plimit: float | None
-    bot_id: Id
-    uid: Id
-    ex_id: Id
-    cat_ex_id: Id
+    bot_id: str | None
+    uid: str | None
+    ex_id: str | None
+    cat_ex_id: str | None
     command: str | None
     reason: str | None
     futures: bool | None
@@ -295,11 +300,14 @@ def create_peer(
         items = []
         for field in sorted(fields)[:limit]:
             o = StoredOrder.model_validate_json(fields[field])
+            stored = o.model_dump(exclude={"timestamp"})
+            for name in ORDER_IDS:  # every id a string, as the API answers them
+                stored[name] = id_text(stored[name])
             items.append(
                 OrderOut(
                     order_id=field.decode(),
                     exchange=exchange,
-                    **o.model_dump(exclude={"timestamp"}),
+                    **stored,
                     updated_at=rfc3339(epoch_of(o.timestamp)),
                 )
             )
@@ -312,16 +320,9 @@ app = create_peer()
 
 
 def main() -> int:
-    """Serve ``app`` with the API's own hypercorn configuration (``python -m fullon_cache_api``
-    flags), only the application differs."""
-    from hypercorn.asyncio import serve
+    from harness import serve_like_the_api
 
-    from fullon_cache_api.__main__ import hypercorn_config, listen, loop_runner, parse_args
-
-    args = parse_args(sys.argv[1:])
-    config = hypercorn_config(args, listen(args.host, args.port))
-    loop_runner(args.loop)(serve(app, config))  # type: ignore[arg-type]
-    return 0
+    return serve_like_the_api(app, sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -242,16 +242,9 @@ app = Reference(memo=os.environ.get("REFERENCE_MEMO") == "1")
 
 
 def main() -> int:
-    """Serve ``app`` with the API's own hypercorn configuration (``python -m fullon_cache_api``
-    flags), only the application differs."""
-    from hypercorn.asyncio import serve
+    from harness import serve_like_the_api
 
-    from fullon_cache_api.__main__ import hypercorn_config, listen, loop_runner, parse_args
-
-    args = parse_args(sys.argv[1:])
-    config = hypercorn_config(args, listen(args.host, args.port))
-    loop_runner(args.loop)(serve(app, config))  # type: ignore[arg-type]
-    return 0
+    return serve_like_the_api(app, sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from data import EXCHANGE, SYMBOL, load_bench_data  # noqa: E402
+from harness import serve_like_the_api  # noqa: E402
 from run import LOAD_CPU, cpu_seconds, machine, pin, pinned, serve  # noqa: E402
 
 from fullon_cache_api.demo.redis_server import RedisServer, free_port  # noqa: E402
@@ -77,14 +78,7 @@ async def floor(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def serve_floor(port: int) -> int:
     """``floor`` under the API's own hypercorn configuration (one worker, in this process)."""
-    from hypercorn.asyncio import serve
-
-    from fullon_cache_api.__main__ import hypercorn_config, listen, loop_runner, parse_args
-
-    args = parse_args(["--port", str(port), "--log-level", "warning"])
-    config = hypercorn_config(args, listen(args.host, args.port))
-    loop_runner(args.loop)(serve(floor, config))  # type: ignore[arg-type]
-    return 0
+    return serve_like_the_api(floor, ["--port", str(port), "--log-level", "warning"])
 
 
 def rss_kib(pid: int) -> int:

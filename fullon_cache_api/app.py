@@ -89,20 +89,24 @@ def endpoints(app: Starlette) -> list[Endpoint]:
 
 
 class HeadRouter(Router):
-    """Starlette's router, trying in turn only the routes of the path's first segment (there
-    are 40-odd routes: trying them all cost as much as answering from the local cache). No
+    """Starlette's router, trying in turn only the routes of the path's first segment and
+    number of segments (there are 40-odd routes: trying them all cost as much as answering
+    from the local cache). No
     redirects: ``/tickers/`` answers like ``/tickers`` (see ``StripTrailingSlash``). WebSocket
     handshakes go through Starlette's own matching."""
 
     def __init__(self, routes: list[BaseRoute]) -> None:
         super().__init__(routes, redirect_slashes=False, lifespan=lifespan)
-        self.by_head: dict[str, list[BaseRoute]] = {}
+        self.by_head: dict[str, list[tuple[BaseRoute, int, bool]]] = {}
+        """By first segment: each route, its number of slashes, and whether it has a ``:path``
+        parameter (which may hold more)."""
         for route in routes:
             assert isinstance(route, Route | WebSocketRoute)
             head = route.path.split("/")[1]
             if "{" in head:
                 raise ValueError(f"{route.path}: a route's first segment must be a fixed word")
-            self.by_head.setdefault(head, []).append(route)
+            slashes, open_ended = route.path.count("/"), ":path}" in route.path
+            self.by_head.setdefault(head, []).append((route, slashes, open_ended))
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,7 +114,11 @@ class HeadRouter(Router):
             return
         scope.setdefault("router", self)
         partial: tuple[BaseRoute, Scope] | None = None
-        for route in self.by_head.get(_route_path(scope).split("/", 2)[1], ()):
+        path = _route_path(scope)
+        slashes = path.count("/")
+        for route, needed, open_ended in self.by_head.get(path.split("/", 2)[1], ()):
+            if slashes != needed and not (open_ended and slashes > needed):
+                continue  # it cannot match: not worth its regular expression
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 scope["route"] = route

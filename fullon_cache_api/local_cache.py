@@ -182,11 +182,7 @@ class LocalCache:
 
     def _close(self, read: Read) -> None:
         for key in read.keys:
-            reads = self._reads.get(key)
-            if reads is not None:
-                reads.remove(read)
-                if not reads:
-                    del self._reads[key]
+            _discard(self._reads, key, read)
 
     def _put(
         self,
@@ -254,12 +250,17 @@ class LocalCache:
             return
         self.bytes -= found.cost
         for key in found.keys:
-            commands = self._by_key.get(key)
-            if commands is not None:
-                commands.discard(command)
-                if not commands:
-                    del self._by_key[key]
+            _discard(self._by_key, key, command)
 
     def _measure(self) -> None:
         LOCAL_CACHE_ENTRIES.set(len(self._entries))
         LOCAL_CACHE_BYTES.set(self.bytes)
+
+
+def _discard(by_key: dict[str, Any], key: str, item: Any) -> None:
+    """``item`` out of the collection of ``key`` (a list or a set), and the key with its last."""
+    items = by_key.get(key)
+    if items is not None and item in items:
+        items.remove(item)
+        if not items:
+            del by_key[key]
