@@ -82,5 +82,6 @@ def _isoformat_utc(value: object) -> TypeGuard[str]:
 
 
 def age_s(epoch: float | None, now: float) -> float | None:
-    """Seconds from ``epoch`` to ``now``, rounded to milliseconds."""
-    return None if epoch is None else round(now - epoch, 3)
+    """Seconds from ``epoch`` to ``now``, rounded to milliseconds (half up: a third of the
+    cost of ``round(x, 3)``, which listings pay per item)."""
+    return None if epoch is None else math.floor((now - epoch) * 1000 + 0.5) / 1000
