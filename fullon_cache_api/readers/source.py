@@ -120,7 +120,8 @@ class HashPosition(msgspec.Struct, array_like=True, frozen=True):
     """Where a page of a hash's fields ends. A hash of at most ``READ_BATCH`` fields is read
     whole, in field order: ``after`` is the last field given. A bigger one is walked with HSCAN:
     ``scan`` is the cursor of the batch the page ended in, ``skip`` how many of its fields were
-    given (HSCAN from a cursor gives the same batch while the hash does not grow)."""
+    given, in field order (HSCAN from a cursor gives the same batch while the hash does not
+    grow)."""
 
     after: str | None = None
     scan: int = 0
@@ -527,15 +528,17 @@ class Source:
         page: list[tuple[str, Raw]] = []
         cursor, skip = position.scan, position.skip
         while True:
-            following, batch = await self.command("HSCAN", key, cursor, "COUNT", READ_BATCH)
-            rest = [(text(field), raw) for field, raw in batch.items()][skip:]
+            command = ("HSCAN", key, cursor, "COUNT", READ_BATCH)
+            reply = await self.command(*command)
+            following = int(reply[0])
+            rest = self.derive(command, reply, batch_by_field)[skip:]
             taken = rest[: limit - len(page)] if exact else rest
-            page += taken
+            page += taken  # sorted runs, one a batch: sorting them again costs a merge
             if len(taken) < len(rest):  # the page ends inside this batch
                 return HashPage(sorted(page), HashPosition(None, cursor, skip + len(taken)), length)
-            if int(following) == 0:
+            if following == 0:
                 return HashPage(sorted(page), None, length)
-            cursor, skip = int(following), 0
+            cursor, skip = following, 0
             if len(page) >= limit:
                 return HashPage(sorted(page), HashPosition(None, cursor, 0), length)
 
@@ -543,6 +546,12 @@ class Source:
 def by_field(command: tuple[Any, ...], fields: dict[Raw, Raw]) -> list[tuple[str, Raw]]:
     """A hash read whole (``command``'s reply), its fields in field order."""
     return sorted((text(field), raw) for field, raw in fields.items())
+
+
+def batch_by_field(command: tuple[Any, ...], reply: Any) -> list[tuple[str, Raw]]:
+    """An HSCAN batch (``command``'s reply: cursor, fields), its fields in field order: the
+    order pages walk a batch in (``HashPosition.skip``)."""
+    return by_field(command, reply[1])
 
 
 def whole_page(
