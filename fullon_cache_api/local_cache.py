@@ -19,7 +19,7 @@ Never stale beyond the delivery of that message:
 - a reply of a key with a TTL is served only until that time (Redis reports an expired key when
   it deletes it, which may come well after).
 
-Bounded by entries and by bytes, the least recently used going first.
+Bounded by bytes (estimated), the least recently used going first.
 """
 
 from __future__ import annotations

@@ -304,7 +304,8 @@ async def test_websocket_whole_collections_are_capped_whatever_the_data_size(big
 
 
 async def test_health_stays_prompt_while_clients_loop_over_big_listings(big_redis) -> None:
-    """10 clients loop over the big listings; /health p99 stays under 100 ms."""
+    """10 clients loop over the big listings; /health, asked 300 times 20 ms apart, has a p99
+    under 100 ms."""
     env = {"REDIS_URL": reader_url(big_redis), "FULLON_CACHE_API_REQUEST_TIMEOUT": "30"}
     heavy = ["/tickers/health", "/tickers/bigex", "/overview", "/ohlcv/BIG/USDT/1m?limit=1000"]
     with serve_api(env=env) as served:
@@ -320,7 +321,7 @@ async def test_health_stays_prompt_while_clients_loop_over_big_listings(big_redi
                 for index in range(10):
                     group.start_soon(loop, heavy[index % len(heavy)])
                 await anyio.sleep(1)
-                for _ in range(100):
+                for _ in range(300):  # enough that a p99 is not the single slowest
                     start = time.perf_counter()
                     assert (await http.get("/health")).status_code == 200
                     latencies.append(time.perf_counter() - start)

@@ -42,9 +42,11 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 25920
 _TIMEFRAME = re.compile(r"([0-9]+)([smhdwMy])")
 
 
-class StoredBar(msgspec.Struct, frozen=True, array_like=True):
+class StoredBar(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """A stored element ``[ts, o, h, l, c, v, ...]``: an array of at least six numbers (null
-    prices pass as null); msgspec ignores the extra trailing elements of array-like Structs."""
+    prices pass as null); msgspec ignores the extra trailing elements of array-like Structs.
+    ``gc=False``: numbers only, in no reference cycle; the decode memo keeps thousands, which
+    the cyclic GC then never walks."""
 
     ts: float
     open: float | None
