@@ -76,11 +76,14 @@ class Lenient(Generic[T]):
     fails (not JSON, nested too deeply, the wrong shape) is a ``CorruptValue``.
     """
 
-    def __init__(self, type_: type[T], memo: int = 0) -> None:
+    def __init__(self, type_: type[T], memo: int = 0, free_form: bool = False) -> None:
         self.type = type_
         self._decoder = msgspec.json.Decoder(type_, strict=False)
         self._memo: dict[Raw, T] | None = {} if memo else None
         self._memo_size = memo
+        self._free_form = free_form
+        """It holds values of any shape (``Any``): nested deeper than ``MAX_DEPTH`` is corrupt,
+        whatever this Python's recursion limit lets through."""
 
     def decode(self, raw: Raw) -> T:
         """The value ``raw`` holds. With a ``memo`` (for immutable values only), the last
@@ -98,6 +101,12 @@ class Lenient(Generic[T]):
             return value
 
     def _decode(self, raw: Raw) -> T:
+        value = self._parse(raw)
+        if self._free_form and _deeper_than(value, MAX_DEPTH):
+            raise CorruptValue(f"nested more than {MAX_DEPTH} levels deep")
+        return value
+
+    def _parse(self, raw: Raw) -> T:
         if type(raw) is Oversized:
             raise CorruptValue(raw.why())
         try:
@@ -110,6 +119,30 @@ class Lenient(Generic[T]):
             except (ValueError, TypeError, RecursionError, msgspec.ValidationError) as exc:
                 error = exc
         raise CorruptValue(f"{type(error).__name__}: {str(error)[:200]}") from None
+
+
+MAX_DEPTH = 32
+"""Levels of nesting a free-form stored value may have (fullon_cache writes three or four)."""
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` (decoded JSON, or a Struct holding some) nests more than ``limit``
+    levels; walked without recursion, stopping at the first level too deep."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        elif isinstance(item, msgspec.Struct):
+            children = (getattr(item, name) for name in item.__struct_fields__)
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _has_nonfinite(raw: Raw) -> bool:

@@ -30,7 +30,7 @@ __all__ = [
     "read_coordination",
 ]
 
-FEEDS = Lenient(dict[str, Any])
+FEEDS = Lenient(dict[str, Any], free_form=True)
 
 
 class Bots(msgspec.Struct):
