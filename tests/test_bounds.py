@@ -324,7 +324,8 @@ async def test_health_stays_prompt_while_clients_loop_over_big_listings(big_redi
     env = {"REDIS_URL": reader_url(big_redis), "FULLON_CACHE_API_REQUEST_TIMEOUT": "30"}
     latencies: list[float] = []
     with serve_api(env=env) as served:
-        clients = subprocess.Popen([sys.executable, "-c", LOOPING_CLIENTS, served.base])
+        command = [sys.executable, "-c", LOOPING_CLIENTS, served.base]
+        clients = await anyio.open_process(command, stdin=None, stdout=None, stderr=None)
         try:
             async with httpx.AsyncClient(base_url=served.base, timeout=60) as http:
                 await anyio.sleep(1)
@@ -333,10 +334,10 @@ async def test_health_stays_prompt_while_clients_loop_over_big_listings(big_redi
                     assert (await http.get("/health")).status_code == 200
                     latencies.append(time.perf_counter() - start)
                     await anyio.sleep(0.02)
-            assert clients.poll() is None, "the looping clients stopped"
+            assert clients.returncode is None, "the looping clients stopped"
         finally:
             clients.kill()
-            clients.wait()
+            await clients.wait()
     p99 = statistics.quantiles(latencies, n=100)[98]
     assert p99 < 0.1, (p99, sorted(latencies)[-5:])
 
