@@ -6,8 +6,7 @@ import logging
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
@@ -15,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import openapi
 from .auth import Auth, Authorize
-from .errors import ErrorBody, ErrorOut
+from .errors import ApiError, ErrorBody, ErrorOut, MethodNotAllowed, NotFound
 from .layers import RouteApp
 from .redis_clients import Backend, Clock, lifespan
 from .responses import Reply
@@ -27,7 +26,6 @@ from .ws.session import AuthenticateWebSocket, SocketApp, SocketSlots
 __all__ = ["create_app", "endpoints"]
 
 log = logging.getLogger("fullon.cache_api.app")
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 def create_app(
@@ -68,10 +66,7 @@ def create_app(
         )
         for r in ROUTES
     ]
-    app = Starlette(
-        middleware=[Middleware(StripTrailingSlash)],
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
-    )
+    app = CacheApp(exception_handlers={Exception: internal_error})
     app.router = HeadRouter(routes)
     app.state.backend = backend
     secured = bool(settings.tokens or require_user or authorize)
@@ -88,12 +83,28 @@ def endpoints(app: Starlette) -> list[Endpoint]:
     ]
 
 
+class CacheApp(Starlette):
+    """Starlette's application, without its ``ExceptionMiddleware``: the router answers an
+    unknown path (404) or method (405) itself, every route's pipeline maps its own errors, and
+    ``ServerErrorMiddleware`` answers anything else as the one internal error (a Request object
+    and two wrappers less per request; middleware a host adds still runs)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        handler = self.exception_handlers.get(Exception)
+        return ServerErrorMiddleware(app, handler=handler, debug=self.debug)
+
+
 class HeadRouter(Router):
     """Starlette's router, trying in turn only the routes of the path's first segment and
     number of segments (there are 40-odd routes: trying them all cost as much as answering
-    from the local cache). No
-    redirects: ``/tickers/`` answers like ``/tickers`` (see ``StripTrailingSlash``). WebSocket
-    handshakes go through Starlette's own matching."""
+    from the local cache). No redirects: ``/tickers/`` answers like ``/tickers``, mounted or
+    not, and the root path itself (``/api/v1/cache`` under a server's ``root_path``; a host's
+    ``Mount`` never passes it on, its router redirects it) like ``/``. Unknown paths and
+    methods are answered in the API's error shape. WebSocket handshakes go through Starlette's
+    own matching."""
 
     def __init__(self, routes: list[BaseRoute]) -> None:
         super().__init__(routes, redirect_slashes=False, lifespan=lifespan)
@@ -112,9 +123,15 @@ class HeadRouter(Router):
         if scope["type"] != "http":
             await super().app(scope, receive, send)
             return
+        root: str = scope.get("root_path", "")
+        path: str = scope["path"]
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        if (len(path) > 1 and path.endswith("/")) or scope["path"] == root:
+            path = path.rstrip("/") or "/"
+            scope = {**scope, "path": root + path}  # the host's scope keeps its path
         scope.setdefault("router", self)
-        partial: tuple[BaseRoute, Scope] | None = None
-        path = _route_path(scope)
+        allowed: set[str] = set()
         slashes = path.count("/")
         for route, needed, open_ended in self.by_head.get(path.split("/", 2)[1], ()):
             if slashes != needed and not (open_ended and slashes > needed):
@@ -125,44 +142,25 @@ class HeadRouter(Router):
                 scope.update(child_scope)
                 await route.handle(scope, receive, send)
                 return
-            if match is Match.PARTIAL and partial is None:  # another method: 405
-                partial = route, child_scope
-        if partial is None:
-            await self.default(scope, receive, send)  # 404
-            return
-        scope["route"] = partial[0]
-        scope.update(partial[1])
-        await partial[0].handle(scope, receive, send)
+            if match is Match.PARTIAL:  # the path, for other methods
+                allowed |= getattr(route, "methods", None) or set()
+        error: ApiError
+        if allowed:
+            message = f"{scope['method']} is not allowed: this API only reads (GET, HEAD)"
+            error = MethodNotAllowed(message, {"Allow": ", ".join(sorted(allowed))})
+        else:
+            error = NotFound(f"no route {scope['path']}")
+        await Reply.error(error).send(scope, receive, send)
 
 
-def _route_path(scope: Scope) -> str:
-    """The path below the root path (a mounted app's routes match it)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
-
-
-class StripTrailingSlash:
-    """Route ``/tickers/`` exactly as ``/tickers`` (no redirect), mounted or not; and the root
-    path itself as ``/`` (served under a server's ``root_path``, ``/api/v1/cache`` is the home
-    page; a host's ``Mount`` never passes it on, its router redirects it to ``/api/v1/cache/``)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            root: str = scope.get("root_path", "")
-            if path.endswith("/") and len(path) > len(root) + 1:
-                scope = {**scope, "path": path.rstrip("/") or "/"}
-            elif root and path == root:
-                scope = {**scope, "path": root + "/"}
-        await self.app(scope, receive, send)
+async def internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    body = ErrorOut(ErrorBody(500, "internal", "internal error"))
+    return _ReplyResponse(Reply.json(body, 500))
 
 
 class _ReplyResponse(Response):
-    """A pipeline ``Reply`` where Starlette's exception handlers want a ``Response``."""
+    """A ``Reply`` where Starlette's error middleware wants a ``Response``."""
 
     def __init__(self, reply: Reply) -> None:
         self.reply = reply
@@ -171,23 +169,3 @@ class _ReplyResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.reply.send(scope, receive, send)
-
-
-async def http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's routing errors (unknown path, other method) in the API's error shape."""
-    assert isinstance(exc, HTTPException)
-    code = HTTP_CODES.get(exc.status_code, "bad_request")
-    if exc.status_code == 404:
-        message = f"no route {request.url.path}"
-    elif exc.status_code == 405:
-        message = f"{request.method} is not allowed: this API only reads (GET, HEAD)"
-    else:
-        message = str(exc.detail)
-    body = ErrorOut(ErrorBody(exc.status_code, code, message))
-    return _ReplyResponse(Reply.json(body, exc.status_code, dict(exc.headers or {})))
-
-
-async def internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    body = ErrorOut(ErrorBody(500, "internal", "internal error"))
-    return _ReplyResponse(Reply.json(body, 500))

@@ -23,6 +23,7 @@ __all__ = [
     "ErrorBody",
     "ErrorOut",
     "Forbidden",
+    "MethodNotAllowed",
     "NotFound",
     "TooLarge",
     "TooManyStreams",
@@ -81,6 +82,11 @@ class Forbidden(ApiError):
 class NotFound(ApiError):
     status = 404
     code = "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    code = "method_not_allowed"
 
 
 class TooLarge(ApiError):

@@ -145,9 +145,17 @@ class Conditional:
             reply.headers["ETag"] = tag = etag(recorder.digest())
         else:  # a raw answer carries its own, or none
             tag = reply.response.headers.get("etag")
-        if tag is not None and etag_matches(call.request.headers.get("if-none-match"), tag):
+        if tag is not None and etag_matches(_header(call.request.scope, b"if-none-match"), tag):
             return reply.not_modified(tag)
         return reply
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """A request header's first value (``name`` in lower case, as ASGI servers give them)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
 
 
 class Deadline:

@@ -93,3 +93,25 @@ async def test_what_the_clock_selects_is_part_of_the_tag(client, clock: Clock) -
     stale = await client.get(path, headers={"If-None-Match": fresh.headers["etag"]})
     assert stale.status_code == 200
     assert all(p["stale"] for p in stale.json()["items"])
+
+
+def test_a_short_recording_has_the_digest_of_its_parts_however_it_is_hashed() -> None:
+    """A short recording's digest (remembered) is the one its parts hash to as they go: tags
+    do not depend on how long an answer's recording was, or on what was asked before."""
+    from fullon_cache_api.readers.source import Recorder
+
+    parts = [bytes([i]) * 32 for i in range(3)]
+
+    def recorded(flush: int) -> bytes:
+        recorder = type("Flushing", (Recorder,), {"FLUSH": flush})()
+        for part in parts:
+            recorder.add(part)
+        recorder.chose(True)
+        return recorder.digest()
+
+    short = recorded(Recorder.FLUSH)
+    assert short == recorded(Recorder.FLUSH)  # remembered
+    assert short == recorded(1) == recorded(2)  # hashed as it goes
+    other = Recorder()
+    other.add(parts[0])
+    assert other.digest() != short

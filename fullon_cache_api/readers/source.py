@@ -72,14 +72,15 @@ class Recorder:
     """What one answer is built from, for its ETag: a digest of every command a request sends
     with its reply, every choice the clock made (e.g. a tick kept as fresh), and the version
     of the code that shapes answers. Hashed as it goes, ``FLUSH`` parts at a time: a long
-    walk's tag is not one long hash at its end."""
+    walk's tag is not one long hash at its end. A short recording's digest is remembered
+    (``_SHORT``): answers repeat, and so does what they are built from."""
 
     __slots__ = ("_hash", "_parts")
 
     FLUSH = 8192
 
     def __init__(self) -> None:
-        self._hash = hashlib.sha256(_VERSION)
+        self._hash: Any = None  # hashlib's, once a part was flushed
         self._parts: list[bytes] = []
 
     def add(self, part: bytes) -> None:
@@ -93,12 +94,28 @@ class Recorder:
         self.add(b"\x01" if choice else b"\x00")
 
     def digest(self) -> bytes:
+        if self._hash is None:
+            recorded = b"".join(self._parts)
+            if len(recorded) <= _SHORT_BYTES:
+                found = _SHORT.get(recorded)
+                if found is None:
+                    if len(_SHORT) >= _SHORT_KEPT:
+                        _SHORT.clear()
+                    found = _SHORT[recorded] = hashlib.sha256(_VERSION + recorded).digest()
+                return found
         self._flush()
-        return self._hash.digest()
+        return self._hash.digest()  # type: ignore[no-any-return]
 
     def _flush(self) -> None:
+        if self._hash is None:
+            self._hash = hashlib.sha256(_VERSION)
         self._hash.update(b"".join(self._parts))
         self._parts.clear()
+
+
+_SHORT: dict[bytes, bytes] = {}
+"""Digests of short recordings (a few reads), by what was recorded."""
+_SHORT_BYTES, _SHORT_KEPT = 256, 10_000
 
 
 def read_digest(command: tuple[Any, ...], reply: Any) -> bytes:
