@@ -238,7 +238,28 @@ class Reference:
         return encode(ExchangeOrdersOut(exchange, items, len(items)))
 
 
+def starlette_app(reference: Reference) -> Any:
+    """The same reads as one bare Starlette route (``Starlette``, ``Route``, ``Request``,
+    ``Response``; nothing else): the minimal reference issue 13 measured against, where the
+    ASGI callable above is the framework-free floor."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def endpoint(request: Request) -> Response:
+        parts = request.path_params["path"].strip("/").split("/")
+        body = await reference.route(parts, request.scope["query_string"])
+        if body is None:
+            return Response(status_code=404)
+        return Response(body, media_type="application/json")
+
+    return Starlette(routes=[Route("/{path:path}", endpoint)])
+
+
 app = Reference(memo=os.environ.get("REFERENCE_MEMO") == "1")
+if os.environ.get("REFERENCE_STARLETTE") == "1":
+    app = starlette_app(app)
 
 
 def main() -> int:
