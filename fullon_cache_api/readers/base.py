@@ -102,7 +102,7 @@ class Lenient(Generic[T]):
 
     def _decode(self, raw: Raw) -> T:
         value = self._parse(raw)
-        if self._free_form and _deeper_than(value, MAX_DEPTH):
+        if self._free_form and _openings(raw) > MAX_DEPTH and _deeper_than(value, MAX_DEPTH):
             raise CorruptValue(f"nested more than {MAX_DEPTH} levels deep")
         return value
 
@@ -123,6 +123,14 @@ class Lenient(Generic[T]):
 
 MAX_DEPTH = 32
 """Levels of nesting a free-form stored value may have (fullon_cache writes three or four)."""
+
+
+def _openings(raw: Raw) -> int:
+    """How many ``[`` and ``{`` the text holds (at C speed): at most ``MAX_DEPTH``, it cannot
+    nest deeper, and its decoded value need not be walked."""
+    if isinstance(raw, str):
+        return raw.count("[") + raw.count("{")
+    return raw.count(b"[") + raw.count(b"{")
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
