@@ -42,30 +42,35 @@
     return sent;
   }
 
-  async function failure(response) {
+  async function failure(response, sentWith) {
     let error = null;
     try {
       error = (await response.json()).error;
     } catch (_) {
       // not this API's error shape (a proxy, the host app): the status says enough
     }
-    if (response.status === 401) tokenRefused();
+    // Only the token it was sent with is refused: a late answer to a request sent before the
+    // token was given (or changed) must not throw away the one given since.
+    if (response.status === 401 && sentWith === token) tokenRefused();
     const message = (error && error.message) || response.statusText || "no answer";
     return new ApiError(response.status, error && error.code, message);
   }
 
+  // A successful answer, or an ApiError.
   async function send(path, accept, signal) {
+    const sentWith = token;
+    let response;
     try {
-      return await fetch(ROOT + path, { headers: headers(accept), cache: "no-store", signal });
+      response = await fetch(ROOT + path, { headers: headers(accept), cache: "no-store", signal });
     } catch (error) {
       throw signal && signal.aborted ? error : new Error("the API did not answer");
     }
+    if (!response.ok) throw await failure(response, sentWith);
+    return response;
   }
 
   async function getJSON(path) {
-    const response = await send(path, "application/json");
-    if (!response.ok) throw await failure(response);
-    return response.json();
+    return (await send(path, "application/json")).json();
   }
 
   // An answer whole: a listing's pages followed by their `next_cursor` and joined.
@@ -419,7 +424,6 @@
     let watchdog = setTimeout(silence, QUIET_S * 1000);
     try {
       const response = await send("/stream/tickers", "text/event-stream", controller.signal);
-      if (!response.ok) throw await failure(response);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
       for (;;) {
