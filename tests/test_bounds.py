@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 import httpx
+import msgspec
 import pytest
 import redis
 from websockets.asyncio.client import connect
@@ -37,13 +38,19 @@ def test_free_form_values_nested_past_the_limit_are_corrupt_on_any_python() -> N
     """Whatever this interpreter's recursion limit would let msgspec decode (Python 3.13 lets
     3000 levels through), a free-form value (feeds, balances, process params) nested past
     MAX_DEPTH is corrupt; one at the limit is not."""
-    decoder = Lenient(dict[str, Any], free_form=True)
+    decoder = Lenient(dict[str, Any])
     within = '{"a": ' + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "}"
     assert decoder.decode(within)["a"] is not None
     with pytest.raises(CorruptValue, match="nested more than"):
         decoder.decode('{"a": ' + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "}")
     with pytest.raises(CorruptValue):  # too deep for msgspec here, or past MAX_DEPTH
         decoder.decode('{"feed": ' + DEEP + "}")
+
+    class Record(msgspec.Struct):  # typed, with one free-form field (as process records)
+        params: Any = None
+
+    with pytest.raises(CorruptValue, match="nested more than"):
+        Lenient(Record).decode('{"params": ' + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "}")
 
 
 @pytest.mark.usefixtures("snapshot")

@@ -59,7 +59,7 @@ class StoredPosition(msgspec.Struct, frozen=True):
     timestamp: float | str | None = None
 
 
-ACCOUNT = Lenient(dict[str, Any], free_form=True)
+ACCOUNT = Lenient(dict[str, Any])
 
 
 class Document(msgspec.Struct, Generic[E]):

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 import msgspec
+import msgspec.inspect
 from redis.exceptions import ResponseError
 
 from ..errors import BadCacheValue, NotFound
@@ -76,14 +77,14 @@ class Lenient(Generic[T]):
     fails (not JSON, nested too deeply, the wrong shape) is a ``CorruptValue``.
     """
 
-    def __init__(self, type_: type[T], memo: int = 0, free_form: bool = False) -> None:
+    def __init__(self, type_: type[T], memo: int = 0) -> None:
         self.type = type_
         self._decoder = msgspec.json.Decoder(type_, strict=False)
         self._memo: dict[Raw, T] | None = {} if memo else None
         self._memo_size = memo
-        self._free_form = free_form
-        """It holds values of any shape (``Any``): nested deeper than ``MAX_DEPTH`` is corrupt,
-        whatever this Python's recursion limit lets through."""
+        self._free_form = _holds_any(msgspec.inspect.type_info(type_))
+        """Its values may be of any shape (an ``Any`` in the type): nested deeper than
+        ``MAX_DEPTH`` is corrupt, whatever this Python's recursion limit lets through."""
 
     def decode(self, raw: Raw) -> T:
         """The value ``raw`` holds. With a ``memo`` (for immutable values only), the last
@@ -123,6 +124,21 @@ class Lenient(Generic[T]):
 
 MAX_DEPTH = 32
 """Levels of nesting a free-form stored value may have (fullon_cache writes three or four)."""
+
+
+def _holds_any(info: msgspec.inspect.Type) -> bool:
+    """Whether a type (``msgspec.inspect``'s description of it) has an ``Any`` anywhere in it."""
+    if isinstance(info, msgspec.inspect.AnyType):
+        return True
+    if isinstance(info, msgspec.inspect.StructType):
+        return any(_holds_any(field.type) for field in info.fields)
+    if isinstance(info, msgspec.inspect.DictType):
+        return _holds_any(info.key_type) or _holds_any(info.value_type)
+    if isinstance(info, msgspec.inspect.CollectionType):
+        return _holds_any(info.item_type)
+    if isinstance(info, msgspec.inspect.UnionType):
+        return any(_holds_any(member) for member in info.types)
+    return False
 
 
 def _openings(raw: Raw) -> int:

@@ -30,7 +30,7 @@ __all__ = [
     "read_coordination",
 ]
 
-FEEDS = Lenient(dict[str, Any], free_form=True)
+FEEDS = Lenient(dict[str, Any])
 
 
 class Bots(msgspec.Struct):

@@ -45,7 +45,7 @@ class StoredProcess(msgspec.Struct, frozen=True):
     heartbeat: str | float | None = None
 
 
-RECORD = Lenient(StoredProcess, free_form=True)
+RECORD = Lenient(StoredProcess)
 
 
 async def read_process(src: Source, process_id: str) -> StoredProcess:
