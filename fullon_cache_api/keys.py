@@ -1,13 +1,11 @@
 """Every key name of fullon_cache's Redis layout (docs/LAYOUT.md), and nothing else knows them.
 
-Builders take validated values and escape glob characters where a value goes into a SCAN
-pattern. Parsers take a key that SCAN returned and give back its parts, or None when the key
-does not belong to the family (SCAN patterns also match longer names: quirk 11).
+Builders take validated values. Prefixes name the keys a listing looks up in the key index.
+Parsers take a key and give back its parts, or None when the key does not belong to the family
+(a prefix also holds longer names: quirk 11).
 """
 
 from __future__ import annotations
-
-import re
 
 # Hashes with one fixed name.
 ACCOUNTS = "accounts"
@@ -28,18 +26,6 @@ OHLCV_PREFIX = "ohlcv:"
 PROCESS_DATA_PREFIX = "process:data:"
 PROCESS_ACTIVE_PREFIX = "process:active:"
 TICKER_TIME_PREFIX = "ticker_time:"
-
-TICKERS_PATTERN = TICKERS_PREFIX + "*"
-ORDERS_PATTERN = ORDERS_PREFIX + "*"
-QUEUES_PATTERN = QUEUE_PREFIX + "*"
-TRADES_PATTERN = TRADES_PREFIX + "*"
-TRADE_STATUS_PATTERN = TRADE_STATUS_PREFIX + "*"
-USER_TRADES_PATTERN = USER_TRADES_PREFIX + "*"
-USER_TRADE_STATUS_PATTERN = USER_TRADE_STATUS_PREFIX + "*"
-OHLCV_PATTERN = OHLCV_PREFIX + "*"
-PROCESS_ACTIVE_PATTERN = PROCESS_ACTIVE_PREFIX + "*"
-
-_GLOB = re.compile(r"([*?\[\]\\])")
 
 # What the local cache asks Redis to track (CLIENT TRACKING ... BCAST PREFIX each): every
 # family the API reads. Redis refuses overlapping prefixes; these do not overlap.
@@ -98,11 +84,6 @@ _BY_SEGMENT: dict[str, list[tuple[str, str]]] = {}
 for _name, _prefix, _ in FAMILIES:
     if _prefix not in _EXACT:
         _BY_SEGMENT.setdefault(_prefix.split(":", 1)[0], []).append((_name, _prefix))
-
-
-def glob_escape(value: str) -> str:
-    """Escape ``* ? [ ] \\`` so that ``value`` matches only itself in a SCAN pattern."""
-    return _GLOB.sub(r"\\\1", value)
 
 
 def family_of(key: str) -> str | None:
@@ -175,9 +156,9 @@ def parse_trades_key(key: str) -> tuple[str, str] | None:
     return (exchange, symbol_key) if exchange and symbol_key else None
 
 
-def trades_exchange_pattern(exchange: str) -> str:
-    """Every ``trades:`` list of one exchange (and of longer names: re-parse what SCAN finds)."""
-    return f"{TRADES_PREFIX}{glob_escape(exchange)}:*"
+def trades_exchange_prefix(exchange: str) -> str:
+    """Every ``trades:`` list of one exchange (and of longer names: re-parse what it holds)."""
+    return f"{TRADES_PREFIX}{exchange}:"
 
 
 def trade_status_key(exchange: str) -> str:
@@ -192,8 +173,8 @@ def user_trades_key(uid: str, exchange: str) -> str:
     return f"{USER_TRADES_PREFIX}{uid}:{exchange}"
 
 
-def user_trades_pattern(uid: str) -> str:
-    return f"{USER_TRADES_PREFIX}{glob_escape(uid)}:*"
+def user_trades_prefix(uid: str) -> str:
+    return f"{USER_TRADES_PREFIX}{uid}:"
 
 
 def parse_user_trades_key(key: str) -> tuple[str, str] | None:
@@ -216,8 +197,8 @@ def ohlcv_key(symbol: str, timeframe: str) -> str:
     return f"{OHLCV_PREFIX}{symbol}:{timeframe}"
 
 
-def ohlcv_symbol_pattern(symbol: str) -> str:
-    return f"{OHLCV_PREFIX}{glob_escape(symbol)}:*"
+def ohlcv_symbol_prefix(symbol: str) -> str:
+    return f"{OHLCV_PREFIX}{symbol}:"
 
 
 def parse_ohlcv_key(key: str) -> tuple[str, str] | None:

@@ -116,6 +116,12 @@ class LocalCache:
         self._unread: Callable[[], bool] = lambda: True
         """Whether a message from Redis waits unread on the hub's connection."""
         self.hits = self.misses = self.invalidations = 0
+        self._observers: list[Callable[[list[str] | None], None]] = []
+
+    def observe(self, observer: Callable[[list[str] | None], None]) -> None:
+        """Tell ``observer`` the keys of every invalidation (None: a flush, or tracking set up:
+        anything may have changed): the key index learns of new keys from them."""
+        self._observers.append(observer)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -212,6 +218,9 @@ class LocalCache:
 
     def invalidate(self, changed: Iterable[str]) -> None:
         """Keys Redis says were written (or expired, or deleted)."""
+        changed = list(changed)
+        for observer in self._observers:
+            observer(changed)
         for key in changed:
             for read in self._reads.get(key, ()):
                 read.dirty = True
@@ -226,6 +235,8 @@ class LocalCache:
         message waits unread on the hub's connection."""
         self._unread = unread
         self.on = True
+        for observer in self._observers:  # what was written before is not known
+            observer(None)
 
     def stop(self) -> None:
         """Tracking no longer holds: forget everything; reads go to Redis until ``start``."""
@@ -241,6 +252,8 @@ class LocalCache:
         self._entries.clear()
         self._by_key.clear()
         self.bytes = 0
+        for observer in self._observers:
+            observer(None)
         LOCAL_CACHE_EVENTS.labels("flush").inc()
         self._measure()
 

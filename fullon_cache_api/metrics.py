@@ -22,6 +22,8 @@ from prometheus_client import (
 )
 
 __all__ = [
+    "KEY_INDEX_KEYS",
+    "KEY_INDEX_WALKS",
     "LOCAL_CACHE_BYTES",
     "LOCAL_CACHE_ENTRIES",
     "LOCAL_CACHE_EVENTS",
@@ -88,6 +90,13 @@ POLLERS = Gauge(
     "fullon_cache_api_pollers",
     "Running pollers of the stream hub (one per distinct polled stream)",
     multiprocess_mode="livesum",
+)
+KEY_INDEX_KEYS = Gauge(
+    "fullon_cache_api_key_index_keys", "Keys of fullon_cache's families in the key index",
+    multiprocess_mode="livemax",
+)  # fmt: skip
+KEY_INDEX_WALKS = Counter(
+    "fullon_cache_api_key_index_walks", "SCAN walks of the keyspace by the key index"
 )
 
 

@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from .deadlines import Deadlines
 from .flight import SingleFlight
 from .hub import StreamHub
+from .keyspace import Keyspace
 from .local_cache import LocalCache
 from .settings import Settings
 
@@ -240,6 +241,10 @@ class LoopResources:
             lambda: single_connection_pool(self.redis.connection_pool), settings, self.cache
         )
         self.hub.start()
+        self.keyspace = Keyspace(
+            self.redis, self.cache, settings.index_walk_interval, settings.index_mb * 2**20
+        )
+        """The key index (listings look keys up there) and the SWAPDB watcher."""
         self.flights = SingleFlight()
         """Work that concurrent requests on this loop share (key walks, heavy answers)."""
         self.heavy = asyncio.Semaphore(settings.heavy_concurrency)
@@ -254,6 +259,7 @@ class LoopResources:
         finally:
             backend.forget(self)
             self.deadlines.close()
+            await self.keyspace.aclose()
             await self.hub.aclose()
             if self._owned:
                 await self.redis.aclose()

@@ -198,7 +198,12 @@ class Ctx:
             resources = self._resources
             limit = self._backend.settings.max_value_bytes
             self._source = Source(
-                resources.redis, resources.flights, limit, resources.cache, self._recorder
+                resources.redis,
+                resources.flights,
+                limit,
+                resources.keyspace,
+                resources.cache,
+                self._recorder,
             )
         return self._source
 

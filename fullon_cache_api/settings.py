@@ -61,6 +61,11 @@ class Settings:
     unchanged (off: every read goes to Redis)."""
     local_cache_mb: int = 64
     """Most megabytes the local cache holds (least recently used first out)."""
+    index_walk_interval: float = 10.0
+    """Seconds between two verification walks of the key index (a paced SCAN): the most a key
+    created or deleted without a tracking report stays unseen, plus one walk."""
+    index_mb: int = 64
+    """Most megabytes the key index holds (keys past it are left out, logged)."""
     ws_max_sockets: int = 1000
     """Most open WebSocket connections per process; more are refused at the handshake."""
     ws_max_streams: int = 50
@@ -147,6 +152,8 @@ _NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
     "max_value_bytes": (int, 1024, 512 * 1024 * 1024),
     "heavy_concurrency": (int, 1, 1000),
     "local_cache_mb": (int, 1, 100_000),
+    "index_walk_interval": (float, 0, 0),
+    "index_mb": (int, 1, 100_000),
     "ws_max_sockets": (int, 1, 100_000),
     "ws_max_streams": (int, 1, 10_000),
     "ws_queue": (int, 1, 100_000),

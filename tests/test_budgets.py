@@ -10,16 +10,15 @@ so opening pooled connections (AUTH, CLIENT SETNAME...) is not counted: what is 
 every request pays.
 
 Every endpoint is asked with its data scaled to 3 and to 50 items. The round trips must be the
-budget's (SCAN calls aside, bounded by the key count), and only pipelined commands may grow with
-the items: a single item is one command, a listing over N keys is one SCAN loop plus one
-pipeline. No endpoint but ``/health`` sends PING. A new route without a budget here fails
+budget's, and only pipelined commands may grow with the items: a single item is one command, a
+listing over N keys is one pipeline (its keys come from the key index: no request sends SCAN).
+No endpoint but ``/health`` sends PING. A new route without a budget here fails
 ``test_every_endpoint_has_a_budget``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -245,13 +244,11 @@ class Case:
     path: str
     fill: Fill
     fixed: dict[str, int] = field(default_factory=dict)
-    """Commands (SCAN aside) sent whatever the number of items."""
+    """Commands sent whatever the number of items."""
     per_item: dict[str, int] = field(default_factory=dict)
     """Commands sent per item: allowed only inside a pipeline (or multi-key command)."""
     trips: int = 0
-    """Round trips other than SCAN calls: constant."""
-    scans: int = 0
-    """SCAN loops (each one or more SCAN calls, depending on the database size only)."""
+    """Round trips: constant."""
 
     def commands(self, n: int) -> Counter[str]:
         expected = Counter(self.fixed)
@@ -278,9 +275,8 @@ CASES: tuple[Case, ...] = (
         {"info": 3},
         {"hlen": 1, "llen": 1},
         trips=1,
-        scans=1,
     ),
-    Case("/exchanges", "/exchanges", fill_exchange_keys, {}, {"hlen": 1}, trips=1, scans=4),
+    Case("/exchanges", "/exchanges", fill_exchange_keys, {}, {"hlen": 1}, trips=1),
     Case("/metrics", "/metrics", fill_nothing),  # the process's own counters, no Redis
     # Docs: no Redis at all
     Case("/openapi.json", "/openapi.json", fill_nothing),
@@ -292,9 +288,9 @@ CASES: tuple[Case, ...] = (
     Case("/ui/{asset}", "/ui/live.js", fill_nothing),
     # Tickers
     # Hashes: HLEN (in one pipeline for a family), then HGETALL of the small ones in one more.
-    Case("/tickers", "/tickers", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1),
-    Case("/tickers", "/tickers?symbols=BTC/USDT", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1),
-    Case("/tickers/health", "/tickers/health", fill_tickers, {}, HLEN_HGETALL, trips=2, scans=1),
+    Case("/tickers", "/tickers", fill_tickers, {}, HLEN_HGETALL, trips=2),
+    Case("/tickers", "/tickers?symbols=BTC/USDT", fill_tickers, {}, HLEN_HGETALL, trips=2),
+    Case("/tickers/health", "/tickers/health", fill_tickers, {}, HLEN_HGETALL, trips=2),
     Case("/tickers/{exchange}", "/tickers/bench", fill_tickers, HLEN_HGETALL, trips=2),
     Case(
         "/tickers/{exchange}",
@@ -333,7 +329,7 @@ CASES: tuple[Case, ...] = (
     ),
     Case("/accounts/{ex_id}/status", "/accounts/1/status", fill_accounts, {"hget": 2}, trips=1),
     # Orders
-    Case("/orders", "/orders?limit=1000", fill_orders, {}, HLEN_HGETALL, trips=2, scans=1),
+    Case("/orders", "/orders?limit=1000", fill_orders, {}, HLEN_HGETALL, trips=2),
     Case(
         "/orders",
         "/orders?status=open&limit=1000",
@@ -341,9 +337,8 @@ CASES: tuple[Case, ...] = (
         {},
         HLEN_HGETALL,
         trips=2,
-        scans=1,
     ),
-    Case("/orders/queues", "/orders/queues", fill_orders, {}, {"llen": 1}, trips=1, scans=1),
+    Case("/orders/queues", "/orders/queues", fill_orders, {}, {"llen": 1}, trips=1),
     Case(
         "/orders/queues/{name:path}",
         "/orders/queues/q0",
@@ -374,8 +369,8 @@ CASES: tuple[Case, ...] = (
     Case("/bots/{bot_id}", "/bots/41", fill_bots, HGET, trips=1),
     # Trades
     # the lists' lengths, then their exchanges' statuses
-    Case("/trades", "/trades", fill_trades, {}, {"llen": 1, "get": 1}, trips=2, scans=1),
-    Case("/trades/status", "/trades/status", fill_trades, {}, {"get": 2}, trips=1, scans=2),
+    Case("/trades", "/trades", fill_trades, {}, {"llen": 1, "get": 1}, trips=2),
+    Case("/trades/status", "/trades/status", fill_trades, {}, {"get": 2}, trips=1),
     Case(
         "/trades/metrics",
         "/trades/metrics",
@@ -383,9 +378,8 @@ CASES: tuple[Case, ...] = (
         {},
         {"llen": 2, "get": 2},
         trips=3,
-        scans=4,
     ),
-    Case("/trades/users/{uid}", "/trades/users/7", fill_trades, {}, {"llen": 1}, trips=1, scans=1),
+    Case("/trades/users/{uid}", "/trades/users/7", fill_trades, {}, {"llen": 1}, trips=1),
     Case(
         "/trades/users/{uid}/{exchange}",
         "/trades/users/7/ex0?limit=1000",
@@ -401,8 +395,8 @@ CASES: tuple[Case, ...] = (
         trips=1,
     ),
     # OHLCV
-    Case("/ohlcv", "/ohlcv", fill_ohlcv, {}, {"llen": 1, "lindex": 2}, trips=1, scans=1),
-    Case("/ohlcv/{symbol:path}/timeframes", "/ohlcv/BTC/USDT/timeframes", fill_ohlcv, scans=1),
+    Case("/ohlcv", "/ohlcv", fill_ohlcv, {}, {"llen": 1, "lindex": 2}, trips=1),
+    Case("/ohlcv/{symbol:path}/timeframes", "/ohlcv/BTC/USDT/timeframes", fill_ohlcv),
     # LLEN, then one window (a series this short needs no LINDEX probes to find it)
     Case(
         "/ohlcv/{symbol:path}/{timeframe}", "/ohlcv/BTC/USDT/1m", fill_ohlcv, LLEN_LRANGE, trips=2
@@ -422,7 +416,6 @@ CASES: tuple[Case, ...] = (
         {"mget": 1},
         HLEN_HGETALL,
         trips=3,
-        scans=1,
     ),
     Case(
         "/processes",
@@ -438,7 +431,6 @@ CASES: tuple[Case, ...] = (
         {"mget": 1},
         HLEN_HGETALL,
         trips=3,
-        scans=1,
     ),
     Case(
         "/processes/components/{component:path}",
@@ -487,14 +479,6 @@ class Measured:
     commands: Counter[str]
     refused: Counter[str]
 
-    @property
-    def scans(self) -> int:
-        return self.commands["scan"]
-
-    @property
-    def others(self) -> Counter[str]:
-        return Counter({n: c for n, c in self.commands.items() if n != "scan"})
-
 
 @pytest.fixture
 def settings(redis_server) -> Settings:
@@ -534,18 +518,14 @@ def test_every_endpoint_has_a_budget() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.path for c in CASES])
 async def test_round_trips_within_budget(case: Case, n: int, admin, client, clock: Clock) -> None:
     case.fill(admin, n, clock.now)
-    keys = admin.dbsize()
     got = await measure(client, admin, case.path)
 
     assert got.status == 200
     assert not got.refused
     if case.template != "/health":
         assert "ping" not in got.commands, "no per-request PING"
-    assert got.others == case.commands(n)
-    # A SCAN loop is one call per 1000 keys (COUNT), at most one more: never one per item.
-    assert case.scans <= got.scans <= case.scans * (math.ceil(keys / 1000) + 1)
-    # Each SCAN call is a round trip; everything else goes in the budgeted trips.
-    assert got.trips == case.trips + got.scans
+    assert got.commands == case.commands(n)  # no SCAN: keys come from the key index
+    assert got.trips == case.trips
 
 
 async def test_the_measure_tells_round_trips_from_commands(admin, redis_server) -> None:

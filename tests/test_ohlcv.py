@@ -301,17 +301,10 @@ async def test_timeframes_ordered_by_duration(client, admin) -> None:
 
 
 async def test_pattern_characters_in_symbol_are_refused_never_scanned(client, admin) -> None:
-    # a backslash is a Redis pattern character: refused like * ? [ ], so it never widens a SCAN
+    # a backslash is a Redis pattern character: refused like * ? [ ] (the documented rule)
     push(admin, "AB/USDT", "4h", bar(T0))
     body = expect(await client.get("/ohlcv/A%5CB%2FUSDT/timeframes"), 400)
     assert "'symbol'" in body["error"]["message"]
-
-
-def test_glob_escape_makes_a_value_match_only_itself() -> None:
-    from fullon_cache_api.keys import glob_escape, ohlcv_symbol_pattern
-
-    assert glob_escape("A\\B*?[x]") == "A\\\\B\\*\\?\\[x\\]"
-    assert ohlcv_symbol_pattern("B*/USDT") == "ohlcv:B\\*/USDT:*"
 
 
 async def test_absent_series_and_symbol_are_404(client, admin) -> None:

@@ -455,7 +455,8 @@ async def test_a_repeated_request_id_replaces_its_stream(served, admin) -> None:
 async def test_closing_leaves_no_task_poller_or_subscription(served, admin, redis_server) -> None:
     base, hub = served.base, hub_of(served.app)
     async with httpx.AsyncClient(base_url=base.replace("ws:", "http:")) as http:
-        expect(await http.get("/health"))  # the loop's own tasks (its deadlines' watch) exist
+        expect(await http.get("/health"))  # the loop's own tasks (its deadlines' watch,
+        expect(await http.get("/processes"))  # the key index's walker) exist
     before = (hub.pollers, hub.listeners, numpat(admin), subscribers(redis_server), our_tasks())
     streams = [
         ("/ws/tickers/a", "stream_tickers", {"exchange": "binance", "symbols": ["BTC/USDT"]}),

@@ -202,12 +202,12 @@ async def read_last_bar(src: Source, symbol: str, timeframe: str) -> Bar | None:
 
 
 async def read_timeframes(src: Source, symbol: str) -> list[str]:
-    """The timeframes stored for exactly ``symbol``, by duration. SCAN ``ohlcv:{symbol}:*`` also
-    matches longer symbols (``BTC/USDT`` finds ``ohlcv:BTC/USDT:USDT:1m``): each key is re-parsed
+    """The timeframes stored for exactly ``symbol``, by duration. The prefix ``ohlcv:{symbol}:``
+    also holds longer symbols (``BTC/USDT`` finds ``ohlcv:BTC/USDT:USDT:1m``): each key is re-parsed
     and its symbol compared. 404 when none."""
     timeframes = [
         parsed[1]
-        for key in await src.keys(keys.ohlcv_symbol_pattern(symbol))
+        for key in await src.keys(keys.ohlcv_symbol_prefix(symbol))
         if (parsed := keys.parse_ohlcv_key(key)) is not None and parsed[0] == symbol
     ]
     if not timeframes:
@@ -239,12 +239,12 @@ def _edge_ts(raw: Raw | None) -> int | None:
 
 
 async def read_series(src: Source, after: str | None, limit: int) -> SeriesList:
-    """A page of the series, by key (each page by symbol, then timeframe by duration): a SCAN
-    walk and one pipeline of ``LLEN``, ``LINDEX 0`` and ``LINDEX -1`` per key (lists are never
+    """A page of the series, by key (each page by symbol, then timeframe by duration): one
+    pipeline of ``LLEN``, ``LINDEX 0`` and ``LINDEX -1`` per key (lists are never
     read whole). ``bars`` counts stored elements, duplicates included; a corrupt first or last
     element gives a null time. A key of another Redis type is skipped and counted."""
     found = await src.family(
-        keys.OHLCV_PATTERN,
+        keys.OHLCV_PREFIX,
         keys.parse_ohlcv_key,
         ("LLEN",),
         ("LINDEX", 0),
@@ -257,6 +257,5 @@ async def read_series(src: Source, after: str | None, limit: int) -> SeriesList:
         for (symbol, timeframe), (length, first, last) in sorted(
             ((m.parsed, m.replies) for m in found.members), key=lambda m: _series_order(m[0])
         )
-        if length  # the list went away between SCAN and the pipeline
     ]
     return SeriesList(series, found.skipped, found.after)

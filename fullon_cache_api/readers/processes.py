@@ -99,10 +99,10 @@ async def read_active_processes(
 
 
 async def _types(src: Source, process_type: str | None) -> list[tuple[str, str]]:
-    """(type, key) of the active hashes: one SCAN walk, or the one key of ``process_type``."""
+    """(type, key) of the active hashes: the key index, or the one key of ``process_type``."""
     if process_type is not None:
         return [(process_type, keys.process_active_key(process_type))]
-    return await src.family_keys(keys.PROCESS_ACTIVE_PATTERN, keys.type_of_process_active_key)
+    return await src.family_keys(keys.PROCESS_ACTIVE_PREFIX, keys.type_of_process_active_key)
 
 
 async def _active(
@@ -146,7 +146,7 @@ async def _active(
 
 
 async def every_active_process(src: Source, updated_since: float) -> AsyncIterator[ActiveProcesses]:
-    """Every active process (one SCAN walk, then about ``READ_BATCH`` at a time), for
+    """Every active process (the key index, then about ``READ_BATCH`` at a time), for
     aggregates."""
     types = await _types(src, None)
     position: FamilyPosition | None = None

@@ -22,15 +22,15 @@ __all__ = [
     "read_server_info",
 ]
 
-# Exchange-named key families, for /exchanges: (pattern, the exchange a key names).
+# Exchange-named key families, for /exchanges: (prefix, the exchange a key names).
 _EXCHANGE_FAMILIES: tuple[tuple[str, Callable[[str], str | None]], ...] = (
-    (keys.TICKERS_PATTERN, keys.exchange_of_tickers_key),
-    (keys.ORDERS_PATTERN, keys.exchange_of_orders_key),
+    (keys.TICKERS_PREFIX, keys.exchange_of_tickers_key),
+    (keys.ORDERS_PREFIX, keys.exchange_of_orders_key),
     (
-        keys.TRADES_PATTERN,
+        keys.TRADES_PREFIX,
         lambda key: parsed[0] if (parsed := keys.parse_trades_key(key)) else None,
     ),
-    (keys.TRADE_STATUS_PATTERN, keys.exchange_of_trade_status_key),
+    (keys.TRADE_STATUS_PREFIX, keys.exchange_of_trade_status_key),
 )
 _INFO_SECTIONS = (("INFO", "server"), ("INFO", "replication"), ("INFO", "memory"))
 
@@ -80,19 +80,16 @@ async def read_server_info(src: Source) -> ServerInfo:
 
 
 async def read_overview(src: Source) -> Overview:
-    """Key counts per family (one SCAN walk of the whole keyspace, each key classified as it
-    comes) and entries of hashes and lists, with the server's memory and uptime (pipelines of
+    """Key counts per family (from the key index; keys of no family as its last walk counted
+    them) and entries of hashes and lists, with the server's memory and uptime (pipelines of
     HLEN/LLEN, ``READ_BATCH`` per round trip). A key of another Redis type than its family's is
     counted as a key and skipped for entries."""
     by_family: dict[str, set[str]] = {name: set() for name, _, _ in keys.FAMILIES}
-    other = 0  # not kept, only counted (SCAN repeats a key only while Redis resizes its table)
-    async for batch in src.scan("*"):
-        for key in batch:
-            family = keys.family_of(key)
-            if family is None:
-                other += 1
-            else:
-                by_family[family].add(key)
+    for key in await src.keys(""):
+        family = keys.family_of(key)
+        if family is not None:
+            by_family[family].add(key)
+    other = src.keyspace.others
     counted = [
         (name, "HLEN" if kind == "hash" else "LLEN", key)
         for name, _, kind in keys.FAMILIES
@@ -120,12 +117,12 @@ async def read_overview(src: Source) -> Overview:
 
 async def read_exchanges(src: Source) -> list[tuple[str, int]]:
     """Every exchange named by a tickers, orders, trades or trade-status key, with its ticker
-    count: four SCAN walks and one pipeline of HLEN. All-digit names are ex_ids
+    count: four lookups in the key index and one pipeline of HLEN. All-digit names are ex_ids
     (``order_status:3``), not exchanges, and are left out. A ``tickers`` key of another Redis
     type counts no tickers."""
     names: set[str] = set()
-    for pattern, exchange_of in _EXCHANGE_FAMILIES:
-        for key in await src.keys(pattern):
+    for prefix, exchange_of in _EXCHANGE_FAMILIES:
+        for key in await src.keys(prefix):
             exchange = exchange_of(key)
             if exchange is not None and not exchange.isdigit():
                 names.add(exchange)

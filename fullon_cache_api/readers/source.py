@@ -2,18 +2,18 @@
 
 Every command it sends touches a bounded amount of data, whatever is stored: hashes are read
 whole only up to ``READ_BATCH`` fields (HLEN says), beyond that in ``HSCAN`` pages; lists in
-``LRANGE`` windows; keys found by ``SCAN`` walks of ``SCAN_BATCH`` per call; pipelines are sent
-in chunks of ``READ_BATCH`` commands. So no command the API sends holds Redis for long, and the
-writers that share it are never kept waiting.
+``LRANGE`` windows; pipelines are sent in chunks of ``READ_BATCH`` commands. Keys are looked up
+in the key index (``keyspace``), never walked for a request. So no command the API sends holds
+Redis for long, and the writers that share it are never kept waiting.
 
 Replies are bounded too: a stored value larger than ``max_value_bytes`` is replaced by an
 ``Oversized`` marker (never decoded: skipped in listings, 502 alone), and a reply larger than
 ``BIG_REPLY`` makes the pool close its idle connections after use, so that no connection keeps
 a large read buffer.
 
-Concurrent walks of the same keys share one walk (``SingleFlight``). A request that answers
-with an ETag passes a ``Recorder``: every reply it reads (SCAN walks aside: what they find is
-read next) goes into the tag.
+Identical commands in flight share one round trip (``SingleFlight``). A request that answers
+with an ETag passes a ``Recorder``: every reply it reads goes into the tag (the keys the index
+gives are not: what they name is read next).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import asyncio
 import hashlib
 import logging
 from bisect import bisect_left, bisect_right
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -32,6 +32,7 @@ from redis.exceptions import ResponseError
 
 from ..errors import is_wrong_type
 from ..flight import SingleFlight
+from ..keyspace import Keyspace
 from ..local_cache import MISS, LocalCache
 from ..redis_clients import shed_idle_connections
 from ..version import __version__
@@ -59,9 +60,6 @@ log = logging.getLogger("fullon.cache_api.readers")
 
 READ_BATCH = 1000
 """Most fields or elements one command reads; most commands per round trip."""
-SCAN_BATCH = 250
-"""Keys one SCAN call walks: on a keyspace of a million keys a call then takes about 0.15 ms,
-so a writer waiting behind it hardly notices (1000 would take 0.6 ms, with 2 ms peaks)."""
 RUN_S = 0.0005
 """Seconds a request runs on replies from the local cache before it lets others run."""
 BIG_REPLY = 4 * 1024 * 1024
@@ -192,19 +190,29 @@ class Source:
     """One request's (or one stream's) way to Redis: through the local cache (when it holds),
     sharing identical commands in flight, recording what an answer reads."""
 
-    __slots__ = ("_ran_since", "cache", "flights", "max_value_bytes", "recorder", "redis")
+    __slots__ = (
+        "_ran_since",
+        "cache",
+        "flights",
+        "keyspace",
+        "max_value_bytes",
+        "recorder",
+        "redis",
+    )
 
     def __init__(
         self,
         redis: Redis,
         flights: SingleFlight,
         max_value_bytes: int,
+        keyspace: Keyspace,
         cache: LocalCache | None = None,
         recorder: Recorder | None = None,
     ) -> None:
         self.redis = redis
         self.flights = flights
         self.max_value_bytes = max_value_bytes
+        self.keyspace = keyspace
         self.cache = cache
         self.recorder = recorder
         self._ran_since = perf_counter()
@@ -381,51 +389,32 @@ class Source:
 
     # keys ----------------------------------------------------------------------------------
 
-    async def keys(self, pattern: str, *, ordered: bool = True) -> list[str]:
-        """Every key matching ``pattern``, deduplicated (SCAN may repeat keys), sorted unless
-        not ``ordered``: a SCAN walk, shared by every request that asks meanwhile."""
-        flight = ("keys", pattern, ordered)
-        return await self.flights.run(flight, lambda: self._walk(pattern, ordered))
-
-    async def _walk(self, pattern: str, ordered: bool) -> list[str]:
-        found: set[str] = set()
-        async for batch in self.scan(pattern):
-            found.update(batch)
-        return sorted(found) if ordered else list(found)
-
-    async def scan(self, pattern: str) -> AsyncIterator[list[str]]:
-        """The keys matching ``pattern``, a SCAN call's batch at a time (``SCAN_BATCH`` keys
-        walked per call; a key may come twice). Between calls other requests run: a long walk
-        never holds the process."""
-        cursor = 0
-        while True:
-            cursor, batch = await self.redis.scan(cursor, match=pattern, count=SCAN_BATCH)
-            yield [key if isinstance(key, str) else key.decode("utf-8", "replace") for key in batch]
-            if cursor == 0:
-                return
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys of fullon_cache's families that start with ``prefix``, sorted: a lookup in
+        the key index, no Redis command (see ``keyspace``)."""
+        return await self.keyspace.keys(prefix)
 
     async def family_keys(
-        self, pattern: str, parse: Callable[[str], P | None]
+        self, prefix: str, parse: Callable[[str], P | None]
     ) -> list[tuple[P, str]]:
-        """(what the key names, key) of the keys matching ``pattern`` that ``parse`` accepts
-        (SCAN patterns also match longer names: every key is parsed again), in the order of what
-        they name: one SCAN walk."""
+        """(what the key names, key) of the keys under ``prefix`` that ``parse`` accepts (a
+        prefix also holds longer names: every key is parsed again), in the order of what they
+        name."""
         return sorted(
-            (parsed, key) for key in await self.keys(pattern) if (parsed := parse(key)) is not None
+            (parsed, key) for key in await self.keys(prefix) if (parsed := parse(key)) is not None
         )
 
     async def family(
         self,
-        pattern: str,
+        prefix: str,
         parse: Callable[[str], P | None],
         *reads: tuple[Any, ...],
         after: str | None = None,
         limit: int | None = None,
     ) -> Family[P]:
-        """The keys of a family (see ``family_keys``) read with ``reads``: one SCAN walk, then
-        pipelines (see ``members``). With ``limit``: one page, the keys after the key
-        ``after``."""
-        found = await self.family_keys(pattern, parse)
+        """The keys of a family (see ``family_keys``) read with ``reads`` in pipelines (see
+        ``members``). With ``limit``: one page, the keys after the key ``after``."""
+        found = await self.family_keys(prefix, parse)
         if after is not None and (last := parse(after)) is not None:
             found = found[bisect_right([parsed for parsed, _ in found], last) :]
         if limit is None or len(found) <= limit:
@@ -436,17 +425,30 @@ class Source:
     async def members(self, found: list[tuple[P, str]], *reads: tuple[Any, ...]) -> Family[P]:
         """The replies of ``reads`` (each a command name and the arguments after the key) for
         each (parsed name, key) of ``found``. A key of another Redis type is skipped, logged and
-        counted."""
+        counted; a key found gone (its first read says absent) is left out."""
         replies = await self.pipeline(
             [(read[0], key, *read[1:]) for _, key in found for read in reads], listing=True
         )
         members: list[Member[P]] = []
+        skipped = 0
         width = len(reads)
         for index, (parsed, key) in enumerate(found):
             mine = replies[index * width : (index + 1) * width]
+            if self._gone(key, mine[0]):
+                continue
             if all(usable(key, reply) for reply in mine):
                 members.append(Member(parsed, key, mine))
-        return Family(members, len(found) - len(members))
+            else:
+                skipped += 1
+        return Family(members, skipped)
+
+    def _gone(self, key: str, reply: Any) -> bool:
+        """Whether ``reply`` (of a read of ``key``) says the key is absent: nil, or a length or
+        a window of 0 (Redis deletes an emptied list or hash); the index forgets it."""
+        if reply is None or (type(reply) in (int, list) and not reply):
+            self.keyspace.gone(key)
+            return True
+        return False
 
     # hashes --------------------------------------------------------------------------------
 
@@ -496,12 +498,15 @@ class Source:
         resume = position is not None and bool(found) and found[0][1] == position.key
         inner = position.inner if position is not None and resume else HashPosition()
         lengths = await self.pipeline([("HLEN", key) for _, key in found], listing=True)
-        readable = [
-            (parsed, key, int(length))
+        present = [
+            (parsed, key, length)
             for (parsed, key), length in zip(found, lengths, strict=True)
-            if usable(key, length)
+            if not self._gone(key, length)
         ]
-        skipped = len(found) - len(readable)
+        readable = [
+            (parsed, key, int(length)) for parsed, key, length in present if usable(key, length)
+        ]
+        skipped = len(present) - len(readable)
         pages: list[tuple[P, str, HashPage]] = []
         left, index = limit, 0
         while index < len(readable) and left > 0:

@@ -106,7 +106,7 @@ class AllTicks(msgspec.Struct):
 
 
 async def _exchanges(src: Source) -> list[tuple[str, str]]:
-    return await src.family_keys(keys.TICKERS_PATTERN, keys.exchange_of_tickers_key)
+    return await src.family_keys(keys.TICKERS_PREFIX, keys.exchange_of_tickers_key)
 
 
 async def _page(
@@ -130,7 +130,7 @@ async def read_all_tickers(src: Source, position: FamilyPosition | None, limit: 
 
 
 async def all_ticks(src: Source) -> AsyncIterator[AllTicks]:
-    """Every tick of every exchange (one SCAN walk, then about ``READ_BATCH`` ticks at a time),
+    """Every tick of every exchange (the key index, then about ``READ_BATCH`` ticks at a time),
     for aggregates."""
     found = await _exchanges(src)
     position: FamilyPosition | None = None

@@ -133,10 +133,10 @@ async def read_exchange_trades(
     src: Source, exchange: str, window: int, limit: int
 ) -> ExchangeTrades:
     """The first ``limit`` public trade lists of exactly ``exchange``, by key, each with its
-    newest ``window`` trades (``READ_BATCH`` at most), never consuming them: a SCAN walk and one
-    pipeline of LRANGE. A key of another Redis type is skipped and counted."""
+    newest ``window`` trades (``READ_BATCH`` at most), never consuming them: one pipeline of
+    LRANGE. A key of another Redis type is skipped and counted."""
     found = await src.family(
-        keys.trades_exchange_pattern(exchange),
+        keys.trades_exchange_prefix(exchange),
         lambda key: (
             parsed if (parsed := keys.parse_trades_key(key)) and parsed[0] == exchange else None
         ),
@@ -159,10 +159,10 @@ class TradeLists(msgspec.Struct):
 
 async def read_trade_lists(src: Source, after: str | None, limit: int) -> TradeLists:
     """A page of the ``trades`` lists with their lengths and their exchange's status, by key:
-    a SCAN walk and one pipeline (LLEN per list, GET per distinct exchange). A key of another
+    one pipeline (LLEN per list, GET per distinct exchange). A key of another
     Redis type is skipped and counted (a status of another type reads as none)."""
     found = await src.family(
-        keys.TRADES_PATTERN, keys.parse_trades_key, ("LLEN",), after=after, limit=limit
+        keys.TRADES_PREFIX, keys.parse_trades_key, ("LLEN",), after=after, limit=limit
     )
     exchanges = sorted({m.parsed[0] for m in found.members})
     status_keys = [keys.trade_status_key(exchange) for exchange in exchanges]
@@ -188,10 +188,10 @@ class UserTradeLists(msgspec.Struct):
 async def read_user_trade_lists(
     src: Source, uid: str, after: str | None, limit: int
 ) -> UserTradeLists:
-    """A page of one user's ``user_trades`` lists with their lengths, by exchange: a SCAN walk
-    and a pipeline of LLEN. None at all (they are consumed) is an empty list."""
+    """A page of one user's ``user_trades`` lists with their lengths, by exchange: a pipeline
+    of LLEN. None at all (they are consumed) is an empty list."""
     found = await src.family(
-        keys.user_trades_pattern(uid),
+        keys.user_trades_prefix(uid),
         lambda key: (
             parsed if (parsed := keys.parse_user_trades_key(key)) and parsed[0] == uid else None
         ),
@@ -213,10 +213,10 @@ def _status_key(key: str) -> tuple[StatusKind, str] | None:
 
 async def _status_keys(src: Source) -> list[tuple[tuple[StatusKind, str], str]]:
     """((kind, suffix), key) of every trade and user-trade status, by key (so by kind, then
-    suffix): two SCAN walks."""
+    suffix), from the key index."""
     found = [
-        *await src.keys(keys.TRADE_STATUS_PATTERN),
-        *await src.keys(keys.USER_TRADE_STATUS_PATTERN),
+        *await src.keys(keys.TRADE_STATUS_PREFIX),
+        *await src.keys(keys.USER_TRADE_STATUS_PREFIX),
     ]
     return sorted((parsed, key) for key in found if (parsed := _status_key(key)) is not None)
 
@@ -228,8 +228,8 @@ class Statuses(msgspec.Struct):
 
 
 async def read_statuses(src: Source, after: str | None, limit: int) -> Statuses:
-    """A page of the trade and user-trade statuses, by key: two SCAN walks and one pipeline of
-    GET. A key of another Redis type is skipped and counted."""
+    """A page of the trade and user-trade statuses, by key: one pipeline of GET. A key of
+    another Redis type is skipped and counted."""
     found = await _status_keys(src)
     if after is not None:
         found = [(parsed, key) for parsed, key in found if key > after]
@@ -248,10 +248,10 @@ class TradeTotals(msgspec.Struct):
 
 
 async def read_trade_totals(src: Source) -> TradeTotals:
-    """Lengths of every trade and user-trade list and every status value: SCAN walks and
-    pipelines (LLEN per list, GET per status). Keys of another Redis type are skipped."""
-    lists = await src.family(keys.TRADES_PATTERN, keys.parse_trades_key, ("LLEN",))
-    user_lists = await src.family(keys.USER_TRADES_PATTERN, keys.parse_user_trades_key, ("LLEN",))
+    """Lengths of every trade and user-trade list and every status value: pipelines (LLEN per
+    list, GET per status). Keys of another Redis type are skipped."""
+    lists = await src.family(keys.TRADES_PREFIX, keys.parse_trades_key, ("LLEN",))
+    user_lists = await src.family(keys.USER_TRADES_PREFIX, keys.parse_user_trades_key, ("LLEN",))
     statuses = await src.members(await _status_keys(src), ("GET",))
     return TradeTotals(
         [int(m.replies[0]) for m in lists.members],
