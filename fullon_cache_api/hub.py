@@ -11,12 +11,13 @@ Reading never waits behind the clients: the read loop only reads (invalidations 
 once, publications queued in order for the fan-out task), and its heartbeat counts empty reads,
 not the clock, so a busy loop cannot make it report a false loss. The fan-out task hands each
 publication only to the listeners that want it (indexed by exchange and symbol), yielding to
-the loop every few hundred listeners. A listener holds its pending updates conflated to the
+the loop every few hundred listeners. A listener holds its pending updates in order up
+to ``stream_queue`` items and ``stream_queue_bytes`` bytes; beyond either they conflate to the
 newest per key (exchange and symbol; a poller's newest state), each replaced one counted as
-dropped, at most ``stream_queue`` keys and ``stream_queue_bytes`` bytes: beyond either its
-client is too slow even conflated, and it fails with ``SlowClient`` (its stream ends, its memory
-freed). A consumer may give a listener a ``gate`` (its room to send): updates conflate while it
-waits, so the work a publication costs is bounded by what the clients take.
+dropped; if even that exceeds a bound, its client is too slow and it fails with ``SlowClient``
+(its stream ends, its memory freed). A consumer may give a listener a ``gate`` (its room to
+send): updates wait and conflate meanwhile, so the work a publication costs is bounded by what
+the clients take.
 
 What has no publication is polled: one poller per distinct read (``poll``, keyed by what it
 reads), shared by all its listeners, reads every ``ws_poll_interval`` seconds (through the
@@ -55,7 +56,7 @@ from .metrics import LOCAL_CACHE_EVENTS, POLLERS, STREAM_DROPPED, STREAMS
 from .readers.base import text
 from .settings import Settings
 
-__all__ = ["HubClosed", "Listener", "SlowClient", "StreamHub", "TickerUpdate"]
+__all__ = ["Gate", "HubClosed", "Listener", "SlowClient", "StreamHub", "TickerUpdate"]
 
 log = logging.getLogger("fullon.cache_api.hub")
 T = TypeVar("T")
@@ -92,11 +93,14 @@ def _ticker_key(update: TickerUpdate) -> Hashable:
 
 
 class Listener(Generic[T]):
-    """One consumer of the hub: its pending items, conflated to the newest per key (per
-    exchange and symbol for tickers; the newest state for a poller), each replaced one counted
-    as dropped; the error that ended its stream if one did, and its slot, given back by
-    ``close``. At most ``size`` keys and ``max_bytes`` bytes wait: beyond either the consumer
-    is too slow even conflated, and the listener fails with ``SlowClient`` (its items freed)."""
+    """One consumer of the hub: its pending items, the error that ended its stream if one did,
+    and its slot, given back by ``close``.
+
+    Items wait in order while at most ``size`` of them and ``max_bytes`` bytes do. Beyond
+    either the consumer is behind, and they conflate: the newest per key (exchange and symbol
+    for tickers; the newest state of a poller), each replaced one counted as dropped, until the
+    next batch is taken. If even the conflated items exceed a bound, the listener fails with
+    ``SlowClient`` and frees them."""
 
     def __init__(
         self,
@@ -107,7 +111,9 @@ class Listener(Generic[T]):
         key: Callable[[T], Hashable] = _whole,
         weight: Callable[[T], int] = lambda item: 0,
     ) -> None:
-        self._items: dict[Hashable, T] = {}
+        self._queue: deque[T] = deque()
+        self._latest: dict[Hashable, T] | None = None
+        """The pending items conflated, while the consumer is behind (else None)."""
         self._size = size
         self._max_bytes = max_bytes
         self._key = key
@@ -127,15 +133,26 @@ class Listener(Generic[T]):
     def push(self, item: T) -> None:
         if self.error is not None:
             return
-        key, items = self._key(item), self._items
-        old = items.get(key, _NOTHING)
-        if old is not _NOTHING:
-            self.dropped += 1  # conflated: the client misses this value, never the newest
-            STREAM_DROPPED.inc()
-            self._bytes -= self._weight(old)
-        items[key] = item
         self._bytes += self._weight(item)
-        if len(items) > self._size or self._bytes > self._max_bytes:
+        latest = self._latest
+        if latest is None:
+            self._queue.append(item)
+            if len(self._queue) <= self._size and self._bytes <= self._max_bytes:
+                self._ready.set()
+                return
+            latest = self._latest = {}  # behind: conflate what waits, and what comes next
+            items, self._queue = list(self._queue), deque()
+        else:
+            items = [item]
+        for each in items:
+            key = self._key(each)
+            old = latest.pop(key, _NOTHING)  # popped: the newest goes last, in arrival order
+            if old is not _NOTHING:
+                self.dropped += 1  # the client misses this value, never the newest
+                STREAM_DROPPED.inc()
+                self._bytes -= self._weight(old)
+            latest[key] = each
+        if len(latest) > self._size or self._bytes > self._max_bytes:
             self.fail(SlowClient(f"more than {self._size} updates or {self._max_bytes} bytes wait"))
             return
         self._ready.set()
@@ -144,17 +161,21 @@ class Listener(Generic[T]):
         if not isinstance(self.error, SlowClient):  # a slow client's end stands
             self.error = error
         if isinstance(error, SlowClient):
-            self._items.clear()
-            self._bytes = 0
+            self._clear()
         self._ready.set()
+
+    def _clear(self) -> None:
+        self._queue = deque()
+        self._latest = None
+        self._bytes = 0
 
     async def next_batch(self, wait_s: float) -> list[T]:
         """Every pending item, waiting up to ``wait_s`` seconds for one ([] when none came),
-        after the gate if there is one (items conflate meanwhile). Raises the error that ended
-        the stream."""
+        after the gate if there is one (items conflate meanwhile, once behind). Raises the
+        error that ended the stream."""
         if self.gate is not None and self.error is None:
             await self.gate()
-        if not self._items and self.error is None:
+        if not self._queue and not self._latest and self.error is None:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
             # arrives just as the event is set (the cancelled stream would wait on)
             with contextlib.suppress(TimeoutError):
@@ -163,16 +184,14 @@ class Listener(Generic[T]):
         self._ready.clear()
         if self.error is not None:
             raise self.error
-        batch = list(self._items.values())
-        self._items.clear()
-        self._bytes = 0
+        batch = list(self._queue) if self._latest is None else list(self._latest.values())
+        self._clear()
         return batch
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._items.clear()
-            self._bytes = 0
+            self._clear()
             self._on_close(self)
 
 
