@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import base64
 import json
+import multiprocessing
 import os
 import re
 import socket
@@ -90,14 +91,19 @@ def rss_mb(pid: int) -> float:
         return int(re.search(r"VmRSS:\s+(\d+)", status.read()).group(1)) / 1024  # type: ignore[union-attr]
 
 
-class Writer(threading.Thread):
-    """``rate`` ticks per second, round robin over the symbols, until stopped."""
+class Writer(multiprocessing.Process):
+    """``rate`` ticks per second, round robin over the symbols, until stopped: a process of its
+    own, so that it shares no interpreter lock with the clients that measure."""
 
     def __init__(self, port: int, rate: int) -> None:
         super().__init__(daemon=True)
         self.port, self.rate = port, rate
-        self.stop = threading.Event()
-        self.published = 0
+        self.stop = multiprocessing.Event()
+        self.count = multiprocessing.Value("l", 0)
+
+    @property
+    def published(self) -> int:
+        return int(self.count.value)
 
     def run(self) -> None:
         with redis.Redis(port=self.port) as client:
@@ -110,7 +116,7 @@ class Writer(threading.Thread):
                 pipe.hset("tickers:flood", symbol, tick)
                 pipe.publish(f"ticker_updates:flood:{symbol}", tick)
                 pipe.execute()
-                self.published += 1
+                self.count.value += 1
                 i += 1
                 delay = start + i / self.rate - time.monotonic()
                 if delay > 0:
@@ -222,6 +228,8 @@ def main() -> None:
         ended = metrics(base)
     finally:
         writer.stop.set()
+        if writer.is_alive():
+            writer.join(10)
         omem.stop.set()
         for sock in sockets:
             sock.close()

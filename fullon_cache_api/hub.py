@@ -124,6 +124,8 @@ class Listener(Generic[T]):
         self.gate: Gate | None = None
         self.error: BaseException | None = None
         self.dropped = 0
+        self._counted = 0
+        """Of ``dropped``, how many the metric has (counted per batch, not per update)."""
         self.closed = False
 
     @property
@@ -149,7 +151,6 @@ class Listener(Generic[T]):
             old = latest.pop(key, _NOTHING)  # popped: the newest goes last, in arrival order
             if old is not _NOTHING:
                 self.dropped += 1  # the client misses this value, never the newest
-                STREAM_DROPPED.inc()
                 self._bytes -= self._weight(old)
             latest[key] = each
         if len(latest) > self._size or self._bytes > self._max_bytes:
@@ -165,6 +166,9 @@ class Listener(Generic[T]):
         self._ready.set()
 
     def _clear(self) -> None:
+        if self.dropped > self._counted:
+            STREAM_DROPPED.inc(self.dropped - self._counted)
+            self._counted = self.dropped
         self._queue = deque()
         self._latest = None
         self._bytes = 0

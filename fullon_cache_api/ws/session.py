@@ -171,6 +171,11 @@ class Outbox:
     def full(self) -> bool:
         return self.bytes >= self._max_bytes or len(self._frames) >= self._size
 
+    def _low(self) -> bool:
+        """Down to half of both bounds: room again (not at each frame sent, so that a stream
+        sends a batch, not a frame at a time, while its client reads slowly)."""
+        return 2 * self.bytes <= self._max_bytes and 2 * len(self._frames) <= self._size
+
     def push(self, frame: bytes, droppable: bool) -> None:
         if len(self._frames) >= self._size:
             victim = next((i for i, (_, d) in enumerate(self._frames) if d), None)
@@ -186,8 +191,10 @@ class Outbox:
         self._ready.set()
 
     async def room(self) -> None:
-        """Wait until the outbox is not full (or closing)."""
-        while self.full() and not self.closing:
+        """Wait while the outbox is full, until it is down to half (or closing)."""
+        if self.full():
+            self._room.clear()
+        while not self._room.is_set() and not self.closing:
             await self._room.wait()
 
     def close(self) -> None:
@@ -210,7 +217,7 @@ class Outbox:
             await self._ready.wait()
         frame = self._frames.popleft()[0]
         self.bytes -= len(frame)
-        if not self.full():
+        if self._low():
             self._room.set()
         return frame
 
@@ -287,8 +294,12 @@ class Session:
 
     async def _write(self) -> None:
         timeout = self.settings.client_send_timeout
+        sent = 0
         with contextlib.suppress(Exception):  # the client went away: the reader sees it
             while (frame := await self.outbox.next()) is not None:
+                sent += 1
+                if sent % 64 == 0:  # a send that need not wait does not yield: let others run
+                    await asyncio.sleep(0)
                 try:
                     async with asyncio.timeout(timeout):
                         await self.websocket.send(
