@@ -11,13 +11,14 @@ Reading never waits behind the clients: the read loop only reads (invalidations 
 once, publications queued in order for the fan-out task), and its heartbeat counts empty reads,
 not the clock, so a busy loop cannot make it report a false loss. The fan-out task hands each
 publication only to the listeners that want it (indexed by exchange and symbol), yielding to
-the loop every few hundred listeners. A listener holds its pending updates in order up
-to ``stream_queue`` items and ``stream_queue_bytes`` bytes; beyond either they conflate to the
-newest per key (exchange and symbol; a poller's newest state), each replaced one counted as
-dropped; if even that exceeds a bound, its client is too slow and it fails with ``SlowClient``
-(its stream ends, its memory freed). A consumer may give a listener a ``gate`` (its room to
-send): updates wait and conflate meanwhile, so the work a publication costs is bounded by what
-the clients take.
+the loop every few hundred listeners. A listener holds its pending updates in order up to
+``stream_queue`` items and ``stream_queue_bytes`` bytes; beyond either its client is behind and
+they conflate to the newest per key: a ticker listener leaves the fan-out (a publication then
+costs nothing for it) and its next batch is the newest publication of each of its symbols,
+which the hub keeps; a poller's listener keeps its newest state. If even that exceeds a bound,
+the client is too slow and the listener fails with ``SlowClient`` (its stream ends, its memory
+freed). A consumer may give a listener a ``gate`` (its room to send): updates wait meanwhile,
+so the work a publication costs is bounded by what the clients take.
 
 What has no publication is polled: one poller per distinct read (``poll``, keyed by what it
 reads), shared by all its listeners, reads every ``ws_poll_interval`` seconds (through the
@@ -97,10 +98,13 @@ class Listener(Generic[T]):
     and its slot, given back by ``close``.
 
     Items wait in order while at most ``size`` of them and ``max_bytes`` bytes do. Beyond
-    either the consumer is behind, and they conflate: the newest per key (exchange and symbol
-    for tickers; the newest state of a poller), each replaced one counted as dropped, until the
-    next batch is taken. If even the conflated items exceed a bound, the listener fails with
-    ``SlowClient`` and frees them."""
+    either the consumer is behind. A listener the hub can bring up to date (``catch_up``: a
+    ticker listener) then drops what waits and leaves the fan-out (``behind``): while behind it
+    costs a publication nothing, and its next batch is the newest update of each of its keys
+    (exchange and symbol), from the hub. Any other (a poller's) conflates instead: the newest
+    per key, each replaced one counted as dropped, until the next batch is taken. If even that
+    batch exceeds ``size`` keys or ``max_bytes`` bytes, the listener fails with ``SlowClient``
+    and frees them."""
 
     def __init__(
         self,
@@ -110,7 +114,13 @@ class Listener(Generic[T]):
         max_bytes: int = 1 << 62,
         key: Callable[[T], Hashable] = _whole,
         weight: Callable[[T], int] = lambda item: 0,
+        behind: Callable[[Listener[T]], None] | None = None,
+        catch_up: Callable[[Listener[T]], list[T]] | None = None,
     ) -> None:
+        self._behind = behind
+        self._catch_up = catch_up
+        self.is_behind = False
+        """Out of the fan-out until its next batch, which ``catch_up`` makes."""
         self._queue: deque[T] = deque()
         self._latest: dict[Hashable, T] | None = None
         """The pending items conflated, while the consumer is behind (else None)."""
@@ -133,13 +143,20 @@ class Listener(Generic[T]):
         return self._bytes
 
     def push(self, item: T) -> None:
-        if self.error is not None:
+        if self.error is not None or self.is_behind:
             return
         self._bytes += self._weight(item)
         latest = self._latest
         if latest is None:
             self._queue.append(item)
             if len(self._queue) <= self._size and self._bytes <= self._max_bytes:
+                self._ready.set()
+                return
+            if self._behind is not None:  # the hub brings it up to date at its next batch
+                self.dropped += len(self._queue)
+                self._clear()
+                self.is_behind = True
+                self._behind(self)
                 self._ready.set()
                 return
             latest = self._latest = {}  # behind: conflate what waits, and what comes next
@@ -179,6 +196,16 @@ class Listener(Generic[T]):
         error that ended the stream."""
         if self.gate is not None and self.error is None:
             await self.gate()
+        if self.is_behind and self.error is None and self._catch_up is not None:
+            self.is_behind = False
+            batch = self._catch_up(self)  # the newest of each key, and back in the fan-out
+            weight = sum(map(self._weight, batch))
+            if len(batch) > self._size or weight > self._max_bytes:
+                error = SlowClient(f"{len(batch)} updates of {weight} bytes wait")
+                self.fail(error)
+                raise error
+            self._ready.clear()
+            return batch
         if not self._queue and not self._latest and self.error is None:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
             # arrives just as the event is set (the cancelled stream would wait on)
@@ -228,6 +255,14 @@ class StreamHub:
         """Every ticker listener: the exchange and the symbols it follows."""
         self._clients: dict[str, int] = {}
         """Slotted streams per client address (``take_client``)."""
+        self._last: dict[tuple[str, str], TickerUpdate] = {}
+        """The newest publication of each (exchange, symbol) while ticker listeners are open:
+        what a listener that fell behind is brought up to date with."""
+        self._counts: dict[Hashable, int] = {}
+        """Publications by (exchange, symbol), ("*", symbol), exchange and None (all), while
+        ticker listeners are open: what a listener missed while behind."""
+        self._behind: dict[Listener[TickerUpdate], int] = {}
+        """The listeners behind, and their keys' publications when they fell behind."""
         self._inbox: deque[tuple[bytes | str, bytes | str]] = deque()
         """Publications read but not yet fanned out, in order (at most ``_INBOX`` items and four
         times ``stream_queue_bytes`` bytes; beyond either the oldest are dropped and counted)."""
@@ -287,14 +322,11 @@ class StreamHub:
             max_bytes=settings.stream_queue_bytes,
             key=_ticker_key,
             weight=_ticker_bytes,
+            behind=self._fall_behind,
+            catch_up=self._catch_up,
         )
-        wanted = None if symbols is None else frozenset(symbols)
-        self._symbols[listener] = (exchange, wanted)
-        if exchange is None or wanted is None:  # filtered by symbol at each publication
-            self._tickers.setdefault(exchange, set()).add(listener)
-        else:
-            for symbol in wanted:
-                self._by_symbol.setdefault((exchange, symbol), set()).add(listener)
+        self._symbols[listener] = (exchange, None if symbols is None else frozenset(symbols))
+        self._index(listener)
         if slot:
             self._slotted.add(listener)
             STREAMS.inc()
@@ -316,8 +348,19 @@ class StreamHub:
         else:
             self._clients.pop(client, None)
 
-    def _remove(self, listener: Listener[TickerUpdate]) -> None:
-        exchange, wanted = self._symbols.pop(listener, (None, None))
+    def _index(self, listener: Listener[TickerUpdate]) -> None:
+        """Into the fan-out: by exchange and symbol, or by exchange when it follows every
+        symbol (or every exchange: filtered by symbol at each publication)."""
+        exchange, wanted = self._symbols[listener]
+        if exchange is None or wanted is None:
+            self._tickers.setdefault(exchange, set()).add(listener)
+        else:
+            for symbol in wanted:
+                self._by_symbol.setdefault((exchange, symbol), set()).add(listener)
+
+    def _unindex(self, listener: Listener[TickerUpdate]) -> None:
+        """Out of the fan-out (closed, or behind: ``_catch_up`` puts it back)."""
+        exchange, wanted = self._symbols.get(listener, (None, None))
         group = self._tickers.get(exchange)
         if group is not None and listener in group:
             group.discard(listener)
@@ -330,6 +373,44 @@ class StreamHub:
                     group.discard(listener)
                     if not group:
                         del self._by_symbol[exchange, symbol]
+
+    def _published_for(self, listener: Listener[TickerUpdate]) -> int:
+        """How many publications a listener's keys have had (while listeners were open)."""
+        exchange, wanted = self._symbols[listener]
+        counts = self._counts
+        if wanted is None:
+            return counts.get(exchange, 0)
+        return sum(counts.get((exchange or "*", symbol), 0) for symbol in wanted)
+
+    def _fall_behind(self, listener: Listener[TickerUpdate]) -> None:
+        self._unindex(listener)
+        self._behind[listener] = self._published_for(listener)
+
+    def _catch_up(self, listener: Listener[TickerUpdate]) -> list[TickerUpdate]:
+        """A listener that fell behind, back in the fan-out, and the newest update of each of
+        its keys (as ``_last`` holds them); what it missed meanwhile is counted as dropped."""
+        self._index(listener)
+        exchange, wanted = self._symbols[listener]
+        last = self._last
+        if exchange is not None and wanted is not None:
+            batch = [last[exchange, s] for s in wanted if (exchange, s) in last]
+        else:
+            batch = [
+                update
+                for (ex, symbol), update in last.items()
+                if (exchange is None or ex == exchange) and (wanted is None or symbol in wanted)
+            ]
+        missed = self._published_for(listener) - self._behind.pop(listener, 0)
+        listener.dropped += max(0, missed - len(batch))
+        return batch
+
+    def _remove(self, listener: Listener[TickerUpdate]) -> None:
+        self._unindex(listener)
+        self._behind.pop(listener, None)
+        self._symbols.pop(listener, None)
+        if not self._symbols:
+            self._last.clear()
+            self._counts.clear()
         if listener in self._slotted:
             self._slotted.discard(listener)
             STREAMS.dec()
@@ -544,8 +625,14 @@ class StreamHub:
             parsed = keys.parse_ticker_channel(text(channel))
             if parsed is None:
                 continue
+            if not self._symbols:
+                continue
             exchange, symbol = parsed
             update = (exchange, symbol, data if isinstance(data, bytes) else data.encode())
+            self._last[exchange, symbol] = update
+            counts = self._counts
+            for key in ((exchange, symbol), ("*", symbol), exchange, None):
+                counts[key] = counts.get(key, 0) + 1
             for listener in self._wanting(exchange, symbol):
                 if not listener.closed:
                     listener.push(update)

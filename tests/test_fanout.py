@@ -386,34 +386,41 @@ async def hub_on(settings: Settings) -> Any:
         await client.aclose()
 
 
-async def test_a_listener_behind_even_conflated_fails_slow_client_and_frees_its_updates(
+async def test_a_listener_behind_costs_nothing_then_gets_the_newest_or_fails_slow_client(
     redis_server, settings
 ) -> None:
-    """Three updates wait in order; a fourth and they conflate per symbol (three of four
-    dropped); four symbols behind is more than the bound: the listener fails, holding
-    nothing."""
+    """Three updates wait in order; a fourth and the listener falls behind: out of the
+    fan-out, holding nothing, its next batch the newest of each symbol (the rest counted as
+    dropped). Behind on more symbols than its bound, it fails ``SlowClient``."""
     small = Settings(redis_url=settings.redis_url, stream_queue=3)
     async with hub_on(small) as hub:
         listener = hub.listen_tickers(None, None)
+        marker = hub.listen_tickers("binance", ["MARK/USDT"], slot=False)
         await hub.connected()
-        with redis.Redis(port=redis_server.port) as admin:
-            for price in range(4):
-                admin.publish("ticker_updates:binance:BTC/USDT", json.dumps({"price": price}))
-        with anyio.fail_after(10):
-            while listener.dropped < 3:
-                await anyio.sleep(0.02)
-        (update,) = await listener.next_batch(1)  # conflated: the newest alone
-        assert json.loads(update[2]) == {"price": 3} and listener.dropped == 3
-        with redis.Redis(port=redis_server.port) as admin:
-            for symbol in SYMBOLS[:5]:
-                admin.publish(f"ticker_updates:binance:{symbol}", json.dumps({"price": 1}))
-        with anyio.fail_after(10):
-            while listener.error is None:
-                await anyio.sleep(0.02)
-        assert listener.pending_bytes == 0
+
+        async def publish(*symbols: str) -> None:
+            with redis.Redis(port=redis_server.port) as admin:
+                for price, symbol in enumerate(symbols):
+                    admin.publish(f"ticker_updates:binance:{symbol}", json.dumps({"price": price}))
+                admin.publish("ticker_updates:binance:MARK/USDT", "{}")
+            with anyio.fail_after(10):  # fanned out up to the marker
+                while not any(u[1] == "MARK/USDT" for u in await marker.next_batch(1)):
+                    pass
+
+        await publish(*["BTC/USDT"] * 6)
+        assert listener.is_behind and listener.pending_bytes == 0
+        batch = await listener.next_batch(1)
+        assert [(u[1], json.loads(u[2])) for u in batch] == [
+            ("BTC/USDT", {"price": 5}),
+            ("MARK/USDT", {}),
+        ]
+        assert listener.dropped == 5 and not listener.is_behind
+        await publish(*SYMBOLS[:5])
         with pytest.raises(SlowClient):
             await listener.next_batch(1)
+        assert listener.pending_bytes == 0
         listener.close()
+        marker.close()
 
 
 async def test_a_publication_reaches_only_the_listeners_that_want_it(
