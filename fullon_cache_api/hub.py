@@ -15,10 +15,10 @@ the loop every few hundred listeners. A listener holds its pending updates in or
 ``stream_queue`` items and ``stream_queue_bytes`` bytes; beyond either its client is behind and
 they conflate to the newest per key: a ticker listener leaves the fan-out (a publication then
 costs nothing for it) and its next batch is the newest publication of each of its symbols,
-which the hub keeps; a poller's listener keeps its newest state. If even that exceeds a bound,
-the client is too slow and the listener fails with ``SlowClient`` (its stream ends, its memory
-freed). A consumer may give a listener a ``gate`` (its room to send): updates wait meanwhile,
-so the work a publication costs is bounded by what the clients take.
+which the hub keeps; a poller's listener keeps its newest state. If even that exceeds
+``stream_queue_bytes``, the client is too slow and the listener fails with ``SlowClient`` (its
+stream ends, its memory freed). A consumer may give a listener a ``gate`` (its room to send):
+updates wait meanwhile, so the work a publication costs is bounded by what the clients take.
 
 What has no publication is polled: one poller per distinct read (``poll``, keyed by what it
 reads), shared by all its listeners, reads every ``ws_poll_interval`` seconds (through the
@@ -101,10 +101,10 @@ class Listener(Generic[T]):
     either the consumer is behind. A listener the hub can bring up to date (``catch_up``: a
     ticker listener) then drops what waits and leaves the fan-out (``behind``): while behind it
     costs a publication nothing, and its next batch is the newest update of each of its keys
-    (exchange and symbol), from the hub. Any other (a poller's) conflates instead: the newest
-    per key, each replaced one counted as dropped, until the next batch is taken. If even that
-    batch exceeds ``size`` keys or ``max_bytes`` bytes, the listener fails with ``SlowClient``
-    and frees them."""
+    (exchange and symbol), from the hub: more than ``max_bytes`` bytes of them and it fails
+    with ``SlowClient``. Any other (a poller's) conflates instead: the newest per key, each
+    replaced one counted as dropped, until the next batch is taken; beyond ``size`` keys or
+    ``max_bytes`` bytes even so, it fails with ``SlowClient``. Failed, it holds nothing."""
 
     def __init__(
         self,
@@ -200,7 +200,7 @@ class Listener(Generic[T]):
             self.is_behind = False
             batch = self._catch_up(self)  # the newest of each key, and back in the fan-out
             weight = sum(map(self._weight, batch))
-            if len(batch) > self._size or weight > self._max_bytes:
+            if weight > self._max_bytes:  # one update per key: bounded in bytes alone
                 error = SlowClient(f"{len(batch)} updates of {weight} bytes wait")
                 self.fail(error)
                 raise error

@@ -45,10 +45,12 @@ class Settings:
     stream_heartbeat: float = 15.0
     """Seconds between SSE heartbeat comments on an idle stream (keeps proxies open)."""
     stream_queue: int = 1000
-    """Updates buffered per stream for a slow client; beyond it the oldest are dropped."""
+    """Updates buffered in order per stream for a slow client; beyond it the stream gets only
+    the newest update of each symbol, the others counted as dropped."""
     stream_queue_bytes: int = 4_194_304
-    """Bytes of updates buffered per stream (SSE or WebSocket), conflated to the newest per
-    symbol; a client further behind is disconnected (``slow_client``)."""
+    """Bytes of updates buffered in order per stream (SSE or WebSocket), as ``stream_queue``;
+    a client behind by more than this even with only the newest update of each symbol is
+    disconnected (``slow_client``)."""
     max_streams_per_client: int = 20
     """Most concurrent /stream connections per client address; more are answered 503."""
     client_send_timeout: float = 30.0

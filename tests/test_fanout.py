@@ -391,17 +391,18 @@ async def test_a_listener_behind_costs_nothing_then_gets_the_newest_or_fails_slo
 ) -> None:
     """Three updates wait in order; a fourth and the listener falls behind: out of the
     fan-out, holding nothing, its next batch the newest of each symbol (the rest counted as
-    dropped). Behind on more symbols than its bound, it fails ``SlowClient``."""
-    small = Settings(redis_url=settings.redis_url, stream_queue=3)
+    dropped). Behind by more bytes than its bound even so, it fails ``SlowClient``."""
+    small = Settings(redis_url=settings.redis_url, stream_queue=3, stream_queue_bytes=65536)
     async with hub_on(small) as hub:
         listener = hub.listen_tickers(None, None)
         marker = hub.listen_tickers("binance", ["MARK/USDT"], slot=False)
         await hub.connected()
 
-        async def publish(*symbols: str) -> None:
+        async def publish(*symbols: str, pad: str = "") -> None:
             with redis.Redis(port=redis_server.port) as admin:
                 for price, symbol in enumerate(symbols):
-                    admin.publish(f"ticker_updates:binance:{symbol}", json.dumps({"price": price}))
+                    tick = json.dumps({"price": price, **({"pad": pad} if pad else {})})
+                    admin.publish(f"ticker_updates:binance:{symbol}", tick)
                 admin.publish("ticker_updates:binance:MARK/USDT", "{}")
             with anyio.fail_after(10):  # fanned out up to the marker
                 while not any(u[1] == "MARK/USDT" for u in await marker.next_batch(1)):
@@ -415,7 +416,9 @@ async def test_a_listener_behind_costs_nothing_then_gets_the_newest_or_fails_slo
             ("MARK/USDT", {}),
         ]
         assert listener.dropped == 5 and not listener.is_behind
-        await publish(*SYMBOLS[:5])
+        await publish(*SYMBOLS[:5])  # behind again: 7 symbols, small
+        assert len(await listener.next_batch(1)) == 7
+        await publish(*SYMBOLS[:5], pad="x" * 20_000)  # 5 x 20 KB newest: more than 64 KiB
         with pytest.raises(SlowClient):
             await listener.next_batch(1)
         assert listener.pending_bytes == 0

@@ -6,9 +6,10 @@ every path. A server may never report that the client went (hypercorn stops read
 connection that holds a pipelined byte after the request, so it never sees the close): an idle
 stream therefore writes a probe (an empty comment) every second, and the write that fails on
 the closed connection ends the stream. A client that reads too slowly is not buffered without
-end: its updates conflate to the newest per symbol, and beyond ``stream_queue`` symbols or
-``stream_queue_bytes`` the stream ends with ``event: end`` (reason ``slow_client``); a write the
-client does not take within ``client_send_timeout`` ends it too. Both are counted in /metrics
+end: beyond ``stream_queue`` updates or ``stream_queue_bytes`` it gets only the newest update of
+each symbol, and if even those exceed ``stream_queue_bytes`` the stream ends with ``event: end``
+(reason ``slow_client``); a write the client does not take within ``client_send_timeout`` ends
+it too. Both are counted in /metrics
 (``fullon_cache_api_clients_ended``).
 """
 

@@ -11,9 +11,9 @@ socket ends them all, leaving no task, poller or subscription behind.
 Every byte belongs to a live client. A socket's outbox is bounded in frames (``ws_queue``: the
 oldest stream message is dropped beyond it, counted) and in bytes (``ws_queue_bytes``): while
 it is over either, the socket reads no further request and its streams wait, their updates
-conflating in the hub (to the newest per symbol). A frame the client does not take within
+kept by the hub (the newest of each symbol once far behind). A frame the client does not take within
 ``client_send_timeout`` closes the socket (1008, ``client does not read``), and so does a
-stream whose updates outgrow their bound even conflated (1013, ``client too slow``); both are
+stream behind by more than ``stream_queue_bytes`` even so (1013, ``client too slow``); both are
 counted in /metrics (``fullon_cache_api_clients_ended``). A client address holds at most
 ``ws_max_sockets_per_client`` sockets; a ``connection_id`` longer than ``MAX_ID`` characters
 is refused at the handshake (1008), a ``request_id`` longer than that when encoded is answered
