@@ -65,7 +65,7 @@ TickerUpdate = tuple[str, str, bytes]
 """(exchange, symbol, stored tick JSON) of one publication."""
 
 _POLL_S = 1.0  # a bounded wait per read, so that closing is prompt with any redis-py version
-_SILENT_READS = 3  # empty reads after a ping: the connection is gone (a count, not a clock)
+_SILENT_READS = 3  # whole waits with nothing read, each then a ping: the connection is gone
 _YIELD_EVERY = 256  # listeners served between two yields to the loop in one fan-out
 _INBOX = 100_000  # publications pending between the read loop and the fan-out
 _NOTHING: Any = object()  # a poller's state before its first read; an absent item
@@ -535,6 +535,7 @@ class StreamHub:
                 cache.start(_unread(pubsub.connection))
             fan_out = asyncio.create_task(self._fan_out(), name="stream hub fan-out")
             silent = 0
+            loop = asyncio.get_running_loop()
             me = asyncio.current_task()
             # Stopped, even if redis-py swallowed the cancellation (it returns the reply then).
             # This loop only reads: publications wait in the inbox for the fan-out task, so
@@ -544,14 +545,15 @@ class StreamHub:
                 if self._patterns and not self._symbols:
                     await pubsub.punsubscribe(*keys.TICKER_CHANNEL_PATTERNS)
                     self._patterns = False
+                started = loop.time()
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)
                 if message is not None:
                     silent = 0
                     self._handle(message)
-                elif silent >= _SILENT_READS:  # pings unanswered: the connection is gone
-                    raise RedisConnectionError("the stream hub's heartbeat went unanswered")
-                else:  # a read's wait of silence: ping
+                elif loop.time() - started >= 0.9 * _POLL_S:  # a whole wait with nothing to read
                     silent += 1
+                    if silent >= _SILENT_READS:  # pings unanswered: the connection is gone
+                        raise RedisConnectionError("the stream hub's heartbeat went unanswered")
                     await pubsub.ping()
         finally:
             if fan_out is not None:
