@@ -5,8 +5,20 @@ taken from the request pool, holding a fixed set of subscriptions however many s
 symbols are open: ``PSUBSCRIBE ticker_updates:* next_ticker:*`` (while a stream is open; when
 the last closes, within a second), and for the local cache
 ``SUBSCRIBE __redis__:invalidate`` with ``CLIENT TRACKING ON REDIRECT <itself> BCAST PREFIX``
-every family the API reads (see ``local_cache``). Messages fan out in memory to listeners,
-each with a bounded queue that drops its oldest item when full and counts it.
+every family the API reads (see ``local_cache``).
+
+Reading never waits behind the clients: the read loop only reads (invalidations are applied at
+once, publications queued in order for the fan-out task), and its heartbeat counts empty reads,
+not the clock, so a busy loop cannot make it report a false loss. The fan-out task hands each
+publication only to the listeners that want it (indexed by exchange and symbol), yielding to
+the loop every few hundred listeners. A listener holds its pending updates in order up to
+``stream_queue`` items and ``stream_queue_bytes`` bytes; beyond either its client is behind and
+they conflate to the newest per key: a ticker listener leaves the fan-out (a publication then
+costs nothing for it) and its next batch is the newest publication of each of its symbols,
+which the hub keeps; a poller's listener keeps its newest state. If even that exceeds
+``stream_queue_bytes``, the client is too slow and the listener fails with ``SlowClient`` (its
+stream ends, its memory freed). A consumer may give a listener a ``gate`` (its room to send):
+updates wait meanwhile, so the work a publication costs is bounded by what the clients take.
 
 What has no publication is polled: one poller per distinct read (``poll``, keyed by what it
 reads), shared by all its listeners, reads every ``ws_poll_interval`` seconds (through the
@@ -45,7 +57,7 @@ from .metrics import LOCAL_CACHE_EVENTS, POLLERS, STREAM_DROPPED, STREAMS
 from .readers.base import text
 from .settings import Settings
 
-__all__ = ["HubClosed", "Listener", "StreamHub", "TickerUpdate"]
+__all__ = ["Gate", "HubClosed", "Listener", "SlowClient", "StreamHub", "TickerUpdate"]
 
 log = logging.getLogger("fullon.cache_api.hub")
 T = TypeVar("T")
@@ -53,39 +65,148 @@ TickerUpdate = tuple[str, str, bytes]
 """(exchange, symbol, stored tick JSON) of one publication."""
 
 _POLL_S = 1.0  # a bounded wait per read, so that closing is prompt with any redis-py version
+_SILENT_READS = 3  # whole waits with nothing read, each then a ping: the connection is gone
+_YIELD_EVERY = 256  # listeners served between two yields to the loop in one fan-out
+_INBOX = 100_000  # publications pending between the read loop and the fan-out
+_NOTHING: Any = object()  # a poller's state before its first read; an absent item
 
 
 class HubClosed(Exception):
     """The hub was closed (the server is shutting down): its listeners' streams end."""
 
 
-class Listener(Generic[T]):
-    """One consumer of the hub: a bounded queue (oldest dropped and counted when full), the
-    error that ended the hub's connection if one did, and its slot, given back by ``close``."""
+class SlowClient(Exception):
+    """A listener's client fell behind by more than its bound, even conflated: its stream ends
+    (SSE: a last ``end`` event, reason ``slow_client``; WebSocket: the socket is closed)."""
 
-    def __init__(self, size: int, on_close: Callable[[Listener[T]], None]) -> None:
-        self._items: deque[T] = deque(maxlen=size)
+
+Gate = Callable[[], Awaitable[None]]
+"""Awaited before a listener hands out its next batch: the consumer's room to send it (a
+WebSocket's outbox below its bound). Meanwhile the listener conflates."""
+
+
+def _whole(item: Any) -> Hashable:
+    return None  # a polled state: only the newest matters
+
+
+def _ticker_key(update: TickerUpdate) -> Hashable:
+    return update[0], update[1]
+
+
+class Listener(Generic[T]):
+    """One consumer of the hub: its pending items, the error that ended its stream if one did,
+    and its slot, given back by ``close``.
+
+    Items wait in order while at most ``size`` of them and ``max_bytes`` bytes do. Beyond
+    either the consumer is behind. A listener the hub can bring up to date (``catch_up``: a
+    ticker listener) then drops what waits and leaves the fan-out (``behind``): while behind it
+    costs a publication nothing, and its next batch is the newest update of each of its keys
+    (exchange and symbol), from the hub: more than ``max_bytes`` bytes of them and it fails
+    with ``SlowClient``. Any other (a poller's) conflates instead: the newest per key, each
+    replaced one counted as dropped, until the next batch is taken; beyond ``size`` keys or
+    ``max_bytes`` bytes even so, it fails with ``SlowClient``. Failed, it holds nothing."""
+
+    def __init__(
+        self,
+        size: int,
+        on_close: Callable[[Listener[T]], None],
+        *,
+        max_bytes: int = 1 << 62,
+        key: Callable[[T], Hashable] = _whole,
+        weight: Callable[[T], int] = lambda item: 0,
+        behind: Callable[[Listener[T]], None] | None = None,
+        catch_up: Callable[[Listener[T]], list[T]] | None = None,
+    ) -> None:
+        self._behind = behind
+        self._catch_up = catch_up
+        self.is_behind = False
+        """Out of the fan-out until its next batch, which ``catch_up`` makes."""
+        self._queue: deque[T] = deque()
+        self._latest: dict[Hashable, T] | None = None
+        """The pending items conflated, while the consumer is behind (else None)."""
+        self._size = size
+        self._max_bytes = max_bytes
+        self._key = key
+        self._weight = weight
+        self._bytes = 0
         self._ready = asyncio.Event()
         self._on_close = on_close
+        self.gate: Gate | None = None
         self.error: BaseException | None = None
         self.dropped = 0
+        self._counted = 0
+        """Of ``dropped``, how many the metric has (counted per batch, not per update)."""
         self.closed = False
 
+    @property
+    def pending_bytes(self) -> int:
+        return self._bytes
+
     def push(self, item: T) -> None:
-        if len(self._items) == self._items.maxlen:
-            self.dropped += 1
-            STREAM_DROPPED.inc()
-        self._items.append(item)
+        if self.error is not None or self.is_behind:
+            return
+        self._bytes += self._weight(item)
+        latest = self._latest
+        if latest is None:
+            self._queue.append(item)
+            if len(self._queue) <= self._size and self._bytes <= self._max_bytes:
+                self._ready.set()
+                return
+            if self._behind is not None:  # the hub brings it up to date at its next batch
+                self.dropped += len(self._queue)
+                self._clear()
+                self.is_behind = True
+                self._behind(self)
+                self._ready.set()
+                return
+            latest = self._latest = {}  # behind: conflate what waits, and what comes next
+            items, self._queue = list(self._queue), deque()
+        else:
+            items = [item]
+        for each in items:
+            key = self._key(each)
+            old = latest.pop(key, _NOTHING)  # popped: the newest goes last, in arrival order
+            if old is not _NOTHING:
+                self.dropped += 1  # the client misses this value, never the newest
+                self._bytes -= self._weight(old)
+            latest[key] = each
+        if len(latest) > self._size or self._bytes > self._max_bytes:
+            self.fail(SlowClient(f"more than {self._size} updates or {self._max_bytes} bytes wait"))
+            return
         self._ready.set()
 
     def fail(self, error: BaseException) -> None:
-        self.error = error
+        if not isinstance(self.error, SlowClient):  # a slow client's end stands
+            self.error = error
+        if isinstance(error, SlowClient):
+            self._clear()
         self._ready.set()
 
+    def _clear(self) -> None:
+        if self.dropped > self._counted:
+            STREAM_DROPPED.inc(self.dropped - self._counted)
+            self._counted = self.dropped
+        self._queue = deque()
+        self._latest = None
+        self._bytes = 0
+
     async def next_batch(self, wait_s: float) -> list[T]:
-        """Every queued item, waiting up to ``wait_s`` seconds for one ([] when none came).
-        Raises the error that ended the hub's connection."""
-        if not self._items and self.error is None:
+        """Every pending item, waiting up to ``wait_s`` seconds for one ([] when none came),
+        after the gate if there is one (items conflate meanwhile, once behind). Raises the
+        error that ended the stream."""
+        if self.gate is not None and self.error is None:
+            await self.gate()
+        if self.is_behind and self.error is None and self._catch_up is not None:
+            self.is_behind = False
+            batch = self._catch_up(self)  # the newest of each key, and back in the fan-out
+            weight = sum(map(self._weight, batch))
+            if weight > self._max_bytes:  # one update per key: bounded in bytes alone
+                error = SlowClient(f"{len(batch)} updates of {weight} bytes wait")
+                self.fail(error)
+                raise error
+            self._ready.clear()
+            return batch
+        if not self._queue and not self._latest and self.error is None:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
             # arrives just as the event is set (the cancelled stream would wait on)
             with contextlib.suppress(TimeoutError):
@@ -94,17 +215,15 @@ class Listener(Generic[T]):
         self._ready.clear()
         if self.error is not None:
             raise self.error
-        batch = list(self._items)
-        self._items.clear()
+        batch = list(self._queue) if self._latest is None else list(self._latest.values())
+        self._clear()
         return batch
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self._clear()
             self._on_close(self)
-
-
-_NOTHING = object()  # a poller's state before its first read
 
 
 class _Poller:
@@ -128,8 +247,27 @@ class StreamHub:
         self._settings = settings
         self._cache = cache
         self._tickers: dict[str | None, set[Listener[TickerUpdate]]] = {}
-        """Ticker listeners by the exchange they follow (None: every exchange)."""
-        self._symbols: dict[Listener[TickerUpdate], frozenset[str] | None] = {}
+        """Listeners of every symbol, by the exchange they follow (None: every exchange)."""
+        self._by_symbol: dict[tuple[str, str], set[Listener[TickerUpdate]]] = {}
+        """Listeners of named symbols, by (exchange, symbol): a publication touches only the
+        listeners that want it."""
+        self._symbols: dict[Listener[TickerUpdate], tuple[str | None, frozenset[str] | None]] = {}
+        """Every ticker listener: the exchange and the symbols it follows."""
+        self._clients: dict[str, int] = {}
+        """Slotted streams per client address (``take_client``)."""
+        self._last: dict[tuple[str, str], TickerUpdate] = {}
+        """The newest publication of each (exchange, symbol) while ticker listeners are open:
+        what a listener that fell behind is brought up to date with."""
+        self._counts: dict[Hashable, int] = {}
+        """Publications by (exchange, symbol), ("*", symbol), exchange and None (all), while
+        ticker listeners are open: what a listener missed while behind."""
+        self._behind: dict[Listener[TickerUpdate], int] = {}
+        """The listeners behind, and their keys' publications when they fell behind."""
+        self._inbox: deque[tuple[bytes | str, bytes | str]] = deque()
+        """Publications read but not yet fanned out, in order (at most ``_INBOX`` items and four
+        times ``stream_queue_bytes`` bytes; beyond either the oldest are dropped and counted)."""
+        self._inbox_bytes = 0
+        self._inbox_ready = asyncio.Event()
         self._slotted: set[Listener[TickerUpdate]] = set()
         """The listeners that hold one of the ``max_streams`` slots (Server-Sent Events)."""
         self._pollers: dict[Hashable, _Poller] = {}
@@ -175,22 +313,104 @@ class StreamHub:
         (all when None). With ``slot`` it takes one of the process's ``max_streams`` slots: 503
         ``too_many_streams`` when none is free (WebSocket streams are bounded per socket
         instead). Call ``await connected()`` next, and ``close()`` the listener on every path."""
-        if slot and len(self._slotted) >= self._settings.max_streams:
-            raise TooManyStreams(f"at most {self._settings.max_streams} streams are served at once")
-        listener: Listener[TickerUpdate] = Listener(self._settings.stream_queue, self._remove)
-        self._tickers.setdefault(exchange, set()).add(listener)
-        self._symbols[listener] = None if symbols is None else frozenset(symbols)
+        settings = self._settings
+        if slot and len(self._slotted) >= settings.max_streams:
+            raise TooManyStreams(f"at most {settings.max_streams} streams are served at once")
+        listener: Listener[TickerUpdate] = Listener(
+            settings.stream_queue,
+            self._remove,
+            max_bytes=settings.stream_queue_bytes,
+            key=_ticker_key,
+            weight=_ticker_bytes,
+            behind=self._fall_behind,
+            catch_up=self._catch_up,
+        )
+        self._symbols[listener] = (exchange, None if symbols is None else frozenset(symbols))
+        self._index(listener)
         if slot:
             self._slotted.add(listener)
             STREAMS.inc()
         return listener
 
-    def _remove(self, listener: Listener[TickerUpdate]) -> None:
-        self._symbols.pop(listener, None)
-        for exchange, group in list(self._tickers.items()):
+    def take_client(self, client: str) -> bool:
+        """One of the ``max_streams_per_client`` slots of the client at this address (taken
+        synchronously); ``give_client`` gives it back."""
+        held = self._clients.get(client, 0)
+        if held >= self._settings.max_streams_per_client:
+            return False
+        self._clients[client] = held + 1
+        return True
+
+    def give_client(self, client: str) -> None:
+        held = self._clients.get(client, 0) - 1
+        if held > 0:
+            self._clients[client] = held
+        else:
+            self._clients.pop(client, None)
+
+    def _index(self, listener: Listener[TickerUpdate]) -> None:
+        """Into the fan-out: by exchange and symbol, or by exchange when it follows every
+        symbol (or every exchange: filtered by symbol at each publication)."""
+        exchange, wanted = self._symbols[listener]
+        if exchange is None or wanted is None:
+            self._tickers.setdefault(exchange, set()).add(listener)
+        else:
+            for symbol in wanted:
+                self._by_symbol.setdefault((exchange, symbol), set()).add(listener)
+
+    def _unindex(self, listener: Listener[TickerUpdate]) -> None:
+        """Out of the fan-out (closed, or behind: ``_catch_up`` puts it back)."""
+        exchange, wanted = self._symbols.get(listener, (None, None))
+        group = self._tickers.get(exchange)
+        if group is not None and listener in group:
             group.discard(listener)
             if not group:
                 del self._tickers[exchange]
+        elif exchange is not None:
+            for symbol in wanted or ():
+                group = self._by_symbol.get((exchange, symbol))
+                if group is not None:
+                    group.discard(listener)
+                    if not group:
+                        del self._by_symbol[exchange, symbol]
+
+    def _published_for(self, listener: Listener[TickerUpdate]) -> int:
+        """How many publications a listener's keys have had (while listeners were open)."""
+        exchange, wanted = self._symbols[listener]
+        counts = self._counts
+        if wanted is None:
+            return counts.get(exchange, 0)
+        return sum(counts.get((exchange or "*", symbol), 0) for symbol in wanted)
+
+    def _fall_behind(self, listener: Listener[TickerUpdate]) -> None:
+        self._unindex(listener)
+        self._behind[listener] = self._published_for(listener)
+
+    def _catch_up(self, listener: Listener[TickerUpdate]) -> list[TickerUpdate]:
+        """A listener that fell behind, back in the fan-out, and the newest update of each of
+        its keys (as ``_last`` holds them); what it missed meanwhile is counted as dropped."""
+        self._index(listener)
+        exchange, wanted = self._symbols[listener]
+        last = self._last
+        if exchange is not None and wanted is not None:
+            batch = [last[exchange, s] for s in wanted if (exchange, s) in last]
+        else:
+            batch = [
+                update
+                for (ex, symbol), update in last.items()
+                if (exchange is None or ex == exchange) and (wanted is None or symbol in wanted)
+            ]
+        missed = self._published_for(listener) - self._behind.pop(listener, 0)
+        listener.dropped += max(0, missed - len(batch))
+        return batch
+
+    def _remove(self, listener: Listener[TickerUpdate]) -> None:
+        self._unindex(listener)
+        self._behind.pop(listener, None)
+        self._symbols.pop(listener, None)
+        if not self._symbols:
+            self._last.clear()
+            self._counts.clear()
         if listener in self._slotted:
             self._slotted.discard(listener)
             STREAMS.dec()
@@ -209,7 +429,7 @@ class StreamHub:
             POLLERS.inc()
         listener: Listener[T] = Listener(
             self._settings.stream_queue, functools.partial(self._unpoll, key)
-        )
+        )  # conflated to the newest state (the streams send what changed since the last)
         poller.listeners.add(listener)
         if poller.state is not _NOTHING:
             listener.push(poller.state)
@@ -303,6 +523,7 @@ class StreamHub:
         pubsub = PubSub(pool)
         cache = self._cache
         self._pubsub, self._patterns = pubsub, False
+        fan_out: asyncio.Task[None] | None = None
         try:
             if cache is not None and not self._tracking_refused:
                 await self._track(pool, pubsub)
@@ -312,25 +533,33 @@ class StreamHub:
             ready.set_result(None)
             if cache is not None and not self._tracking_refused:
                 cache.start(_unread(pubsub.connection))
+            fan_out = asyncio.create_task(self._fan_out(), name="stream hub fan-out")
+            silent = 0
             loop = asyncio.get_running_loop()
-            heard = pinged = loop.time()
             me = asyncio.current_task()
             # Stopped, even if redis-py swallowed the cancellation (it returns the reply then).
+            # This loop only reads: publications wait in the inbox for the fan-out task, so
+            # reading never waits behind the listeners, and the heartbeat counts empty reads
+            # (each a wait with nothing to read), not the clock a busy loop makes late.
             while self._task is me and self._wanted():
                 if self._patterns and not self._symbols:
                     await pubsub.punsubscribe(*keys.TICKER_CHANNEL_PATTERNS)
                     self._patterns = False
+                started = loop.time()
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_S)
-                now = loop.time()
                 if message is not None:
-                    heard = now
+                    silent = 0
                     self._handle(message)
-                elif now - heard > 3 * _POLL_S:  # two pings unanswered: the connection is gone
-                    raise RedisConnectionError("the stream hub's heartbeat went unanswered")
-                elif now - max(heard, pinged) >= _POLL_S:  # a second of silence: ping
-                    pinged = now
+                elif loop.time() - started >= 0.9 * _POLL_S:  # a whole wait with nothing to read
+                    silent += 1
+                    if silent >= _SILENT_READS:  # pings unanswered: the connection is gone
+                        raise RedisConnectionError("the stream hub's heartbeat went unanswered")
                     await pubsub.ping()
         finally:
+            if fan_out is not None:
+                fan_out.cancel()
+            self._inbox.clear()
+            self._inbox_bytes = 0
             self._pubsub, self._patterns = None, False
             if cache is not None:
                 cache.stop()
@@ -369,7 +598,13 @@ class StreamHub:
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "pmessage":
-            self._dispatch(message["channel"], message["data"])
+            inbox, data = self._inbox, message["data"]
+            inbox.append((message["channel"], data))
+            self._inbox_bytes += len(data)
+            while len(inbox) > _INBOX or self._inbox_bytes > 4 * self._settings.stream_queue_bytes:
+                self._inbox_bytes -= len(inbox.popleft()[1])  # the fan-out is far behind
+                STREAM_DROPPED.inc()
+            self._inbox_ready.set()
         elif kind == "message" and self._cache is not None:
             changed = message["data"]
             if changed is None:  # FLUSHALL / FLUSHDB: everything changed
@@ -377,17 +612,45 @@ class StreamHub:
             else:
                 self._cache.invalidate(text(key) for key in changed)
 
-    def _dispatch(self, channel: bytes | str, data: bytes | str) -> None:
-        parsed = keys.parse_ticker_channel(text(channel))
-        if parsed is None:
-            return
-        exchange, symbol = parsed
-        update = (exchange, symbol, data if isinstance(data, bytes) else data.encode())
-        for group in (self._tickers.get(exchange), self._tickers.get(None)):
-            for listener in group or ():
-                wanted = self._symbols[listener]
-                if wanted is None or symbol in wanted:
+    async def _fan_out(self) -> None:
+        """Publications from the inbox to the listeners that want them, yielding to the loop
+        every ``_YIELD_EVERY`` listeners (the read loop and requests go on during a big
+        fan-out)."""
+        inbox, served = self._inbox, 0
+        while True:
+            if not inbox:
+                self._inbox_ready.clear()
+                await self._inbox_ready.wait()
+                continue
+            channel, data = inbox.popleft()
+            self._inbox_bytes -= len(data)
+            parsed = keys.parse_ticker_channel(text(channel))
+            if parsed is None:
+                continue
+            if not self._symbols:
+                continue
+            exchange, symbol = parsed
+            update = (exchange, symbol, data if isinstance(data, bytes) else data.encode())
+            self._last[exchange, symbol] = update
+            counts = self._counts
+            for key in ((exchange, symbol), ("*", symbol), exchange, None):
+                counts[key] = counts.get(key, 0) + 1
+            for listener in self._wanting(exchange, symbol):
+                if not listener.closed:
                     listener.push(update)
+                served += 1
+                if served >= _YIELD_EVERY:
+                    served = 0
+                    await asyncio.sleep(0)
+
+    def _wanting(self, exchange: str, symbol: str) -> list[Listener[TickerUpdate]]:
+        """The listeners of this publication (a copy: the sets may change during a yield)."""
+        found = [*self._by_symbol.get((exchange, symbol), ()), *self._tickers.get(exchange, ())]
+        for listener in self._tickers.get(None, ()):
+            wanted = self._symbols[listener][1]
+            if wanted is None or symbol in wanted:
+                found.append(listener)
+        return found
 
     def _stop(self) -> None:
         task, self._task, self._ready = self._task, None, None
@@ -415,6 +678,10 @@ class StreamHub:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+def _ticker_bytes(update: TickerUpdate) -> int:
+    return len(update[2]) + len(update[1]) + 64  # the tick, its symbol, the tuple's own share
 
 
 def _unread(connection: Any) -> Callable[[], bool]:

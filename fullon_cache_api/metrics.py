@@ -22,6 +22,7 @@ from prometheus_client import (
 )
 
 __all__ = [
+    "CLIENTS_ENDED",
     "KEY_INDEX_KEYS",
     "KEY_INDEX_WALKS",
     "LOCAL_CACHE_BYTES",
@@ -98,6 +99,18 @@ KEY_INDEX_KEYS = Gauge(
 KEY_INDEX_WALKS = Counter(
     "fullon_cache_api_key_index_walks", "SCAN walks of the keyspace by the key index"
 )
+CLIENTS_ENDED = Counter(
+    "fullon_cache_api_clients_ended",
+    "Streams and sockets the server ended or refused for their client, by transport (sse, ws) "
+    "and reason: slow_client (behind by more than its buffer, even conflated), not_reading "
+    "(its buffers full past the send timeout), client_limit (the per-address limit), "
+    "id_too_long (a connection id too long)",
+    ["transport", "reason"],
+)
+CLIENT_END_REASONS = ("slow_client", "not_reading", "client_limit", "id_too_long")
+for _transport in ("sse", "ws"):
+    for _reason in CLIENT_END_REASONS:
+        CLIENTS_ENDED.labels(_transport, _reason)  # every series from the start, at 0
 
 
 # The labelled children, kept: the label set is bounded (routes x methods x statuses), and a

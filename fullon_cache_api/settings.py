@@ -45,7 +45,17 @@ class Settings:
     stream_heartbeat: float = 15.0
     """Seconds between SSE heartbeat comments on an idle stream (keeps proxies open)."""
     stream_queue: int = 1000
-    """Updates buffered per stream for a slow client; beyond it the oldest are dropped."""
+    """Updates buffered in order per stream for a slow client; beyond it the stream gets only
+    the newest update of each symbol, the others counted as dropped."""
+    stream_queue_bytes: int = 4_194_304
+    """Bytes of updates buffered in order per stream (SSE or WebSocket), as ``stream_queue``;
+    a client behind by more than this even with only the newest update of each symbol is
+    disconnected (``slow_client``)."""
+    max_streams_per_client: int = 20
+    """Most concurrent /stream connections per client address; more are answered 503."""
+    client_send_timeout: float = 30.0
+    """Seconds a stream or WebSocket may wait on a client that does not read (its buffers
+    full) before the server ends it."""
     stream_max_lifetime: float = 3600.0
     """Seconds a stream stays open; it then ends with an ``end`` event (clients reconnect)."""
     request_timeout: float = 5.0
@@ -68,6 +78,11 @@ class Settings:
     """Most megabytes the key index holds (keys past it are left out, logged)."""
     ws_max_sockets: int = 1000
     """Most open WebSocket connections per process; more are refused at the handshake."""
+    ws_max_sockets_per_client: int = 100
+    """Most open WebSocket connections per client address; more are refused at the handshake."""
+    ws_queue_bytes: int = 4_194_304
+    """Bytes of frames waiting per WebSocket; above it the socket reads no further request and
+    its streams conflate until the client reads (``client_send_timeout``)."""
     ws_max_streams: int = 50
     """Most streams one WebSocket may run at once; more are answered ``TOO_MANY_STREAMS``."""
     ws_queue: int = 1000
@@ -147,6 +162,9 @@ _NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
     "max_streams": (int, 1, 100_000),
     "stream_heartbeat": (float, 0, 0),
     "stream_queue": (int, 1, 100_000),
+    "stream_queue_bytes": (int, 65536, 1 << 30),
+    "max_streams_per_client": (int, 1, 100_000),
+    "client_send_timeout": (float, 0, 0),
     "stream_max_lifetime": (float, 0, 0),
     "request_timeout": (float, 0, 0),
     "max_value_bytes": (int, 1024, 512 * 1024 * 1024),
@@ -155,6 +173,8 @@ _NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
     "index_walk_interval": (float, 0, 0),
     "index_mb": (int, 1, 100_000),
     "ws_max_sockets": (int, 1, 100_000),
+    "ws_max_sockets_per_client": (int, 1, 100_000),
+    "ws_queue_bytes": (int, 65536, 1 << 30),
     "ws_max_streams": (int, 1, 10_000),
     "ws_queue": (int, 1, 100_000),
     "ws_max_frame": (int, 256, 16 * 1024 * 1024),

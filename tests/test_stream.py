@@ -149,28 +149,35 @@ async def test_bad_stream_parameters_are_400(server) -> None:
             assert response.status_code == 400
 
 
-async def test_a_slow_listener_gets_the_newest_updates_and_a_drop_count(
+async def test_a_slow_listener_gets_the_newest_update_per_symbol_and_a_drop_count(
     redis_server, settings
 ) -> None:
+    """A listener that does not take its updates keeps 5 in order; beyond, it falls behind
+    (out of the fan-out), and its next batch is the newest update of each symbol, every
+    update it missed counted as dropped."""
     small = Settings(redis_url=settings.redis_url, stream_queue=5)
     client = connect(small)
     hub = StreamHub(lambda: single_connection_pool(client.connection_pool), small)
     listener = hub.listen_tickers(None, None)
+    marker = hub.listen_tickers("binance", ["ETH/USDT"])
     try:
         await hub.connected()
         with redis.Redis(port=redis_server.port) as admin:
             for i in range(20):
                 admin.publish("ticker_updates:binance:BTC/USDT", json.dumps({"price": i}))
+            admin.publish("ticker_updates:binance:ETH/USDT", json.dumps({"price": 100}))
         with anyio.fail_after(5):
-            while listener.dropped < 15:
-                await anyio.sleep(0.02)
+            assert len(await marker.next_batch(5)) == 1  # every publication was fanned out
+        assert listener.is_behind
         updates = await listener.next_batch(1)
     finally:
         listener.close()
+        marker.close()
         await hub.aclose()
         await client.aclose()
-    assert [json.loads(raw)["price"] for _, _, raw in updates] == [15, 16, 17, 18, 19]
-    assert listener.dropped == 15
+    prices = {symbol: json.loads(raw)["price"] for _, symbol, raw in updates}
+    assert prices == {"BTC/USDT": 19, "ETH/USDT": 100}
+    assert listener.dropped == 19  # of 21 updates, the newest of each symbol came
 
 
 SYMBOLS = [f"S{i}/USDT" for i in range(100)]

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from ..hub import Listener, StreamHub
+from ..hub import Gate, Listener, StreamHub
 from ..params import TEXT, Scope
 
 __all__ = [
@@ -175,9 +175,11 @@ Emit = Callable[[Sequence[msgspec.Struct]], None]
 class Stream(abc.ABC):
     """What a stream action's handler answers: the confirmation's text, and how to follow the
     stream through the hub. The session confirms once ``listen`` succeeded, then ``run``s it
-    until the socket closes or the stream is replaced (cancelled)."""
+    until the socket closes or the stream is replaced (cancelled). ``gate``, set by the session
+    before ``listen``: what each listener it makes waits on before a batch (the socket's room)."""
 
     message: str
+    gate: Gate | None = None
 
     @abc.abstractmethod
     async def listen(self, hub: StreamHub) -> Listener[Any]:

@@ -21,11 +21,16 @@ __all__ = [
     "GATEWAY",
     "LEGACY_OPERATIONS",
     "MALFORMED",
+    "MAX_ID",
     "Envelope",
     "Request",
 ]
 
 MALFORMED = ("MALFORMED_MESSAGE", "Malformed JSON message")
+MAX_ID = 256
+"""Longest ``connection_id`` (characters) and ``request_id`` (characters of a string, or of
+another JSON value's encoding): a uuid has 36; longer ones are refused (``INVALID_PARAMS``,
+or 1008 at the handshake), never echoed into every frame, stream key and log line."""
 INVALID_OPERATION = "INVALID_OPERATION"
 
 # /ws's ALLOWED_OPERATIONS in v0.2.6, in its order.

@@ -35,7 +35,9 @@ class Polled(Stream, Generic[S]):
         self.changes = changes
 
     async def listen(self, hub: StreamHub) -> Listener[Any]:
-        return hub.poll(self.key, self.read)
+        listener: Listener[Any] = hub.poll(self.key, self.read)
+        listener.gate = self.gate
+        return listener
 
     async def run(self, hub: StreamHub, listener: Listener[Any], key: str, emit: Emit) -> None:
         previous: S | None = None

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from ..errors import NotFound
 from ..hub import HubClosed, Listener, StreamHub, TickerUpdate
+from ..logsafe import clean
 from ..readers.tickers import (
     StoredTick,
     Ticks,
@@ -108,6 +109,7 @@ class TickerStream(Stream):
 
     async def listen(self, hub: StreamHub) -> Listener[TickerUpdate]:
         listener = hub.listen_tickers(self.exchange, self.symbols, slot=False)
+        listener.gate = self.gate
         try:
             await hub.connected()
         except BaseException:
@@ -136,8 +138,8 @@ class TickerStream(Stream):
                     while True:
                         updates = published_ticks(await current.next_batch(WAIT_S))
                         send([ticker_record(*update) for update in updates])
-                except RedisError as exc:  # the hub lost Redis: this stream outlives the outage
-                    log.warning("ticker stream %s: %r; subscribing again", key, exc)
+                except RedisError:  # the hub lost Redis (it logs that): this stream outlives it
+                    log.debug("ticker stream %s: subscribing again", clean(key))
                     if current is not None:
                         current.close()
                     current = None
