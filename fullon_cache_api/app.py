@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import openapi
 from .auth import Auth, Authorize
-from .errors import ApiError, ErrorBody, ErrorOut, MethodNotAllowed, NotFound
+from .errors import ApiError, BadRequest, ErrorBody, ErrorOut, MethodNotAllowed, NotFound
 from .layers import RouteApp
 from .redis_clients import Backend, Clock, lifespan
 from .responses import Reply
@@ -127,6 +127,9 @@ class HeadRouter(Router):
         path: str = scope["path"]
         if root and path.startswith(root):
             path = path[len(root) :] or "/"
+        if not path.startswith("/"):  # ``OPTIONS *``, ``CONNECT host:port``: not a path
+            await Reply.error(_not_a_path(scope["method"])).send(scope, receive, send)
+            return
         if (len(path) > 1 and path.endswith("/")) or scope["path"] == root:
             path = path.rstrip("/") or "/"
             scope = {**scope, "path": root + path}  # the host's scope keeps its path
@@ -151,6 +154,15 @@ class HeadRouter(Router):
         else:
             error = NotFound(f"no route {scope['path']}")
         await Reply.error(error).send(scope, receive, send)
+
+
+def _not_a_path(method: str) -> ApiError:
+    """The answer to a request target that is no path: ``OPTIONS *`` asks what the server
+    allows (reading only); any other such target is malformed here."""
+    if method == "OPTIONS":
+        message = "OPTIONS is not allowed: this API only reads (GET, HEAD)"
+        return MethodNotAllowed(message, {"Allow": "GET, HEAD"})
+    return BadRequest("the request target must be a path (this API serves no proxy requests)")
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
