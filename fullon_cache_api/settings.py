@@ -56,6 +56,9 @@ class Settings:
     """Whole-cache reads (/overview, /exchanges, /tickers, /tickers/health...) served at once
     per process; identical concurrent ones share one read. More wait (within the request
     timeout)."""
+    heavy_share_ms: int = 250
+    """Milliseconds a heavy answer is shared for: a request joins only a read begun at most this
+    long before it came; after that it waits for the next read (0: only reads begun after it)."""
     local_cache: bool = True
     """Keep replies of reads in this process while Redis's client tracking says they are
     unchanged (off: every read goes to Redis)."""
@@ -146,6 +149,7 @@ _NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
     "request_timeout": (float, 0, 0),
     "max_value_bytes": (int, 1024, 512 * 1024 * 1024),
     "heavy_concurrency": (int, 1, 1000),
+    "heavy_share_ms": (int, 0, 60_000),
     "local_cache_mb": (int, 1, 100_000),
     "ws_max_sockets": (int, 1, 100_000),
     "ws_max_streams": (int, 1, 10_000),

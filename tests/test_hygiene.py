@@ -17,11 +17,12 @@ import msgspec
 import pytest
 import redis
 
-from fullon_cache_api import Settings, create_app, lifespan
+from fullon_cache_api import Settings, SettingsError, create_app, lifespan
+from fullon_cache_api.flight import LINGER_FROM, SingleFlight
 from fullon_cache_api.routes import ROUTES
 from fullon_cache_api.routing import Endpoint
 
-from support import READER, api_connections, http_client, reader_url, serve_api
+from support import READER, api_connections, http_client, reader_url, serve_api, set_ticker
 
 
 def exchange(port: int, data: bytes) -> bytes:
@@ -45,6 +46,103 @@ def stopped_output(process: subprocess.Popen[str]) -> str:
     process.send_signal(signal.SIGTERM)
     assert process.wait(10) == 0
     return process.stdout.read() if process.stdout else ""
+
+
+# 8. Heavy answers are shared for a bounded time -----------------------------------------------
+
+
+class Work:
+    """Work whose runs end when the test says; counts its runs and how many ran at once."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.running = 0
+        self.most_at_once = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self) -> int:
+        self.runs += 1
+        run = self.runs
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await self.release.wait()
+            await asyncio.sleep(0)  # like any I/O: others run before it ends
+        finally:
+            self.running -= 1
+        return run
+
+
+async def started(*tasks: asyncio.Task[int]) -> None:
+    await asyncio.sleep(0.01)  # loop time moves on: each came after the work in flight began
+    assert not any(task.done() for task in tasks)
+
+
+@pytest.mark.anyio
+async def test_work_begun_within_the_share_window_is_joined() -> None:
+    flights, work = SingleFlight(), Work()
+    first = asyncio.create_task(flights.run("k", work, share_for=60))
+    await started(first)
+    second = asyncio.create_task(flights.run("k", work, share_for=60))
+    await started(first, second)
+    work.release.set()
+    assert (await first, await second, work.runs) == (1, 1, 1)
+
+
+@pytest.mark.anyio
+async def test_work_begun_before_the_share_window_is_not_joined_but_followed() -> None:
+    """A caller that comes after the window waits for the run in flight to end, then joins (or
+    does) the next run, which began after it came: one run at a time, never a stale one."""
+    flights, work = SingleFlight(), Work()
+    first = asyncio.create_task(flights.run("k", work, share_for=0))
+    await started(first)
+    late = [asyncio.create_task(flights.run("k", work, share_for=0)) for _ in range(3)]
+    await started(first, *late)
+    assert work.runs == 1  # the late ones wait for its end
+    work.release.set()
+    assert await first == 1
+    assert [await task for task in late] == [2, 2, 2]
+    assert (work.runs, work.most_at_once) == (2, 1)
+
+
+@pytest.mark.anyio
+async def test_a_lingering_result_is_given_only_within_the_share_window() -> None:
+    async def costly() -> float:
+        await asyncio.sleep(LINGER_FROM * 1.5)
+        return asyncio.get_running_loop().time()
+
+    flights = SingleFlight()
+    made = await flights.run("k", costly, linger=True, share_for=60)
+    assert await flights.run("k", costly, linger=True, share_for=60) == made  # lingered
+    flights = SingleFlight()
+    made = await flights.run("k", costly, linger=True, share_for=0)
+    assert await flights.run("k", costly, linger=True, share_for=0) > made  # worked out again
+
+
+def test_the_share_window_is_a_setting() -> None:
+    assert Settings().heavy_share_ms == 250
+    assert Settings.from_env({"FULLON_CACHE_API_HEAVY_SHARE_MS": "0"}).heavy_share_ms == 0
+    for raw in ("-1", "soon", "60001"):
+        with pytest.raises(SettingsError, match="FULLON_CACHE_API_HEAVY_SHARE_MS"):
+            Settings.from_env({"FULLON_CACHE_API_HEAVY_SHARE_MS": raw})
+
+
+@pytest.mark.anyio
+async def test_heavy_requests_after_the_window_see_a_write_made_while_one_was_worked_out(
+    redis_server, snapshot, admin
+) -> None:
+    """/tickers/health with a share window of 0: requests that come while an answer is worked
+    out get the next one, which holds a write made before they came."""
+    settings = Settings(redis_url=reader_url(redis_server), heavy_share_ms=0, local_cache=False)
+    app = create_app(settings)
+    async with lifespan(app), http_client(app) as http:
+        first = asyncio.create_task(http.get("/tickers/health", params={"max_age": "1e9"}))
+        await asyncio.sleep(0)  # it has begun
+        set_ticker(admin, "hygiene", "NEW/USDT", price=1.0, time=1.0)
+        later = await http.get("/tickers/health", params={"max_age": "1e9"})
+        await first
+    exchanges = [row["exchange"] for row in later.json()["items"]]
+    assert "hygiene" in exchanges
 
 
 # 9. Targets that are no path, HTTP/2, Redis URL options, ACL LOG, no-store ----------------------
