@@ -32,29 +32,36 @@ import tempfile
 from collections.abc import Callable, Container, Coroutine, Mapping, Sequence
 from types import FrameType
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from hypercorn.logging import Logger
+from hypercorn.typing import ResponseSummary, WWWScope
 from redis.connection import parse_url
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import Settings, SettingsError, create_app
 from .demo import DemoRedis
+from .logsafe import clean
 from .redis_clients import end_streams
 
 T = TypeVar("T")
 ENV = "FULLON_CACHE_API_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# One line per request: client "GET /path?query 1.1" status bytes seconds
+# One line per request: client "GET /path?query 1.1" status bytes seconds, built by
+# ``AccessLog`` from what the client sent, made safe (see ``AccessLog.atoms``).
 ACCESS_LOG_FORMAT = '%(h)s "%(R)s" %(s)s %(b)s %(L)ss'
+SECRET_QUERY_PARAMS = frozenset({"token"})
+"""Query parameters whose values never reach a log (a WebSocket's ``?token=``)."""
 # The answer to an HTTP/2 request while h2c is off, in the API's error shape.
 HTTP2_REFUSED = (
     b'{"error":{"status":505,"code":"http_version_not_supported",'
     b'"message":"HTTP/2 is not served here: use HTTP/1.1 (the server allows h2c with --h2c)"}}'
 )
+
 
 log = logging.getLogger("fullon.cache_api.server")
 
@@ -323,6 +330,47 @@ def print_banner(args: argparse.Namespace, keys: int, redis_url: str) -> None:
     )
 
 
+class AccessLog(Logger):
+    """hypercorn's logger, whose access lines are built only from what the format uses, each
+    client-chosen part made safe: a token in the query is replaced by ``<redacted>`` (headers,
+    ``Authorization`` among them, and the environment are never offered to the format), and
+    control characters are escaped and long values cut (``logsafe.clean``): one line per
+    request, which a client cannot split or forge."""
+
+    def atoms(
+        self, request: WWWScope, response: ResponseSummary | None, request_time: float
+    ) -> Mapping[str, str]:
+        method = request["method"] if request["type"] == "http" else "GET"
+        query = redact_query(request["query_string"].decode("latin-1"))
+        target = request["path"] + (f"?{query}" if query else "")
+        protocol = request.get("http_version", "ws")
+        client = request.get("client")
+        status, size = "-", "-"
+        if response is not None:
+            status = str(response["status"])
+            for name, value in response.get("headers", ()):
+                if name.lower() == b"content-length":
+                    size = value.decode("latin-1")
+        return {
+            "h": ":".join(map(str, client)) if client else "-",
+            "R": f"{clean(method, 20)} {clean(target)} {clean(protocol, 10)}",
+            "s": status,
+            "b": clean(size, 20),
+            "L": f"{request_time:.6f}",
+        }
+
+
+def redact_query(query: str) -> str:
+    """``query`` with the value of each secret parameter (however its name is encoded)
+    replaced by ``<redacted>``."""
+    parts = query.split("&")
+    for index, part in enumerate(parts):
+        name, _, _ = part.partition("=")
+        if unquote_plus(name).strip().lower() in SECRET_QUERY_PARAMS:
+            parts[index] = f"{name}=<redacted>"
+    return "&".join(parts)
+
+
 def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Config:
     config = Config()
     config.bind = [f"fd://{listener.detach()}"]  # hypercorn owns the socket from here
@@ -337,6 +385,7 @@ def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Confi
     config.errorlog = logging.getLogger("fullon.cache_api.server")
     config.accesslog = logging.getLogger("fullon.cache_api.access") if args.access_log else None
     config.access_log_format = ACCESS_LOG_FORMAT
+    config.logger_class = AccessLog
     # The server refuses larger WebSocket frames itself (close 1009), before the app reads them.
     config.websocket_max_message_size = Settings.from_env().ws_max_frame
     return config

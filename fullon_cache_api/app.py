@@ -16,6 +16,7 @@ from . import openapi
 from .auth import Auth, Authorize
 from .errors import ApiError, BadRequest, ErrorBody, ErrorOut, MethodNotAllowed, NotFound
 from .layers import RouteApp
+from .logsafe import clean
 from .redis_clients import Backend, Clock, lifespan
 from .responses import Reply
 from .routes import ROUTES
@@ -166,7 +167,7 @@ def _not_a_path(method: str) -> ApiError:
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.exception("unhandled error on %s %s", clean(request.method, 20), clean(request.url.path))
     body = ErrorOut(ErrorBody(500, "internal", "internal error"))
     return _ReplyResponse(Reply.json(body, 500))
 

@@ -36,6 +36,7 @@ from starlette.types import Receive, Scope, Send
 from . import metrics
 from .auth import Auth, Resource
 from .errors import ApiError, ErrorBody, ErrorOut, from_redis
+from .logsafe import clean
 from .readers.source import Recorder
 from .redis_clients import Backend
 from .responses import Reply, etag, etag_matches
@@ -87,7 +88,8 @@ class MapErrors:
             return Reply.error(from_redis(exc))
         except Exception:
             request = call.request
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            method, path = clean(request.method, 20), clean(request.url.path)
+            log.exception("unhandled error on %s %s", method, path)
             return Reply.json(INTERNAL, 500)
 
 

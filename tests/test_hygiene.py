@@ -6,6 +6,7 @@ at start, a Redis ACL LOG that stays empty, and no-store bot answers."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import os
 import signal
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 
+import httpx
 import msgspec
 import pytest
 import redis
@@ -23,6 +25,9 @@ from fullon_cache_api.routes import ROUTES
 from fullon_cache_api.routing import Endpoint
 
 from support import READER, api_connections, http_client, reader_url, serve_api, set_ticker
+
+TOKEN = "hygiene-token-0123456789"
+NEAR_MISS = "hygiene-token-0123456780"
 
 
 def exchange(port: int, data: bytes) -> bytes:
@@ -46,6 +51,46 @@ def stopped_output(process: subprocess.Popen[str]) -> str:
     process.send_signal(signal.SIGTERM)
     assert process.wait(10) == 0
     return process.stdout.read() if process.stdout else ""
+
+
+def access_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "fullon.cache_api.access" in line]
+
+
+# 7. Logs: no token, no forged line -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_access_log_holds_no_token_and_one_escaped_line_per_request(
+    redis_server, snapshot
+) -> None:
+    env = {"REDIS_URL": reader_url(redis_server), "FULLON_CACHE_API_TOKENS": TOKEN}
+    key = base64.b64encode(os.urandom(16)).decode()
+    with serve_api("--access-log", env=env, output=True) as (process, base, port):
+        handshake = (
+            f"GET /ws/tickers/x?token={TOKEN} HTTP/1.1\r\nHost: api\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(handshake.encode())
+            assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+        assert httpx.get(f"{base}/tickers", params={"token": NEAR_MISS}).status_code == 401
+        assert httpx.get(f"{base}/tickers?a=1&%74oken={NEAR_MISS}").status_code == 401
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        assert httpx.get(f"{base}/tickers", headers=bearer).status_code == 200
+        assert httpx.get(f"{base}/tickers", headers={"Authorization": NEAR_MISS}).status_code == 401
+        assert request(port, "GET /nope%0d%0aFORGED HTTP/1.1").startswith(b"HTTP/1.1 404")
+        assert request(port, f"GET /{'a' * 5000} HTTP/1.1").startswith(b"HTTP/1.1 404")
+        output = stopped_output(process)
+    assert TOKEN not in output and NEAR_MISS not in output, output
+    lines = access_lines(output)
+    assert len(lines) == 7, output  # one line per request
+    assert "/ws/tickers/x?token=<redacted> " in lines[0]
+    assert "/tickers?token=<redacted> " in lines[1]
+    assert "/tickers?a=1&%74oken=<redacted> " in lines[2]
+    forged = [line for line in output.splitlines() if "FORGED" in line]
+    assert forged == [lines[5]] and '"GET /nope\\r\\nFORGED 1.1" 404' in forged[0], output
+    assert len(lines[6]) < 500 and "...(4801 more)" in lines[6]  # cut to 200 characters
 
 
 # 8. Heavy answers are shared for a bounded time -----------------------------------------------
