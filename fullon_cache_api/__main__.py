@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import sys
 import tempfile
 from collections.abc import Callable, Container, Coroutine, Mapping, Sequence
@@ -34,9 +35,12 @@ from types import FrameType
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from hypercorn.asyncio import serve
+from hypercorn.asyncio import serve, tcp_server
 from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData
 from hypercorn.logging import Logger
+from hypercorn.protocol import ProtocolWrapper
+from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedError
 from hypercorn.typing import ResponseSummary, WWWScope
 from redis.connection import parse_url
 from starlette.applications import Starlette
@@ -62,6 +66,18 @@ HTTP2_REFUSED = (
     b'"message":"HTTP/2 is not served here: use HTTP/1.1 (the server allows h2c with --h2c)"}}'
 )
 
+
+def _http2_frame(kind: int, payload: bytes) -> bytes:
+    """An HTTP/2 frame on the connection (stream 0), no flags."""
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, 0]) + bytes(4) + payload
+
+
+# What an HTTP/2 connection gets while h2c is off, before any of its frames is read: the
+# server's preface (an empty SETTINGS frame), then GOAWAY with HTTP_1_1_REQUIRED (0xd) and no
+# stream processed; the connection is then closed.
+HTTP2_GOAWAY = _http2_frame(0x4, b"") + _http2_frame(
+    0x7, struct.pack(">II", 0, 0xD) + b"HTTP/2 is not served here: use HTTP/1.1"
+)
 
 log = logging.getLogger("fullon.cache_api.server")
 
@@ -393,6 +409,8 @@ def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Confi
 
 async def serve_app(args: argparse.Namespace, listener: socket.socket) -> None:
     app = create_app()
+    if not args.h2c:
+        tcp_server.ProtocolWrapper = Http1Only  # type: ignore[attr-defined]  # no option
     served = app if args.h2c else refuse_http2(app)
     config = hypercorn_config(args, listener)
     trigger = functools.partial(_shutdown_requested, app)
@@ -433,10 +451,30 @@ def interrupt_on_signals() -> None:
         signal.signal(signum, interrupt)
 
 
+class Http1Only(ProtocolWrapper):
+    """A cleartext connection of hypercorn's that stays HTTP/1.1: hypercorn speaks HTTP/2 to any
+    client that asks (by prior knowledge, ``PRI * HTTP/2.0``, or by ``Upgrade: h2c``) and has no
+    option to stop it. Here such a connection is refused before any of its HTTP/2 frames is
+    read (``HTTP2_GOAWAY``, then closed), so none of its streams costs the server anything.
+    ``--h2c`` serves HTTP/2 (hypercorn's own ``ProtocolWrapper``)."""
+
+    refused = False
+
+    async def handle(self, event: Event) -> None:
+        if self.refused and not isinstance(event, Closed):
+            return  # what the client still sends after the refusal
+        try:
+            await self.protocol.handle(event)
+        except (H2ProtocolAssumedError, H2CProtocolRequiredError):
+            self.refused = True
+            await self.send(RawData(data=HTTP2_GOAWAY))
+            await self.send(Closed())
+
+
 def refuse_http2(app: ASGIApp) -> ASGIApp:
-    """HTTP/1.1 only: hypercorn speaks cleartext HTTP/2 to any client that asks (by prior
-    knowledge or by ``Upgrade: h2c``) and has no option to stop it, so HTTP/2 requests are
-    answered 505 here, before the app. ``--h2c`` serves them."""
+    """HTTP/1.1 only: an HTTP/2 request that reaches the app anyway (``Http1Only`` refuses
+    them on hypercorn's cleartext connections) is answered 505 here, before the app.
+    ``--h2c`` serves them."""
 
     async def http1_only(scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("http_version") != "2":

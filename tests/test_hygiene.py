@@ -11,6 +11,7 @@ import dataclasses
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 
@@ -215,6 +216,53 @@ def test_a_target_that_is_no_path_answers_in_the_error_shape_without_a_traceback
         body = msgspec.json.decode(answer.split(b"\r\n\r\n", 1)[1])
         assert set(body["error"]) == {"status", "code", "message"}
     assert "Traceback" not in output and "IndexError" not in output, output
+
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream)
+
+
+def frames(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(type, stream, payload) of each HTTP/2 frame in ``data``."""
+    found = []
+    while data:
+        length = int.from_bytes(data[:3], "big")
+        stream = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+        found.append((data[3], stream, data[9 : 9 + length]))
+        data = data[9 + length :]
+    return found
+
+
+@pytest.mark.slow
+def test_http2_is_refused_before_its_frames_are_read_unless_h2c(redis_server, snapshot) -> None:
+    env = {"REDIS_URL": reader_url(redis_server)}
+    # a client opening streams and resetting them at once (a rapid reset)
+    streams = b"".join(
+        frame(0x1, 0x5, n, b"\x82\x84\x86") + frame(0x3, 0, n, b"\x00\x00\x00\x08")
+        for n in range(1, 21, 2)
+    )
+    upgrade = (
+        "GET /health HTTP/1.1\r\nHost: api\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+    )
+    with serve_api("--access-log", env=env, output=True) as (process, base, port):
+        refused = exchange(port, PREFACE + frame(0x4, 0, 0, b"") + streams)
+        upgraded = exchange(port, upgrade.encode())
+        with httpx.Client(http1=False, http2=True) as h2, pytest.raises(httpx.HTTPError):
+            h2.get(base + "/health")
+        assert httpx.get(base + "/health").status_code == 200  # HTTP/1.1 is served
+        output = stopped_output(process)
+    for answer in (refused, upgraded.split(b"\r\n\r\n", 1)[-1]):
+        (settings_kind, _, settings), (goaway_kind, _, goaway) = frames(answer)
+        assert (settings_kind, settings, goaway_kind) == (0x4, b"", 0x7)
+        assert struct.unpack(">II", goaway[:8]) == (0, 0xD)  # no stream; HTTP_1_1_REQUIRED
+    assert len(access_lines(output)) == 1, output  # the HTTP/1.1 request alone reached the app
+    with serve_api("--h2c", env=env) as (_, base, _), httpx.Client(http1=False, http2=True) as h2:
+        response = h2.get(base + "/tickers/binance/BTC/USDT")
+        assert (response.http_version, response.status_code) == ("HTTP/2", 200)
 
 
 @pytest.mark.parametrize(
