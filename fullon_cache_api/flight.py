@@ -11,10 +11,11 @@ to the callers that come within as long as it took: however many clients repeat 
 and no answer is older than its own cost. Cheap results never linger: they are always fresh.
 
 With ``share_for``, a caller joins only work that began at most ``share_for`` seconds before
-it came (lingering or not): work begun earlier is not waited on for its result but for its end,
-and the caller then joins (or does) the next run, which begins after it came. So an answer
-shared this way never misses what was stored more than ``share_for`` seconds before its caller
-asked, and a key's work still runs once at a time.
+it came (lingering or not): work begun earlier is not waited on for its result but for its end
+(and, for a lingering result, for the end of its linger), and the caller then joins (or does)
+the next run, which begins after it came. So an answer shared this way never misses what was
+stored more than ``share_for`` seconds before its caller asked, a key's work still runs once at
+a time, and a costly one still at most half the time.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ LINGER_FROM = 0.1
 class _Flight:
     """One run of a key's work: its result to come, and when it began (loop time)."""
 
-    __slots__ = ("done", "started")
+    __slots__ = ("done", "started", "until")
 
     def __init__(self, done: asyncio.Future[Any], started: float) -> None:
         self.done = done
         self.started = started
+        self.until = started
+        """When a lingering result is forgotten (loop time)."""
 
 
 class SingleFlight:
@@ -59,10 +62,12 @@ class SingleFlight:
         while (flight := self._running.get(key)) is not None:
             running = flight.done
             if share_for is not None and came - flight.started > share_for:
-                if running.done():  # a lingering result, too old for this caller
+                if not running.done():
+                    await asyncio.wait((running,))  # its end, not its result: then the next run
+                elif (rest := flight.until - loop.time()) > 0:
+                    await asyncio.sleep(rest)  # a lingering result, too old for this caller
+                else:
                     self._forget(key, flight)
-                    break
-                await asyncio.wait((running,))  # its end, not its result: then the next run
                 continue
             try:
                 result: T = await asyncio.shield(running)
@@ -86,6 +91,7 @@ class SingleFlight:
         done.set_result(result)
         took = loop.time() - flight.started
         if linger and took >= LINGER_FROM:
+            flight.until = loop.time() + took
             loop.call_later(took, self._forget, key, flight)
         else:
             self._forget(key, flight)

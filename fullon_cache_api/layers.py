@@ -13,7 +13,8 @@ Outermost first::
     Deadline      the whole answer within ``request_timeout``, else 504
     Share         identical requests share one answer (``heavy`` routes), for at most
                   ``heavy_share_ms`` from when it began (a costly one lingers as long as it
-                  took within that time); later requests wait for the next
+                  took within that time); later requests wait for the next, which a
+                  costly one begins only as long after its end as it took
     Limit         at most ``heavy_concurrency`` at once per process   (``heavy`` routes)
     CallHandler   the handler, its Struct encoded once
 
