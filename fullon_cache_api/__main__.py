@@ -27,33 +27,56 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import sys
 import tempfile
 from collections.abc import Callable, Container, Coroutine, Mapping, Sequence
 from types import FrameType
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from hypercorn.asyncio import serve
+from hypercorn.asyncio import serve, tcp_server
 from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData
+from hypercorn.logging import Logger
+from hypercorn.protocol import ProtocolWrapper
+from hypercorn.protocol.h11 import H2CProtocolRequiredError, H2ProtocolAssumedError
+from hypercorn.typing import ResponseSummary, WWWScope
 from redis.connection import parse_url
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import Settings, SettingsError, create_app
 from .demo import DemoRedis
+from .logsafe import clean
 from .redis_clients import end_streams
 
 T = TypeVar("T")
 ENV = "FULLON_CACHE_API_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# One line per request: client "GET /path?query 1.1" status bytes seconds
+# One line per request: client "GET /path?query 1.1" status bytes seconds, built by
+# ``AccessLog`` from what the client sent, made safe (see ``AccessLog.atoms``).
 ACCESS_LOG_FORMAT = '%(h)s "%(R)s" %(s)s %(b)s %(L)ss'
+SECRET_QUERY_PARAMS = frozenset({"token"})
+"""Query parameters whose values never reach a log (a WebSocket's ``?token=``)."""
 # The answer to an HTTP/2 request while h2c is off, in the API's error shape.
 HTTP2_REFUSED = (
     b'{"error":{"status":505,"code":"http_version_not_supported",'
     b'"message":"HTTP/2 is not served here: use HTTP/1.1 (the server allows h2c with --h2c)"}}'
+)
+
+
+def _http2_frame(kind: int, payload: bytes) -> bytes:
+    """An HTTP/2 frame on the connection (stream 0), no flags."""
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, 0]) + bytes(4) + payload
+
+
+# What an HTTP/2 connection gets while h2c is off, before any of its frames is read: the
+# server's preface (an empty SETTINGS frame), then GOAWAY with HTTP_1_1_REQUIRED (0xd) and no
+# stream processed; the connection is then closed.
+HTTP2_GOAWAY = _http2_frame(0x4, b"") + _http2_frame(
+    0x7, struct.pack(">II", 0, 0xD) + b"HTTP/2 is not served here: use HTTP/1.1"
 )
 
 log = logging.getLogger("fullon.cache_api.server")
@@ -323,6 +346,47 @@ def print_banner(args: argparse.Namespace, keys: int, redis_url: str) -> None:
     )
 
 
+class AccessLog(Logger):
+    """hypercorn's logger, whose access lines are built only from what the format uses, each
+    client-chosen part made safe: a token in the query is replaced by ``<redacted>`` (headers,
+    ``Authorization`` among them, and the environment are never offered to the format), and
+    control characters are escaped and long values cut (``logsafe.clean``): one line per
+    request, which a client cannot split or forge."""
+
+    def atoms(
+        self, request: WWWScope, response: ResponseSummary | None, request_time: float
+    ) -> Mapping[str, str]:
+        method = request["method"] if request["type"] == "http" else "GET"
+        query = redact_query(request["query_string"].decode("latin-1"))
+        target = request["path"] + (f"?{query}" if query else "")
+        protocol = request.get("http_version", "ws")
+        client = request.get("client")
+        status, size = "-", "-"
+        if response is not None:
+            status = str(response["status"])
+            for name, value in response.get("headers", ()):
+                if name.lower() == b"content-length":
+                    size = value.decode("latin-1")
+        return {
+            "h": ":".join(map(str, client)) if client else "-",
+            "R": f"{clean(method, 20)} {clean(target)} {clean(protocol, 10)}",
+            "s": status,
+            "b": clean(size, 20),
+            "L": f"{request_time:.6f}",
+        }
+
+
+def redact_query(query: str) -> str:
+    """``query`` with the value of each secret parameter (however its name is encoded)
+    replaced by ``<redacted>``."""
+    parts = query.split("&")
+    for index, part in enumerate(parts):
+        name, _, _ = part.partition("=")
+        if unquote_plus(name).strip().lower() in SECRET_QUERY_PARAMS:
+            parts[index] = f"{name}=<redacted>"
+    return "&".join(parts)
+
+
 def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Config:
     config = Config()
     config.bind = [f"fd://{listener.detach()}"]  # hypercorn owns the socket from here
@@ -337,6 +401,7 @@ def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Confi
     config.errorlog = logging.getLogger("fullon.cache_api.server")
     config.accesslog = logging.getLogger("fullon.cache_api.access") if args.access_log else None
     config.access_log_format = ACCESS_LOG_FORMAT
+    config.logger_class = AccessLog
     # The server refuses larger WebSocket frames itself (close 1009), before the app reads them.
     config.websocket_max_message_size = Settings.from_env().ws_max_frame
     return config
@@ -344,6 +409,8 @@ def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Confi
 
 async def serve_app(args: argparse.Namespace, listener: socket.socket) -> None:
     app = create_app()
+    if not args.h2c:
+        tcp_server.ProtocolWrapper = Http1Only  # type: ignore[attr-defined]  # no option
     served = app if args.h2c else refuse_http2(app)
     config = hypercorn_config(args, listener)
     trigger = functools.partial(_shutdown_requested, app)
@@ -384,10 +451,30 @@ def interrupt_on_signals() -> None:
         signal.signal(signum, interrupt)
 
 
+class Http1Only(ProtocolWrapper):
+    """A cleartext connection of hypercorn's that stays HTTP/1.1: hypercorn speaks HTTP/2 to any
+    client that asks (by prior knowledge, ``PRI * HTTP/2.0``, or by ``Upgrade: h2c``) and has no
+    option to stop it. Here such a connection is refused before any of its HTTP/2 frames is
+    read (``HTTP2_GOAWAY``, then closed), so none of its streams costs the server anything.
+    ``--h2c`` serves HTTP/2 (hypercorn's own ``ProtocolWrapper``)."""
+
+    refused = False
+
+    async def handle(self, event: Event) -> None:
+        if self.refused and not isinstance(event, Closed):
+            return  # what the client still sends after the refusal
+        try:
+            await self.protocol.handle(event)
+        except (H2ProtocolAssumedError, H2CProtocolRequiredError):
+            self.refused = True
+            await self.send(RawData(data=HTTP2_GOAWAY))
+            await self.send(Closed())
+
+
 def refuse_http2(app: ASGIApp) -> ASGIApp:
-    """HTTP/1.1 only: hypercorn speaks cleartext HTTP/2 to any client that asks (by prior
-    knowledge or by ``Upgrade: h2c``) and has no option to stop it, so HTTP/2 requests are
-    answered 505 here, before the app. ``--h2c`` serves them."""
+    """HTTP/1.1 only: an HTTP/2 request that reaches the app anyway (``Http1Only`` refuses
+    them on hypercorn's cleartext connections) is answered 505 here, before the app.
+    ``--h2c`` serves them."""
 
     async def http1_only(scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("http_version") != "2":

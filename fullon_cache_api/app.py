@@ -14,8 +14,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import openapi
 from .auth import Auth, Authorize
-from .errors import ApiError, ErrorBody, ErrorOut, MethodNotAllowed, NotFound
+from .errors import ApiError, BadRequest, ErrorBody, ErrorOut, MethodNotAllowed, NotFound
 from .layers import RouteApp
+from .logsafe import clean
 from .redis_clients import Backend, Clock, lifespan
 from .responses import Reply
 from .routes import ROUTES
@@ -127,6 +128,9 @@ class HeadRouter(Router):
         path: str = scope["path"]
         if root and path.startswith(root):
             path = path[len(root) :] or "/"
+        if not path.startswith("/"):  # ``OPTIONS *``, ``CONNECT host:port``: not a path
+            await Reply.error(_not_a_path(scope["method"])).send(scope, receive, send)
+            return
         if (len(path) > 1 and path.endswith("/")) or scope["path"] == root:
             path = path.rstrip("/") or "/"
             scope = {**scope, "path": root + path}  # the host's scope keeps its path
@@ -153,8 +157,17 @@ class HeadRouter(Router):
         await Reply.error(error).send(scope, receive, send)
 
 
+def _not_a_path(method: str) -> ApiError:
+    """The answer to a request target that is no path: ``OPTIONS *`` asks what the server
+    allows (reading only); any other such target is malformed here."""
+    if method == "OPTIONS":
+        message = "OPTIONS is not allowed: this API only reads (GET, HEAD)"
+        return MethodNotAllowed(message, {"Allow": "GET, HEAD"})
+    return BadRequest("the request target must be a path (this API serves no proxy requests)")
+
+
 async def internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.exception("unhandled error on %s %s", clean(request.method, 20), clean(request.url.path))
     body = ErrorOut(ErrorBody(500, "internal", "internal error"))
     return _ReplyResponse(Reply.json(body, 500))
 

@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .logsafe import clean
 from .metrics import REDIS_ERRORS
 
 __all__ = [
@@ -159,6 +160,6 @@ def from_redis(exc: RedisError | TimeoutError) -> ApiError:
         kind, error = "unavailable", CacheUnavailable("the cache is unavailable")
     else:
         kind, error = "error", CacheUnavailable("the cache answered with an error")
-    log.warning("redis %s: %s: %s", kind, type(exc).__name__, _server_message(exc))
+    log.warning("redis %s: %s: %s", kind, type(exc).__name__, clean(_server_message(exc)))
     REDIS_ERRORS.labels(kind).inc()
     return error

@@ -11,8 +11,10 @@ Outermost first::
     Authorize     the host's hook, on the declared account ids  (when it is set)
     Conditional   ETag from what the answer is built from; 304 (routes with ``etag``)
     Deadline      the whole answer within ``request_timeout``, else 504
-    Share         identical requests share one answer (``heavy`` routes; a costly one lingers
-                  as long as it took, so repeated costly reads take at most half the time)
+    Share         identical requests share one answer (``heavy`` routes), for at most
+                  ``heavy_share_ms`` from when it began (a costly one lingers as long as it
+                  took within that time); later requests wait for the next, which a
+                  costly one begins only as long after its end as it took
     Limit         at most ``heavy_concurrency`` at once per process   (``heavy`` routes)
     CallHandler   the handler, its Struct encoded once
 
@@ -35,6 +37,7 @@ from starlette.types import Receive, Scope, Send
 from . import metrics
 from .auth import Auth, Resource
 from .errors import ApiError, ErrorBody, ErrorOut, from_redis
+from .logsafe import clean
 from .readers.source import Recorder
 from .redis_clients import Backend
 from .responses import Reply, etag, etag_matches
@@ -86,7 +89,8 @@ class MapErrors:
             return Reply.error(from_redis(exc))
         except Exception:
             request = call.request
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            method, path = clean(request.method, 20), clean(request.url.path)
+            log.exception("unhandled error on %s %s", method, path)
             return Reply.json(INTERNAL, 500)
 
 
@@ -179,13 +183,16 @@ class Deadline:
 class Share:
     """Identical requests (same route, same arguments) get one answer, worked out once (with
     what it was built from, for each one's ETag): those that come while it is worked out, and,
-    when it took 0.1 s or more, those that come within as long as it took (see
-    ``flight.SingleFlight``)."""
+    when it took 0.1 s or more, those that come within as long as it took; but only those that
+    come within ``heavy_share_ms`` of when it began. A later one waits for the next answer,
+    begun after it came, so no answer misses a write acknowledged more than ``heavy_share_ms``
+    before its request (see ``flight.SingleFlight``)."""
 
     def __init__(self, inner: Layer, endpoint: Endpoint, backend: Backend) -> None:
         self.inner = inner
         self.route = endpoint.template
         self.backend = backend
+        self.share_for = backend.settings.heavy_share_ms / 1000
 
     async def __call__(self, call: Call) -> Reply:
         key = (self.route, *((name, _hashable(value)) for name, value in call.args.items()))
@@ -197,7 +204,8 @@ class Share:
             return reply, None if own.recorder is None else own.recorder.digest()
 
         flights = self.backend.resources().flights
-        reply, digest = await flights.run(("answer", *key), answer, linger=True)
+        flight = ("answer", *key)
+        reply, digest = await flights.run(flight, answer, linger=True, share_for=self.share_for)
         if call.recorder is not None and digest is not None:
             call.recorder.add(digest)
         return reply.copy()

@@ -67,13 +67,28 @@ def connect(settings: Settings, max_connections: int | None = None) -> Redis:
 
 
 def _connection_options(settings: Settings) -> dict[str, Any]:
-    """Timeouts, retry policy and name of every connection the API opens."""
-    return {
+    """Timeouts, retry policy and name of every connection the API opens; and no set-up command
+    the README's read-only ACL user may not run (each refusal would fill its ACL LOG): redis-py
+    sends ``CLIENT SETINFO`` (its name and version) on connect unless told not to, and, from
+    8.x, ``CLIENT MAINT_NOTIFICATIONS`` on RESP3 connections."""
+    options: dict[str, Any] = {
         "socket_connect_timeout": settings.connect_timeout,
         "socket_timeout": settings.command_timeout,
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         "client_name": CLIENT_NAME,
     }
+    import inspect
+
+    accepted = inspect.signature(AbstractConnection.__init__).parameters
+    if "driver_info" in accepted:  # redis-py >= 7.1; lib_name/lib_version are deprecated there
+        options["driver_info"] = None
+    else:
+        options.update(lib_name=None, lib_version=None)
+    if "maint_notifications_config" in accepted:
+        from redis.maint_notifications import MaintNotificationsConfig
+
+        options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+    return options
 
 
 class WaitingConnectionPool(ConnectionPool):
@@ -179,6 +194,9 @@ _CONNECTION_OPTIONS = frozenset(
         "password",
         "credential_provider",
         "client_name",
+        "driver_info",
+        "lib_name",
+        "lib_version",
         "socket_connect_timeout",
         "socket_timeout",
         "socket_keepalive",

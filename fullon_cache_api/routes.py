@@ -266,14 +266,24 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
     ),
     # Bots (their feeds hold PnL: no-store)
     Endpoint("/bots", bots.bots, bots.BotsOut, (PAGE, HASH_CURSOR), tag="bots", no_store=True),
-    Endpoint("/bots/blocks", bots.blocks, bots.BlocksOut, (PAGE, HASH_CURSOR), tag="bots"),
-    Endpoint("/bots/coordination", bots.coordination, bots.CoordinationOut, tag="bots"),
+    Endpoint(
+        "/bots/blocks",
+        bots.blocks,
+        bots.BlocksOut,
+        (PAGE, HASH_CURSOR),
+        tag="bots",
+        no_store=True,
+    ),
+    Endpoint(
+        "/bots/coordination", bots.coordination, bots.CoordinationOut, tag="bots", no_store=True
+    ),
     Endpoint(
         "/bots/blocks/{ex_id}/{symbol:path}",
         bots.block,
         bots.SymbolBlockOut,
         (EX_ID, SYMBOL),
         tag="bots",
+        no_store=True,
     ),
     Endpoint("/bots/{bot_id}", bots.bot, bots.BotOut, (BOT_ID,), tag="bots", no_store=True),
     # Trades

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from redis.asyncio.connection import parse_url
 
@@ -66,6 +66,9 @@ class Settings:
     """Whole-cache reads (/overview, /exchanges, /tickers, /tickers/health...) served at once
     per process; identical concurrent ones share one read. More wait (within the request
     timeout)."""
+    heavy_share_ms: int = 250
+    """Milliseconds a heavy answer is shared for: a request joins only a read begun at most this
+    long before it came; after that it waits for the next read (0: only reads begun after it)."""
     local_cache: bool = True
     """Keep replies of reads in this process while Redis's client tracking says they are
     unchanged (off: every read goes to Redis)."""
@@ -169,6 +172,7 @@ _NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
     "request_timeout": (float, 0, 0),
     "max_value_bytes": (int, 1024, 512 * 1024 * 1024),
     "heavy_concurrency": (int, 1, 1000),
+    "heavy_share_ms": (int, 0, 60_000),
     "local_cache_mb": (int, 1, 100_000),
     "index_walk_interval": (float, 0, 0),
     "index_mb": (int, 1, 100_000),
@@ -204,6 +208,45 @@ def _check_url(url: str, label: str) -> None:
         raise SettingsError(f"{label} is not a valid Redis URL: {exc}") from None
     if parts.scheme != "unix" and not re.fullmatch(r"/?[0-9]*", parts.path):
         raise SettingsError(f"{label} is not a valid Redis URL: the path must be a db number")
+    _check_url_options(parts.scheme, parse_qs(parts.query, keep_blank_values=True), label)
+
+
+# Query options of a Redis URL the API passes on to redis-py: the connection's own (the pool's
+# size and wait, retries and the client's name are the API's settings), and TLS's on rediss://.
+# redis-py hands any other name to the connection, which refuses it on every request.
+_URL_OPTIONS = frozenset(
+    {"db", "socket_timeout", "socket_connect_timeout", "socket_keepalive", "socket_read_size"}
+    | {"health_check_interval"}
+)
+_TLS_OPTIONS = frozenset(
+    {
+        "ssl_cert_reqs",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "ssl_password",
+        "ssl_ca_certs",
+        "ssl_ca_path",
+        "ssl_ca_data",
+        "ssl_check_hostname",
+        "ssl_min_version",
+        "ssl_ciphers",
+        "ssl_include_verify_flags",
+        "ssl_exclude_verify_flags",
+    }
+)
+_CERT_REQS = ("none", "optional", "required")
+
+
+def _check_url_options(scheme: str, options: dict[str, list[str]], label: str) -> None:
+    for name in sorted(options):
+        if name in _TLS_OPTIONS and scheme != "rediss":
+            raise SettingsError(f"{label}: ?{name} applies to rediss:// URLs only")
+        if name not in _URL_OPTIONS | _TLS_OPTIONS:
+            allowed = ", ".join(sorted(_URL_OPTIONS)) + " (and ssl_* options on rediss://)"
+            raise SettingsError(f"{label}: unknown query option ?{name} (allowed: {allowed})")
+    reqs = options.get("ssl_cert_reqs", ["required"])[0]
+    if reqs not in _CERT_REQS:
+        raise SettingsError(f"{label}: ?ssl_cert_reqs must be one of {', '.join(_CERT_REQS)}")
 
 
 def _check_tokens(tokens: tuple[str, ...], label: str) -> None:
