@@ -18,10 +18,10 @@ cost what their page costs whatever else the database holds. The index of one ev
 
 Bounded in bytes (``index_mb``): past it, keys are left out of the index (logged once per walk).
 
-Redis announces most changes (writes, deletions, expiry, FLUSHDB), but not ``SWAPDB``. Once a
-second the watcher reads ``INFO commandstats``; when the count of ``SWAPDB`` calls moved, the
-local cache is flushed and the index walked again: the new database's values are served within
-about a second.
+Redis announces most changes (writes, deletions, expiry, FLUSHDB), but not ``SWAPDB``. Every
+``WATCH_S`` seconds the watcher reads ``INFO commandstats``; when the count of ``SWAPDB`` calls
+moved, the local cache is flushed and the index walked again: the new database's values are
+served within a second.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ CONFIRM_BATCH = 1000
 """Most keys one round trip of EXISTS confirms."""
 COALESCE_S = 0.05
 """Seconds writes of new keys are gathered before they are confirmed in one round trip."""
-WATCH_S = 1.0
-"""Seconds between two checks of ``SWAPDB`` (and most seconds a confirmation waits)."""
+WATCH_S = 0.25
+"""Seconds between two checks of ``SWAPDB``."""
 _KEY_OVERHEAD = 100
 """Bytes an indexed key costs beyond its characters (the str object, its slots in the list and
 the set)."""
@@ -250,8 +250,9 @@ class Keyspace:
             )
 
     async def _watch(self) -> None:
-        """Confirms heard keys (gathered for ``COALESCE_S``) and checks ``SWAPDB`` once a
-        second. An ACL that refuses INFO turns the ``SWAPDB`` check off (logged once)."""
+        """Confirms heard keys (gathered for ``COALESCE_S``) and checks ``SWAPDB`` every
+        ``WATCH_S`` seconds. An ACL that refuses INFO turns the ``SWAPDB`` check off (logged
+        once)."""
         loop = asyncio.get_running_loop()
         checked = float("-inf")
         swaps_allowed, failing = True, False

@@ -1,0 +1,163 @@
+"""Issue 17, finding 5: what the API's presence costs the writers, in Redis CPU per write.
+
+A writer does ``--ticks`` ticks as fullon_cache writes them (one pipeline each: ``HSET
+tickers:bench {symbol}``, ``SET ticker_time:bench:{symbol}``, ``PUBLISH
+ticker_updates:bench:{symbol}``, over 100 symbols) against a private redis-server, and the
+Redis CPU of the run (``INFO cpu``: user + sys) is divided by the ticks. Sides, measured in the
+same run, in rotating order, ``--rounds`` times each:
+
+- ``none``: no API;
+- ``api-1``, ``api-4``: ``python -m fullon_cache_api`` with 1 and 4 workers (local cache on, the
+  default), with ``--streams`` ``/stream/tickers`` streams open and read;
+- ``api-1-nocache``: 1 worker, ``FULLON_CACHE_API_LOCAL_CACHE=false``, the same streams.
+
+Each side's median is given as a ratio to ``none``'s. Everything binds to 127.0.0.1; every
+process it starts is stopped. Usage: ``python benchmarks/writer_cost.py [--ticks 10000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import httpx
+import redis
+
+from fullon_cache_api.demo.redis_server import RedisServer, free_port
+
+SYMBOLS = [f"S{i}/USDT" for i in range(100)]
+SIDES = {
+    "none": None,
+    "api-1": ("1", {}),
+    "api-4": ("4", {}),
+    "api-1-nocache": ("1", {"FULLON_CACHE_API_LOCAL_CACHE": "false"}),
+}
+
+
+def redis_cpu(admin: redis.Redis) -> float:
+    info = admin.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def write_ticks(admin: redis.Redis, ticks: int) -> float:
+    """Redis CPU seconds spent over ``ticks`` writes of a tick."""
+    start = redis_cpu(admin)
+    for n in range(ticks):
+        symbol = SYMBOLS[n % len(SYMBOLS)]
+        tick = json.dumps({"symbol": symbol, "exchange": "bench", "price": 100.0 + n % 7,
+                           "time": time.time()})  # fmt: skip
+        pipe = admin.pipeline(transaction=False)
+        pipe.hset("tickers:bench", symbol, tick)
+        pipe.set(f"ticker_time:bench:{symbol}", repr(time.time()))
+        pipe.publish(f"ticker_updates:bench:{symbol}", tick)
+        pipe.execute()
+    return redis_cpu(admin) - start
+
+
+class Streams(threading.Thread):
+    """``count`` open /stream/tickers connections, read until stopped."""
+
+    def __init__(self, port: int, count: int) -> None:
+        super().__init__(daemon=True)
+        self.sockets = []
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET /stream/tickers?exchange=bench HTTP/1.1\r\nHost: api\r\n\r\n")
+            sock.settimeout(0.2)
+            self.sockets.append(sock)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for sock in self.sockets:
+                with suppress(TimeoutError, OSError):
+                    sock.recv(1 << 16)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join(5)
+        for sock in self.sockets:
+            sock.close()
+
+
+@contextmanager
+def api(redis_port: int, workers: str, extra: dict[str, str], streams: int) -> Iterator[None]:
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", **extra}
+    command = [sys.executable, "-m", "fullon_cache_api", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", workers]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    readers: Streams | None = None
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise SystemExit("the API did not start") from None
+                time.sleep(0.1)
+        for _ in range(20):  # every worker reads a little (its hub connects, tracking on)
+            httpx.get(f"http://127.0.0.1:{port}/tickers/bench", timeout=5)
+        readers = Streams(port, streams)
+        readers.start()
+        time.sleep(2)  # the streams' subscriptions in place
+        yield
+    finally:
+        if readers is not None:
+            readers.close()
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--ticks", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--streams", type=int, default=100)
+    args = parser.parse_args()
+
+    server = RedisServer().start()
+    costs: dict[str, list[float]] = {side: [] for side in SIDES}
+    try:
+        with redis.Redis(port=server.port) as admin:
+            write_ticks(admin, 1000)  # the hash and the keys exist: every side writes the same
+            names = list(SIDES)
+            for round_ in range(args.rounds):
+                for side in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                    spec = SIDES[side]
+                    if spec is None:
+                        costs[side].append(write_ticks(admin, args.ticks))
+                    else:
+                        with api(server.port, spec[0], spec[1], args.streams):
+                            costs[side].append(write_ticks(admin, args.ticks))
+    finally:
+        server.close()
+    base = statistics.median(costs["none"])
+    print(
+        f"{args.ticks} ticks (HSET + SET + PUBLISH), {args.streams} streams open with the "
+        f"API, {args.rounds} rounds; Redis CPU per tick (median), as a ratio to no API:"
+    )
+    for side, runs in costs.items():
+        median = statistics.median(runs)
+        print(f"  {side:14} {median / args.ticks * 1e6:6.2f} us/tick  {median / base:5.2f}x  "
+              f"(runs: {', '.join(f'{r:.3f}' for r in runs)} s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
