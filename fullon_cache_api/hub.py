@@ -40,7 +40,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import select
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
@@ -52,6 +51,7 @@ from redis.exceptions import NoPermissionError, RedisError
 
 from . import keys
 from .errors import TooManyStreams
+from .internals import unread_probe
 from .local_cache import LocalCache
 from .metrics import LOCAL_CACHE_EVENTS, POLLERS, STREAM_DROPPED, STREAMS
 from .readers.base import text
@@ -685,15 +685,10 @@ def _ticker_bytes(update: TickerUpdate) -> int:
 
 
 def _unread(connection: Any) -> Callable[[], bool]:
-    """Whether bytes from Redis wait unread on ``connection``, or its end: read by asyncio but
-    not yet by the hub, or still in the kernel's buffer (a poll with no wait). Both are redis-py's
-    connection internals (its own ``can_read`` reads ``_reader._buffer`` too): without them the
-    answer is always yes, and the local cache never serves."""
-    try:
-        stream = connection._reader
-        poller = select.poll()
-        poller.register(connection._writer.get_extra_info("socket").fileno(), select.POLLIN)
-    except (AttributeError, OSError):
+    """Whether bytes from Redis wait unread on ``connection`` (see ``internals.unread_probe``):
+    without a probe the answer is always yes, and the local cache never serves."""
+    probe = unread_probe(connection)
+    if probe is None:
         log.warning("local cache off: the hub's connection cannot be watched for unread bytes")
         return lambda: True
-    return lambda: bool(stream._buffer) or stream._eof or bool(poller.poll(0))
+    return probe

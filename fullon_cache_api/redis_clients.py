@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from .deadlines import Deadlines
 from .flight import SingleFlight
 from .hub import StreamHub
+from .internals import idle_connections, reset_parser
 from .keyspace import Keyspace
 from .local_cache import LocalCache
 from .settings import Settings
@@ -174,9 +175,9 @@ async def shed_idle_connections(pool: ConnectionPool) -> None:
     connection's parser, whose hiredis reader keeps a buffer as large as the largest reply it
     read until it reads again (after a 50 MB value, 50 MB per connection)."""
     await pool.disconnect(inuse_connections=False)
-    for connection in list(getattr(pool, "_available_connections", ())):
+    for connection in idle_connections(pool):
         if not connection.is_connected:  # a request may have taken and opened it meanwhile
-            connection.set_parser(type(connection._get_parser()))
+            reset_parser(connection)
     # The old parsers hold themselves through a bound method: only the cycle collector frees
     # them (rare: after a reply of several MB, exactly when the memory is wanted back).
     gc.collect()

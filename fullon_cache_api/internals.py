@@ -1,0 +1,47 @@
+"""The one place that touches private attributes of the libraries: redis-py's connection and
+pool, and asyncio's stream reader under it. Each use is one function here, and
+tests/test_internals.py checks every one against the installed versions, so a release that
+moves an attribute fails that test, naming the library's version, instead of the API at run
+time. Each function also degrades to a safe answer when an attribute is gone."""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import ConnectionPool
+from redis.asyncio.connection import AbstractConnection
+
+__all__ = ["idle_connections", "reset_parser", "unread_probe"]
+
+
+def unread_probe(connection: Any) -> Callable[[], bool] | None:
+    """What tells whether bytes from Redis wait unread on ``connection`` (or its end): read by
+    asyncio but not yet by redis-py, or still in the kernel's buffer (a poll with no wait).
+    redis-py's own ``can_read`` looks at the same reader buffer. None when the connection
+    cannot be watched (its internals moved, or its socket is closed)."""
+    try:
+        stream = connection._reader
+        stream._buffer  # noqa: B018 - checked now, read by the probe
+        stream._eof  # noqa: B018
+        poller = select.poll()
+        poller.register(connection._writer.get_extra_info("socket").fileno(), select.POLLIN)
+    except (AttributeError, OSError):
+        return None
+    return lambda: bool(stream._buffer) or stream._eof or bool(poller.poll(0))
+
+
+def idle_connections(pool: ConnectionPool) -> list[AbstractConnection]:
+    """The pool's connections that no request holds ([] when the attribute moved)."""
+    return list(getattr(pool, "_available_connections", ()))
+
+
+def reset_parser(connection: AbstractConnection) -> bool:
+    """Give a closed ``connection`` a new parser of the same kind, so that the old one's read
+    buffer (as large as the largest reply it read) is freed; False when it cannot."""
+    get_parser = getattr(connection, "_get_parser", None)
+    if get_parser is None:
+        return False
+    connection.set_parser(type(get_parser()))
+    return True
