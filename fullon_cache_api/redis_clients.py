@@ -7,18 +7,16 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection, SSLConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MaxConnectionsError
 from starlette.applications import Starlette
 
 from .deadlines import Deadlines
@@ -58,7 +56,7 @@ def connect(settings: Settings, max_connections: int | None = None) -> Redis:
     size = max_connections or settings.pool_size
     if settings.sentinels:
         return _sentinel_client(settings, size)
-    pool = WaitingConnectionPool.from_url(
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=size,
         timeout=settings.pool_timeout,
@@ -92,49 +90,9 @@ def _connection_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-class WaitingConnectionPool(ConnectionPool):
-    """A pool of at most ``max_connections`` whose requests wait up to ``timeout`` seconds for a
-    free connection when all are busy ("No connection available." after that, a 503), like
-    redis-py's BlockingConnectionPool, but costs what ConnectionPool costs when one is free
-    (BlockingConnectionPool takes a Condition and a timer on every command)."""
-
-    def __init__(self, *, timeout: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.timeout = timeout
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        while True:
-            if self.can_get_connection():
-                try:
-                    connection: AbstractConnection = await super().get_connection()  # type: ignore[no-untyped-call]
-                    return connection
-                except MaxConnectionsError:  # another request took the last one first
-                    pass
-            waiter = loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                raise RedisConnectionError("No connection available.") from None
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-
-    async def release(self, connection: AbstractConnection) -> None:
-        await super().release(connection)
-        while self._waiters:  # wake the longest waiter
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                break
-
-
-class _SentinelPool(SentinelConnectionPool, WaitingConnectionPool):
-    """Sentinel discovery with the pool's bounded wait for a free connection (the MRO puts
-    WaitingConnectionPool's get_connection/release under Sentinel's address lookup).
+class _SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Sentinel discovery with redis-py's bounded wait for a free connection (the MRO puts
+    BlockingConnectionPool's get_connection/release under Sentinel's address lookup).
     The pool owns its Sentinel: closing the pool also closes the connections to the sentinels.
     """
 

@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 import redis
+from redis.asyncio import BlockingConnectionPool
 from starlette.applications import Starlette
 
 from fullon_cache_api import Settings, create_app, lifespan
@@ -31,7 +32,7 @@ from fullon_cache_api.demo.redis_server import (
 )
 from fullon_cache_api.demo.snapshot import load_snapshot
 from fullon_cache_api.hub import StreamHub
-from fullon_cache_api.redis_clients import WaitingConnectionPool, connect, single_connection_pool
+from fullon_cache_api.redis_clients import connect, single_connection_pool
 
 from support import (
     READER,
@@ -275,7 +276,7 @@ async def test_sentinel_pool_waits_for_a_free_connection(replica, sentinel) -> N
         assert statuses == [200] * 150
         assert 1 <= api_connections(replica) <= 3
         pool = app.state.backend.resources().redis.connection_pool
-        assert isinstance(pool, WaitingConnectionPool) and pool.timeout == 10
+        assert isinstance(pool, BlockingConnectionPool) and pool.timeout == 10
 
 
 async def test_unreachable_sentinels_are_503_fast() -> None:
