@@ -1,7 +1,7 @@
 """Request deadlines: one task per event loop watches them all.
 
-``asyncio.timeout`` arms a timer per request, which cost more than answering a read from the
-local cache; here a request costs two dict operations. The watch wakes every ``TICK`` seconds
+``asyncio.timeout`` arms a timer per request; here a request costs two dict operations, and
+one timer serves them all. The watch wakes every ``TICK`` seconds
 and cancels the requests whose time has come (so a deadline holds within ``TICK``); the
 cancelled request sees ``TimeoutError``, as under ``asyncio.timeout``.
 """

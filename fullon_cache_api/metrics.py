@@ -114,7 +114,7 @@ for _transport in ("sse", "ws"):
 
 
 # The labelled children, kept: the label set is bounded (routes x methods x statuses), and a
-# labels() lookup per request costs three times the update itself.
+# labels() lookup per request would cost more than the update itself.
 _children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
