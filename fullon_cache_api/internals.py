@@ -13,7 +13,7 @@ from typing import Any
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
 
-__all__ = ["idle_connections", "reset_parser", "unread_probe"]
+__all__ = ["idle_connections", "reset_parser", "socket_fd", "unread_probe"]
 
 
 def unread_probe(connection: Any) -> Callable[[], bool] | None:
@@ -30,6 +30,14 @@ def unread_probe(connection: Any) -> Callable[[], bool] | None:
     except (AttributeError, OSError):
         return None
     return lambda: bool(stream._buffer) or stream._eof or bool(poller.poll(0))
+
+
+def socket_fd(connection: AbstractConnection) -> int | None:
+    """The file descriptor of an open ``connection``'s socket (None when it cannot be had)."""
+    try:
+        return int(connection._writer.get_extra_info("socket").fileno())  # type: ignore[union-attr]
+    except (AttributeError, OSError):
+        return None
 
 
 def idle_connections(pool: ConnectionPool) -> list[AbstractConnection]:
