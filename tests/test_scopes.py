@@ -27,7 +27,7 @@ from fullon_cache_api.routing import Endpoint, Family, Socket
 from fullon_cache_api.settings import SettingsError
 from fullon_cache_api.tokens import CHECK_S, TokensError, digest, parse
 
-from support import expect, http_client, serve_in_process
+from support import expect, http_client, reader_url, serve_api, serve_in_process
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 
@@ -149,6 +149,62 @@ async def test_owner_reads_only_its_own_account(scoped, clock) -> None:
             expect(await http.get(outside, headers=bearer(OWNER)), 403)
 
 
+async def test_the_three_tokens_of_the_issue(tmp_path: Path, admin, settings, clock) -> None:
+    """``screen`` (market), ``owner11`` (accounts and orders of ex_id 11), ``ops`` (``*``)."""
+    for new, old in (("11", "1"), ("12", "2")):
+        for name in ("accounts", "account_positions"):
+            admin.hset(name, new, admin.hget(name, old))
+    path = tmp_path / "three.toml"
+    path.write_text(
+        entry("screen", SCREEN, ["market"])
+        + entry("owner11", OWNER, ["accounts", "orders"], ex_ids=["11"])
+        + entry("ops", OPS, ["*"])
+    )
+    app = create_app(Settings(redis_url=settings.redis_url, tokens_file=str(path)), clock=clock)
+    async with lifespan(app), http_client(app) as http:
+        expect(await http.get("/accounts/11/balances", headers=bearer(OWNER)))
+        expect(await http.get("/accounts/12/balances", headers=bearer(OWNER)), 403)
+        listing = expect(await http.get("/accounts", headers=bearer(OWNER)))
+        assert [item["ex_id"] for item in listing["items"]] == ["11"]
+        expect(await http.get("/accounts/12/balances", headers=bearer(OPS)))
+        assert len(expect(await http.get("/accounts", headers=bearer(OPS)))["items"]) == 5
+        expect(await http.get("/tickers", headers=bearer(SCREEN)))
+        for path_ in ("/accounts", "/bots", "/processes"):
+            expect(await http.get(path_, headers=bearer(SCREEN)), 403)
+
+
+def test_a_real_server_reloads_its_tokens_and_logs_no_token(tmp_path: Path, redis_server) -> None:
+    path = tmp_path / "tokens.toml"
+    path.write_text(THREE)
+    env = {"REDIS_URL": reader_url(redis_server), "FULLON_CACHE_API_TOKENS_FILE": str(path)}
+    with serve_api("--access-log", env=env, output=True) as served:
+        with httpx.Client(base_url=served.base, timeout=10) as http:
+            assert http.get("/tickers", headers=bearer(SCREEN)).status_code == 200
+            assert http.get("/accounts", headers=bearer(SCREEN)).status_code == 403
+            assert http.get("/tickers", params={"token": LATER}).status_code == 401
+            path.write_text(THREE + entry("later", LATER, ["market"]))
+            deadline = time.monotonic() + 5
+            while http.get("/tickers", headers=bearer(LATER)).status_code != 200:
+                assert time.monotonic() < deadline, "the new token is not in use within 5 s"
+                time.sleep(0.1)
+            path.write_text("broken = [")
+            time.sleep(CHECK_S + 0.2)
+            assert http.get("/tickers", headers=bearer(LATER)).status_code == 200
+            assert http.get("/tickers", headers=bearer(SCREEN)).status_code == 200
+            metrics = http.get("/metrics", headers=bearer(OPS)).text
+        served.process.terminate()
+        served.process.wait(15)
+        assert served.process.stdout is not None
+        logs = served.process.stdout.read()
+    assert "refused 403 scope: token=screen" in logs
+    assert "not reloaded" in logs
+    assert 'fullon_cache_api_refusals_total{reason="scope",token="screen"} 1.0' in metrics
+    for token in ALL:
+        assert token not in logs
+        assert token not in metrics
+        assert token not in path.read_text()
+
+
 async def test_unknown_token_is_401(scoped, clock) -> None:
     app = create_app(scoped, clock=clock)
     async with lifespan(app), http_client(app) as http:
@@ -188,6 +244,18 @@ def test_websocket_actions_obey_scopes_and_allow_lists(scoped, clock) -> None:
     mine = ask("/ws/accounts/c1", OPS, "get_balance", {"user_id": 2, "currency": "USDT"})
     assert mine.get("error_code") != "FORBIDDEN", mine
     with pytest.raises(WebSocketDisconnect), client.websocket_connect("/ws/tickers/c1?token=nope"):
+        pass
+    with (
+        client.websocket_connect(f"/ws/tickers/c1?token={TWO}"),
+        client.websocket_connect(f"/ws/tickers/c2?token={TWO}"),
+    ):
+        with (
+            pytest.raises(WebSocketDisconnect) as refused_socket,  # its third: refused
+            client.websocket_connect(f"/ws/tickers/c3?token={TWO}"),
+        ):
+            pass
+        assert refused_socket.value.code == 1013
+    with client.websocket_connect(f"/ws/tickers/c4?token={TWO}"):  # given back
         pass
 
 

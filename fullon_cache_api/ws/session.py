@@ -125,10 +125,12 @@ class SocketApp:
         give: Callable[[], None] | None = None
         try:
             if await self._admit(websocket):
-                try:  # the token's slot (with tokens: its most streams and sockets)
+                try:  # with tokens: the token's request rate, and one of its stream slots
+                    if self.auth.limits:
+                        self.auth.pace(websocket, self.socket.template)
                     give = self.auth.open_stream(websocket, self.socket.template)
-                except ApiError:
-                    await websocket.close(TRY_AGAIN_LATER, "too many streams for this token")
+                except ApiError as exc:  # logged and counted; refused before ``accept``
+                    await websocket.close(TRY_AGAIN_LATER, exc.message)
                     return
                 if websocket.application_state is WebSocketState.CONNECTING:
                     await websocket.accept()
