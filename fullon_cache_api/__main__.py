@@ -231,7 +231,33 @@ def configure_logging(level: str) -> None:
     logger.setLevel(level.upper())
 
 
+def token_command(argv: Sequence[str]) -> int:
+    """``token new NAME --scope market [--scope ...]``: a strong random token, printed once,
+    and the ``[[tokens]]`` lines to paste into the tokens file (which holds only its digest)."""
+    from .tokens import NAME, SCOPES, digest, new_token
+
+    parser = Parser(prog="python -m fullon_cache_api token")
+    commands = parser.add_subparsers(dest="command", required=True)
+    new = commands.add_parser("new", help="make a token and print its tokens-file entry")
+    new.add_argument("name", help="the token's name (in logs and /metrics)")
+    new.add_argument("--scope", action="append", choices=SCOPES, required=True, dest="scopes")
+    args = parser.parse_args(argv)
+    if not NAME.fullmatch(args.name):
+        fail("token new: the name must be 1 to 64 of A-Z a-z 0-9 _ . : -")
+    token = new_token()
+    scopes = ", ".join(f'"{scope}"' for scope in dict.fromkeys(args.scopes))
+    print(f"# the token (shown once; give it to its user): {token}")
+    print("[[tokens]]")
+    print(f'name = "{args.name}"')
+    print(f'sha256 = "{digest(token)}"')
+    print(f"scopes = [{scopes}]")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] == ["token"]:
+        return token_command(given[1:])
     args = parse_args(argv)
     configure_logging(args.log_level)
     interrupt_on_signals()

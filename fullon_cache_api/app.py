@@ -70,7 +70,7 @@ def create_app(
     app = CacheApp(exception_handlers={Exception: internal_error})
     app.router = HeadRouter(routes)
     app.state.backend = backend
-    secured = bool(settings.tokens or require_user or authorize)
+    secured = bool(settings.tokens or settings.tokens_file or require_user or authorize)
     app.state.openapi = openapi.build(endpoints(app), settings, secured)
     return app
 

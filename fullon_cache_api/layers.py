@@ -6,9 +6,13 @@ Outermost first::
 
     Observe       metrics of the final status and the time taken
     MapErrors     any exception -> the one JSON error shape (logged; no traceback leaves)
-    Authenticate  bearer token / the host's user               (when auth is configured)
+    Authenticate  bearer token / the host's user; the token's scopes cover the route's
+                  family                                      (when auth is configured)
+    Pace          requests per second per token (per client address on open routes), 429
+                  past its burst; a stream's slot of its token (with tokens)
     ParseParams   the declared parameters -> typed arguments (400 on a bad one)
-    Authorize     the host's hook, on the declared account ids  (when it is set)
+    Authorize     the token's allow-lists and the host's hook, on the declared account ids
+                  (when either is set)
     Conditional   ETag from what the answer is built from; 304 (routes with ``etag``)
     Deadline      the whole answer within ``request_timeout``, else 504
     Share         identical requests share one answer (``heavy`` routes), for at most
@@ -16,7 +20,8 @@ Outermost first::
                   took within that time); later requests wait for the next, which a
                   costly one begins only as long after its end as it took
     Limit         at most ``heavy_concurrency`` at once per process   (``heavy`` routes)
-    CallHandler   the handler, its Struct encoded once
+    CallHandler   the handler, its Struct encoded once (a listing that declares its items'
+                  ids keeps only an allow-listed token's own)
 
 A route's ASGI app (``RouteApp``) runs the pipeline and sends its ``Reply``.
 """
@@ -24,18 +29,20 @@ A route's ASGI app (``RouteApp``) runs the pipeline and sends its ``Reply``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
+import msgspec
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from . import metrics
-from .auth import Auth, Resource
+from .auth import Auth, Resource, token_of
 from .errors import ApiError, ErrorBody, ErrorOut, from_redis
 from .logsafe import clean
 from .readers.source import Recorder
@@ -51,12 +58,14 @@ log = logging.getLogger("fullon.cache_api.app")
 class Call:
     """One request going through the pipeline, with what the layers learn about it."""
 
-    __slots__ = ("args", "recorder", "request")
+    __slots__ = ("after", "args", "recorder", "request")
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.args: dict[str, Any] = {}
         self.recorder: Recorder | None = None
+        self.after: list[Callable[[], None]] = []
+        """What to do once the reply is sent (a stream's slot given back)."""
 
 
 Layer = Callable[[Call], Awaitable[Reply]]
@@ -95,13 +104,40 @@ class MapErrors:
 
 
 class Authenticate:
-    def __init__(self, inner: Layer, auth: Auth) -> None:
+    def __init__(self, inner: Layer, endpoint: Endpoint, auth: Auth) -> None:
         self.inner = inner
+        self.route = endpoint.template
+        self.family = endpoint.family
         self.auth = auth
 
     async def __call__(self, call: Call) -> Reply:
-        self.auth.authenticate(call.request)
+        self.auth.authenticate(call.request, self.route, self.family)
         return await self.inner(call)
+
+
+class Pace:
+    """The token's (or, on a route open without one, the client address's) request rate; a
+    stream route also takes one of the token's stream slots, given back once it ends."""
+
+    def __init__(self, inner: Layer, endpoint: Endpoint, auth: Auth) -> None:
+        self.inner = inner
+        self.route = endpoint.template
+        self.stream = endpoint.is_raw and endpoint.response.stream_headers is not None  # type: ignore[attr-defined]
+        self.auth = auth
+
+    async def __call__(self, call: Call) -> Reply:
+        request = call.request
+        self.auth.pace(request, self.route)
+        if not self.stream or request.method == "HEAD":
+            return await self.inner(call)
+        give = self.auth.open_stream(request, self.route)
+        try:
+            reply = await self.inner(call)
+        except BaseException:
+            give()
+            raise
+        call.after.append(give)
+        return reply
 
 
 class ParseParams:
@@ -131,7 +167,7 @@ class Authorize:
     async def __call__(self, call: Call) -> Reply:
         endpoint = self.endpoint
         resource = Resource.of(endpoint.template, endpoint.params, call.args)
-        await self.auth.check(call.request, resource)
+        await self.auth.check(call.request, resource, endpoint.family, endpoint.lists)
         return await self.inner(call)
 
 
@@ -231,6 +267,7 @@ class CallHandler:
         self.backend = backend
         self.headers = {"Cache-Control": "no-store"} if endpoint.no_store else None
         self.stream_headers = None if not endpoint.is_raw else endpoint.response.stream_headers  # type: ignore[attr-defined]
+        self.lists = None if endpoint.lists is None else endpoint.lists.value
 
     async def __call__(self, call: Call) -> Reply:
         request = call.request
@@ -238,9 +275,23 @@ class CallHandler:
             return Reply.raw(Response(headers=self.stream_headers))  # never opens the stream
         ctx = Ctx(self.backend, request.app, request.scope.get("root_path", ""), call.recorder)
         answer = await self.handler(ctx, **call.args)
+        if self.lists is not None:
+            answer = self._own(call, answer)
         if isinstance(answer, Response):
             return Reply.raw(answer)
         return Reply.json(answer, 200, dict(self.headers) if self.headers else None)
+
+    def _own(self, call: Call, answer: Any) -> Any:
+        """A listing's items an allow-listed token may see (its ETag tells them apart)."""
+        token = token_of(call.request)
+        kind = self.lists or ""
+        allowed = None if token is None else getattr(token, kind + "s")
+        if allowed is None:
+            return answer
+        items = [item for item in answer.items if getattr(item, kind) in allowed]
+        if call.recorder is not None:
+            call.recorder.add(hashlib.sha256(" ".join(sorted(allowed)).encode()).digest())
+        return msgspec.structs.replace(answer, items=items, count=len(items))
 
 
 def build_pipeline(endpoint: Endpoint, backend: Backend, auth: Auth) -> Layer:
@@ -252,11 +303,13 @@ def build_pipeline(endpoint: Endpoint, backend: Backend, auth: Auth) -> Layer:
     if endpoint.etag:
         layer = Conditional(layer)
     checked = auth.authenticates(endpoint.access)
-    if checked and auth.authorize is not None:
+    if checked and (auth.authorize is not None or auth.tokens is not None):
         layer = Authorize(layer, endpoint, auth)
     layer = ParseParams(layer, endpoint, backend)
+    if auth.limits:
+        layer = Pace(layer, endpoint, auth)
     if checked:
-        layer = Authenticate(layer, auth)
+        layer = Authenticate(layer, endpoint, auth)
     return Observe(MapErrors(layer), endpoint)
 
 
@@ -269,5 +322,10 @@ class RouteApp:
         self.pipeline = build_pipeline(endpoint, backend, auth)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        reply = await self.pipeline(Call(Request(scope, receive, send)))
-        await reply.send(scope, receive, send)
+        call = Call(Request(scope, receive, send))
+        reply = await self.pipeline(call)
+        try:
+            await reply.send(scope, receive, send)
+        finally:
+            for done in call.after:
+                done()

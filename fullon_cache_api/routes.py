@@ -59,8 +59,9 @@ from .params import (
     UID,
     UID_FILTER,
     UNTIL,
+    Scope,
 )
-from .routing import Access, Endpoint, Socket
+from .routing import Access, Endpoint, Family, Socket
 from .ws import accounts as ws_accounts
 from .ws import bots as ws_bots
 from .ws import gateway as ws_gateway
@@ -72,6 +73,21 @@ from .ws import trades as ws_trades
 from .ws.envelopes import DOMAIN, GATEWAY
 
 __all__ = ["ENDPOINTS", "ROUTES", "SOCKETS"]
+
+# /ws answers every domain's actions (under v0.2.6's names): each reads as in its domain.
+GATEWAY_FAMILIES = tuple(
+    (ws_gateway.OPERATION_NAMES.get(action.name, action.name), family)
+    for domain, family in (
+        (ws_tickers, Family.MARKET),
+        (ws_accounts, Family.ACCOUNTS),
+        (ws_orders, Family.ORDERS),
+        (ws_bots, Family.BOTS),
+        (ws_trades, Family.MARKET),
+        (ws_ohlcv, Family.MARKET),
+        (ws_process, Family.PROCESSES),
+    )
+    for action in domain.ACTIONS
+)
 
 ORDER_FILTERS = (STATUS_FILTER, SYMBOL_FILTER, BOT_ID_FILTER, UID_FILTER, LIMIT)
 
@@ -86,8 +102,11 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         access=Access.PROBE,
         etag=False,
         own_failure_shape=True,
+        family=Family.OPEN,
     ),
-    Endpoint("/info", service.info, service.InfoOut, tag="service", etag=False),
+    Endpoint(
+        "/info", service.info, service.InfoOut, tag="service", etag=False, family=Family.SERVICE
+    ),
     Endpoint(
         "/overview",
         service.overview,
@@ -95,6 +114,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="service",
         etag=False,
         heavy=True,
+        family=Family.SERVICE,
     ),
     Endpoint(
         "/exchanges",
@@ -103,8 +123,16 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="service",
         etag=False,
         heavy=True,
+        family=Family.MARKET,
     ),
-    Endpoint("/metrics", service.metrics, service.MetricsText, tag="service", etag=False),
+    Endpoint(
+        "/metrics",
+        service.metrics,
+        service.MetricsText,
+        tag="service",
+        etag=False,
+        family=Family.SERVICE,
+    ),
     # Docs
     Endpoint(
         "/openapi.json",
@@ -113,8 +141,17 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="docs",
         access=Access.DOCS,
         etag=False,
+        family=Family.OPEN,
     ),
-    Endpoint("/docs", docs.docs_page, docs.DocsPage, tag="docs", access=Access.DOCS, etag=False),
+    Endpoint(
+        "/docs",
+        docs.docs_page,
+        docs.DocsPage,
+        tag="docs",
+        access=Access.DOCS,
+        etag=False,
+        family=Family.OPEN,
+    ),
     Endpoint(
         "/docs/{asset}",
         docs.docs_asset,
@@ -122,11 +159,20 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (docs.ASSET,),
         tag="docs",
         access=Access.DOCS,
+        family=Family.OPEN,
     ),
     # Pages for people, open like the docs; each answer carries its own ETag.
-    Endpoint("/", ui.home_page, ui.Page, tag="ui", access=Access.DOCS),
-    Endpoint("/ui", ui.live_page, ui.Page, tag="ui", access=Access.DOCS),
-    Endpoint("/ui/{asset}", ui.live_asset, ui.LiveAsset, (ui.ASSET,), tag="ui", access=Access.DOCS),
+    Endpoint("/", ui.home_page, ui.Page, tag="ui", access=Access.DOCS, family=Family.OPEN),
+    Endpoint("/ui", ui.live_page, ui.Page, tag="ui", access=Access.DOCS, family=Family.OPEN),
+    Endpoint(
+        "/ui/{asset}",
+        ui.live_asset,
+        ui.LiveAsset,
+        (ui.ASSET,),
+        tag="ui",
+        access=Access.DOCS,
+        family=Family.OPEN,
+    ),
     # Tickers
     Endpoint(
         "/tickers",
@@ -135,6 +181,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (SYMBOLS, MAX_AGE, PAGE, HASHES_CURSOR),
         tag="tickers",
         heavy=True,
+        family=Family.MARKET,
     ),
     Endpoint(
         "/tickers/health",
@@ -143,6 +190,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (STALE_TICK,),
         tag="tickers",
         heavy=True,
+        family=Family.MARKET,
     ),
     Endpoint(
         "/tickers/{exchange}",
@@ -150,6 +198,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tickers.ExchangeTickersOut,
         (EXCHANGE, SYMBOLS, MAX_AGE, PAGE, HASH_CURSOR),
         tag="tickers",
+        family=Family.MARKET,
     ),
     Endpoint(
         "/tickers/{exchange}/active",
@@ -157,6 +206,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tickers.ExchangeTickersOut,
         (EXCHANGE, SYMBOLS, ACTIVE_MAX_AGE, PAGE, HASH_CURSOR),
         tag="tickers",
+        family=Family.MARKET,
     ),
     Endpoint(
         "/tickers/{exchange}/{symbol:path}",
@@ -164,6 +214,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tickers.TickerOut,
         (EXCHANGE, SYMBOL),
         tag="tickers",
+        family=Family.MARKET,
     ),
     # Streams
     Endpoint(
@@ -173,6 +224,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (EXCHANGE_FILTER, SYMBOLS),
         tag="stream",
         etag=False,
+        family=Family.MARKET,
     ),
     # Accounts
     Endpoint(
@@ -182,6 +234,8 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (PAGE, ACCOUNTS_CURSOR),
         tag="accounts",
         no_store=True,
+        family=Family.ACCOUNTS,
+        lists=Scope.EX_ID,
     ),
     Endpoint(
         "/accounts/{ex_id}/balances",
@@ -190,6 +244,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (EX_ID,),
         tag="accounts",
         no_store=True,
+        family=Family.ACCOUNTS,
     ),
     Endpoint(
         "/accounts/{ex_id}/balances/{currency}",
@@ -198,6 +253,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (EX_ID, CURRENCY),
         tag="accounts",
         no_store=True,
+        family=Family.ACCOUNTS,
     ),
     Endpoint(
         "/accounts/{ex_id}/positions",
@@ -206,6 +262,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (EX_ID,),
         tag="accounts",
         no_store=True,
+        family=Family.ACCOUNTS,
     ),
     Endpoint(
         "/accounts/{ex_id}/positions/{symbol:path}",
@@ -214,6 +271,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (EX_ID, SYMBOL),
         tag="accounts",
         no_store=True,
+        family=Family.ACCOUNTS,
     ),
     Endpoint(
         "/accounts/{ex_id}/status",
@@ -222,6 +280,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (EX_ID,),
         tag="accounts",
         no_store=True,
+        family=Family.ACCOUNTS,
     ),
     # Orders
     Endpoint(
@@ -231,6 +290,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (*ORDER_FILTERS, HASHES_CURSOR),
         tag="orders",
         no_store=True,
+        family=Family.ORDERS,
     ),
     Endpoint(
         "/orders/queues",
@@ -239,6 +299,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (PAGE, KEY_CURSOR),
         tag="orders",
         no_store=True,
+        family=Family.ORDERS,
     ),
     Endpoint(
         "/orders/queues/{name:path}",
@@ -247,6 +308,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (QUEUE_NAME, LIMIT, OFFSET_CURSOR),
         tag="orders",
         no_store=True,
+        family=Family.ORDERS,
     ),
     Endpoint(
         "/orders/{exchange}",
@@ -255,6 +317,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (ORDERS_EXCHANGE, *ORDER_FILTERS, HASH_CURSOR),
         tag="orders",
         no_store=True,
+        family=Family.ORDERS,
     ),
     Endpoint(
         "/orders/{exchange}/{order_id:path}",
@@ -263,9 +326,19 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (ORDERS_EXCHANGE, ORDER_ID),
         tag="orders",
         no_store=True,
+        family=Family.ORDERS,
     ),
     # Bots (their feeds hold PnL: no-store)
-    Endpoint("/bots", bots.bots, bots.BotsOut, (PAGE, HASH_CURSOR), tag="bots", no_store=True),
+    Endpoint(
+        "/bots",
+        bots.bots,
+        bots.BotsOut,
+        (PAGE, HASH_CURSOR),
+        tag="bots",
+        no_store=True,
+        family=Family.BOTS,
+        lists=Scope.BOT_ID,
+    ),
     Endpoint(
         "/bots/blocks",
         bots.blocks,
@@ -273,9 +346,15 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (PAGE, HASH_CURSOR),
         tag="bots",
         no_store=True,
+        family=Family.BOTS,
     ),
     Endpoint(
-        "/bots/coordination", bots.coordination, bots.CoordinationOut, tag="bots", no_store=True
+        "/bots/coordination",
+        bots.coordination,
+        bots.CoordinationOut,
+        tag="bots",
+        no_store=True,
+        family=Family.BOTS,
     ),
     Endpoint(
         "/bots/blocks/{ex_id}/{symbol:path}",
@@ -284,8 +363,17 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (EX_ID, SYMBOL),
         tag="bots",
         no_store=True,
+        family=Family.BOTS,
     ),
-    Endpoint("/bots/{bot_id}", bots.bot, bots.BotOut, (BOT_ID,), tag="bots", no_store=True),
+    Endpoint(
+        "/bots/{bot_id}",
+        bots.bot,
+        bots.BotOut,
+        (BOT_ID,),
+        tag="bots",
+        no_store=True,
+        family=Family.BOTS,
+    ),
     # Trades
     Endpoint(
         "/trades",
@@ -294,6 +382,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (PAGE, KEY_CURSOR),
         tag="trades",
         no_store=True,
+        family=Family.MARKET,
     ),
     Endpoint(
         "/trades/status",
@@ -302,6 +391,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (PAGE, KEY_CURSOR),
         tag="trades",
         no_store=True,
+        family=Family.USER_TRADES,
     ),
     Endpoint(
         "/trades/metrics",
@@ -310,6 +400,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="trades",
         heavy=True,
         no_store=True,
+        family=Family.USER_TRADES,
     ),
     Endpoint(
         "/trades/users/{uid}",
@@ -318,6 +409,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (UID, PAGE, KEY_CURSOR),
         tag="trades",
         no_store=True,
+        family=Family.USER_TRADES,
     ),
     Endpoint(
         "/trades/users/{uid}/{exchange}",
@@ -326,6 +418,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (UID, EXCHANGE, LIMIT, OFFSET_CURSOR),
         tag="trades",
         no_store=True,
+        family=Family.USER_TRADES,
     ),
     Endpoint(
         "/trades/{exchange}/{symbol:path}",
@@ -334,15 +427,24 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (EXCHANGE, SYMBOL, LIMIT, OFFSET_CURSOR),
         tag="trades",
         no_store=True,
+        family=Family.MARKET,
     ),
     # OHLCV
-    Endpoint("/ohlcv", ohlcv.all_series, ohlcv.SeriesListOut, (PAGE, KEY_CURSOR), tag="ohlcv"),
+    Endpoint(
+        "/ohlcv",
+        ohlcv.all_series,
+        ohlcv.SeriesListOut,
+        (PAGE, KEY_CURSOR),
+        tag="ohlcv",
+        family=Family.MARKET,
+    ),
     Endpoint(
         "/ohlcv/{symbol:path}/timeframes",
         ohlcv.timeframes,
         ohlcv.TimeframesOut,
         (SYMBOL,),
         tag="ohlcv",
+        family=Family.MARKET,
     ),
     Endpoint(
         "/ohlcv/{symbol:path}/{timeframe}",
@@ -350,6 +452,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         ohlcv.BarsOut,
         (SYMBOL, TIMEFRAME, OHLCV_LIMIT, SINCE, UNTIL),
         tag="ohlcv",
+        family=Family.MARKET,
     ),
     # Processes (records hold their parameters: no-store)
     Endpoint(
@@ -367,6 +470,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         ),
         tag="processes",
         no_store=True,
+        family=Family.PROCESSES,
     ),
     Endpoint(
         "/processes/health",
@@ -376,6 +480,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="processes",
         heavy=True,
         no_store=True,
+        family=Family.PROCESSES,
     ),
     Endpoint(
         "/processes/components/{component:path}",
@@ -384,6 +489,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (COMPONENT, STALE_AFTER),
         tag="processes",
         no_store=True,
+        family=Family.PROCESSES,
     ),
     Endpoint(
         "/processes/{process_id:path}",
@@ -392,16 +498,48 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         (PROCESS_ID, STALE_AFTER),
         tag="processes",
         no_store=True,
+        family=Family.PROCESSES,
     ),
     # WebSocket (the v0.2.6 protocol): top-level routes, as master_api checks
-    Socket("/ws", ws_gateway.ACTIONS, GATEWAY, tag="gateway"),
-    Socket("/ws/tickers/{connection_id}", ws_tickers.ACTIONS, DOMAIN, tag="tickers"),
-    Socket("/ws/accounts/{connection_id}", ws_accounts.ACTIONS, DOMAIN, tag="accounts"),
-    Socket("/ws/orders/{connection_id}", ws_orders.ACTIONS, DOMAIN, tag="orders"),
-    Socket("/ws/bots/{connection_id}", ws_bots.ACTIONS, DOMAIN, tag="bots"),
-    Socket("/ws/trades/{connection_id}", ws_trades.ACTIONS, DOMAIN, tag="trades"),
-    Socket("/ws/ohlcv/{connection_id}", ws_ohlcv.ACTIONS, DOMAIN, tag="ohlcv"),
-    Socket("/ws/process/{connection_id}", ws_process.ACTIONS, DOMAIN, tag="process"),
+    Socket(
+        "/ws",
+        ws_gateway.ACTIONS,
+        GATEWAY,
+        tag="gateway",
+        family=Family.OPEN,
+        families=GATEWAY_FAMILIES,
+    ),
+    Socket(
+        "/ws/tickers/{connection_id}",
+        ws_tickers.ACTIONS,
+        DOMAIN,
+        tag="tickers",
+        family=Family.MARKET,
+    ),
+    Socket(
+        "/ws/accounts/{connection_id}",
+        ws_accounts.ACTIONS,
+        DOMAIN,
+        tag="accounts",
+        family=Family.ACCOUNTS,
+    ),
+    Socket(
+        "/ws/orders/{connection_id}", ws_orders.ACTIONS, DOMAIN, tag="orders", family=Family.ORDERS
+    ),
+    Socket("/ws/bots/{connection_id}", ws_bots.ACTIONS, DOMAIN, tag="bots", family=Family.BOTS),
+    Socket(
+        "/ws/trades/{connection_id}", ws_trades.ACTIONS, DOMAIN, tag="trades", family=Family.MARKET
+    ),
+    Socket(
+        "/ws/ohlcv/{connection_id}", ws_ohlcv.ACTIONS, DOMAIN, tag="ohlcv", family=Family.MARKET
+    ),
+    Socket(
+        "/ws/process/{connection_id}",
+        ws_process.ACTIONS,
+        DOMAIN,
+        tag="process",
+        family=Family.PROCESSES,
+    ),
 )
 ENDPOINTS = tuple(route for route in ROUTES if isinstance(route, Endpoint))
 SOCKETS = tuple(route for route in ROUTES if isinstance(route, Socket))

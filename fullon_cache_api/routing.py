@@ -26,14 +26,14 @@ from starlette.responses import Response
 
 from .hub import StreamHub
 from .local_cache import LocalCache
-from .params import Param
+from .params import Param, Scope
 from .readers.source import Recorder, Source
 from .redis_clients import Backend, LoopResources
 from .settings import Settings
 from .ws.actions import Action
 from .ws.envelopes import Envelope
 
-__all__ = ["Access", "Ctx", "Endpoint", "Handler", "Raw", "Socket", "template"]
+__all__ = ["Access", "Ctx", "Endpoint", "Family", "Handler", "Raw", "Socket", "template"]
 
 Handler = Callable[..., Awaitable[Any]]
 """``async def handler(ctx: Ctx, **params) -> Struct | Response``."""
@@ -56,6 +56,23 @@ class Access(enum.Enum):
     """Open (load balancers) unless the ``public_health`` setting is false."""
     DOCS = "docs"
     """Open unless the ``public_docs`` setting is false."""
+
+
+class Family(enum.Enum):
+    """What a route reads, as a token's scopes name it (the tokens file): a token reads a route
+    when its scopes hold the route's family, or ``*``."""
+
+    MARKET = "market"
+    """Tickers, OHLCV, public trades, exchanges, the ticker stream."""
+    ACCOUNTS = "accounts"
+    ORDERS = "orders"
+    USER_TRADES = "trades:user"
+    BOTS = "bots"
+    PROCESSES = "processes"
+    SERVICE = "service"
+    """/overview, /info, /metrics."""
+    OPEN = "open"
+    """Any caller that is let in: /health, the docs, the pages, ``ping``."""
 
 
 class Raw:
@@ -83,7 +100,9 @@ class Endpoint:
     its own; 304 when ``If-None-Match`` holds it), ``own_failure_shape`` (its Redis failures
     answer in its own shape, not ``ErrorOut``: /health, for load balancers), ``heavy`` (it
     reads the whole cache: identical requests share one answer, also for as long after as it
-    took, and a few are worked out at once per process).
+    took, and a few are worked out at once per process), ``family`` (which token scope reads
+    it; a route of none is read by ``*`` tokens only), ``lists`` (its answer's ``items`` each
+    name an account id of this kind: a token with an allow-list sees only its own).
     """
 
     path: str
@@ -96,6 +115,8 @@ class Endpoint:
     etag: bool = True
     own_failure_shape: bool = False
     heavy: bool = False
+    family: Family | None = None
+    lists: Scope | None = None
 
     def __post_init__(self) -> None:
         in_path = _CONVERTER.findall(self.path)
@@ -110,6 +131,8 @@ class Endpoint:
             raise ValueError(
                 f"{self.path}: {self.handler.__name__} takes {taken} but the route declares {names}"
             )
+        if self.lists is not None and self.heavy:
+            raise ValueError(f"{self.path}: a shared (heavy) answer cannot be kept per token")
         answer = typing.get_type_hints(self.handler).get("return")
         expected = Response if self.is_raw else self.response
         if not (isinstance(answer, type) and issubclass(answer, expected)):
@@ -141,18 +164,28 @@ class Endpoint:
 class Socket:
     """One WebSocket route of the v0.2.6 protocol: its path, the actions it accepts and the
     envelope of its frames. A domain socket's path ends in ``{connection_id}`` (any one
-    segment, named so for master_api); ``/ws`` has none. Guarded like every ``Endpoint``."""
+    segment, named so for master_api); ``/ws`` has none. Guarded like every ``Endpoint``.
+    ``family``: the token scope its actions read, but for those ``families`` names."""
 
     path: str
     actions: tuple[Action, ...]
     envelope: Envelope
     tag: str = ""
+    family: Family | None = None
+    families: tuple[tuple[str, Family], ...] = ()
 
     def __post_init__(self) -> None:
         if _CONVERTER.findall(self.path) not in ([], ["connection_id"]):
             raise ValueError(f"{self.path}: a socket's only parameter is {{connection_id}}")
         if len(self.by_name) != len(self.actions):
             raise ValueError(f"{self.path}: an action is declared twice")
+        for name, _ in self.families:
+            if name not in self.by_name:
+                raise ValueError(f"{self.path}: a family for no action {name!r}")
+
+    def family_of(self, action: str) -> Family | None:
+        """The token scope an action reads."""
+        return dict(self.families).get(action, self.family)
 
     @functools.cached_property
     def by_name(self) -> dict[str, Action]:

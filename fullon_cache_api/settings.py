@@ -98,6 +98,17 @@ class Settings:
     """Seconds between two reads of a polled stream (one poller per distinct stream)."""
     tokens: tuple[str, ...] = field(default=(), repr=False)
     """Bearer tokens; when any is set, every request must carry one (``Authorization``)."""
+    tokens_file: str | None = None
+    """A TOML file of named tokens with scopes, allow-lists and limits (see ``tokens.py``); read
+    again when it changes."""
+    rate_limit: int = 100
+    """Requests per second a token may send (a token bucket, refilled at this rate), unless the
+    tokens file gives it its own ``rate``; requests of routes open without a token count per
+    client address. Only with tokens configured. More are answered 429."""
+    rate_burst: int = 400
+    """Requests a token may send at once (the bucket's size), unless it has its own ``burst``."""
+    token_streams: int = 40
+    """Most open streams and WebSockets per token, unless it has its own ``streams``."""
     public_health: bool = True
     """With tokens set, /health still answers without one (load balancers)."""
     public_docs: bool = True
@@ -140,6 +151,7 @@ class Settings:
         return cls(
             redis_url=url,
             tokens=_tokens(env),
+            tokens_file=_tokens_file(env),
             public_health=_flag(env, PREFIX + "PUBLIC_HEALTH", cls.public_health),
             public_docs=_flag(env, PREFIX + "PUBLIC_DOCS", cls.public_docs),
             local_cache=_flag(env, PREFIX + "LOCAL_CACHE", cls.local_cache),
@@ -184,6 +196,9 @@ _NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
     "ws_max_frame": (int, 256, 16 * 1024 * 1024),
     "ws_idle_timeout": (float, 0, 0),
     "ws_poll_interval": (float, 0, 0),
+    "rate_limit": (int, 1, 1_000_000),
+    "rate_burst": (int, 1, 1_000_000),
+    "token_streams": (int, 1, 100_000),
 }
 MIN_TOKEN_LENGTH = 16
 
@@ -276,6 +291,21 @@ def _tokens(env: Mapping[str, str]) -> tuple[str, ...]:
         raise SettingsError(f"{var} is set but holds no token (unset it to run without auth)")
     _check_tokens(tokens, var)
     return tokens
+
+
+def _tokens_file(env: Mapping[str, str]) -> str | None:
+    """``FULLON_CACHE_API_TOKENS_FILE``: read here once, so that a bad file stops the start."""
+    from .tokens import TokensError, load  # a leaf too; imported where it is needed
+
+    var = PREFIX + "TOKENS_FILE"
+    path = env.get(var, "").strip()
+    if not path:
+        return None
+    try:
+        load(path)
+    except TokensError as exc:
+        raise SettingsError(f"{var}: {exc}") from None
+    return path
 
 
 _SENTINEL_FIELDS = ("sentinels", "sentinel_service", "read_from")

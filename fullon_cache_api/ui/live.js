@@ -212,16 +212,24 @@
     const problem = section.querySelector(".problem");
     let lastRead = null;
     let busy = false;
+    let deniedTo = null; // the token this panel was refused to (403: its scopes do not cover it)
     return async function poll() {
-      if (busy) return;
+      if (busy || (deniedTo !== null && deniedTo === token)) return; // asked again with another
       busy = true;
       try {
         render(...(await Promise.all(paths.map(getAll))));
         lastRead = new Date();
-        section.classList.remove("failed");
+        deniedTo = null;
+        section.classList.remove("failed", "forbidden");
         setText(problem, "");
         setText(updated, "Read at " + lastRead.toLocaleTimeString());
       } catch (error) {
+        if (error instanceof ApiError && error.status === 403) {
+          deniedTo = token;
+          section.classList.add("forbidden");
+          setText(problem, "This token may not read this panel (" + error.message + ").");
+          return;
+        }
         section.classList.add("failed");
         const shown = lastRead ? " Showing what was read at " + lastRead.toLocaleTimeString() + "." : "";
         setText(problem, "Could not read it: " + describe(error) + "." + shown);
@@ -366,13 +374,15 @@
       flush();
       setText(streamProblem, "");
     } catch (error) {
+      if (error instanceof ApiError && error.status === 403) return; // the stream says so
       setText(streamProblem, "Could not read the tickers: " + describe(error) + ". Live updates go on.");
     }
   }
 
   function setState(state, problem) {
     streamState.dataset.state = state;
-    setText(streamState, state === "live" ? "Live" : state === "token" ? "Waiting for a token" : "Reconnecting");
+    const label = { live: "Live", token: "Waiting for a token", forbidden: "Not for this token" };
+    setText(streamState, label[state] || "Reconnecting");
     setText(streamProblem, problem || "");
   }
 
@@ -461,6 +471,11 @@
         if (error instanceof ApiError && error.status === 401) {
           setState("token", "");
           if (!token) await tokenGiven();
+          continue;
+        }
+        if (error instanceof ApiError && error.status === 403) {
+          setState("forbidden", "This token may not read the tickers (" + error.message + ").");
+          await tokenGiven(); // not retried with the same token
           continue;
         }
         wait = backoff;

@@ -42,7 +42,7 @@ from ..logsafe import clean
 from ..metrics import CLIENTS_ENDED, WS_DROPPED, WS_SOCKETS, WS_STREAMS
 from ..redis_clients import Backend
 from ..responses import encode
-from ..routing import Ctx, Socket
+from ..routing import Ctx, Family, Socket
 from .actions import Action, Emit, Invalid, Missing, Stream
 from .envelopes import MALFORMED, MAX_ID, Request
 
@@ -122,12 +122,22 @@ class SocketApp:
         if not self.slots.take(address, self.backend.settings.ws_max_sockets_per_client):
             await websocket.close(TRY_AGAIN_LATER, "too many sockets")
             return
+        give: Callable[[], None] | None = None
         try:
             if await self._admit(websocket):
+                try:  # with tokens: the token's request rate, and one of its stream slots
+                    if self.auth.limits:
+                        self.auth.pace(websocket, self.socket.template)
+                    give = self.auth.open_stream(websocket, self.socket.template)
+                except ApiError as exc:  # logged and counted; refused before ``accept``
+                    await websocket.close(TRY_AGAIN_LATER, exc.message)
+                    return
                 if websocket.application_state is WebSocketState.CONNECTING:
                     await websocket.accept()
                 await Session(self, websocket).serve()
         finally:
+            if give is not None:
+                give()
             self.slots.give(address)
 
     async def _admit(self, websocket: WebSocket) -> bool:
@@ -143,7 +153,7 @@ class SocketApp:
         if websocket.application_state is WebSocketState.DISCONNECTED:
             return False  # the hook refused it
         try:
-            self.auth.authenticate(websocket)
+            self.auth.authenticate(websocket, self.socket.template, Family.OPEN)
         except Unauthorized:
             admitted = False
         if admitted is False:
@@ -343,6 +353,10 @@ class Session:
         args: dict[str, Any] = {}
         failure = ("INTERNAL_ERROR" if action.update else "CACHE_ERROR", action.failure)
         try:
+            # the token's scopes (the action's family in the route table), before its params
+            self.auth.scoped(
+                self.websocket, self._route(action), self.socket.family_of(action.name)
+            )
             args = action.arguments(request.params)
             await self._authorize(action, args)
             heavy = self.ctx.heavy if action.heavy else contextlib.nullcontext()
@@ -381,13 +395,17 @@ class Session:
         code, text = error
         return envelope.error(request_id, code, text or INTERNAL[1], self.ctx.now())
 
+    def _route(self, action: Action) -> str:
+        return f"{self.socket.template}#{action.name}"
+
     async def _authorize(self, action: Action, args: dict[str, Any]) -> None:
-        """The host's ``authorize`` hook, on the ids the action reads by (its scoped params)."""
-        if self.auth.authorize is None:
+        """The token's allow-lists and the host's ``authorize`` hook, on the ids the action
+        reads by (its scoped params)."""
+        if self.auth.authorize is None and self.auth.tokens is None:
             return
         ids = {p.name: str(args[p.name]) for p in action.params if args[p.name] is not None}
-        resource = Resource.of(f"{self.socket.template}#{action.name}", action.params, ids)
-        await self.auth.check(self.websocket, resource)
+        resource = Resource.of(self._route(action), action.params, ids)
+        await self.auth.check(self.websocket, resource, self.socket.family_of(action.name))
 
     async def _start(self, action: Action, request: Request, stream: Stream) -> None:
         """Replace the stream of the same key, subscribe, confirm, then follow it."""
