@@ -316,9 +316,10 @@ def test_a_client_address_holds_at_most_its_streams_and_sockets(redis_server) ->
 
 def test_ids_longer_than_the_bound_are_refused_and_never_echoed(app, snapshot) -> None:
     client = TestClient(app)
-    sane = "r" * MAX_ID
+    sane, wide = "r" * MAX_ID, "é" * MAX_ID  # characters, not their bytes, are counted
+    cases = ((sane, sane), (wide, wide), ("r" * (MAX_ID + 1), None), ([0] * 200, None))
     with client.websocket_connect("/ws/tickers/" + "c" * MAX_ID) as ws:
-        for request_id, echoed in ((sane, sane), ("r" * (MAX_ID + 1), None), ([0] * 200, None)):
+        for request_id, echoed in cases:
             ws.send_json({"action": "get_ticker", "request_id": request_id, "params": {}})
             reply = ws.receive_json()
             assert reply["request_id"] == echoed

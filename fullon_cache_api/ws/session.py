@@ -16,8 +16,9 @@ kept by the hub (the newest of each symbol once far behind). A frame the client 
 stream behind by more than ``stream_queue_bytes`` even so (1013, ``client too slow``); both are
 counted in /metrics (``fullon_cache_api_clients_ended``). A client address holds at most
 ``ws_max_sockets_per_client`` sockets; a ``connection_id`` longer than ``MAX_ID`` characters
-is refused at the handshake (1008), a ``request_id`` longer than that when encoded is answered
-``INVALID_PARAMS``. Client-chosen ids are logged through ``logsafe.clean``.
+is refused at the handshake (1008), a ``request_id`` longer than that (a string's characters,
+any other value's JSON text) is answered ``INVALID_PARAMS``. Client-chosen ids are logged
+through ``logsafe.clean``.
 """
 
 from __future__ import annotations
@@ -337,7 +338,7 @@ class Session:
         request = envelope.parse(data, self.socket.by_name, now)
         if not isinstance(request, Request):
             return self.send(request)
-        if len(encode(request.request_id)) > MAX_ID + 2:  # a string's quotes: MAX_ID characters
+        if _too_long(request.request_id):
             text = f"request_id longer than {MAX_ID} characters"
             return self.send(envelope.error(None, "INVALID_PARAMS", text, now))
         action = self.socket.by_name.get(request.name) if isinstance(request.name, str) else None
@@ -445,3 +446,10 @@ class Session:
             await asyncio.wait({task}, timeout=0.1)
         listener.close()
         WS_STREAMS.dec()
+
+
+def _too_long(request_id: object) -> bool:
+    """A request id over ``MAX_ID`` characters: a string's own, any other value's JSON text."""
+    if isinstance(request_id, str):
+        return len(request_id) > MAX_ID
+    return len(encode(request_id)) > MAX_ID
