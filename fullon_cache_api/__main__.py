@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
             except RuntimeError as exc:  # no redis-server binary, or it did not start
                 fail(f"demo: {exc}")
             os.environ["REDIS_URL"] = demo.reader_url  # for create_app() and the workers
-            print_banner(args, keys, demo.server.url)
+            print_banner(args, keys, demo.server.url, demo.reader_url)
         if args.workers == 1:
             loop_runner(args.loop)(serve_app(args, listener))
             return 0
@@ -340,7 +340,9 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def print_banner(args: argparse.Namespace, keys: int, redis_url: str) -> None:
+def print_banner(args: argparse.Namespace, keys: int, redis_url: str, reader_url: str) -> None:
+    """The demo's links, and ``reader_url``: the demo Redis as its read-only user, which a host
+    that mounts the API (README, "Mounting in master_api") reads the demo with."""
     host = f"[{args.host}]" if ":" in args.host else args.host
     base = f"http://{host}:{args.port}"
     print(
@@ -354,7 +356,9 @@ def print_banner(args: argparse.Namespace, keys: int, redis_url: str) -> None:
         f"  health     {base}/health\n\n"
         f"  curl {base}/tickers/binance/BTC/USDT\n"
         f"  curl {base}/processes/health\n"
-        f"  curl -N {base}/stream/tickers\n",
+        f"  curl -N {base}/stream/tickers\n\n"
+        f"A host that mounts the API reads this demo as its read-only user with:\n"
+        f"  REDIS_URL={reader_url}\n",
         flush=True,
     )
 

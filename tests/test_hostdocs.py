@@ -3,18 +3,23 @@ mount plus one line), ``merge_openapi`` on a plain Starlette host's document.
 
 The merged document must validate, list every HTTP route under the mount prefix with its
 parameters, keep a host model of the same name as one of ours apart (ours are prefixed), and
-describe what the mounted API really answers: schemathesis fuzzes the host through it.
+describe what the mounted API really answers: schemathesis fuzzes the host through it. And the
+README's mount works as written on the demo's Redis, with the ``REDIS_URL`` the demo prints.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -25,10 +30,11 @@ from pydantic import BaseModel
 from starlette.applications import Starlette
 
 from fullon_cache_api import Settings, include_in_docs, lifespan, merge_openapi
+from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.main import create_app
 from fullon_cache_api.routes import ENDPOINTS
 
-from support import expect, http_client
+from support import expect, http_client, serve_mounted
 
 MOUNT = "/api/v1/cache"
 
@@ -295,3 +301,28 @@ def wire(value: str, schema: dict[str, Any]) -> Any:
         number = float(value)
         return int(number) if number.is_integer() and kind == "integer" else number
     return value
+
+
+# The README's mount, on the demo's Redis ---------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_host_mounts_the_api_on_the_redis_url_the_demo_prints() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "fullon_cache_api", "--demo", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        printed = ""
+        while not (found := re.search(r"^  REDIS_URL=(redis://\S+)$", printed, re.MULTILINE)):
+            line = process.stdout.readline() if process.stdout else ""
+            assert line, f"no REDIS_URL in the banner: {printed}"
+            printed += line
+        url = found.group(1)
+        assert url.startswith("redis://cache_api:")  # the read-only user, not the default one
+        with serve_mounted(env={"REDIS_URL": url}) as host:
+            tickers = httpx.get(f"{host.base}{MOUNT}/tickers", timeout=10)
+            assert tickers.status_code == 200 and tickers.json()["count"] > 0, tickers.text
+            assert httpx.get(f"{host.base}{MOUNT}/health", timeout=10).json()["status"] == "ok"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)

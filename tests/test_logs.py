@@ -17,13 +17,19 @@ import subprocess
 import sys
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import redis
+from redis.asyncio import ConnectionPool
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from fullon_cache_api import create_app
+from fullon_cache_api import Settings, create_app
+from fullon_cache_api.demo.redis_server import free_port
+from fullon_cache_api.hub import StreamHub
+from fullon_cache_api.local_cache import LocalCache
+from fullon_cache_api.redis_clients import connect, single_connection_pool
 from fullon_cache_api.requestids import (
     JsonFormatter,
     RequestIdFilter,
@@ -208,3 +214,48 @@ async def test_an_internal_error_is_logged_and_answered_with_the_id(settings, ca
     assert answer.status_code == 500 and answer.headers["x-request-id"] == "e-1"
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert errors and all(getattr(r, "request_id", None) == "e-1" for r in errors)
+
+
+# The stream hub on an unreachable Redis -----------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_an_unreachable_redis_is_logged_once_with_its_address_not_per_retry(caplog) -> None:
+    port = free_port()  # nothing listens there
+    settings = Settings(redis_url=f"redis://cache_api:hub-secret-pw@127.0.0.1:{port}/0")
+    client = connect(settings)
+    tries: list[int] = []
+
+    def make_pool() -> ConnectionPool:
+        tries.append(1)
+        return single_connection_pool(client.connection_pool)
+
+    hub = StreamHub(make_pool, settings, LocalCache(2**20))  # the local cache keeps it wanted
+    with caplog.at_level(logging.WARNING, logger="fullon.cache_api.hub"):
+        hub.start()
+        try:
+            with anyio.fail_after(60):
+                while len(tries) < 5:  # backoff 0.1, 0.2, 0.4, 0.8 s between them
+                    await anyio.sleep(0.05)
+        finally:
+            await hub.aclose()
+            await client.aclose()
+    lines = [r.getMessage() for r in caplog.records if r.name == "fullon.cache_api.hub"]
+    assert len(lines) == 1, lines
+    assert "cannot connect (attempt 1)" in lines[0] and f"Redis at 127.0.0.1:{port} " in lines[0]
+    assert "hub-secret-pw" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "sentinels", "address"),
+    [
+        ("redis://user:pw@10.0.0.5:6380/1", (), "10.0.0.5:6380"),
+        ("redis://:pw@cache.internal/0", (), "cache.internal:6379"),
+        ("rediss://u:pw@[::1]:6390/0", (), "[::1]:6390"),
+        ("unix:///run/redis.sock?db=2", (), "/run/redis.sock"),
+        ("redis://u:pw@/0", (("s1", 26379), ("s2", 26380)), "sentinels s1:26379,s2:26380"),
+    ],
+)
+def test_the_logged_redis_address_never_holds_credentials(url, sentinels, address) -> None:
+    settings = Settings(redis_url=url, sentinels=sentinels)
+    assert settings.redis_address == address and "pw" not in settings.redis_address
