@@ -50,10 +50,14 @@ from . import Settings, SettingsError, create_app
 from .demo import DemoRedis
 from .logsafe import clean
 from .redis_clients import end_streams
+from .requestids import JsonFormatter, RequestIdFilter
+from .routing import template
 
 T = TypeVar("T")
 ENV = "FULLON_CACHE_API_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # One line per request: client "GET /path?query 1.1" status bytes seconds, built by
 # ``AccessLog`` from what the client sent, made safe (see ``AccessLog.atoms``).
@@ -160,6 +164,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="log level (env FULLON_CACHE_API_LOG_LEVEL, default info)",
     )
     parser.add_argument(
+        "--log-format",
+        default=from_env("LOG_FORMAT", "text", str.lower, LOG_FORMATS),
+        choices=LOG_FORMATS,
+        help="text lines, or one JSON object per line (env FULLON_CACHE_API_LOG_FORMAT, "
+        "default text); both carry each request's id",
+    )
+    parser.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
         default=from_env("ACCESS_LOG", "false", boolean),
@@ -223,9 +234,11 @@ def loop_runner(choice: str) -> Callable[[Coroutine[Any, Any, None]], None]:
     return asyncio.run
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler()  # stderr
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RequestIdFilter())  # record.request_id, on every logger's records
+    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(formatter)
     logger = logging.getLogger("fullon.cache_api")  # hypercorn's own messages included
     logger.addHandler(handler)
     logger.setLevel(level.upper())
@@ -259,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if given[:1] == ["token"]:
         return token_command(given[1:])
     args = parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     interrupt_on_signals()
     try:
         return run(args)
@@ -282,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
             except RuntimeError as exc:  # no redis-server binary, or it did not start
                 fail(f"demo: {exc}")
             os.environ["REDIS_URL"] = demo.reader_url  # for create_app() and the workers
-            print_banner(args, keys, demo.server.url)
+            print_banner(args, keys, demo.server.url, demo.reader_url)
         if args.workers == 1:
             loop_runner(args.loop)(serve_app(args, listener))
             return 0
@@ -353,7 +366,9 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def print_banner(args: argparse.Namespace, keys: int, redis_url: str) -> None:
+def print_banner(args: argparse.Namespace, keys: int, redis_url: str, reader_url: str) -> None:
+    """The demo's links, and ``reader_url``: the demo Redis as its read-only user, which a host
+    that mounts the API (README, "Mounting in master_api") reads the demo with."""
     host = f"[{args.host}]" if ":" in args.host else args.host
     base = f"http://{host}:{args.port}"
     print(
@@ -367,7 +382,9 @@ def print_banner(args: argparse.Namespace, keys: int, redis_url: str) -> None:
         f"  health     {base}/health\n\n"
         f"  curl {base}/tickers/binance/BTC/USDT\n"
         f"  curl {base}/processes/health\n"
-        f"  curl -N {base}/stream/tickers\n",
+        f"  curl -N {base}/stream/tickers\n\n"
+        f"A host that mounts the API reads this demo as its read-only user with:\n"
+        f"  REDIS_URL={reader_url}\n",
         flush=True,
     )
 
@@ -377,7 +394,22 @@ class AccessLog(Logger):
     client-chosen part made safe: a token in the query is replaced by ``<redacted>`` (headers,
     ``Authorization`` among them, and the environment are never offered to the format), and
     control characters are escaped and long values cut (``logsafe.clean``): one line per
-    request, which a client cannot split or forge."""
+    request, which a client cannot split or forge. Each access record also carries the route
+    (its template, null when none matched), the status and the duration in seconds, for
+    ``--log-format json``; the request's id comes with the record, as on every other line."""
+
+    async def access(
+        self, request: WWWScope, response: ResponseSummary | None, request_time: float
+    ) -> None:
+        if self.access_logger is not None:
+            route = getattr(request.get("route"), "path", None)
+            extra = {
+                "route": None if route is None else template(route),
+                "status": None if response is None else response["status"],
+                "duration": round(request_time, 6),
+            }
+            atoms = self.atoms(request, response, request_time)
+            self.access_logger.info(self.access_log_format, atoms, extra=extra)
 
     def atoms(
         self, request: WWWScope, response: ResponseSummary | None, request_time: float
@@ -546,7 +578,7 @@ def run_workers(args: argparse.Namespace, listener: socket.socket) -> int:
 
 
 def worker_main(args: argparse.Namespace, listener: socket.socket) -> None:
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     interrupt_on_signals()
     with contextlib.suppress(KeyboardInterrupt):
         loop_runner(args.loop)(serve_app(args, listener))

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import openapi
 from .auth import Auth, Authorize
 from .errors import ApiError, BadRequest, ErrorBody, ErrorOut, MethodNotAllowed, NotFound
-from .layers import RouteApp
+from .layers import RequestId, RouteApp
 from .logsafe import clean
 from .redis_clients import Backend, Clock, lifespan
 from .responses import Reply
@@ -88,14 +88,15 @@ class CacheApp(Starlette):
     """Starlette's application, without its ``ExceptionMiddleware``: the router answers an
     unknown path (404) or method (405) itself, every route's pipeline maps its own errors, and
     ``ServerErrorMiddleware`` answers anything else as the one internal error (a Request object
-    and two wrappers less per request; middleware a host adds still runs)."""
+    and two wrappers less per request; middleware a host adds still runs). Outermost,
+    ``RequestId`` gives every request, errors included, its id."""
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = self.router
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
         handler = self.exception_handlers.get(Exception)
-        return ServerErrorMiddleware(app, handler=handler, debug=self.debug)
+        return RequestId(ServerErrorMiddleware(app, handler=handler, debug=self.debug))
 
 
 class HeadRouter(Router):

@@ -498,6 +498,7 @@ class StreamHub:
 
     async def _run(self) -> None:
         backoff = 0.1
+        failed = 0  # connections tried in vain since the last one that worked
         me = asyncio.current_task()
         while self._task is me and self._wanted():  # stopped, even if a cancellation was lost
             ready = self._ready
@@ -507,11 +508,21 @@ class StreamHub:
                 await self._session(ready)
                 return
             except RedisError as exc:
-                log.warning(
-                    "stream hub connection lost (%s): streams end, the local cache is off until "
-                    "the hub is back",
-                    exc,
-                )
+                # One line when the connection is lost (or the first try fails); then, with the
+                # backoff at its ceiling, one at 8, 16, 32... failed tries: a long outage writes
+                # a few lines, not one per retry.
+                connected = ready.done() and not ready.cancelled() and ready.exception() is None
+                failed = 0 if connected else failed + 1
+                if connected or failed == 1 or (backoff >= 5.0 and failed & (failed - 1) == 0):
+                    what = "connection lost" if connected else f"cannot connect (attempt {failed})"
+                    log.warning(
+                        "stream hub %s, Redis at %s (%s: %s): streams end, the local cache is off "
+                        "until the hub is back; retrying, at most every 5 s",
+                        what,
+                        self._settings.redis_address,
+                        type(exc).__name__,
+                        exc,
+                    )
                 if not ready.done():
                     ready.set_exception(exc)
                     ready.exception()  # retrieved: waiters re-raise it from the shield

@@ -24,6 +24,9 @@ Outermost first::
                   ids keeps only an allow-listed token's own)
 
 A route's ASGI app (``RouteApp``) runs the pipeline and sends its ``Reply``.
+
+Around the whole app (the router, unknown paths and internal errors included), ``RequestId``
+gives each request its id, for its logs and its answer's ``X-Request-ID`` (see ``requestids``).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import msgspec
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import metrics
 from .auth import Auth, Resource, token_of
@@ -47,10 +50,11 @@ from .errors import ApiError, ErrorBody, ErrorOut, from_redis
 from .logsafe import clean
 from .readers.source import Recorder
 from .redis_clients import Backend
+from .requestids import request_id_of, reset_request_id, set_request_id
 from .responses import Reply, etag, etag_matches
 from .routing import Ctx, Endpoint
 
-__all__ = ["RouteApp", "build_pipeline"]
+__all__ = ["RequestId", "RouteApp", "build_pipeline"]
 
 log = logging.getLogger("fullon.cache_api.app")
 
@@ -329,3 +333,34 @@ class RouteApp:
         finally:
             for done in call.after:
                 done()
+
+
+class RequestId:
+    """ASGI layer: the request's id (``requestids.request_id_of``) set for the task while it
+    is served, so that every log record of it carries the id, and in the answer's
+    ``X-Request-ID``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope["headers"])
+        token = set_request_id(request_id)
+        if scope["type"] == "http":
+            header = (b"x-request-id", request_id.encode("ascii"))
+
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", ()), header]}
+                await send(message)
+
+            await self.app(scope, receive, send_with_id)
+        else:
+            await self.app(scope, receive, send)
+        # Not reset when an exception escapes: the server logs it next, in this request's
+        # task, and that line carries the id too (the task, and its value, end with it; a
+        # next request in the same task sets its own).
+        reset_request_id(token)

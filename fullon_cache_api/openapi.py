@@ -10,12 +10,20 @@ when the app has authentication configured.
 
 The document depends on where the app is mounted only through ``servers``, so the rest is built
 once per app (``build``, at ``create_app``) and ``document`` adds ``servers`` per request.
+
+A host shows this API in its own docs with ``merge_openapi`` (the host's document in, the merged
+one out) or, on a FastAPI host, ``include_in_docs`` (one line: it wraps ``host.openapi``). Our
+paths go under the mount prefix and our operations under one tag; our component names are
+prefixed (``Cache_TickerOut``: a host model of the same name cannot collide) and every ``$ref``
+rewritten; operation ids are prefixed likewise. A name that would still collide is an error.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -37,7 +45,14 @@ from .routing import Endpoint, Raw
 from .settings import Settings
 from .version import __version__
 
-__all__ = ["OPENAPI_VERSION", "build", "document", "error_response"]
+__all__ = [
+    "OPENAPI_VERSION",
+    "build",
+    "document",
+    "error_response",
+    "include_in_docs",
+    "merge_openapi",
+]
 
 OPENAPI_VERSION = "3.1.0"
 TITLE = "fullon_cache_api"
@@ -262,3 +277,113 @@ def _module_summary(endpoint: Endpoint) -> str:
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
+
+
+# Merged into a host's document -----------------------------------------------------------------
+
+
+def merge_openapi(
+    host_document: dict[str, Any],
+    cache_app: Starlette,
+    *,
+    prefix: str = "/api/v1/cache",
+    tag: str = "Cache",
+) -> dict[str, Any]:
+    """The host's document with this API's operations in it: its paths under ``prefix`` (where
+    the host mounts ``cache_app``), its operations tagged ``tag``, its components and operation
+    ids prefixed by ``tag`` (``Cache_TickerOut``, every ``$ref`` rewritten). The host's document
+    is not changed. Raises ``ValueError`` when the host's document is not OpenAPI 3.1 (this
+    API's schemas are JSON Schema 2020-12) or a path, component or operation id would collide.
+    """
+    version = str(host_document.get("openapi", ""))
+    if not version.startswith("3.1."):
+        raise ValueError(f"merge_openapi: the host's document is OpenAPI {version!r}, not 3.1")
+    ours = copy.deepcopy(cache_app.state.openapi)
+    name_prefix = re.sub(r"[^A-Za-z0-9._-]", "_", tag) + "_"
+    merged = copy.deepcopy(host_document)
+    components = merged.setdefault("components", {})
+    renamed = {
+        kind: {name: name_prefix + name for name in entries}
+        for kind, entries in ours.get("components", {}).items()
+    }
+    _rename_refs(ours, renamed)  # before the merge: the host's own refs stay as they are
+    for kind, entries in ours.get("components", {}).items():
+        into = components.setdefault(kind, {})
+        for name, value in entries.items():
+            new = renamed[kind][name]
+            if new in into:
+                raise ValueError(f"merge_openapi: {kind} {new} is in the host's document")
+            into[new] = value
+    security = [
+        {renamed["securitySchemes"][name]: scopes for name, scopes in requirement.items()}
+        for requirement in ours.get("security", [])
+    ]
+    taken = {
+        operation.get("operationId")
+        for item in merged.get("paths", {}).values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+    }
+    paths = merged.setdefault("paths", {})
+    base = prefix.rstrip("/")
+    for path, item in ours["paths"].items():
+        full = base + path
+        if full in paths:
+            raise ValueError(f"merge_openapi: {full} is in the host's document")
+        for operation in item.values():
+            operation["tags"] = [tag]
+            operation["operationId"] = name_prefix + operation["operationId"]
+            if operation["operationId"] in taken:
+                raise ValueError(f"merge_openapi: operationId {operation['operationId']} is taken")
+            if security:
+                operation["security"] = security
+        paths[full] = item
+    tags = merged.setdefault("tags", [])
+    if not any(t.get("name") == tag for t in tags):
+        tags.append({"name": tag, "description": ours["info"]["description"]})
+    return merged
+
+
+def include_in_docs(
+    host: Any, cache_app: Starlette, *, prefix: str = "/api/v1/cache", tag: str = "Cache"
+) -> None:
+    """On a FastAPI host: its ``/openapi.json`` (and so its ``/docs``) includes this API, as
+    ``merge_openapi`` merges it. Wraps ``host.openapi``; the merged document is built once."""
+    host_openapi: Callable[[], dict[str, Any]] = host.openapi
+    merged: dict[str, Any] | None = None
+
+    def openapi() -> dict[str, Any]:
+        nonlocal merged
+        if merged is None:
+            merged = merge_openapi(host_openapi(), cache_app, prefix=prefix, tag=tag)
+        return merged
+
+    host.openapi = openapi
+
+
+def _rename_refs(value: Any, renamed: dict[str, dict[str, str]]) -> None:
+    """Rewrite, in place, every ``$ref`` (and discriminator mapping) to a renamed component."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "$ref" and isinstance(item, str):
+                value[key] = _renamed_ref(item, renamed)
+            elif key == "mapping" and isinstance(item, dict):
+                for name, ref in item.items():  # a discriminator's (or a property so named)
+                    if isinstance(ref, str):
+                        item[name] = _renamed_ref(ref, renamed)
+                    else:
+                        _rename_refs(ref, renamed)
+            else:
+                _rename_refs(item, renamed)
+    elif isinstance(value, list):
+        for item in value:
+            _rename_refs(item, renamed)
+
+
+def _renamed_ref(ref: str, renamed: dict[str, dict[str, str]]) -> str:
+    parts = ref.split("/")
+    if len(parts) >= 4 and parts[:2] == ["#", "components"]:
+        new = renamed.get(parts[2], {}).get(parts[3])
+        if new is not None:
+            parts[3] = new
+    return "/".join(parts)

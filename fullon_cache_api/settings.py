@@ -166,6 +166,18 @@ class Settings:
         tail = path[1] if len(path) == 2 and "://" not in path[1] else ""
         return int(tail) if tail.isdigit() else 0
 
+    @property
+    def redis_address(self) -> str:
+        """Where Redis is reached, for logs: ``host:port`` (a socket's path, or the sentinels),
+        never a user name or password."""
+        if self.sentinels:
+            return "sentinels " + ",".join(f"{host}:{port}" for host, port in self.sentinels)
+        parts = urlsplit(self.redis_url)
+        if parts.scheme == "unix":
+            return parts.path
+        address = parts.netloc.rpartition("@")[2]
+        return address if parts.port is not None else f"{address}:6379"
+
 
 # name -> (kind, lowest, highest); floats are seconds, above 0 (``lowest`` unused).
 _NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
