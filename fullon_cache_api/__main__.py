@@ -332,9 +332,11 @@ def listen(host: str, port: int) -> socket.socket:
 def log_start(args: argparse.Namespace, settings: Settings) -> None:
     count = len(settings.tokens)
     auth = f"{count} token{'s' * (count != 1)}" if count else "open"
+    if settings.tokens_file:
+        auth = f"tokens file {settings.tokens_file}" + (f" and {auth}" if count else "")
     loop = "uvloop" if loop_runner(args.loop) is not asyncio.run else "asyncio"
     log.info("reading %s; auth: %s; event loop: %s", redis_target(settings), auth, loop)
-    if not settings.tokens and not is_loopback(args.host):
+    if not settings.tokens and not settings.tokens_file and not is_loopback(args.host):
         log.warning(
             "listening on %s with auth open: anyone who reaches it reads the cache "
             "(set FULLON_CACHE_API_TOKENS)",

@@ -185,6 +185,17 @@ def test_a_reachable_address_with_auth_open_is_warned_about(host, tokens, warned
     assert ("auth: open" if not tokens else "auth: 1 token") in caplog.text
 
 
+def test_a_tokens_file_alone_is_auth_not_open(tmp_path, caplog) -> None:
+    path = tmp_path / "tokens.toml"
+    path.write_text(f'[[tokens]]\nname = "ops"\nsha256 = "{"0" * 64}"\nscopes = ["*"]\n')
+    with caplog.at_level(logging.INFO, logger="fullon.cache_api"):
+        log_start(
+            argparse.Namespace(host="0.0.0.0", loop="asyncio"), Settings(tokens_file=str(path))
+        )
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"auth: tokens file {path};" in caplog.text
+
+
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_access_log_writes_one_line_per_request(redis_server, snapshot, how) -> None:
     args, env = ("--access-log",) if how == "flag" else (), {}
