@@ -16,57 +16,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import multiprocessing
 import os
 import re
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from typing import Any
 
 import httpx
 import redis
+from harness import ApiProcess, ws_frame, ws_open
 
-from fullon_cache_api.demo.redis_server import RedisServer, free_port
+from fullon_cache_api.demo.redis_server import RedisServer
 
 SYMBOLS = [f"S{i}/USDT" for i in range(100)]
-
-
-def ws_open(port: int, path: str) -> socket.socket:
-    """A WebSocket opened by hand, with a small receive buffer, that never reads."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        f"GET {path} HTTP/1.1\r\nHost: api\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        chunk = sock.recv(1)
-        if not chunk:
-            raise ConnectionError(head)
-        head += chunk
-    return sock
-
-
-def ws_frame(message: Any) -> bytes:
-    data = json.dumps(message).encode()
-    mask = os.urandom(4)
-    size = len(data)
-    if size < 126:
-        head = bytes([0x81, 0x80 | size])
-    elif size < 65536:
-        head = bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
-    else:
-        head = bytes([0x81, 0x80 | 127]) + size.to_bytes(8, "big")
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
 def metrics(base: str) -> dict[str, float]:
@@ -186,27 +151,15 @@ def main() -> None:
     args = parser.parse_args()
 
     server = RedisServer().start()
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{server.port}/0"}
+    env = {}
     if args.send_timeout is not None:
         env["FULLON_CACHE_API_CLIENT_SEND_TIMEOUT"] = str(args.send_timeout)
-    command = [sys.executable, "-m", "fullon_cache_api", "--host", "127.0.0.1", "--port", str(port)]
-    api = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    api = ApiProcess(f"redis://127.0.0.1:{server.port}/0", env)
+    port, base = api.port, api.base
     sockets: list[socket.socket] = []
     writer = Writer(server.port, args.rate)
     omem = Omem(server.port)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base + "/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or api.poll() is not None:
-                    raise SystemExit("the API did not start") from None
-                time.sleep(0.1)
         writer.start()
         omem.start()
         time.sleep(1)
@@ -214,7 +167,7 @@ def main() -> None:
         quiet = asyncio.run(rest_latencies(base, args.seconds, args.clients))
         rss_quiet, cpu_quiet = rss_mb(api.pid), (cpu_s(api.pid) - cpu) / args.seconds
         for n in range(args.sockets):
-            sock = ws_open(port, f"/ws/tickers/flood{n}")
+            sock = ws_open(port, f"/ws/tickers/flood{n}", rcvbuf=65536)
             for i in range(args.streams):
                 params = {"exchange": "flood", "symbols": SYMBOLS}
                 sock.sendall(
@@ -233,14 +186,9 @@ def main() -> None:
         omem.stop.set()
         for sock in sockets:
             sock.close()
-        api.terminate()
-        try:
-            api.wait(15)
-        except subprocess.TimeoutExpired:
-            api.kill()
-            api.wait()
+        log = api.output()
+        api.stop()
         server.close()
-    log = api.stdout.read() if api.stdout else ""
     print(f"writer: {writer.published} ticks in {2 * args.seconds + 1 + args.warmup:.0f} s "
           f"({args.rate}/s asked); {args.sockets} sockets x {args.streams} streams x "
           f"{len(SYMBOLS)} symbols, never reading")  # fmt: skip

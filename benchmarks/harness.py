@@ -355,3 +355,110 @@ def serve_like_the_api(app: Any, argv: Sequence[str]) -> int:
     config = hypercorn_config(args, listen(args.host, args.port))
     loop_runner(args.loop)(serve(app, config))
     return 0
+
+
+# the served API, raw WebSockets (the attack benchmarks) -------------------------------------
+
+
+class ApiProcess:
+    """``python -m fullon_cache_api`` on a free loopback port (``args`` added to its command
+    line, ``env`` to its environment), answering ``/health`` (within 60 s), its output in a
+    temporary file; ``stop()`` (or leaving the ``with``) ends it."""
+
+    def __init__(self, redis_url: str, env: Mapping[str, str] = {}, args: Sequence[str] = ()):
+        import sys
+
+        import httpx
+
+        from fullon_cache_api.demo.redis_server import free_port
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="bench-api-", suffix=".log")  # noqa: SIM115
+        command = [sys.executable, "-m", "fullon_cache_api", "--host", "127.0.0.1",
+                   "--port", str(self.port), *args]  # fmt: skip
+        self.proc = subprocess.Popen(
+            command,
+            env={**os.environ, "REDIS_URL": redis_url, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(self.base + "/health", timeout=5).raise_for_status()
+                return
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise SystemExit("the API did not start") from None
+                time.sleep(0.1)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stop(self) -> None:
+        """End the process (and drop its output)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def __enter__(self) -> ApiProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def ws_open(port: int, path: str, rcvbuf: int | None = None) -> Any:
+    """A WebSocket opened by hand (optionally with a small receive buffer), for clients that
+    read slowly or never."""
+    import base64
+    import socket
+
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: api\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            raise ConnectionError(head)
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise ConnectionError(head)
+    return sock
+
+
+def ws_frame(message: Any) -> bytes:
+    """``message`` as a masked text frame, JSON."""
+    import json
+
+    data = json.dumps(message).encode()
+    mask = os.urandom(4)
+    size = len(data)
+    if size < 126:
+        head = bytes([0x81, 0x80 | size])
+    elif size < 65536:
+        head = bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        head = bytes([0x81, 0x80 | 127]) + size.to_bytes(8, "big")
+    masked = int.from_bytes(data, "big") ^ int.from_bytes((mask * (size // 4 + 1))[:size], "big")
+    return head + mask + masked.to_bytes(size, "big")

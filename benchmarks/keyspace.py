@@ -22,19 +22,17 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import redis
+from harness import ApiProcess
 
-from fullon_cache_api.demo.redis_server import READ_ONLY_ACL, RedisServer, free_port
+from fullon_cache_api.demo.redis_server import READ_ONLY_ACL, RedisServer
 from fullon_cache_api.demo.snapshot import load_snapshot, sample_snapshot
 
 READER, PASSWORD = "bench_reader", "bench-reader-password"
@@ -92,30 +90,10 @@ def scans(admin: redis.Redis) -> int:
 
 @contextmanager
 def api(url: str) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": url}
-    command = [sys.executable, "-m", "fullon_cache_api", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(base + "/orders/queues", timeout=30).raise_for_status()  # index built
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit("the API did not start") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """The API served on ``url``, its key index built (a first listing answered)."""
+    with ApiProcess(url) as served:
+        httpx.get(served.base + "/orders/queues", timeout=60).raise_for_status()
+        yield served.base
 
 
 def p(values: list[float], q: int) -> float:

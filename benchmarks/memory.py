@@ -22,23 +22,20 @@ Usage: ``python benchmarks/memory.py [--requests 1500] [--sockets 100] [--stream
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
 import re
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from typing import Any
 
 import httpx
 import redis
+from harness import ApiProcess, ws_frame, ws_open
 
-from fullon_cache_api.demo.redis_server import RedisServer, free_port
+from fullon_cache_api.demo.redis_server import RedisServer
 
 EXCHANGE = "memx"
 TICKERS = 10_000
@@ -77,39 +74,17 @@ def load_tickers(port: int) -> None:
         client.hset(f"tickers:{EXCHANGE}", mapping=ticks)
 
 
-class Api:
-    """``python -m fullon_cache_api`` on a free loopback port, its output in a file."""
+class Api(ApiProcess):
+    """The API served on the private Redis, with what this benchmark reads of it."""
 
     def __init__(self, redis_port: int, extra: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        # kept open for the API's life, closed (and removed) by stop()
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="memory-api-", suffix=".log")  # noqa: SIM115
-        env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", **(extra or {})}
-        command = [sys.executable, "-m", "fullon_cache_api", "--host", "127.0.0.1", "--port",
-                   str(self.port)]  # fmt: skip
-        self.proc = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(self.base + "/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise SystemExit("the API did not start") from None
-                time.sleep(0.1)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
+        super().__init__(f"redis://127.0.0.1:{redis_port}/0", extra or {})
 
     def rss(self) -> float:
         return rss_mb(self.proc.pid)
 
     def log_lines(self) -> int:
-        with open(self.log.name, "rb") as f:
-            return f.read().count(b"\n")
+        return self.output().count("\n")
 
     def ended(self) -> dict[str, float]:
         """``fullon_cache_api_clients_ended_total`` series that are not 0."""
@@ -122,52 +97,6 @@ class Api:
                 head, _, value = line.rpartition(" ")
                 found[head.removeprefix("fullon_cache_api_clients_ended_total")] = float(value)
         return found
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-def ws_open(port: int, path: str, rcvbuf: int | None = None) -> socket.socket:
-    sock = socket.socket()
-    if rcvbuf:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.settimeout(10)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        f"GET {path} HTTP/1.1\r\nHost: api\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        chunk = sock.recv(1)
-        if not chunk:
-            raise ConnectionError(head)
-        head += chunk
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise ConnectionError(head)
-    return sock
-
-
-def ws_frame(message: Any) -> bytes:
-    data = json.dumps(message).encode()
-    mask = os.urandom(4)
-    size = len(data)
-    if size < 126:
-        head = bytes([0x81, 0x80 | size])
-    elif size < 65536:
-        head = bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
-    else:
-        head = bytes([0x81, 0x80 | 127]) + size.to_bytes(8, "big")
-    masked = int.from_bytes(data, "big") ^ int.from_bytes((mask * (size // 4 + 1))[:size], "big")
-    return head + mask + masked.to_bytes(size, "big")
 
 
 class Frames:

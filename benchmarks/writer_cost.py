@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,8 +28,9 @@ from contextlib import contextmanager, suppress
 
 import httpx
 import redis
+from harness import ApiProcess
 
-from fullon_cache_api.demo.redis_server import RedisServer, free_port
+from fullon_cache_api.demo.redis_server import RedisServer
 
 SYMBOLS = [f"S{i}/USDT" for i in range(100)]
 SIDES = {
@@ -91,38 +89,17 @@ class Streams(threading.Thread):
 
 @contextmanager
 def api(redis_port: int, workers: str, extra: dict[str, str], streams: int) -> Iterator[None]:
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", **extra}
-    command = [sys.executable, "-m", "fullon_cache_api", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", workers]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    readers: Streams | None = None
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise SystemExit("the API did not start") from None
-                time.sleep(0.1)
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    with ApiProcess(url, extra, ("--workers", workers)) as served:
         for _ in range(20):  # every worker reads a little (its hub connects, tracking on)
-            httpx.get(f"http://127.0.0.1:{port}/tickers/bench", timeout=5)
-        readers = Streams(port, streams)
+            httpx.get(f"{served.base}/tickers/bench", timeout=5)
+        readers = Streams(served.port, streams)
         readers.start()
-        time.sleep(2)  # the streams' subscriptions in place
-        yield
-    finally:
-        if readers is not None:
-            readers.close()
-        process.terminate()
         try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            time.sleep(2)  # the streams' subscriptions in place
+            yield
+        finally:
+            readers.close()
 
 
 def main() -> None:
