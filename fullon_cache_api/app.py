@@ -6,15 +6,15 @@ import logging
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from . import openapi
 from .auth import Auth, Authorize
 from .errors import ApiError, BadRequest, ErrorBody, ErrorOut, MethodNotAllowed, NotFound
+from .internals import LeanStarlette
 from .layers import RequestId, RouteApp
 from .logsafe import clean
 from .redis_clients import Backend, Clock, lifespan
@@ -84,19 +84,13 @@ def endpoints(app: Starlette) -> list[Endpoint]:
     ]
 
 
-class CacheApp(Starlette):
-    """Starlette's application, without its ``ExceptionMiddleware``: the router answers an
-    unknown path (404) or method (405) itself, every route's pipeline maps its own errors, and
-    ``ServerErrorMiddleware`` answers anything else as the one internal error (a Request object
-    and two wrappers less per request; middleware a host adds still runs). Outermost,
-    ``RequestId`` gives every request, errors included, its id."""
+class CacheApp(LeanStarlette):
+    """The application: the router answers an unknown path (404) or method (405) itself,
+    every route's pipeline maps its own errors, and ``ServerErrorMiddleware`` answers anything
+    else as the one internal error (see ``internals.LeanStarlette``); middleware a host adds
+    still runs. Outermost, ``RequestId`` gives every request, errors included, its id."""
 
-    def build_middleware_stack(self) -> ASGIApp:
-        app: ASGIApp = self.router
-        for cls, args, kwargs in reversed(self.user_middleware):
-            app = cls(app, *args, **kwargs)
-        handler = self.exception_handlers.get(Exception)
-        return RequestId(ServerErrorMiddleware(app, handler=handler, debug=self.debug))
+    outer = staticmethod(RequestId)
 
 
 class HeadRouter(Router):

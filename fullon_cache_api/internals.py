@@ -1,5 +1,6 @@
-"""The one place that touches private attributes of the libraries: redis-py's connection and
-pool, and asyncio's stream reader under it. Each use is one function here, and
+"""The one place that touches private attributes of the libraries (redis-py's connection and
+pool, asyncio's stream reader under it) or overrides a method they keep for themselves
+(Starlette's ``build_middleware_stack``). Each use is one function or class here, and
 tests/test_internals.py checks every one against the installed versions, so a release that
 moves an attribute fails that test, naming the library's version, instead of the API at run
 time. Each function also degrades to a safe answer when an attribute is gone."""
@@ -12,8 +13,11 @@ from typing import Any
 
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
+from starlette.applications import Starlette
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.types import ASGIApp
 
-__all__ = ["idle_connections", "reset_parser", "socket_fd", "unread_probe"]
+__all__ = ["LeanStarlette", "idle_connections", "reset_parser", "socket_fd", "unread_probe"]
 
 
 def unread_probe(connection: Any) -> Callable[[], bool] | None:
@@ -53,3 +57,21 @@ def reset_parser(connection: AbstractConnection) -> bool:
         return False
     connection.set_parser(type(get_parser()))
     return True
+
+
+class LeanStarlette(Starlette):
+    """Starlette's application without its ``ExceptionMiddleware`` (for a router that answers
+    unknown paths and methods itself, and routes that map their own errors: a Request object
+    and a wrapper less per request), and with ``outer`` around the whole stack. The rest is
+    Starlette's own order: ``ServerErrorMiddleware``, then the middleware a host adds."""
+
+    @staticmethod
+    def outer(app: ASGIApp) -> ASGIApp:
+        return app
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        handler = self.exception_handlers.get(Exception)
+        return self.outer(ServerErrorMiddleware(app, handler=handler, debug=self.debug))
