@@ -308,13 +308,14 @@ async def test_info_and_metrics_show_the_cache(client, admin) -> None:
 
 
 @pytest.mark.slow
-def test_no_read_is_older_than_a_write_acknowledged_10_ms_before(redis_server) -> None:
-    """A writer process HSETs an increasing price every 2 ms for 5 s (no PUBLISH) while four
-    clients loop over the served API: no answer is older than the last write acknowledged
-    10 ms before its request began, and the cache served."""
+def test_no_read_is_older_than_a_write_acknowledged_before_it_began(redis_server) -> None:
+    """A writer process HSETs an increasing price every 2 ms (no PUBLISH) while four clients
+    make 300 reads each through the served API: no answer is older than the last write
+    acknowledged before its request began (an order of events, however slow the machine),
+    and the cache served."""
     report = freshness_run(redis_server.port, reader_url(redis_server))
     assert report.stale == [], report
-    assert report.hits > 100 and report.reads > 1000, report
+    assert report.reads == 1200 and report.hits > 0, report
 
 
 # The cache itself (no Redis: its bookkeeping) --------------------------------------------------

