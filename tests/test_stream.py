@@ -176,25 +176,15 @@ async def test_a_slow_listener_gets_the_newest_updates_and_a_drop_count(
 SYMBOLS = [f"S{i}/USDT" for i in range(100)]
 
 
-def publish_batch_ms(admin: redis.Redis) -> float:
-    """Wall time of 3000 pipelined PUBLISHes, as fullon_cache sends on every tick."""
-    pipe = admin.pipeline(transaction=False)
-    for i in range(3000):
-        pipe.publish(f"ticker_updates:binance:{SYMBOLS[i % 100]}", json.dumps(TICK))
-    start = time.perf_counter()
-    pipe.execute()
-    return (time.perf_counter() - start) * 1000
-
-
 async def test_many_streams_hold_two_patterns_and_do_not_slow_publishers(
     redis_server, admin
 ) -> None:
-    """10 streams x 100 symbols: Redis holds the process's two patterns, and a batch of
-    PUBLISHes costs what it costs with no stream open (each pattern is matched on every
-    PUBLISH, so patterns per symbol per stream would make every writer pay)."""
+    """10 streams x 100 symbols: Redis holds the process's two patterns and no channel of its
+    own, as with one stream: each pattern is matched on every PUBLISH, so patterns (or
+    channels) per symbol per stream would make every writer pay. (What a batch of PUBLISHes
+    costs with and without streams is measured by benchmarks/latency.py.)"""
     env = {"REDIS_URL": reader_url(redis_server), "FULLON_CACHE_API_MAX_STREAMS": "20"}
     with serve_api(env=env) as served:
-        idle = min(publish_batch_ms(admin) for _ in range(7))  # the least disturbed run
         async with (
             httpx.AsyncClient(base_url=served.base, timeout=10) as http,
             contextlib.AsyncExitStack() as streams,
@@ -208,8 +198,6 @@ async def test_many_streams_hold_two_patterns_and_do_not_slow_publishers(
             assert numpat(admin) == 2
             # and the local cache's one channel, whatever the number of streams
             assert admin.execute_command("PUBSUB", "CHANNELS") == ["__redis__:invalidate"]
-            busy = min(publish_batch_ms(admin) for _ in range(7))
-    assert busy <= 2 * idle, (busy, idle)
 
 
 async def test_head_and_pipelined_requests_never_take_a_stream_slot(redis_server) -> None:
@@ -237,9 +225,9 @@ async def test_head_and_pipelined_requests_never_take_a_stream_slot(redis_server
             for _ in range(3):
                 response = await streams.enter_async_context(http.stream("GET", "/stream/tickers"))
                 assert response.status_code == 200
-            start = time.monotonic()
-            over = await http.get("/stream/tickers")
-            assert over.status_code == 503 and time.monotonic() - start < 1
+            with anyio.fail_after(10):  # refused, not queued for a slot (none frees here)
+                over = await http.get("/stream/tickers")
+            assert over.status_code == 503
             assert over.json()["error"]["code"] == "too_many_streams"
 
 
