@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -112,6 +112,65 @@ def prepare(server: RedisServer) -> RedisServer:
         )
         load_snapshot(admin, SNAPSHOT)
     return server
+
+
+@contextmanager
+def redis_process(*args: str, prepared: bool = True) -> Iterator[RedisServer]:
+    """A redis-server of its own (``args`` on its command line), prepared (the read-only user
+    and the snapshot) unless not ``prepared``; stopped and its directory removed whatever
+    happens, a failed start or preparation included."""
+    server = RedisServer(args=args)
+    try:
+        server.start()
+        if prepared:
+            prepare(server)
+        yield server
+    finally:
+        server.close()
+
+
+def _stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, start time) of ``pid`` from /proc, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), fields[19]
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """Every process started by ``pid``, its children's children included, with its start
+    time (so that a pid used again by another process is never taken for it)."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def stop_process(process: subprocess.Popen[Any], grace: float = 15) -> None:
+    """``process`` stopped: SIGTERM, then after ``grace`` seconds SIGKILL; and then every
+    process it had started and left behind (a redis-server in a process group of its own)."""
+    import signal
+
+    left = descendants(process.pid)
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for pid, started in left:
+        stat = _stat(pid)
+        if stat is not None and stat[1] == started:  # still that process
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def api_connections(server: RedisServer) -> int:
@@ -295,13 +354,7 @@ def serve(
                 time.sleep(0.05)
         yield Served(process, f"http://127.0.0.1:{port}", port)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 class Monitor:

@@ -19,7 +19,7 @@ from fullon_cache_api.demo.redis_server import RedisServer
 from fullon_cache_api.readers.base import MAX_DEPTH, CorruptValue, Lenient
 from fullon_cache_api.readers.source import READ_BATCH
 
-from support import Monitor, expect, fill, prepare, reader_url, serve_api
+from support import Monitor, expect, fill, reader_url, redis_process, serve_api
 
 pytestmark = pytest.mark.slow
 
@@ -201,8 +201,7 @@ T1 = T0 + BIG_SERIES * 60_000  # after the last bar
 def big_redis() -> Iterator[RedisServer]:
     """A Redis with a 200,000-field tickers hash, a 300,000-bar series, a 12,000-trade list,
     300,000 unrelated keys (and the snapshot), SLOWLOG at 10 ms."""
-    server = prepare(RedisServer().start())
-    with redis.Redis(port=server.port) as admin:
+    with redis_process() as server, redis.Redis(port=server.port) as admin:
         tick = json.dumps({**TICK, "time": 1764100000.0}).encode()
         pipe = admin.pipeline(transaction=False)
         for start in range(0, BIG_TICKERS, 10_000):
@@ -224,8 +223,7 @@ def big_redis() -> Iterator[RedisServer]:
             pipe.execute()
         admin.config_set("slowlog-log-slower-than", 10_000)  # microseconds
         admin.slowlog_reset()
-    yield server
-    server.close()
+        yield server
 
 
 def api_slow_commands(admin: redis.Redis) -> list[str]:

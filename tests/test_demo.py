@@ -24,7 +24,7 @@ from fullon_cache_api.demo import DemoRedis, feeder
 from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.demo.snapshot import rebased, sample_snapshot
 
-from support import SNAPSHOT
+from support import SNAPSHOT, stop_process
 
 
 def epoch(iso: str) -> float:
@@ -210,9 +210,7 @@ def demo(*args: str) -> Iterator[Demo]:
             printed += line
         yield Demo(process, base, found.group(1), printed)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_process(process)  # and the demo's redis-server, should the demo leave it
 
 
 def poll(url: str, ready, timeout: float = 5.0) -> Any:

@@ -23,6 +23,7 @@ from support import (
     http_client,
     prepare,
     reader_url,
+    redis_process,
     serve_api,
     stopped,
 )
@@ -34,9 +35,8 @@ BTC = "/tickers/binance/BTC/USDT"
 @pytest.fixture
 def private_redis() -> Iterator[RedisServer]:
     """A redis-server of this test's own, which the test may stop and restart."""
-    server = prepare(RedisServer().start())
-    yield server
-    server.close()
+    with redis_process() as server:
+        yield server
 
 
 def app_on(server: RedisServer, **settings: float | int):

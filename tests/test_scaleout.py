@@ -44,6 +44,7 @@ from support import (
     freshness_run,
     http_client,
     reader_url,
+    redis_process,
     snapshot_value,
     stopped,
 )
@@ -128,20 +129,20 @@ class SentinelServer:
 
 @pytest.fixture(scope="module")
 def primary() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    with admin_of(server.port) as admin:
-        admin.execute_command(
-            "ACL", "SETUSER", READER, *READ_ONLY_ACL.split(), f">{READER_PASSWORD}"
-        )
-    yield server
-    server.close()
+    with redis_process(prepared=False) as server:
+        with admin_of(server.port) as admin:
+            admin.execute_command(
+                "ACL", "SETUSER", READER, *READ_ONLY_ACL.split(), f">{READER_PASSWORD}"
+            )
+        yield server
 
 
 @pytest.fixture(scope="module")
 def replica(primary: RedisServer) -> Iterator[RedisServer]:
     """A replica of ``primary`` holding the snapshot, which was written to the primary only."""
-    server = RedisServer(args=("--replicaof", "127.0.0.1", str(primary.port))).start()
+    server = RedisServer(args=("--replicaof", "127.0.0.1", str(primary.port)))
     try:
+        server.start()
         with admin_of(server.port) as admin, admin_of(primary.port) as primary_admin:
             # ACLs are not replicated: the read-only user is created on the replica itself.
             admin.execute_command(
@@ -165,8 +166,9 @@ def replica(primary: RedisServer) -> Iterator[RedisServer]:
 @pytest.fixture(scope="module")
 def sentinel(primary: RedisServer, replica: RedisServer) -> Iterator[SentinelServer]:
     """A sentinel monitoring ``primary``, once it knows ``replica`` as a healthy replica."""
-    server = SentinelServer(primary.port).start()
+    server = SentinelServer(primary.port)
     try:
+        server.start()
 
         def knows_replica() -> bool:
             with redis.Redis(port=server.port, decode_responses=True) as client:
