@@ -559,9 +559,13 @@ async def test_a_slow_reader_loses_its_oldest_messages_counted(fast, clock, admi
                         if line.startswith("fullon_cache_api_ws_dropped_messages_total"):
                             dropped = float(line.split()[1])
         last = price
+        seen: list[int] = []
         with anyio.fail_after(30):  # reading again: the newest update arrives in the end
-            while (await recv(ws))["result"]["price"] != last:
-                pass
+            while not seen or seen[-1] != last:
+                seen.append((await recv(ws))["result"]["price"])
+    # what the buffers held, then a gap (the drops), then the outbox: the newest 10, in order
+    assert seen[-10:] == list(range(last - 9, last + 1)), seen[-20:]
+    assert seen == sorted(seen) and len(seen) < last, (len(seen), last)
 
 
 async def test_an_idle_socket_is_closed_one_with_a_stream_is_not(fast, clock, admin) -> None:
