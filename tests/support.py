@@ -28,6 +28,16 @@ WRITTEN_AT: float = SNAPSHOT["written_at"]  # base of tick, OHLCV, position and 
 GENERATED_AT = 1795668783.62  # 2026-11-26T04:53:03.62Z: when fullon_cache stamped its own times
 READER = "cache_api"
 READER_PASSWORD = "reader-secret"
+# Deadlines no busy machine reaches on loopback (the defaults' 0.5 s command timeout can be):
+# the app's settings in tests, and the environment of every served process, unless a test of a
+# deadline sets its own.
+PATIENT: dict[str, Any] = {
+    "connect_timeout": 30.0,
+    "command_timeout": 30.0,
+    "request_timeout": 60.0,
+    "pool_timeout": 30.0,
+}
+PATIENT_ENV = {f"FULLON_CACHE_API_{name.upper()}": str(value) for name, value in PATIENT.items()}
 
 
 class Clock:
@@ -337,7 +347,7 @@ def serve(
     """``command``, a server that will listen on ``port``, as in ``serve_api``."""
     process = subprocess.Popen(
         command,
-        env={**os.environ, **(env or {})},
+        env={**PATIENT_ENV, **os.environ, **(env or {})},
         stdout=subprocess.PIPE if output else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         text=True,

@@ -4,6 +4,7 @@ for long, no stored value may break a listing, and the process keeps its memory.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -72,11 +73,11 @@ async def test_a_deeply_nested_value_is_one_corrupt_value(client, admin) -> None
 
 @pytest.mark.usefixtures("snapshot")
 async def test_a_value_larger_than_the_cap_is_never_decoded(settings, clock, admin) -> None:
-    from fullon_cache_api import Settings, create_app, lifespan
+    from fullon_cache_api import create_app, lifespan
 
     from support import http_client
 
-    small = Settings(redis_url=settings.redis_url, max_value_bytes=4096)
+    small = dataclasses.replace(settings, max_value_bytes=4096)
     big = json.dumps({**TICK, "time": 1764100000.0, "pad": "x" * 5000})
     admin.hset("tickers:binance", "BIG/USDT", big)
     app = create_app(small, clock=clock)

@@ -24,7 +24,7 @@ from fullon_cache_api.demo import DemoRedis, feeder
 from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.demo.snapshot import rebased, sample_snapshot
 
-from support import SNAPSHOT, stop_process
+from support import PATIENT_ENV, SNAPSHOT, stop_process
 
 
 def epoch(iso: str) -> float:
@@ -187,6 +187,7 @@ def demo(*args: str) -> Iterator[Demo]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "fullon_cache_api", "--demo", "--port", str(port), *args],
+        env={**PATIENT_ENV, **os.environ},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

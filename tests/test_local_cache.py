@@ -26,6 +26,7 @@ from fullon_cache_api.demo.redis_server import READ_ONLY_ACL, RedisServer
 from fullon_cache_api.local_cache import MISS, LocalCache, keys_of
 
 from support import (
+    PATIENT,
     READER_PASSWORD,
     WRITTEN_AT,
     Clock,
@@ -250,7 +251,7 @@ async def refused(
     acl = READ_ONLY_ACL.replace(" +client|id", "").replace(" +client|tracking", "")
     admin.execute_command("ACL", "SETUSER", "notrack", "reset", *acl.split(), f">{READER_PASSWORD}")
     url = f"redis://notrack:{READER_PASSWORD}@127.0.0.1:{redis_server.port}/0"
-    app = create_app(Settings(redis_url=url), clock=Clock(WRITTEN_AT + 30))
+    app = create_app(Settings(redis_url=url, **PATIENT), clock=Clock(WRITTEN_AT + 30))
     try:
         async with lifespan(app), http_client(app) as http:
             yield http

@@ -11,6 +11,7 @@ chromium``): ``test_docs_page_renders_in_a_headless_browser``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -191,7 +192,7 @@ async def test_security_is_described_only_when_auth_is_on(settings, client) -> N
     open_document = expect(await client.get("/openapi.json"))
     assert "security" not in open_document
     assert "securitySchemes" not in open_document["components"]
-    secured = create_app(Settings(redis_url=settings.redis_url, tokens=("a-long-enough-token",)))
+    secured = create_app(dataclasses.replace(settings, tokens=("a-long-enough-token",)))
     async with http_client(secured) as http:
         document = expect(await http.get("/openapi.json"))  # the docs stay open by default
     validate(document)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import socket
 import time
@@ -152,7 +153,7 @@ async def test_bad_stream_parameters_are_400(server) -> None:
 async def test_a_slow_listener_gets_the_newest_updates_and_a_drop_count(
     redis_server, settings
 ) -> None:
-    small = Settings(redis_url=settings.redis_url, stream_queue=5)
+    small = dataclasses.replace(settings, stream_queue=5)
     client = connect(small)
     hub = StreamHub(lambda: single_connection_pool(client.connection_pool), small)
     listener = hub.listen_tickers(None, None)

@@ -170,7 +170,7 @@ def test_a_stalled_read_ends_at_the_rest_routes_deadline(
     """Redis stalls: the action answers CACHE_ERROR once ``request_timeout`` is over (as a REST
     route answers 504), not after the longer command timeout, and the socket stays open."""
     stalling = dataclasses.replace(
-        settings, request_timeout=0.3, command_timeout=5.0, local_cache=False
+        settings, request_timeout=2, command_timeout=60, local_cache=False
     )
     client = TestClient(create_app(stalling, clock=clock))
     with client.websocket_connect("/ws/tickers/c1") as s:
@@ -181,7 +181,7 @@ def test_a_stalled_read_ends_at_the_rest_routes_deadline(
             stalled = ask(s, "get_all_tickers", {"exchange": "binance"})
             elapsed = time.monotonic() - started
         assert stalled == failed("CACHE_ERROR", "Failed to retrieve tickers")
-        assert elapsed >= 0.25  # it waited for the request timeout
+        assert elapsed >= 1.9  # it waited for the request timeout
         assert result(ask(s, "get_ticker", params), "get_ticker")["price"] == 300.0
 
 
