@@ -147,6 +147,7 @@ def coverage(session: nox.Session) -> None:
     Path(site.strip(), "fullon_cache_api_coverage.pth").write_text(
         "import coverage; coverage.process_startup()\n"
     )
+    (HERE / ".nox" / "coverage-data").mkdir(parents=True, exist_ok=True)
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs, env=env)
     session.run("coverage", "combine")
