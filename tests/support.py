@@ -273,7 +273,7 @@ def freshness_run(
             out = writer.communicate(timeout=60)[0]
         assert writer.returncode == 0, out
         acks: list[tuple[float, float]] = json.loads(out)
-        hits = httpx.get(served.base + "/info").json()["local_cache"]["hits"]
+        hits = httpx.get(timeout=60, url=served.base + "/info").json()["local_cache"]["hits"]
     acked = [at for _, at in acks]
     stale = []
     for began, price in found:

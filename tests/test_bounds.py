@@ -91,7 +91,7 @@ async def test_a_value_larger_than_the_cap_is_never_decoded(settings, clock, adm
 async def test_a_poisoned_publication_is_dropped_and_the_stream_goes_on(redis_server) -> None:
     with serve_api(env={"REDIS_URL": reader_url(redis_server)}) as served:
         async with (
-            httpx.AsyncClient(base_url=served.base, timeout=10) as http,
+            httpx.AsyncClient(base_url=served.base, timeout=60) as http,
             http.stream("GET", "/stream/tickers", params={"exchange": "binance"}) as response,
         ):
             lines = response.aiter_lines()

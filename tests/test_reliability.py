@@ -148,7 +148,7 @@ async def test_a_request_waits_for_a_pooled_connection_then_503(private_redis) -
 def test_sigterm_lets_in_flight_requests_finish(private_redis) -> None:
     env = {"REDIS_URL": reader_url(private_redis), "FULLON_CACHE_API_COMMAND_TIMEOUT": "5"}
     with serve_api(env=env) as (server, base, _):
-        clients = [httpx.Client(base_url=base, timeout=10) for _ in range(8)]
+        clients = [httpx.Client(base_url=base, timeout=60) for _ in range(8)]
         for http in clients:  # connected beforehand, so the requests below go out at once
             assert http.get("/health").status_code == 200
         # Stall Redis so that requests are in flight when SIGTERM arrives.

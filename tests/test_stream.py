@@ -57,7 +57,7 @@ def numpat(admin: redis.Redis) -> int:
 
 async def test_updates_arrive_as_ticker_events(server, admin) -> None:
     async with (
-        httpx.AsyncClient(base_url=server, timeout=10) as http,
+        httpx.AsyncClient(base_url=server, timeout=60) as http,
         http.stream("GET", "/stream/tickers") as response,
     ):
         assert response.status_code == 200
@@ -94,7 +94,7 @@ async def test_updates_arrive_as_ticker_events(server, admin) -> None:
 async def test_filters_heartbeats_and_release_on_disconnect(server, admin) -> None:
     params = {"exchange": "binance", "symbols": "ETH/USDT"}
     async with (
-        httpx.AsyncClient(base_url=server, timeout=10) as http,
+        httpx.AsyncClient(base_url=server, timeout=60) as http,
         http.stream("GET", "/stream/tickers", params=params) as response,
     ):
         stream = events(response)
@@ -121,7 +121,7 @@ async def test_filters_heartbeats_and_release_on_disconnect(server, admin) -> No
 
 
 async def test_stream_limit_is_503(server, admin) -> None:
-    async with httpx.AsyncClient(base_url=server, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=server, timeout=60) as http:
         with anyio.fail_after(5):
             async with (
                 http.stream("GET", "/stream/tickers") as one,
@@ -144,7 +144,7 @@ async def test_stream_limit_is_503(server, admin) -> None:
 
 
 async def test_bad_stream_parameters_are_400(server) -> None:
-    async with httpx.AsyncClient(base_url=server, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=server, timeout=60) as http:
         for params in ({"exchange": "*"}, {"symbols": "BTC/*"}):
             response = await http.get("/stream/tickers", params=params)
             assert response.status_code == 400
@@ -187,7 +187,7 @@ async def test_many_streams_hold_two_patterns_and_do_not_slow_publishers(
     env = {"REDIS_URL": reader_url(redis_server), "FULLON_CACHE_API_MAX_STREAMS": "20"}
     with serve_api(env=env) as served:
         async with (
-            httpx.AsyncClient(base_url=served.base, timeout=10) as http,
+            httpx.AsyncClient(base_url=served.base, timeout=60) as http,
             contextlib.AsyncExitStack() as streams,
         ):
             for _ in range(10):
@@ -220,7 +220,7 @@ async def test_head_and_pipelined_requests_never_take_a_stream_slot(redis_server
             head = received.split(b"\r\n\r\n", 1)[0]
             assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head
         async with (
-            httpx.AsyncClient(base_url=served.base, timeout=10) as http,
+            httpx.AsyncClient(base_url=served.base, timeout=60) as http,
             contextlib.AsyncExitStack() as streams,
         ):
             for _ in range(3):
@@ -261,7 +261,7 @@ async def test_a_stopping_server_ends_open_streams_at_once(redis_server) -> None
     env = {"REDIS_URL": reader_url(redis_server)}
     with serve_api("--graceful-timeout", "20", env=env) as served:
         async with (
-            httpx.AsyncClient(base_url=served.base, timeout=10) as http,
+            httpx.AsyncClient(base_url=served.base, timeout=60) as http,
             http.stream("GET", "/stream/tickers") as response,
         ):
             stream = events(response)

@@ -454,7 +454,7 @@ async def test_a_repeated_request_id_replaces_its_stream(served, admin) -> None:
 
 async def test_closing_leaves_no_task_poller_or_subscription(served, admin, redis_server) -> None:
     base, hub = served.base, hub_of(served.app)
-    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:")) as http:
+    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
         expect(await http.get("/health"))  # the loop's own tasks (its deadlines' watch) exist
     before = (hub.pollers, hub.listeners, numpat(admin), subscribers(redis_server), our_tasks())
     streams = [
@@ -469,7 +469,7 @@ async def test_closing_leaves_no_task_poller_or_subscription(served, admin, redi
         assert (await recv(ws))["success"] is True
     assert (hub.pollers, hub.listeners, numpat(admin), subscribers(redis_server)) == (3, 1, 2, 1)
     assert our_tasks().count("Session._follow") == 4 and our_tasks().count("StreamHub._poll") == 3
-    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:")) as http:
+    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
         metrics = (await http.get("/metrics")).text
     assert "fullon_cache_api_ws_sockets 4.0" in metrics
     assert "fullon_cache_api_ws_streams 4.0" in metrics
@@ -483,7 +483,7 @@ async def test_closing_leaves_no_task_poller_or_subscription(served, admin, redi
             await anyio.sleep(0.02)
         while our_tasks() != before[4]:
             await anyio.sleep(0.02)
-    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:")) as http:
+    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
         metrics = (await http.get("/metrics")).text
     assert "fullon_cache_api_ws_sockets 0.0" in metrics
     assert "fullon_cache_api_ws_streams 0.0" in metrics
@@ -543,7 +543,7 @@ async def test_a_slow_reader_loses_its_oldest_messages_counted(fast, clock, admi
         await recv(ws)
         await recv(ws)
         pad = "x" * 2000
-        async with httpx.AsyncClient(base_url=base.replace("ws:", "http:")) as http:
+        async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
             dropped = 0.0
             price = 0
             with anyio.fail_after(30):
