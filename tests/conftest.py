@@ -20,7 +20,7 @@ from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api.demo.redis_server import RedisServer
 from fullon_cache_api.demo.snapshot import load_snapshot
 
-from support import SNAPSHOT, WRITTEN_AT, Clock, http_client, prepare, reader_url
+from support import PATIENT, SNAPSHOT, WRITTEN_AT, Clock, http_client, reader_url, redis_process
 
 
 @pytest.fixture
@@ -30,9 +30,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    server = prepare(RedisServer().start())
-    yield server
-    server.close()
+    with redis_process() as server:
+        yield server
 
 
 @pytest.fixture
@@ -57,7 +56,10 @@ def clock() -> Clock:
 
 @pytest.fixture
 def settings(redis_server: RedisServer) -> Settings:
-    return Settings(redis_url=reader_url(redis_server))
+    """The app's settings on the test Redis, with deadlines a busy machine cannot reach (a
+    loopback connect or a read of the snapshot never takes 30 s; the defaults' 0.5 s can):
+    a test of a deadline sets its own."""
+    return Settings(redis_url=reader_url(redis_server), **PATIENT)
 
 
 @pytest.fixture

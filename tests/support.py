@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,6 +28,16 @@ WRITTEN_AT: float = SNAPSHOT["written_at"]  # base of tick, OHLCV, position and 
 GENERATED_AT = 1795668783.62  # 2026-11-26T04:53:03.62Z: when fullon_cache stamped its own times
 READER = "cache_api"
 READER_PASSWORD = "reader-secret"
+# Deadlines no busy machine reaches on loopback (the defaults' 0.5 s command timeout can be):
+# the app's settings in tests, and the environment of every served process, unless a test of a
+# deadline sets its own.
+PATIENT: dict[str, Any] = {
+    "connect_timeout": 30.0,
+    "command_timeout": 30.0,
+    "request_timeout": 60.0,
+    "pool_timeout": 30.0,
+}
+PATIENT_ENV = {f"FULLON_CACHE_API_{name.upper()}": str(value) for name, value in PATIENT.items()}
 
 
 class Clock:
@@ -114,6 +124,65 @@ def prepare(server: RedisServer) -> RedisServer:
     return server
 
 
+@contextmanager
+def redis_process(*args: str, prepared: bool = True) -> Iterator[RedisServer]:
+    """A redis-server of its own (``args`` on its command line), prepared (the read-only user
+    and the snapshot) unless not ``prepared``; stopped and its directory removed whatever
+    happens, a failed start or preparation included."""
+    server = RedisServer(args=args)
+    try:
+        server.start()
+        if prepared:
+            prepare(server)
+        yield server
+    finally:
+        server.close()
+
+
+def _stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, start time) of ``pid`` from /proc, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), fields[19]
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """Every process started by ``pid``, its children's children included, with its start
+    time (so that a pid used again by another process is never taken for it)."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def stop_process(process: subprocess.Popen[Any], grace: float = 15) -> None:
+    """``process`` stopped: SIGTERM, then after ``grace`` seconds SIGKILL; and then every
+    process it had started and left behind (a redis-server in a process group of its own)."""
+    import signal
+
+    left = descendants(process.pid)
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for pid, started in left:
+        stat = _stat(pid)
+        if stat is not None and stat[1] == started:  # still that process
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def api_connections(server: RedisServer) -> int:
     """Connections the API holds open on the real server (it names them)."""
     import redis
@@ -126,19 +195,21 @@ class Freshness(NamedTuple):
     reads: int
     hits: int
     """Reads the local cache answered."""
-    stale: list[tuple[float, float, float]]
-    """(price read, price acknowledged 10 ms or more before the read began, how long before
-    in ms) of each read older than it should be."""
+    stale: list[tuple[float, float]]
+    """(price read, price acknowledged before the read began) of each read older than a write
+    acknowledged before it began."""
 
 
 FRESHNESS_WRITER = """
-import json, sys, time, redis
+import json, os, sys, time, redis
 client = redis.Redis(port=int(sys.argv[1]))
-end = time.monotonic() + float(sys.argv[2])
+stop, replicas = sys.argv[2], int(sys.argv[3])
 acks, price = [], 0
-while time.monotonic() < end:
+while not os.path.exists(stop):
     price += 1
     client.hset("tickers:fresh", "X/USDT", json.dumps({"price": float(price), "time": time.time()}))
+    if replicas:  # acknowledged once the replicas have it, not once the primary has
+        assert client.wait(replicas, 0) >= replicas
     acks.append((price, time.monotonic()))
     time.sleep(0.002)
 print(json.dumps(acks))
@@ -146,32 +217,42 @@ print(json.dumps(acks))
 
 
 def freshness_run(
-    write_port: int, read_url: str, seconds: float = 5.0, readers: int = 4, slack: float = 0.010
+    write_port: int, read_url: str, reads: int = 300, readers: int = 4, replicas: int = 0
 ) -> Freshness:
-    """A writer process HSETs an increasing price (no PUBLISH) every 2 ms for ``seconds``
-    into the Redis on ``write_port``, while ``readers`` clients loop over the API served on
-    ``read_url``; every read is checked against the writes acknowledged ``slack`` seconds or
-    more before it began (CLOCK_MONOTONIC is one clock for every process)."""
+    """A writer process HSETs an increasing price (no PUBLISH) every 2 ms into the Redis on
+    ``write_port`` (then WAITs for ``replicas`` replicas: its acknowledgement), while
+    ``readers`` clients each make ``reads`` reads of it through the API served on ``read_url``;
+    every read is checked against the writes acknowledged before it began: an order of events
+    (CLOCK_MONOTONIC is one clock for every process), no time threshold. The writer stops
+    when the readers are done, however long they took."""
     import asyncio
     import bisect
     import json
+    import tempfile
 
     import redis
 
     with redis.Redis(port=write_port) as admin:
         admin.hset("tickers:fresh", "X/USDT", json.dumps({"price": 0.0, "time": time.time()}))
-    with serve_api(env={"REDIS_URL": read_url}) as served:
+        if replicas:
+            assert admin.wait(replicas, 0) >= replicas
+    with (
+        serve_api(env={"REDIS_URL": read_url}) as served,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        stop = Path(scratch, "stop")
 
         async def read_while(writer: subprocess.Popen[str]) -> list[tuple[float, float]]:
             found: list[tuple[float, float]] = []
-            async with httpx.AsyncClient(base_url=served.base, timeout=10) as http:
-                deadline = time.monotonic() + 10
+            async with httpx.AsyncClient(base_url=served.base, timeout=30) as http:
+                deadline = time.monotonic() + 30
                 while not (await http.get("/info")).json()["local_cache"]["on"]:
                     assert time.monotonic() < deadline, "the local cache never came on"
                     await asyncio.sleep(0.02)
 
                 async def loop() -> None:
-                    while writer.poll() is None:
+                    for _ in range(reads):
+                        assert writer.poll() is None, "the writer stopped"
                         began = time.monotonic()
                         answer = await http.get("/tickers/fresh/X/USDT")
                         assert answer.status_code == 200, answer.text
@@ -181,21 +262,39 @@ def freshness_run(
             return found
 
         writer = subprocess.Popen(
-            [sys.executable, "-c", FRESHNESS_WRITER, str(write_port), str(seconds)],
+            [sys.executable, "-c", FRESHNESS_WRITER, str(write_port), str(stop), str(replicas)],
             stdout=subprocess.PIPE,
             text=True,
         )
-        reads = asyncio.run(read_while(writer))
-        acks: list[tuple[float, float]] = json.loads(writer.communicate(timeout=30)[0])
-        hits = httpx.get(served.base + "/info").json()["local_cache"]["hits"]
+        try:
+            found = asyncio.run(read_while(writer))
+        finally:
+            stop.touch()
+            out = writer.communicate(timeout=60)[0]
+        assert writer.returncode == 0, out
+        acks: list[tuple[float, float]] = json.loads(out)
+        hits = httpx.get(timeout=60, url=served.base + "/info").json()["local_cache"]["hits"]
     acked = [at for _, at in acks]
     stale = []
-    for began, price in reads:
-        index = bisect.bisect_right(acked, began - slack)
+    for began, price in found:
+        index = bisect.bisect_right(acked, began)
         if index and price < acks[index - 1][0]:
-            wanted, at = acks[index - 1]
-            stale.append((price, wanted, round((began - at) * 1000, 1)))
-    return Freshness(len(reads), hits, stale)
+            stale.append((price, acks[index - 1][0]))
+    return Freshness(len(found), hits, stale)
+
+
+@contextmanager
+def stopped(server: RedisServer) -> Iterator[None]:
+    """``server`` stalled (SIGSTOP) for the block, resumed (SIGCONT) whatever happens: what a
+    test sees inside happened while Redis was stalled, however slow the machine."""
+    import signal
+
+    assert server.process is not None
+    server.process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.process.send_signal(signal.SIGCONT)
 
 
 class Served(NamedTuple):
@@ -248,7 +347,7 @@ def serve(
     """``command``, a server that will listen on ``port``, as in ``serve_api``."""
     process = subprocess.Popen(
         command,
-        env={**os.environ, **(env or {})},
+        env={**PATIENT_ENV, **os.environ, **(env or {})},
         stdout=subprocess.PIPE if output else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         text=True,
@@ -265,13 +364,7 @@ def serve(
                 time.sleep(0.05)
         yield Served(process, f"http://127.0.0.1:{port}", port)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 class Monitor:

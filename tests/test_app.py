@@ -155,7 +155,7 @@ async def test_a_callers_client_is_used_and_never_closed(redis_server, clock, sn
 
 
 async def test_closed_port_is_503_within_the_connect_timeout() -> None:
-    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", connect_timeout=1.0)
+    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", connect_timeout=5.0)
     app = create_app(settings)
     async with lifespan(app), http_client(app) as http:
         for path in (BTC, "/tickers", "/tickers/binance", "/exchanges", "/overview", "/info"):

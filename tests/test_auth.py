@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -21,8 +22,8 @@ BTC = "/tickers/binance/BTC/USDT"
 
 
 def with_tokens(settings: Settings, **extra: object) -> Settings:
-    return Settings(
-        redis_url=settings.redis_url, tokens=("alpha-token-0123456", "beta-token-01234567"), **extra
+    return dataclasses.replace(
+        settings, tokens=("alpha-token-0123456", "beta-token-01234567"), **extra
     )
 
 

@@ -24,7 +24,7 @@ from fullon_cache_api.demo import DemoRedis, feeder
 from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.demo.snapshot import rebased, sample_snapshot
 
-from support import SNAPSHOT
+from support import PATIENT_ENV, SNAPSHOT, stop_process
 
 
 def epoch(iso: str) -> float:
@@ -187,6 +187,7 @@ def demo(*args: str) -> Iterator[Demo]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "fullon_cache_api", "--demo", "--port", str(port), *args],
+        env={**PATIENT_ENV, **os.environ},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -210,16 +211,14 @@ def demo(*args: str) -> Iterator[Demo]:
             printed += line
         yield Demo(process, base, found.group(1), printed)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_process(process)  # and the demo's redis-server, should the demo leave it
 
 
-def poll(url: str, ready, timeout: float = 5.0) -> Any:
+def poll(url: str, ready, timeout: float = 30.0) -> Any:
     """The JSON at ``url`` once ``ready(body)``; fails after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        body = httpx.get(url, timeout=2).json()
+        body = httpx.get(url, timeout=60).json()
         if ready(body):
             return body
         assert time.monotonic() < deadline, f"{url}: {body}"
@@ -227,7 +226,7 @@ def poll(url: str, ready, timeout: float = 5.0) -> Any:
 
 
 def first_ticker_event(base: str) -> dict[str, Any]:
-    with httpx.stream("GET", base + "/stream/tickers", timeout=5) as response:
+    with httpx.stream("GET", base + "/stream/tickers", timeout=60) as response:
         assert response.status_code == 200
         for line in response.iter_lines():
             if line.startswith("data: "):
@@ -243,16 +242,18 @@ def test_demo_is_live_within_seconds() -> None:
         assert {item["symbol"] for item in active["items"]} == {"BTC/USDT", "ETH/USDT", "SOL/USDT"}
         processes = poll(base + "/processes", lambda body: body["count"] > 0)
         assert {item["process_type"] for item in processes["items"]} == {"tick", "bot"}
-        health = httpx.get(base + "/processes/health").json()
+        health = httpx.get(timeout=60, url=base + "/processes/health").json()
         assert health["total"] == 4 and health["by_status"]["running"] == 3
         assert health["stale"] == 0
         event = first_ticker_event(base)  # nobody publishes but the demo's feeder
         assert event["exchange"] in ("binance", "kraken", "hyperliquid")
         assert time.time() - started < 10
-        first = httpx.get(base + "/tickers/kraken/BTC/USD").json()
+        first = httpx.get(timeout=60, url=base + "/tickers/kraken/BTC/USD").json()
         later = poll(base + "/tickers/kraken/BTC/USD", lambda body: body["time"] != first["time"])
         assert epoch(later["time"]) > epoch(first["time"])
-        bars = httpx.get(base + "/ohlcv/BTC/USDT/1m", params={"limit": 1}).json()["bars"]
+        bars = httpx.get(timeout=60, url=base + "/ohlcv/BTC/USDT/1m", params={"limit": 1}).json()[
+            "bars"
+        ]
         assert time.time() - 120 < bars[-1][0] / 1000 <= time.time()  # re-based, then fed
         with redis.Redis.from_url(redis_url) as admin:  # the API reads as a read-only user
             api = [c for c in admin.client_list() if c["name"] == "fullon_cache_api"]
@@ -279,7 +280,7 @@ def test_every_stop_signal_leaves_no_redis_and_no_directory(stop, to_group) -> N
         assert directory.is_dir()
         # Its own process group: Ctrl-C in the terminal reaches the demo, not Redis.
         assert os.getpgid(redis_pid) == redis_pid != os.getpgid(process.pid)
-        assert httpx.get(base + "/tickers/binance/BTC/USDT").status_code == 200
+        assert httpx.get(timeout=60, url=base + "/tickers/binance/BTC/USDT").status_code == 200
         if to_group:
             os.killpg(process.pid, stop)
         else:

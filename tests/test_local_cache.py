@@ -26,6 +26,7 @@ from fullon_cache_api.demo.redis_server import READ_ONLY_ACL, RedisServer
 from fullon_cache_api.local_cache import MISS, LocalCache, keys_of
 
 from support import (
+    PATIENT,
     READER_PASSWORD,
     WRITTEN_AT,
     Clock,
@@ -250,7 +251,7 @@ async def refused(
     acl = READ_ONLY_ACL.replace(" +client|id", "").replace(" +client|tracking", "")
     admin.execute_command("ACL", "SETUSER", "notrack", "reset", *acl.split(), f">{READER_PASSWORD}")
     url = f"redis://notrack:{READER_PASSWORD}@127.0.0.1:{redis_server.port}/0"
-    app = create_app(Settings(redis_url=url), clock=Clock(WRITTEN_AT + 30))
+    app = create_app(Settings(redis_url=url, **PATIENT), clock=Clock(WRITTEN_AT + 30))
     try:
         async with lifespan(app), http_client(app) as http:
             yield http
@@ -308,13 +309,14 @@ async def test_info_and_metrics_show_the_cache(client, admin) -> None:
 
 
 @pytest.mark.slow
-def test_no_read_is_older_than_a_write_acknowledged_10_ms_before(redis_server) -> None:
-    """A writer process HSETs an increasing price every 2 ms for 5 s (no PUBLISH) while four
-    clients loop over the served API: no answer is older than the last write acknowledged
-    10 ms before its request began, and the cache served."""
+def test_no_read_is_older_than_a_write_acknowledged_before_it_began(redis_server) -> None:
+    """A writer process HSETs an increasing price every 2 ms (no PUBLISH) while four clients
+    make 300 reads each through the served API: no answer is older than the last write
+    acknowledged before its request began (an order of events, however slow the machine),
+    and the cache served."""
     report = freshness_run(redis_server.port, reader_url(redis_server))
     assert report.stale == [], report
-    assert report.hits > 100 and report.reads > 1000, report
+    assert report.reads == 1200 and report.hits > 0, report
 
 
 # The cache itself (no Redis: its bookkeeping) --------------------------------------------------

@@ -65,8 +65,8 @@ def test_several_workers_share_their_metrics(redis_server, tmp_path) -> None:
     env = {"REDIS_URL": reader_url(redis_server), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     with serve_api("--workers", "2", env=env) as (_, base, _):
         for _ in range(30):  # new connections each time: the workers share them out
-            assert httpx.get(base + "/tickers/binance/BTC/USDT").status_code == 200
-        text = httpx.get(base + "/metrics").text
+            assert httpx.get(timeout=60, url=base + "/tickers/binance/BTC/USDT").status_code == 200
+        text = httpx.get(timeout=60, url=base + "/metrics").text
         route = "/tickers/{exchange}/{symbol}"
         ok = dict(route=route, method="GET", status="200")
         assert value(text, "fullon_cache_api_requests_total", **ok) == 30

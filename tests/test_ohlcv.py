@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from typing import Any
 
 import pytest
@@ -263,12 +262,9 @@ async def test_limit_defaults_to_100_and_reaches_10000(client, admin) -> None:
     body = expect(await client.get("/ohlcv/ETH/USDT/1m"))
     assert body["count"] == 100
     assert body["bars"][-1][0] == T0 + 9999 * 60000
-    started = time.perf_counter()
     body = expect(await client.get("/ohlcv/ETH/USDT/1m", params={"limit": 10000}))
-    elapsed = time.perf_counter() - started
-    assert body["count"] == 10000
+    assert body["count"] == 10000  # (its latency: benchmarks/latency.py)
     assert body["bars"][0] == [T0, 100.0, 101.0, 99.0, 9.0, 3.0]
-    assert elapsed < 2.0  # generous: the decode is a few milliseconds
 
 
 async def test_prefix_collision_symbols_are_kept_apart(client, admin) -> None:

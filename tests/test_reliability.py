@@ -16,6 +16,7 @@ from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api.demo.redis_server import RedisServer
 
 from support import (
+    PATIENT,
     WRITTEN_AT,
     Clock,
     api_connections,
@@ -23,7 +24,9 @@ from support import (
     http_client,
     prepare,
     reader_url,
+    redis_process,
     serve_api,
+    stopped,
 )
 
 pytestmark = pytest.mark.slow
@@ -33,9 +36,8 @@ BTC = "/tickers/binance/BTC/USDT"
 @pytest.fixture
 def private_redis() -> Iterator[RedisServer]:
     """A redis-server of this test's own, which the test may stop and restart."""
-    server = prepare(RedisServer().start())
-    yield server
-    server.close()
+    with redis_process() as server:
+        yield server
 
 
 def app_on(server: RedisServer, **settings: float | int):
@@ -43,13 +45,13 @@ def app_on(server: RedisServer, **settings: float | int):
     about what Redis's outages, stalls and the pool do to requests (tests/test_local_cache.py
     has the cache's own)."""
     return create_app(
-        Settings(redis_url=reader_url(server), local_cache=False, **settings),
+        Settings(redis_url=reader_url(server), local_cache=False, **{**PATIENT, **settings}),
         clock=Clock(WRITTEN_AT),
     )
 
 
 async def test_outage_is_503_fast_and_recovers_without_restart(private_redis) -> None:
-    app = app_on(private_redis, connect_timeout=0.5, command_timeout=0.5)
+    app = app_on(private_redis, connect_timeout=10, command_timeout=10)
     statuses: list[int] = []
     async with lifespan(app), http_client(app) as http:
         loading = False  # while the restarted Redis is empty, a 404 would be right: pause
@@ -71,7 +73,8 @@ async def test_outage_is_503_fast_and_recovers_without_restart(private_redis) ->
             for path in (BTC, "/tickers", "/exchanges", "/overview"):
                 start = time.monotonic()
                 assert expect(await http.get(path), 503)["error"]["code"] == "cache_unavailable"
-                assert time.monotonic() - start < 0.5
+                # a refused connection is answered at once, not retried: seconds of margin
+                assert time.monotonic() - start < 5
             health = expect(await http.get("/health"), 503)
             assert health["status"] == "unavailable"
             loading = True
@@ -87,20 +90,18 @@ async def test_outage_is_503_fast_and_recovers_without_restart(private_redis) ->
 
 
 async def test_stalled_redis_is_504_and_the_app_recovers(private_redis) -> None:
-    app = app_on(private_redis, command_timeout=0.3)
+    app = app_on(private_redis, command_timeout=2)
     async with lifespan(app), http_client(app) as http:
         assert expect(await http.get(BTC))["bid"] == 299.5  # a pooled connection exists
-        with redis.Redis(port=private_redis.port) as admin:
-            admin.execute_command("CLIENT", "PAUSE", "1500", "ALL")
-        start = time.monotonic()
-        body = expect(await http.get(BTC), 504)
-        assert time.monotonic() - start < 1.0
+        with stopped(private_redis), anyio.fail_after(30):  # answered while Redis is stalled
+            start = time.monotonic()
+            body = expect(await http.get(BTC), 504)
+            assert time.monotonic() - start >= 1.9  # it waited for the command timeout
         assert body["error"] == {
             "status": 504,
             "code": "cache_timeout",
             "message": "the cache did not answer in time",
         }
-        await anyio.sleep(1.5)
         assert expect(await http.get(BTC))["bid"] == 299.5
 
 
@@ -120,11 +121,10 @@ async def test_a_few_hundred_concurrent_requests_share_a_small_pool(private_redi
 
 
 async def test_a_request_waits_for_a_pooled_connection_then_503(private_redis) -> None:
-    app = app_on(private_redis, pool_size=1, pool_timeout=0.3, command_timeout=3)
+    app = app_on(private_redis, pool_size=1, pool_timeout=2, command_timeout=60)
     async with lifespan(app), http_client(app) as http:
         assert expect(await http.get(BTC))["price"] == 300.0  # the one connection exists
-        with redis.Redis(port=private_redis.port) as admin:
-            admin.execute_command("CLIENT", "PAUSE", "1000", "ALL")
+        pool = app.state.backend.resources().redis.connection_pool
         results: dict[str, tuple[httpx.Response, float]] = {}
 
         async def get(name: str, path: str) -> None:
@@ -133,20 +133,22 @@ async def test_a_request_waits_for_a_pooled_connection_then_503(private_redis) -
             results[name] = (response, time.monotonic() - start)
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(get, "holder", BTC)  # holds the connection while Redis is paused
-            await anyio.sleep(0.05)
-            # another read (an identical one would share the holder's command in flight)
-            tg.start_soon(get, "waiter", "/tickers/binance/ETH/USDT")
+            with stopped(private_redis), anyio.fail_after(30):
+                tg.start_soon(get, "holder", BTC)  # holds the connection while Redis stalls
+                while pool.can_get_connection():  # until the holder has it
+                    await anyio.sleep(0.01)
+                # another read (an identical one would share the holder's command in flight)
+                await get("waiter", "/tickers/binance/ETH/USDT")  # answered while Redis stalls
     holder, waiter = results["holder"], results["waiter"]
     assert expect(holder[0])["price"] == 300.0  # served once Redis resumed
     assert expect(waiter[0], 503)["error"]["code"] == "cache_unavailable"
-    assert 0.25 < waiter[1] < 0.6  # it waited for the pool timeout, no longer
+    assert waiter[1] >= 1.9  # it waited for the pool timeout (and no longer: Redis still stalled)
 
 
 def test_sigterm_lets_in_flight_requests_finish(private_redis) -> None:
     env = {"REDIS_URL": reader_url(private_redis), "FULLON_CACHE_API_COMMAND_TIMEOUT": "5"}
     with serve_api(env=env) as (server, base, _):
-        clients = [httpx.Client(base_url=base, timeout=10) for _ in range(8)]
+        clients = [httpx.Client(base_url=base, timeout=60) for _ in range(8)]
         for http in clients:  # connected beforehand, so the requests below go out at once
             assert http.get("/health").status_code == 200
         # Stall Redis so that requests are in flight when SIGTERM arrives.

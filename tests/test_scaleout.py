@@ -35,6 +35,7 @@ from fullon_cache_api.hub import StreamHub
 from fullon_cache_api.redis_clients import connect, single_connection_pool
 
 from support import (
+    PATIENT,
     READER,
     READER_PASSWORD,
     SNAPSHOT,
@@ -45,7 +46,9 @@ from support import (
     freshness_run,
     http_client,
     reader_url,
+    redis_process,
     snapshot_value,
+    stopped,
 )
 
 pytestmark = pytest.mark.slow
@@ -128,20 +131,20 @@ class SentinelServer:
 
 @pytest.fixture(scope="module")
 def primary() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    with admin_of(server.port) as admin:
-        admin.execute_command(
-            "ACL", "SETUSER", READER, *READ_ONLY_ACL.split(), f">{READER_PASSWORD}"
-        )
-    yield server
-    server.close()
+    with redis_process(prepared=False) as server:
+        with admin_of(server.port) as admin:
+            admin.execute_command(
+                "ACL", "SETUSER", READER, *READ_ONLY_ACL.split(), f">{READER_PASSWORD}"
+            )
+        yield server
 
 
 @pytest.fixture(scope="module")
 def replica(primary: RedisServer) -> Iterator[RedisServer]:
     """A replica of ``primary`` holding the snapshot, which was written to the primary only."""
-    server = RedisServer(args=("--replicaof", "127.0.0.1", str(primary.port))).start()
+    server = RedisServer(args=("--replicaof", "127.0.0.1", str(primary.port)))
     try:
+        server.start()
         with admin_of(server.port) as admin, admin_of(primary.port) as primary_admin:
             # ACLs are not replicated: the read-only user is created on the replica itself.
             admin.execute_command(
@@ -165,8 +168,9 @@ def replica(primary: RedisServer) -> Iterator[RedisServer]:
 @pytest.fixture(scope="module")
 def sentinel(primary: RedisServer, replica: RedisServer) -> Iterator[SentinelServer]:
     """A sentinel monitoring ``primary``, once it knows ``replica`` as a healthy replica."""
-    server = SentinelServer(primary.port).start()
+    server = SentinelServer(primary.port)
     try:
+        server.start()
 
         def knows_replica() -> bool:
             with redis.Redis(port=server.port, decode_responses=True) as client:
@@ -187,7 +191,9 @@ def app_for(settings: Settings) -> Starlette:
 
 
 def sentinel_settings(sentinel: SentinelServer, **values: Any) -> Settings:
-    return Settings(redis_url=SENTINEL_URL, sentinels=(("127.0.0.1", sentinel.port),), **values)
+    return Settings(
+        redis_url=SENTINEL_URL, sentinels=(("127.0.0.1", sentinel.port),), **{**PATIENT, **values}
+    )
 
 
 def sentinel_connections(sentinel: SentinelServer) -> int:
@@ -196,7 +202,7 @@ def sentinel_connections(sentinel: SentinelServer) -> int:
 
 
 async def test_a_replica_url_serves_what_the_primary_wrote(primary, replica) -> None:
-    app = app_for(Settings(redis_url=reader_url(replica)))
+    app = app_for(Settings(redis_url=reader_url(replica), **PATIENT))
     async with lifespan(app), http_client(app) as http:
         assert prices(expect(await http.get(BTC))) == prices(stored_tick("binance", "BTC/USDT"))
         info = expect(await http.get("/info"))["redis"]
@@ -225,7 +231,7 @@ async def test_a_replica_url_serves_what_the_primary_wrote(primary, replica) -> 
 async def test_ticker_updates_published_on_the_primary_reach_a_replica_subscription(
     primary, replica
 ) -> None:
-    settings = Settings(redis_url=reader_url(replica))
+    settings = Settings(redis_url=reader_url(replica), **PATIENT)
     redis_client = connect(settings)
     hub = StreamHub(lambda: single_connection_pool(redis_client.connection_pool), settings)
     listener = hub.listen_tickers("binance", None)
@@ -290,29 +296,28 @@ async def test_unreachable_sentinels_are_503_fast() -> None:
         for path in (BTC, "/tickers"):
             start = time.monotonic()
             assert expect(await http.get(path), 503)["error"]["code"] == "cache_unavailable"
-            assert time.monotonic() - start < 1.0
+            assert time.monotonic() - start < 5  # refused at once, not retried: seconds of margin
         assert expect(await http.get("/health"), 503)["status"] == "unavailable"
 
 
 async def test_sentinel_connections_keep_the_command_timeout(replica, sentinel) -> None:
-    app = app_for(sentinel_settings(sentinel, command_timeout=0.3))
+    app = app_for(sentinel_settings(sentinel, command_timeout=2))
     async with lifespan(app), http_client(app) as http:
         assert expect(await http.get(BTC))["bid"] == stored_tick("binance", "BTC/USDT")["bid"]
-        with admin_of(replica.port) as admin:
-            admin.execute_command("CLIENT", "PAUSE", "700", "ALL")
-        start = time.monotonic()
-        assert expect(await http.get(BTC), 504)["error"]["code"] == "cache_timeout"
-        assert time.monotonic() - start < 0.6
-        await anyio.sleep(0.7)
+        with stopped(replica), anyio.fail_after(30):  # answered while the replica stalls
+            start = time.monotonic()
+            assert expect(await http.get(BTC), 504)["error"]["code"] == "cache_timeout"
+            assert time.monotonic() - start >= 1.9  # it waited for the command timeout
         assert expect(await http.get(BTC))["bid"] == stored_tick("binance", "BTC/USDT")["bid"]
 
 
-def test_reading_a_replica_no_read_is_older_than_a_write_acknowledged_10_ms_before(
+def test_reading_a_replica_no_read_is_older_than_a_write_the_replica_acknowledged(
     primary, replica
 ) -> None:
     """The freshness run of test_local_cache with the writer on the primary and the API
     reading the replica (tracking runs on the replica, which invalidates as it applies the
-    primary's writes)."""
-    report = freshness_run(primary.port, reader_url(replica))
+    primary's writes): a write counts as acknowledged once WAIT says the replica has it; no
+    read that began after that answers an older price."""
+    report = freshness_run(primary.port, reader_url(replica), replicas=1)
     assert report.stale == [], report
-    assert report.hits > 100 and report.reads > 1000, report
+    assert report.reads == 1200 and report.hits > 0, report

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 def test_standalone_hypercorn_serves_and_shuts_down_cleanly(redis_server, snapshot) -> None:
     env = {"REDIS_URL": reader_url(redis_server)}
     with serve_api(env=env) as (process, _, port):
-        response = httpx.get(f"http://127.0.0.1:{port}/tickers/binance/BTC/USDT")
+        response = httpx.get(timeout=60, url=f"http://127.0.0.1:{port}/tickers/binance/BTC/USDT")
         assert response.status_code == 200
         body = response.json()
         assert (body["price"], body["bid"], body["ask"], body["volume"]) == (
@@ -41,7 +41,7 @@ def test_standalone_hypercorn_serves_and_shuts_down_cleanly(redis_server, snapsh
         )
         assert "server" not in response.headers  # no product and version to fingerprint
         assert "date" in response.headers and response.http_version == "HTTP/1.1"
-        assert httpx.get(f"http://127.0.0.1:{port}/tickers").json()["count"] == 6
+        assert httpx.get(timeout=60, url=f"http://127.0.0.1:{port}/tickers").json()["count"] == 6
         assert api_connections(redis_server) >= 1
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
@@ -135,7 +135,7 @@ def test_start_logs_the_redis_target_masked_and_the_auth_mode(redis_server, snap
         "FULLON_CACHE_API_TOKENS": "one-token-0123456789,two-token-0123456789",
     }
     with serve_api(env=env, output=True) as (process, base, _):
-        assert httpx.get(base + "/health").status_code == 200
+        assert httpx.get(timeout=60, url=base + "/health").status_code == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
         output = process.stdout.read() if process.stdout else ""
@@ -153,12 +153,15 @@ def test_the_server_runs_on_the_event_loop_asked_for(loop, runs_on, redis_server
     env = {"REDIS_URL": reader_url(redis_server)}
     with serve_api("--loop", loop, env=env, output=True) as (process, base, _):
         deadline = time.monotonic() + 10
-        while not httpx.get(base + "/info").json()["local_cache"]["on"]:
+        while not httpx.get(timeout=60, url=base + "/info").json()["local_cache"]["on"]:
             assert time.monotonic() < deadline, "the local cache never came on"
             time.sleep(0.02)
         for _ in range(2):
-            assert httpx.get(base + "/tickers/binance/BTC/USDT").json()["price"] == 300.0
-        cache = httpx.get(base + "/info").json()["local_cache"]
+            assert (
+                httpx.get(timeout=60, url=base + "/tickers/binance/BTC/USDT").json()["price"]
+                == 300.0
+            )
+        cache = httpx.get(timeout=60, url=base + "/info").json()["local_cache"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
         output = process.stdout.read() if process.stdout else ""
@@ -203,8 +206,8 @@ def test_access_log_writes_one_line_per_request(redis_server, snapshot, how) -> 
         env["FULLON_CACHE_API_ACCESS_LOG"] = "true"
     env["REDIS_URL"] = reader_url(redis_server)
     with serve_api(*args, env=env, output=True) as (process, base, _):
-        assert httpx.get(base + "/tickers/binance/BTC/USDT").status_code == 200
-        assert httpx.get(base + "/nope", params={"x": "1"}).status_code == 404
+        assert httpx.get(timeout=60, url=base + "/tickers/binance/BTC/USDT").status_code == 200
+        assert httpx.get(timeout=60, url=base + "/nope", params={"x": "1"}).status_code == 404
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
         output = process.stdout.read() if process.stdout else ""
@@ -216,7 +219,7 @@ def test_access_log_writes_one_line_per_request(redis_server, snapshot, how) -> 
 
 def test_no_access_log_by_default(redis_server, snapshot) -> None:
     with serve_api(env={"REDIS_URL": reader_url(redis_server)}, output=True) as (process, base, _):
-        assert httpx.get(base + "/health").status_code == 200
+        assert httpx.get(timeout=60, url=base + "/health").status_code == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
         assert "fullon.cache_api.access" not in (process.stdout.read() if process.stdout else "")
@@ -224,11 +227,17 @@ def test_no_access_log_by_default(redis_server, snapshot) -> None:
 
 def test_cleartext_http2_is_refused_unless_asked(redis_server, snapshot) -> None:
     env = {"REDIS_URL": reader_url(redis_server)}
-    with serve_api(env=env) as (_, base, _), httpx.Client(http1=False, http2=True) as h2:
+    with (
+        serve_api(env=env) as (_, base, _),
+        httpx.Client(http1=False, http2=True, timeout=60) as h2,
+    ):
         with pytest.raises(httpx.RemoteProtocolError, match="error_code:13"):
             h2.get(base + "/health")  # HTTP/2 by prior knowledge: GOAWAY HTTP_1_1_REQUIRED
-        assert httpx.get(base + "/health").status_code == 200  # HTTP/1.1 is served
-    with serve_api("--h2c", env=env) as (_, base, _), httpx.Client(http1=False, http2=True) as h2:
+        assert httpx.get(timeout=60, url=base + "/health").status_code == 200  # HTTP/1.1 is served
+    with (
+        serve_api("--h2c", env=env) as (_, base, _),
+        httpx.Client(http1=False, http2=True, timeout=60) as h2,
+    ):
         response = h2.get(base + "/tickers/binance/BTC/USDT")
         assert (response.http_version, response.status_code) == ("HTTP/2", 200)
         assert response.json()["price"] == 300.0
@@ -285,8 +294,8 @@ def test_several_workers_share_an_automatic_metrics_directory(
     env = {"REDIS_URL": reader_url(redis_server)}
     with serve_api("--workers", "2", env=env, output=True) as (process, base, _):
         for _ in range(30):  # new connections each time: the workers share them out
-            assert httpx.get(base + "/tickers/binance/BTC/USDT").status_code == 200
-        text = httpx.get(base + "/metrics").text
+            assert httpx.get(timeout=60, url=base + "/tickers/binance/BTC/USDT").status_code == 200
+        text = httpx.get(timeout=60, url=base + "/metrics").text
         labels = {"route": "/tickers/{exchange}/{symbol}", "method": "GET", "status": "200"}
         served = [
             sample.value

@@ -33,3 +33,29 @@ from fullon_cache_api.times import parse_time, rfc3339, to_epoch
 def test_parse_time_agrees_with_the_round_trip_through_epoch(stored, expected) -> None:
     assert parse_time(stored) == expected
     assert rfc3339(to_epoch(stored)) == expected
+
+
+@pytest.fixture
+def tokyo(monkeypatch: pytest.MonkeyPatch):
+    """The process's local time zone is Asia/Tokyo (UTC+9) for the test: a naive time read as
+    local time would be nine hours off (the machine's UTC would hide it)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    assert time.localtime(0).tm_hour == 9, "no Asia/Tokyo zone here"
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("tokyo")
+def test_a_time_without_an_offset_is_utc_whatever_the_local_zone() -> None:
+    """fullon_cache writes UTC; a stored time without an offset is UTC, never local time."""
+    from fullon_cache_api.times import _iso_epoch
+
+    assert _iso_epoch("2024-02-29 23:59:59") == 1709251199.0
+    assert _iso_epoch("2024-02-29T23:59:58.5") == 1709251198.5
+    assert _iso_epoch("2024-02-29T23:59:59+09:00") == 1709251199.0 - 9 * 3600
+    assert to_epoch("2024-02-28 12:00:01") == 1709121601.0
+    assert parse_time("2024-02-28 12:00:02") == "2024-02-28T12:00:02Z"

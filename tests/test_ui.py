@@ -384,7 +384,7 @@ def number(text: str) -> float:
 
 def expected_view(base: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """What the page should show: the API's own answers."""
-    with httpx.Client(base_url=base, headers=headers) as api:
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
 
         def listing(path: str) -> list[dict[str, Any]]:
             page = expect(api.get(path))

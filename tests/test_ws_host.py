@@ -156,7 +156,7 @@ async def test_standalone_tokens_guard_the_handshake(redis_server) -> None:
             with pytest.raises(InvalidStatus) as refused:
                 await connect(url, additional_headers=headers)
             assert refused.value.response.status_code == 403, url
-        async with httpx.AsyncClient(base_url=served.base) as http:
+        async with httpx.AsyncClient(base_url=served.base, timeout=60) as http:
             assert (await http.get("/health")).status_code == 200  # still public
         for url, headers in (
             (f"{ws_base}/ws/tickers/c1", {"Authorization": f"Bearer {TOKEN}"}),

@@ -454,7 +454,7 @@ async def test_a_repeated_request_id_replaces_its_stream(served, admin) -> None:
 
 async def test_closing_leaves_no_task_poller_or_subscription(served, admin, redis_server) -> None:
     base, hub = served.base, hub_of(served.app)
-    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:")) as http:
+    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
         expect(await http.get("/health"))  # the loop's own tasks (its deadlines' watch,
         expect(await http.get("/processes"))  # the key index's walker) exist
     before = (hub.pollers, hub.listeners, numpat(admin), subscribers(redis_server), our_tasks())
@@ -470,7 +470,7 @@ async def test_closing_leaves_no_task_poller_or_subscription(served, admin, redi
         assert (await recv(ws))["success"] is True
     assert (hub.pollers, hub.listeners, numpat(admin), subscribers(redis_server)) == (3, 1, 2, 1)
     assert our_tasks().count("Session._follow") == 4 and our_tasks().count("StreamHub._poll") == 3
-    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:")) as http:
+    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
         metrics = (await http.get("/metrics")).text
     assert "fullon_cache_api_ws_sockets 4.0" in metrics
     assert "fullon_cache_api_ws_streams 4.0" in metrics
@@ -484,7 +484,7 @@ async def test_closing_leaves_no_task_poller_or_subscription(served, admin, redi
             await anyio.sleep(0.02)
         while our_tasks() != before[4]:
             await anyio.sleep(0.02)
-    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:")) as http:
+    async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
         metrics = (await http.get("/metrics")).text
     assert "fullon_cache_api_ws_sockets 0.0" in metrics
     assert "fullon_cache_api_ws_streams 0.0" in metrics
@@ -544,7 +544,7 @@ async def test_a_slow_reader_loses_its_oldest_messages_counted(fast, clock, admi
         await recv(ws)
         await recv(ws)
         pad = "x" * 2000
-        async with httpx.AsyncClient(base_url=base.replace("ws:", "http:")) as http:
+        async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
             dropped = 0.0
             price = 0
             with anyio.fail_after(30):
@@ -560,9 +560,13 @@ async def test_a_slow_reader_loses_its_oldest_messages_counted(fast, clock, admi
                         if line.startswith("fullon_cache_api_ws_dropped_messages_total"):
                             dropped = float(line.split()[1])
         last = price
+        seen: list[int] = []
         with anyio.fail_after(30):  # reading again: the newest update arrives in the end
-            while (await recv(ws))["result"]["price"] != last:
-                pass
+            while not seen or seen[-1] != last:
+                seen.append((await recv(ws))["result"]["price"])
+    # what the buffers held, then a gap (the drops), then the outbox: the newest 10, in order
+    assert seen[-10:] == list(range(last - 9, last + 1)), seen[-20:]
+    assert seen == sorted(seen) and len(seen) < last, (len(seen), last)
 
 
 async def test_an_idle_socket_is_closed_one_with_a_stream_is_not(fast, clock, admin) -> None:
