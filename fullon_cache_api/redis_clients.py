@@ -354,13 +354,16 @@ class LoopResources:
     async def _keep(self, backend: Backend) -> None:
         try:
             await self._closed.wait()
-        finally:
+        except GeneratorExit:  # collected with its loop gone: nothing can be awaited or called
             backend.forget(self)
-            self.deadlines.close()
-            await self.keyspace.aclose()
-            await self.hub.aclose()
-            if self._owned:
-                await self.redis.aclose()
+            raise
+        finally:
+            if backend.forget(self):
+                self.deadlines.close()
+                await self.keyspace.aclose()
+                await self.hub.aclose()
+                if self._owned:
+                    await self.redis.aclose()
 
     async def aclose(self) -> None:
         self._closed.set()
@@ -393,9 +396,12 @@ class Backend:
             found = self._loops[loop] = LoopResources(self, loop)
         return found
 
-    def forget(self, resources: LoopResources) -> None:
+    def forget(self, resources: LoopResources) -> bool:
+        """Forget a loop's resources; False when they were forgotten already."""
         if self._loops.get(resources.loop) is resources:
             del self._loops[resources.loop]
+            return True
+        return False
 
     async def aclose(self) -> None:
         """Close the running loop's resources (the lifespan runs on the serving loop)."""
