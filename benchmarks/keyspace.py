@@ -12,7 +12,9 @@ On a private redis-server holding the sample data and ``--others`` keys of no fa
    (no write to the key) a client polls the ticker: the time until it is served 3, ``--swaps``
    times.
 
-Everything binds to 127.0.0.1; every process it starts is stopped. Usage:
+Redis and the writer share one CPU, the API and the clients the other (on 2+ cores), so the
+writer's latency shows what Redis does, not the machine's contention. Everything binds to
+127.0.0.1; every process it starts is stopped. Usage:
 ``python benchmarks/keyspace.py [--others 300000] [--seconds 5]``.
 """
 
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import random
 import statistics
 import time
@@ -30,7 +33,7 @@ from contextlib import contextmanager
 
 import httpx
 import redis
-from harness import ApiProcess
+from harness import LOAD_CPU, SERVER_CPU, ApiProcess, pin, pinned
 
 from fullon_cache_api.demo.redis_server import READ_ONLY_ACL, RedisServer
 from fullon_cache_api.demo.snapshot import load_snapshot, sample_snapshot
@@ -39,7 +42,9 @@ READER, PASSWORD = "bench_reader", "bench-reader-password"
 
 
 def writer_latencies(port: int, seconds: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    """HSET in a loop for ``seconds``: each round trip's latency (a process of its own)."""
+    """HSET in a loop for ``seconds``: each round trip's latency (a process of its own, on
+    Redis's CPU: the clients and the API have the other)."""
+    pin(os.getpid(), LOAD_CPU)
     with redis.Redis(port=port) as admin:
         latencies = []
         end = time.perf_counter() + seconds
@@ -90,8 +95,10 @@ def scans(admin: redis.Redis) -> int:
 
 @contextmanager
 def api(url: str) -> Iterator[str]:
-    """The API served on ``url``, its key index built (a first listing answered)."""
+    """The API served on ``url`` (on its own CPU), its key index built (a first listing
+    answered)."""
     with ApiProcess(url) as served:
+        pin(served.pid, SERVER_CPU)
         httpx.get(served.base + "/orders/queues", timeout=60).raise_for_status()
         yield served.base
 
@@ -110,6 +117,8 @@ def main() -> None:
     args = parser.parse_args()
 
     server = RedisServer().start()
+    assert server.process is not None
+    pin(server.process.pid, LOAD_CPU)  # Redis and the writer on one CPU, the API on the other
     try:
         with redis.Redis(port=server.port) as admin:
             admin.execute_command("ACL", "SETUSER", READER, *READ_ONLY_ACL.split(), f">{PASSWORD}")
@@ -126,7 +135,7 @@ def main() -> None:
                         pass
                     quiet += latencies
                     before = scans(admin)
-                    with writer(server.port, args.seconds) as latencies:
+                    with writer(server.port, args.seconds) as latencies, pinned(SERVER_CPU):
                         answered += asyncio.run(loop_listings(base, args.seconds, args.clients))
                     loaded += latencies
                     scanned += scans(admin) - before
