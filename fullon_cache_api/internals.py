@@ -21,11 +21,13 @@ __all__ = ["LeanStarlette", "idle_connections", "reset_parser", "socket_fd", "un
 
 
 def unread_probe(connection: Any) -> Callable[[], bool] | None:
-    """What tells whether bytes from Redis wait unread on ``connection`` (or its end): read by
+    """What tells whether bytes from Redis wait unread on ``connection`` (or its end): parsed
+    into redis-py's parser but not yet taken (two messages that came in one read), read by
     asyncio but not yet by redis-py, or still in the kernel's buffer (a poll with no wait).
-    redis-py's own ``can_read`` looks at the same reader buffer. None when the connection
-    cannot be watched (its internals moved, or its socket is closed)."""
+    redis-py's own ``can_read`` looks at the same buffers. None when the connection cannot be
+    watched (its internals moved, or its socket is closed)."""
     try:
+        parser = connection._parser
         stream = connection._reader
         stream._buffer  # noqa: B018 - checked now, read by the probe
         stream._eof  # noqa: B018
@@ -33,7 +35,14 @@ def unread_probe(connection: Any) -> Callable[[], bool] | None:
         poller.register(connection._writer.get_extra_info("socket").fileno(), select.POLLIN)
     except (AttributeError, OSError):
         return None
-    return lambda: bool(stream._buffer) or stream._eof or bool(poller.poll(0))
+    hiredis = getattr(parser, "_reader", None)
+    if hiredis is not None and hasattr(hiredis, "has_data"):
+        parsed: Callable[[], bool] = hiredis.has_data
+    elif isinstance(getattr(parser, "_buffer", None), bytes):
+        parsed = lambda: bool(parser._buffer)  # noqa: E731 - redis-py's Python parser
+    else:
+        return None
+    return lambda: parsed() or bool(stream._buffer) or stream._eof or bool(poller.poll(0))
 
 
 def socket_fd(connection: AbstractConnection) -> int | None:

@@ -26,6 +26,15 @@ async def test_unread_probe_sees_bytes_redis_sent_and_nothing_else(redis_server)
                 await anyio.sleep(0.01)
         assert await connection.read_response() == b"PONG"
         assert probe() is False
+        await connection.send_packed_command(connection.pack_commands([("PING",), ("PING",)]))
+        with anyio.fail_after(5):  # both replies arrive: one read takes both into the parser
+            while not probe():
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.05)
+        assert await connection.read_response() == b"PONG"
+        assert probe() is True, f"{VERSION}: a reply parsed but not taken is not seen"
+        assert await connection.read_response() == b"PONG"
+        assert probe() is False
     finally:
         await pool.release(connection)
         await pool.aclose()
