@@ -3,9 +3,9 @@
 One hub per event loop (so one per serving process): one dedicated pub/sub connection, never
 taken from the request pool, holding a fixed set of subscriptions however many streams and
 symbols are open: ``PSUBSCRIBE ticker_updates:* next_ticker:*`` (while a stream is open; when
-the last closes, within a second), and for the local cache and the key index
-``SUBSCRIBE __redis__:invalidate``, where Redis reports writes to the keys the local cache's
-connections read and, broadcast, to ``keys.BROADCAST_PREFIXES`` (see ``_track``).
+the last closes, within a second), and for the local cache
+``SUBSCRIBE __redis__:invalidate`` with ``CLIENT TRACKING ON REDIRECT <itself> BCAST PREFIX``
+every family the API reads (see ``local_cache``).
 
 Reading never waits behind the clients: the read loop only reads (invalidations are applied at
 once, publications queued in order for the fan-out task), and its heartbeat counts empty reads,
@@ -52,7 +52,7 @@ from redis.exceptions import NoPermissionError, RedisError
 from . import keys
 from .errors import TooManyStreams
 from .internals import unread_probe
-from .local_cache import LocalCache, Tracked
+from .local_cache import LocalCache
 from .metrics import LOCAL_CACHE_EVENTS, POLLERS, STREAM_DROPPED, STREAMS
 from .readers.base import text
 from .settings import Settings
@@ -242,12 +242,8 @@ class StreamHub:
         make_pool: Callable[[], ConnectionPool],
         settings: Settings,
         cache: LocalCache | None = None,
-        make_tracked: Callable[[int, Callable[[], None]], Tracked] | None = None,
     ) -> None:
         self._make_pool = make_pool
-        self._make_tracked = make_tracked
-        """What the local cache reads through, given this hub's CLIENT ID (where its
-        connections' tracking reports go) and what to call when one closes (see ``_track``)."""
         self._settings = settings
         self._cache = cache
         self._tickers: dict[str | None, set[Listener[TickerUpdate]]] = {}
@@ -539,16 +535,15 @@ class StreamHub:
         cache = self._cache
         self._pubsub, self._patterns = pubsub, False
         fan_out: asyncio.Task[None] | None = None
-        tracked: Tracked | None = None
         try:
             if cache is not None and not self._tracking_refused:
-                tracked = await self._track(pool, pubsub, cache)
+                await self._track(pool, pubsub)
             if self._symbols:  # the ticker channels only while a stream follows them
                 await pubsub.psubscribe(*keys.TICKER_CHANNEL_PATTERNS)
                 self._patterns = True
             ready.set_result(None)
-            if cache is not None and tracked is not None:
-                cache.start(_unread(pubsub.connection), tracked)
+            if cache is not None and not self._tracking_refused:
+                cache.start(_unread(pubsub.connection))
             fan_out = asyncio.create_task(self._fan_out(), name="stream hub fan-out")
             silent = 0
             loop = asyncio.get_running_loop()
@@ -579,33 +574,21 @@ class StreamHub:
             self._pubsub, self._patterns = None, False
             if cache is not None:
                 cache.stop()
-            if tracked is not None:
-                with contextlib.suppress(RedisError, OSError):
-                    await tracked.aclose()
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             with contextlib.suppress(RedisError, OSError):
                 await pool.aclose()
 
-    async def _track(
-        self, pool: ConnectionPool, pubsub: PubSub, cache: LocalCache
-    ) -> Tracked | None:
-        """Client tracking redirected to this connection, the subscription its messages arrive
-        on, and the client the local cache reads through (``make_tracked``: each of its
-        connections tracks the keys it reads); None when tracking is refused.
-
-        Two kinds of report come: the next write to a key a tracked connection read (once: a
-        write to a key nobody read since costs Redis nothing); and, in broadcast mode, every
-        write under ``keys.BROADCAST_PREFIXES``, from which the key index learns of new keys.
-        Tickers are left out of those: a tick is the hottest write, and a message each would
-        cost the writer more than the tick. A refusal by ACL is logged and counted once; the
+    async def _track(self, pool: ConnectionPool, pubsub: PubSub) -> None:
+        """Client tracking in broadcast mode, redirected to this connection itself, and the
+        subscription its messages arrive on. A refusal by ACL is logged and counted once; the
         local cache then stays off (every read goes to Redis)."""
         # The pool's one connection, which the pub/sub then takes.
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await connection.send_command("CLIENT", "ID")
             own_id = await connection.read_response()
-            prefixes = [arg for prefix in keys.BROADCAST_PREFIXES for arg in ("PREFIX", prefix)]
+            prefixes = [arg for prefix in keys.TRACKED_PREFIXES for arg in ("PREFIX", prefix)]
             await connection.send_command(
                 "CLIENT", "TRACKING", "ON", "REDIRECT", own_id, "BCAST", *prefixes
             )
@@ -618,12 +601,10 @@ class StreamHub:
                 "every read goes to Redis (see the ACL line in the README)",
                 exc,
             )
-            return None
+            return
         finally:
             await pool.release(connection)
         await pubsub.subscribe(keys.INVALIDATION_CHANNEL)
-        assert self._make_tracked is not None
-        return self._make_tracked(int(own_id), cache.flush)
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]

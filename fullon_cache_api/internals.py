@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp
 
-__all__ = ["LeanStarlette", "idle_connections", "reset_parser", "socket_fd", "unread_probe"]
+__all__ = ["LeanStarlette", "idle_connections", "reset_parser", "unread_probe"]
 
 
 def unread_probe(connection: Any) -> Callable[[], bool] | None:
@@ -43,14 +43,6 @@ def unread_probe(connection: Any) -> Callable[[], bool] | None:
     else:
         return None
     return lambda: parsed() or bool(stream._buffer) or stream._eof or bool(poller.poll(0))
-
-
-def socket_fd(connection: AbstractConnection) -> int | None:
-    """The file descriptor of an open ``connection``'s socket (None when it cannot be had)."""
-    try:
-        return int(connection._writer.get_extra_info("socket").fileno())  # type: ignore[union-attr]
-    except (AttributeError, OSError):
-        return None
 
 
 def idle_connections(pool: ConnectionPool) -> list[AbstractConnection]:

@@ -27,9 +27,8 @@ PROCESS_DATA_PREFIX = "process:data:"
 PROCESS_ACTIVE_PREFIX = "process:active:"
 TICKER_TIME_PREFIX = "ticker_time:"
 
-# The families whose replies the local cache may keep: every family the API reads (Redis
-# reports the next write to a key a tracked connection read). Redis refuses overlapping
-# broadcast prefixes; these do not overlap.
+# What the local cache asks Redis to track (CLIENT TRACKING ... BCAST PREFIX each): every
+# family the API reads. Redis refuses overlapping prefixes; these do not overlap.
 TRACKED_PREFIXES: tuple[str, ...] = (
     TICKERS_PREFIX,
     ORDERS_PREFIX,
@@ -46,11 +45,6 @@ TRACKED_PREFIXES: tuple[str, ...] = (
     OHLCV_PREFIX,
     "process:",
 )
-
-
-BROADCAST_PREFIXES: tuple[str, ...] = tuple(p for p in TRACKED_PREFIXES if p != TICKERS_PREFIX)
-"""Where the hub hears of every write (broadcast tracking), for the key index: every tracked
-family but tickers, whose writes (one a tick) would each cost a message (see hub._track)."""
 
 
 INVALIDATION_CHANNEL = "__redis__:invalidate"

@@ -1,12 +1,10 @@
 """The local cache: replies of reads kept in this process while Redis says they are unchanged.
 
-Redis's client-side caching: reads go through connections that run ``CLIENT TRACKING ON
-REDIRECT <the stream hub's connection>`` (``redis_clients.TrackedReads``), so Redis remembers
-each key they read and tells the hub of its next write, by any client (writers that never
-PUBLISH included), on ``__redis__:invalidate``: once, and only for a key read since its last
-write (a write nobody read before costs Redis nothing more). The hub also hears every write
-under ``keys.BROADCAST_PREFIXES`` (broadcast tracking, for the key index). A reply is kept
-until such a message names one of its keys.
+Redis's client-side caching, in broadcast mode: the stream hub's connection runs ``CLIENT
+TRACKING ON REDIRECT <its own id> BCAST PREFIX ...`` over every key family the API reads, and
+Redis then tells it of every write to any key under those prefixes, by any client (writers
+that never PUBLISH included), on ``__redis__:invalidate``. A reply read from a tracked key is
+kept until such a message names the key.
 
 Never stale beyond the delivery of that message:
 - a kept reply is served only while no message from Redis waits unread on the hub's
@@ -16,10 +14,7 @@ Never stale beyond the delivery of that message:
   get the older reply;
 - a read in flight when one of its keys is invalidated is not kept (``Read.keep`` refuses);
 - the cache serves only while tracking is known to hold: the hub flushes it and turns it off
-  when its connection drops or tracking cannot be set up, and on again once it is; and it
-  forgets everything when a connection that read for it closes, here or by the server (Redis
-  reports nothing for the keys a closed connection read): checked before a kept reply is
-  served;
+  when its connection drops or tracking cannot be set up, and on again once it is;
 - only keys under the tracked prefixes are kept (no message would come for the others);
 - a reply of a key with a TTL is served only until that time (Redis reports an expired key when
   it deletes it, which may come well after).
@@ -33,15 +28,12 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
-
-from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
+from typing import Any, TypeVar
 
 from . import keys
 from .metrics import LOCAL_CACHE_BYTES, LOCAL_CACHE_ENTRIES, LOCAL_CACHE_EVENTS
 
-__all__ = ["MISS", "LocalCache", "Read", "Tracked", "TrackingLost"]
+__all__ = ["MISS", "LocalCache", "Read"]
 
 T = TypeVar("T")
 
@@ -112,30 +104,12 @@ class Read:
         self._cache._close(self)
 
 
-class TrackingLost(RedisConnectionError):
-    """A tracked connection could not be opened: the hub's connection its reports go to is
-    gone. The cache is then off until the hub is back; the read goes to Redis directly."""
-
-
-class Tracked(Protocol):
-    """What the cache reads through while it serves (``redis_clients.TrackedReads``): a client
-    whose connections track what they read, and whether the server closed one."""
-
-    client: Redis
-
-    def lost(self) -> bool: ...
-
-    async def aclose(self) -> None: ...
-
-
 class LocalCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
         self.on = False
         """Tracking holds: the hub set it up and its connection is up."""
-        self.tracked: Tracked | None = None
-        """What reads go through while ``on`` (``start``)."""
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self._by_key: dict[str, set[tuple[Any, ...]]] = {}
         self._reads: dict[str, list[Read]] = {}
@@ -155,12 +129,9 @@ class LocalCache:
     # the read path ---------------------------------------------------------------------------
 
     def ready(self) -> bool:
-        """Serving, no message from Redis waits unread, and no tracked connection was closed:
-        every write acknowledged before now is applied (a kept reply may be served)."""
-        return self.on and not self._unread() and not self._lost()
-
-    def _lost(self) -> bool:
-        return self.tracked is not None and self.tracked.lost()
+        """Serving, and no message from Redis waits unread: every write acknowledged before
+        now is applied (a kept reply may be served)."""
+        return self.on and not self._unread()
 
     async def settle(self) -> bool:
         """``ready``, after a few turns of the loop at most: when a message waits, the hub reads
@@ -169,7 +140,7 @@ class LocalCache:
         for _ in range(_SETTLE_TURNS):
             if not self.on:
                 return False
-            if not self._unread() and not self._lost():
+            if not self._unread():
                 return True
             await asyncio.sleep(0)
         return self.ready()
@@ -259,12 +230,10 @@ class LocalCache:
             _INVALIDATIONS.inc()
         self._measure()
 
-    def start(self, unread: Callable[[], bool], tracked: Tracked) -> None:
+    def start(self, unread: Callable[[], bool]) -> None:
         """Tracking holds from now on (the hub has set it up); ``unread`` tells whether a
-        message waits unread on the hub's connection; reads go through ``tracked`` (only what
-        its connections read is reported)."""
+        message waits unread on the hub's connection."""
         self._unread = unread
-        self.tracked = tracked
         self.on = True
         for observer in self._observers:  # what was written before is not known
             observer(None)
@@ -273,7 +242,6 @@ class LocalCache:
         """Tracking no longer holds: forget everything; reads go to Redis until ``start``."""
         self.on = False
         self._unread = lambda: True
-        self.tracked = None
         self.flush()
 
     def flush(self) -> None:

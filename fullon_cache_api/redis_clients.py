@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import inspect
-import select
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,15 +17,14 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from starlette.applications import Starlette
 
 from .deadlines import Deadlines
 from .flight import SingleFlight
 from .hub import StreamHub
-from .internals import idle_connections, reset_parser, socket_fd
+from .internals import idle_connections, reset_parser
 from .keyspace import Keyspace
-from .local_cache import LocalCache, TrackingLost
+from .local_cache import LocalCache
 from .settings import Settings
 
 __all__ = [
@@ -79,35 +76,25 @@ def _connection_options(settings: Settings) -> dict[str, Any]:
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         "client_name": CLIENT_NAME,
     }
+    import inspect
+
     accepted = inspect.signature(AbstractConnection.__init__).parameters
     if "driver_info" in accepted:  # redis-py >= 7.1; lib_name/lib_version are deprecated there
         options["driver_info"] = None
     else:
         options.update(lib_name=None, lib_version=None)
-    return {**options, **_pool_options()}
+    if "maint_notifications_config" in accepted:
+        from redis.maint_notifications import MaintNotificationsConfig
 
-
-def _pool_options() -> dict[str, Any]:
-    """What every pool the API makes is told: no ``CLIENT MAINT_NOTIFICATIONS`` (redis-py 8)."""
-    accepted = {
-        *inspect.signature(AbstractConnection.__init__).parameters,
-        *inspect.signature(ConnectionPool.__init__).parameters,
-    }
-    if "maint_notifications_config" not in accepted:
-        return {}
-    from redis.maint_notifications import MaintNotificationsConfig
-
-    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
+        options["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+    return options
 
 
 class _SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """Sentinel discovery with redis-py's bounded wait for a free connection (the MRO puts
-    BlockingConnectionPool's get_connection/release under Sentinel's address lookup)."""
-
-
-class _OwnSentinelPool(_SentinelPool):
-    """The request pool, which owns its Sentinel: closing the pool also closes the connections
-    to the sentinels."""
+    BlockingConnectionPool's get_connection/release under Sentinel's address lookup).
+    The pool owns its Sentinel: closing the pool also closes the connections to the sentinels.
+    """
 
     async def aclose(self) -> None:
         try:
@@ -133,7 +120,7 @@ def _sentinel_client(settings: Settings, size: int) -> Redis:
     client_for = sentinel.slave_for if settings.read_from == "replica" else sentinel.master_for
     client: Redis = client_for(
         settings.sentinel_service,
-        connection_pool_class=_OwnSentinelPool,
+        connection_pool_class=_SentinelPool,
         max_connections=size,
         timeout=settings.pool_timeout,
         **options,
@@ -180,21 +167,17 @@ _CONNECTION_OPTIONS = frozenset(
 )
 
 
-def _options(pool: ConnectionPool) -> dict[str, Any]:
-    return {
-        name: value
-        for name, value in pool.connection_kwargs.items()
-        if name in _CONNECTION_OPTIONS or name.startswith("ssl_")
-    }
-
-
 def single_connection_pool(pool: ConnectionPool) -> ConnectionPool:
     """A new pool of one connection to the server ``pool`` reaches, with its options: what the
     stream hub subscribes on, so that it never holds a connection of the request pool (also
     when the host passed its own client). RESP2, where tracking messages arrive as pub/sub
     messages; and no retry: a connection that drops must be seen to drop (its subscriptions
     and tracking go with it), never quietly reconnected."""
-    options = {**_options(pool), **_pool_options()}
+    options = {
+        name: value
+        for name, value in pool.connection_kwargs.items()
+        if name in _CONNECTION_OPTIONS or name.startswith("ssl_")
+    }
     options.update(
         connection_class=pool.connection_class,
         max_connections=1,
@@ -206,104 +189,6 @@ def single_connection_pool(pool: ConnectionPool) -> ConnectionPool:
             pool.service_name, pool.sentinel_manager, is_master=pool.is_master, **options
         )
     return ConnectionPool(**options)
-
-
-class TrackedReads:
-    """The client the local cache reads through while it serves: each of its connections runs
-    ``CLIENT TRACKING ON REDIRECT <redirect>`` (the stream hub's connection) when it opens, so
-    Redis remembers every key it reads and reports the key's next write, once. A write to a key
-    nobody read since its last write costs Redis nothing more (broadcast tracking costs every
-    write under its prefixes a message, for every process).
-
-    Redis reports nothing for keys read by a connection that is gone: so every close of one is
-    a loss (``on_lost``: the cache forgets everything), whether this process closes it (its
-    ``disconnect``) or the server does (an idle timeout, CLIENT KILL): ``lost`` polls the
-    connections' sockets for the server's end (one ``poll`` for all, no wait) before a kept
-    reply is served."""
-
-    def __init__(
-        self,
-        pool: ConnectionPool,
-        redirect: int,
-        size: int,
-        timeout: float,
-        on_lost: Callable[[], None],
-    ) -> None:
-        self._redirect = redirect
-        self._on_lost = on_lost
-        self.broken = False
-        """A connection could not be tracked (the hub's connection is gone)."""
-        self._poll = select.poll()
-        self._fds: dict[AbstractConnection, int] = {}
-        options = {**_options(pool), **_pool_options()}
-        options.update(
-            connection_class=_watched(pool.connection_class, self),
-            max_connections=size,
-            timeout=timeout,
-            retry=pool.connection_kwargs.get("retry"),
-            redis_connect_func=self._opened,
-        )
-        if isinstance(pool, SentinelConnectionPool):
-            tracked: ConnectionPool = _SentinelPool(  # type: ignore[no-untyped-call]
-                pool.service_name, pool.sentinel_manager, is_master=pool.is_master, **options
-            )
-        else:
-            tracked = BlockingConnectionPool(**options)
-        self.client = Redis.from_pool(tracked)
-
-    async def _opened(self, connection: AbstractConnection) -> None:
-        await connection.on_connect()
-        await connection.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", self._redirect)
-        try:
-            await connection.read_response()
-        except ResponseError as exc:  # the hub's connection is gone: the cache is off
-            self.broken = True
-            self._on_lost()
-            raise TrackingLost(f"tracking refused: {exc}") from None
-        fd = socket_fd(connection)
-        if fd is None:
-            self.broken = True
-            self._on_lost()
-            raise TrackingLost("a tracked connection cannot be watched")
-        self._fds[connection] = fd
-        self._poll.register(fd, select.POLLRDHUP)
-
-    def closing(self, connection: AbstractConnection) -> None:
-        fd = self._fds.pop(connection, None)
-        if fd is not None:
-            self._poll.unregister(fd)
-            self._on_lost()
-
-    def lost(self) -> bool:
-        """Whether the server closed one of the connections (it is then forgotten, and so is
-        everything the cache kept), or tracking broke (the cache serves nothing more)."""
-        if self.broken:
-            return True
-        events = self._poll.poll(0)
-        if not events:
-            return False
-        closed = {fd for fd, _ in events}
-        for connection, fd in list(self._fds.items()):
-            if fd in closed:
-                self.closing(connection)
-        return True
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-
-def _watched(
-    connection_class: type[AbstractConnection], tracked: TrackedReads
-) -> type[AbstractConnection]:
-    """``connection_class`` whose ``disconnect`` tells ``tracked`` first."""
-
-    async def disconnect(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
-        tracked.closing(self)
-        await connection_class.disconnect(self, *args, **kwargs)
-
-    return type(
-        f"Tracked{connection_class.__name__}", (connection_class,), {"disconnect": disconnect}
-    )
 
 
 def _caches(settings: Settings) -> bool:
@@ -329,14 +214,8 @@ class LoopResources:
         self._owned = backend.given is None
         self.cache = LocalCache(settings.local_cache_mb * 2**20) if _caches(settings) else None
         """Replies kept while Redis's tracking says they are unchanged (see local_cache)."""
-        pool = self.redis.connection_pool
         self.hub = StreamHub(
-            lambda: single_connection_pool(pool),
-            settings,
-            self.cache,
-            lambda redirect, lost: TrackedReads(
-                pool, redirect, settings.pool_size, settings.pool_timeout, lost
-            ),
+            lambda: single_connection_pool(self.redis.connection_pool), settings, self.cache
         )
         self.hub.start()
         self.keyspace = Keyspace(

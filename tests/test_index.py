@@ -80,9 +80,6 @@ async def test_no_request_walks_the_keyspace_whatever_its_size(crowded, clock: C
 async def indexed(settings: Settings, clock: Clock) -> AsyncIterator[object]:
     app = create_app(dataclasses.replace(settings, index_walk_interval=3600), clock=clock)
     async with lifespan(app), http_client(app) as http:
-        with anyio.fail_after(10):  # tracking set up first: the first walk is then current
-            while not expect(await http.get("/info"))["local_cache"]["on"]:
-                await anyio.sleep(0.02)
         yield http
 
 
@@ -99,27 +96,11 @@ async def test_a_listing_begun_after_a_new_key_was_written_lists_it(
     before = queue_names(expect(await http.get("/orders/queues")))
     walked = scans(admin)
     admin.rpush("new_orders:aaa-fresh", "EX-1")
-    admin.hset("order_status:newex", "O-1", json.dumps({"order_id": "O-1"}))
+    admin.hset("tickers:newex", "BTC/USDT", json.dumps({"price": 1.0, "time": WRITTEN_AT}))
     assert queue_names(expect(await http.get("/orders/queues"))) == ["aaa-fresh", *before]
     exchanges = [row["exchange"] for row in expect(await http.get("/exchanges"))["items"]]
     assert "newex" in exchanges
     assert scans(admin) == walked
-
-
-async def test_a_new_exchange_of_tickers_is_found_by_the_next_walk(
-    settings, clock, admin, snapshot
-) -> None:
-    """Ticks are not broadcast (each would cost the writer a message): a new tickers hash is
-    listed after the next verification walk."""
-    app = create_app(dataclasses.replace(settings, index_walk_interval=0.2), clock=clock)
-    async with lifespan(app), http_client(app) as http:
-        expect(await http.get("/exchanges"))
-        admin.hset("tickers:newex", "BTC/USDT", json.dumps({"price": 1.0, "time": WRITTEN_AT}))
-        with anyio.fail_after(10):  # seconds of margin for a 0.2 s interval
-            while "newex" not in [
-                r["exchange"] for r in expect(await http.get("/tickers"))["items"]
-            ]:
-                await anyio.sleep(0.05)
 
 
 async def test_a_key_deleted_leaves_listings_at_once(indexed, admin, snapshot) -> None:

@@ -322,21 +322,9 @@ def test_no_read_is_older_than_a_write_acknowledged_before_it_began(redis_server
 # The cache itself (no Redis: its bookkeeping) --------------------------------------------------
 
 
-class Holding:
-    """The bookkeeping tests' tracked client: no connection, none ever lost."""
-
-    client: Any = None
-
-    def lost(self) -> bool:
-        return False
-
-    async def aclose(self) -> None:
-        return None
-
-
 def cache(max_bytes: int = 10_000) -> LocalCache:
     made = LocalCache(max_bytes)
-    made.start(lambda: False, Holding())  # nothing unread: tracking holds
+    made.start(lambda: False)  # nothing unread: tracking holds
     return made
 
 
@@ -372,7 +360,7 @@ def test_a_flush_or_a_stop_drops_reads_in_flight_too() -> None:
 def test_nothing_is_served_while_a_message_waits_unread() -> None:
     kept = LocalCache(10_000)
     waiting = [False]
-    kept.start(lambda: waiting[0], Holding())
+    kept.start(lambda: waiting[0])
     read = kept.open(COMMAND)
     assert read is not None
     read.keep(COMMAND, b"x", 1, [-1])

@@ -33,7 +33,7 @@ from redis.exceptions import ResponseError
 from ..errors import is_wrong_type
 from ..flight import SingleFlight
 from ..keyspace import Keyspace
-from ..local_cache import MISS, LocalCache, TrackingLost
+from ..local_cache import MISS, LocalCache
 from ..redis_clients import shed_idle_connections
 from ..version import __version__
 from .base import Oversized, Raw, text, usable
@@ -299,20 +299,21 @@ class Source:
         reply the local cache may keep is kept, with the TTLs of its keys read in the same
         round trip (Redis reports a key's deletion when it expires, which may come well after
         its time: the cache stops serving it at its time)."""
-        cache = self.cache
-        reads = [None if cache is None else cache.open(c) for c in commands]
+        reads = [None if self.cache is None else self.cache.open(c) for c in commands]
         ttl_keys = [key for read in reads if read is not None for key in read.keys]
-        # While the cache serves, through its tracked client: Redis then reports the next
-        # write to every key a kept reply holds. A tracked connection that cannot be opened
-        # (the hub's connection is gone) turns the cache off: the read is sent again directly.
-        tracked = None if cache is None else cache.tracked
-        redis = self.redis if tracked is None else tracked.client
         try:
-            try:
-                raws = await _send(redis, commands, ttl_keys)
-            except TrackingLost:
-                redis = self.redis
-                raws = await _send(redis, commands, ttl_keys)
+            if len(commands) == 1 and not ttl_keys:
+                try:
+                    raws = [await self.redis.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
+                except ResponseError as exc:
+                    raws = [exc]
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                for key in ttl_keys:
+                    pipe.execute_command("PTTL", key)
+                raws = await pipe.execute(raise_on_error=False)
         except BaseException:
             for read in reads:
                 if read is not None:
@@ -329,7 +330,7 @@ class Source:
             size += reply_size
             replies.append(reply)
         if size > BIG_REPLY:
-            await self._drop_idle_connections(redis)
+            await self._drop_idle_connections()
         return replies
 
     def _bound(self, name: str, reply: Any) -> tuple[Any, int]:
@@ -358,10 +359,10 @@ class Source:
         cursor, fields = reply  # "scan": (cursor, {field: value})
         return (cursor, {field: bounded(raw) for field, raw in fields.items()}), size
 
-    async def _drop_idle_connections(self, redis: Redis) -> None:
+    async def _drop_idle_connections(self) -> None:
         """After a large reply: the connection that read it would keep its read buffer."""
         log.info("closing idle Redis connections after a reply of more than %d bytes", BIG_REPLY)
-        await shed_idle_connections(redis.connection_pool)
+        await shed_idle_connections(self.redis.connection_pool)
 
     # plain reads ---------------------------------------------------------------------------
 
@@ -562,23 +563,6 @@ class Source:
             cursor, skip = following, 0
             if len(page) >= limit:
                 return HashPage(sorted(page), HashPosition(None, cursor, 0), length)
-
-
-async def _send(redis: Redis, commands: list[tuple[Any, ...]], ttl_keys: list[str]) -> list[Any]:
-    """The replies (error replies as values) of ``commands`` and the PTTL of ``ttl_keys``, in
-    one round trip."""
-    if len(commands) == 1 and not ttl_keys:
-        try:
-            return [await redis.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
-        except ResponseError as exc:
-            return [exc]
-    pipe = redis.pipeline(transaction=False)
-    for command in commands:
-        pipe.execute_command(*command)
-    for key in ttl_keys:
-        pipe.execute_command("PTTL", key)
-    raws: list[Any] = await pipe.execute(raise_on_error=False)
-    return raws
 
 
 def by_field(command: tuple[Any, ...], fields: dict[Raw, Raw]) -> list[tuple[str, Raw]]:
