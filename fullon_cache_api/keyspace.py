@@ -7,14 +7,14 @@ cost what their page costs whatever else the database holds. The index of one ev
 - built by one SCAN walk (``SCAN_BATCH`` keys a call) when a listing first needs it; listings
   wait for that walk, and a Redis error ends their wait with the error;
 - kept current from the writes the stream hub hears (broadcast tracking reports every write
-  under ``keys.BROADCAST_PREFIXES``): a written key the index does not hold is confirmed with
+  under ``keys.TRACKED_PREFIXES``): a written key the index does not hold is confirmed with
   ``EXISTS`` (pipelined, ``CONFIRM_BATCH`` keys a round trip, at most once per ``COALESCE_S``)
   and added: a new key is listed within milliseconds of its first write;
 - rid of keys that listings find gone (an empty list or hash does not exist in Redis);
 - verified by a paced walk every ``index_walk_interval`` seconds (``WALK_CALLS_PER_S`` SCAN
-  calls a second at most), which also finds what tracking does not report: new tickers hashes
-  (ticks are not broadcast), keys created while the hub was reconnecting, or when tracking is
-  off (ACL, Sentinel replicas, ``local_cache`` off);
+  calls a second at most), which also finds what tracking does not report: keys created while
+  the hub was reconnecting, or when tracking is off (ACL, Sentinel replicas, ``local_cache``
+  off);
   a key created or deleted without a report is then seen within one interval plus one walk.
 
 Bounded in bytes (``index_mb``): past it, keys are left out of the index (logged once per walk).
