@@ -39,7 +39,7 @@ from fullon_cache_api.demo.redis_server import RedisServer
 
 EXCHANGE = "memx"
 TICKERS = 10_000
-MAX_ID = 256  # fullon_cache_api.ws.envelopes.MAX_ID: the longest request_id accepted
+MAX_ID = 256  # fullon_cache_api.envelopes.MAX_ID: the longest request_id accepted
 STREAM_SYMBOLS = 10  # symbols per stream_tickers of part 2
 
 

@@ -15,7 +15,7 @@
   ``require_user=True`` answers 401 when none is there, and an ``authorize(request, resource)``
   hook may refuse a read with 403. ``resource`` names the route and exactly the account ids the
   route reads by: its path ids and the query filters its handler applies, as declared in the
-  route table (``Param.scope``); a listing across accounts names none.
+  route table (``Param.id_kind``); a listing across accounts names none.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from starlette.requests import HTTPConnection
 
 from .errors import ApiError, Forbidden, Unauthorized
 from .logsafe import clean
-from .params import Scope
+from .params import IdKind
 from .routing import Access, Family
 from .settings import Settings
 from .tokens import Token, TokenFile, TokenTable, plain
@@ -59,14 +59,14 @@ class TooManyRequests(ApiError):
 
 
 class Scoped(Protocol):
-    """A declared parameter (a route's ``Param``, an action's ``Field``): its scope says which
+    """A declared parameter (a route's ``Param``, an action's ``Arg``): its ``id_kind`` says which
     account id its value is, if any."""
 
     @property
     def name(self) -> str: ...
 
     @property
-    def scope(self) -> Scope | None: ...
+    def id_kind(self) -> IdKind | None: ...
 
 
 class Resource(msgspec.Struct, frozen=True):
@@ -84,13 +84,13 @@ class Resource(msgspec.Struct, frozen=True):
         ids: dict[str, str] = {}
         for param in params:
             value = args.get(param.name)
-            if param.scope is None or value is None:
+            if param.id_kind is None or value is None:
                 continue
-            if param.scope is Scope.EX_ID_IF_DIGITS:
+            if param.id_kind is IdKind.EX_ID_IF_DIGITS:
                 if value.isascii() and value.isdigit():
                     ids["ex_id"] = value
             else:
-                ids[param.scope.value] = value
+                ids[param.id_kind.value] = value
         return cls(route, **ids)
 
 
@@ -245,7 +245,7 @@ class Auth:
         connection: HTTPConnection,
         resource: Resource,
         family: Family | None = None,
-        lists: Scope | None = None,
+        lists: IdKind | None = None,
     ) -> None:
         """403 when the token's allow-lists do not hold the ids ``resource`` reads by, or when
         the host's ``authorize`` hook refuses it. A token with allow-lists reads only routes
@@ -300,7 +300,7 @@ class Auth:
         return table.find(token.strip())
 
 
-def _narrowed(token: Token, resource: Resource, lists: Scope | None) -> bool:
+def _narrowed(token: Token, resource: Resource, lists: IdKind | None) -> bool:
     """Whether a request of an allow-listed token reads only what it may: it names an id of a
     kind the token limits, or the route's listing keeps only the token's own."""
     kinds = (

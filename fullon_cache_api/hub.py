@@ -52,9 +52,9 @@ from redis.exceptions import NoPermissionError, RedisError
 from . import keys
 from .errors import TooManyStreams
 from .internals import unread_probe
+from .keys import text
 from .local_cache import LocalCache
 from .metrics import LOCAL_CACHE_EVENTS, POLLERS, STREAM_DROPPED, STREAMS
-from .readers.base import text
 from .settings import Settings
 
 __all__ = ["Gate", "HubClosed", "Listener", "SlowClient", "StreamHub", "TickerUpdate"]

@@ -14,15 +14,16 @@ import math
 
 import msgspec
 
-from .readers.orders import Id
+__all__ = ["StoredId", "id_order", "id_text"]
 
-__all__ = ["id_text"]
+StoredId = int | float | str | None
+"""An identifier inside a stored payload: kept as stored (number or string)."""
 
 _EXACT = 2.0**53
 """Below this, an integral float is exactly the integer it stands for."""
 
 
-def id_text(value: Id) -> str | None:
+def id_text(value: StoredId) -> str | None:
     """A stored id as text: a string as stored; an integer, or an integral float below 2**53,
     as its digits (3 and 3.0 give "3"); any other finite float as its JSON text ("3.5",
     "1e300"); null, NaN and infinities as None (null, like every non-finite number)."""
@@ -35,3 +36,10 @@ def id_text(value: Id) -> str | None:
             return msgspec.json.encode(value).decode()
         value = int(value)
     return str(value)
+
+
+def id_order(value: str) -> tuple[int, int, str]:
+    """Sort key of an id taken from a field: numerically, non-numeric ids last."""
+    if value.isascii() and value.isdigit():
+        return (0, int(value), value)
+    return (1, 0, value)

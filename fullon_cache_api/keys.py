@@ -7,6 +7,15 @@ Parsers take a key and give back its parts, or None when the key does not belong
 
 from __future__ import annotations
 
+RedisBytes = bytes | str
+"""A key, field or value as Redis replies it: bytes (str only where a reply is decoded)."""
+
+
+def text(raw: RedisBytes) -> str:
+    """A key, field or value read from Redis, as text (values are UTF-8)."""
+    return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+
+
 # Hashes with one fixed name.
 ACCOUNTS = "accounts"
 POSITIONS = "account_positions"

@@ -28,10 +28,10 @@ __all__ = [
     "Choice",
     "Cursor",
     "Digits",
+    "IdKind",
     "Integer",
     "Number",
     "Param",
-    "Scope",
     "Text",
     "TextList",
     "next_cursor",
@@ -54,7 +54,7 @@ _TEXT = re.compile(TEXT)
 EXCHANGE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
 
-class Scope(enum.Enum):
+class IdKind(enum.Enum):
     """The account id a parameter's value is, for authorization (``Resource``)."""
 
     EX_ID = "ex_id"
@@ -66,13 +66,13 @@ class Scope(enum.Enum):
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of a route. ``scope``: the account id its value names, when the route's
+    """One parameter of a route. ``id_kind``: the account id its value names, when the route's
     handler reads only that account's data with it (authorization sees exactly these)."""
 
     name: str
     where: Literal["path", "query"] = "query"
     description: str = ""
-    scope: Scope | None = None
+    id_kind: IdKind | None = None
 
     @property
     def required(self) -> bool:
@@ -297,7 +297,7 @@ ORDERS_EXCHANGE = Text(
     "exchange",
     "path",
     "exchange name as the cache keys it, or a numeric ex_id where writers key orders by it",
-    Scope.EX_ID_IF_DIGITS,
+    IdKind.EX_ID_IF_DIGITS,
     64,
     EXCHANGE_NAME,
 )
@@ -318,9 +318,9 @@ STALE_TICK = Number(
     default_setting="ticker_max_age",
 )
 
-EX_ID = Digits("ex_id", "path", "exchange account id (digits)", Scope.EX_ID)
-UID = Digits("uid", "path", "user id (digits)", Scope.UID)
-BOT_ID = Digits("bot_id", "path", "bot id (digits)", Scope.BOT_ID)
+EX_ID = Digits("ex_id", "path", "exchange account id (digits)", IdKind.EX_ID)
+UID = Digits("uid", "path", "user id (digits)", IdKind.UID)
+BOT_ID = Digits("bot_id", "path", "bot id (digits)", IdKind.BOT_ID)
 CURRENCY = Text("currency", "path", "currency code as stored (USDT, BTC)")
 ORDER_ID = Text("order_id", "path", "order id: the field of the order_status hash")
 QUEUE_NAME = Text("name", "path", "queue name: the part after new_orders:")
@@ -351,8 +351,8 @@ UNTIL = Integer(
 )
 STATUS_FILTER = Text("status", "query", "only orders with this status")
 SYMBOL_FILTER = Text("symbol", "query", "only this symbol")
-BOT_ID_FILTER = Digits("bot_id", "query", "only this bot id", Scope.BOT_ID)
-UID_FILTER = Digits("uid", "query", "only this user id", Scope.UID)
+BOT_ID_FILTER = Digits("bot_id", "query", "only this bot id", IdKind.BOT_ID)
+UID_FILTER = Digits("uid", "query", "only this user id", IdKind.UID)
 PROCESS_TYPE = Choice(
     "type",
     "query",

@@ -9,6 +9,7 @@ before ``/tickers/{exchange}``): Starlette matches in order.
 
 from __future__ import annotations
 
+from .envelopes import DOMAIN, GATEWAY
 from .handlers import (
     accounts,
     bots,
@@ -59,7 +60,7 @@ from .params import (
     UID,
     UID_FILTER,
     UNTIL,
-    Scope,
+    IdKind,
 )
 from .routing import Access, Endpoint, Family, Socket
 from .ws import accounts as ws_accounts
@@ -70,7 +71,6 @@ from .ws import orders as ws_orders
 from .ws import process as ws_process
 from .ws import tickers as ws_tickers
 from .ws import trades as ws_trades
-from .ws.envelopes import DOMAIN, GATEWAY
 
 __all__ = ["ENDPOINTS", "ROUTES", "SOCKETS"]
 
@@ -235,7 +235,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="accounts",
         no_store=True,
         family=Family.ACCOUNTS,
-        lists=Scope.EX_ID,
+        lists=IdKind.EX_ID,
     ),
     Endpoint(
         "/accounts/{ex_id}/balances",
@@ -337,7 +337,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="bots",
         no_store=True,
         family=Family.BOTS,
-        lists=Scope.BOT_ID,
+        lists=IdKind.BOT_ID,
     ),
     Endpoint(
         "/bots/blocks",

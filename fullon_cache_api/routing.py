@@ -1,5 +1,6 @@
 """The types of a route declaration: ``Endpoint``, its policy fields, ``Raw`` answer kinds, its
-WebSocket twin ``Socket``, and ``Ctx``, what a handler gets besides its parameters.
+WebSocket twin ``Socket``. Declarations only: this module imports no runtime module (what a
+handler gets at run time is ``context.Ctx``).
 
 An ``Endpoint`` is the single declaration of a route: path, parameters (each once, with its
 default), response type and policy. It checks itself when built, so a route table with a
@@ -10,7 +11,6 @@ must be annotated with the declared response type. This module imports no handle
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import functools
 import inspect
@@ -20,20 +20,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from redis.asyncio import Redis
-from starlette.applications import Starlette
 from starlette.responses import Response
 
-from .hub import StreamHub
-from .local_cache import LocalCache
-from .params import Param, Scope
-from .readers.source import Recorder, Source
-from .redis_clients import Backend, LoopResources
-from .settings import Settings
-from .ws.actions import Action
-from .ws.envelopes import Envelope
+from .actions import Action
+from .envelopes import Envelope
+from .params import IdKind, Param
 
-__all__ = ["Access", "Ctx", "Endpoint", "Family", "Handler", "Raw", "Socket", "template"]
+__all__ = ["Access", "Endpoint", "Family", "Handler", "Raw", "Socket", "template"]
 
 Handler = Callable[..., Awaitable[Any]]
 """``async def handler(ctx: Ctx, **params) -> Struct | Response``."""
@@ -116,7 +109,7 @@ class Endpoint:
     own_failure_shape: bool = False
     heavy: bool = False
     family: Family | None = None
-    lists: Scope | None = None
+    lists: IdKind | None = None
 
     def __post_init__(self) -> None:
         in_path = _CONVERTER.findall(self.path)
@@ -198,72 +191,3 @@ class Socket:
     @property
     def name(self) -> str:
         return f"ws.{self.tag}"
-
-
-class Ctx:
-    """What a handler gets besides its parameters: the Redis it reads (``source``), the stream
-    hub, the settings and the clock, and the app it serves (for the route table)."""
-
-    __slots__ = ("_backend", "_recorder", "_resources", "_source", "app", "root_path")
-
-    def __init__(
-        self,
-        backend: Backend,
-        app: Starlette,
-        root_path: str = "",
-        recorder: Recorder | None = None,
-    ) -> None:
-        self._backend = backend
-        self._resources: LoopResources = backend.resources()
-        self._recorder = recorder
-        self._source: Source | None = None
-        self.app = app
-        self.root_path = root_path
-
-    @property
-    def settings(self) -> Settings:
-        return self._backend.settings
-
-    @property
-    def source(self) -> Source:
-        """Redis, through the request's recorder when its answer carries an ETag."""
-        if self._source is None:
-            resources = self._resources
-            limit = self._backend.settings.max_value_bytes
-            self._source = Source(
-                resources.redis,
-                resources.flights,
-                limit,
-                resources.keyspace,
-                resources.cache,
-                self._recorder,
-            )
-        return self._source
-
-    @property
-    def redis(self) -> Redis:
-        return self._resources.redis
-
-    @property
-    def hub(self) -> StreamHub:
-        return self._resources.hub
-
-    @property
-    def local_cache(self) -> LocalCache | None:
-        return self._resources.cache
-
-    @property
-    def heavy(self) -> asyncio.Semaphore:
-        """The loop's limit of whole-cache reads at once (``heavy_concurrency``)."""
-        return self._resources.heavy
-
-    def now(self) -> float:
-        """The app's clock, epoch seconds (ages only: see ``chose``)."""
-        return self._backend.clock()
-
-    def chose(self, choice: bool) -> bool:
-        """``choice`` (a decision the clock made: a tick kept as fresh, a process found stale),
-        recorded as part of what the answer is built from, so its ETag changes with it."""
-        if self._recorder is not None:
-            self._recorder.chose(choice)
-        return choice

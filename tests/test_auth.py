@@ -179,7 +179,7 @@ async def test_no_query_parameter_widens_what_the_readme_hook_sees(settings, clo
             plain = await http.get(path, params={"limit": "5"} if "limit" in path else None)
             widened = await http.get(path, params=WIDENING)
             assert len(seen) == 2, endpoint.path
-            declared = {p.name for p in endpoint.params if p.scope is not None}
+            declared = {p.name for p in endpoint.params if p.id_kind is not None}
             for name, value in WIDENING.items():
                 got = getattr(seen[1], name)
                 if name in declared and not any(

@@ -30,10 +30,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from fullon_cache_api import Settings
+from fullon_cache_api.envelopes import MAX_ID
 from fullon_cache_api.hub import SlowClient, StreamHub
 from fullon_cache_api.redis_clients import connect as redis_connect
 from fullon_cache_api.redis_clients import single_connection_pool
-from fullon_cache_api.ws.envelopes import MAX_ID
 
 from support import reader_url, serve_api
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from ..context import Ctx
 from ..params import next_cursor
 from ..readers.accounts import (
     AccountsPosition,
@@ -17,7 +18,6 @@ from ..readers.accounts import (
     read_positions,
     read_status,
 )
-from ..routing import Ctx
 from ..times import age_s, rfc3339, to_epoch
 
 __all__ = [

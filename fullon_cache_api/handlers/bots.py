@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from ..context import Ctx
 from ..params import next_cursor
 from ..readers.bots import (
     Block,
@@ -18,7 +19,6 @@ from ..readers.bots import (
     read_coordination,
 )
 from ..readers.source import HashPosition
-from ..routing import Ctx
 from ..times import rfc3339, to_epoch
 
 

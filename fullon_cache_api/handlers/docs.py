@@ -14,10 +14,11 @@ from starlette.responses import Response
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from .. import openapi
+from ..context import Ctx
 from ..files import NOT_MODIFIED, Files
 from ..params import Choice
 from ..responses import encode
-from ..routing import Ctx, Raw
+from ..routing import Raw
 
 # Swagger UI's files the page uses, by name, with their media types (nothing else is served).
 BUNDLED: dict[str, str] = {

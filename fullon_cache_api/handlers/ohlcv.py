@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import msgspec
 
+from ..context import Ctx
 from ..errors import BadRequest
 from ..params import next_cursor
 from ..readers.ohlcv import Bar, SeriesInfo, read_bars, read_series, read_timeframes
-from ..routing import Ctx
 
 
 class SeriesOut(msgspec.Struct, frozen=True):

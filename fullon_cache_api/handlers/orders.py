@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ..context import Ctx
 from ..ids import id_text
 from ..params import next_cursor
 from ..readers.orders import (
@@ -18,7 +19,6 @@ from ..readers.orders import (
     read_queues,
 )
 from ..readers.source import FamilyPosition, HashPosition
-from ..routing import Ctx
 from ..times import parse_time
 
 

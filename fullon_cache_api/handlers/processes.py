@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from ..context import Ctx
 from ..params import next_cursor
 from ..readers.processes import (
     StoredProcess,
@@ -17,7 +18,6 @@ from ..readers.processes import (
     read_process,
 )
 from ..readers.source import FamilyPosition
-from ..routing import Ctx
 from ..times import age_s, rfc3339, to_epoch
 
 

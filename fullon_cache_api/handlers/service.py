@@ -8,10 +8,11 @@ import msgspec
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
+from ..context import Ctx
 from ..errors import ApiError, ErrorBody, from_redis
 from ..metrics import exposition
 from ..readers.service import ping_ms, read_exchanges, read_overview, read_server_info
-from ..routing import Ctx, Raw
+from ..routing import Raw
 from ..version import __version__
 
 __all__ = [

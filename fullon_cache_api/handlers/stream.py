@@ -23,13 +23,14 @@ from typing import Any, ClassVar
 from redis.exceptions import RedisError
 from starlette.types import Message, Receive, Scope, Send
 
+from ..context import Ctx
 from ..errors import CacheUnavailable, TooManyStreams, from_redis
 from ..hub import HubClosed, Listener, SlowClient, StreamHub, TickerUpdate
 from ..metrics import CLIENTS_ENDED
 from ..openapi import error_response
 from ..readers.tickers import published_ticks
 from ..responses import EventStream, Reply, sse_comment, sse_event
-from ..routing import Ctx, Raw
+from ..routing import Raw
 from ..settings import Settings
 from .tickers import ticker_out
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from ..context import Ctx
 from ..params import next_cursor
 from ..readers.source import FamilyPosition, HashPosition
 from ..readers.tickers import (
@@ -16,7 +17,6 @@ from ..readers.tickers import (
     read_exchange_tickers,
     read_ticker,
 )
-from ..routing import Ctx
 from ..times import age_s, rfc3339, to_epoch
 
 __all__ = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
+from ..context import Ctx
 from ..ids import id_text
 from ..params import next_cursor
 from ..readers.trades import (
@@ -17,7 +18,6 @@ from ..readers.trades import (
     read_user_trade_lists,
     read_user_trades,
 )
-from ..routing import Ctx
 from ..times import age_s, parse_time, to_epoch
 
 

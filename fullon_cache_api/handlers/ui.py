@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 
 from starlette.responses import Response
 
+from ..context import Ctx
 from ..files import NOT_MODIFIED, Files, file_etag
 from ..params import Choice
-from ..routing import Ctx, Raw
+from ..routing import Raw
 from ..version import __version__
 from .docs import DocsPage
 

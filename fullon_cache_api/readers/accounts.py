@@ -15,8 +15,10 @@ import msgspec
 
 from .. import keys
 from ..errors import BadCacheValue, NotFound
+from ..ids import id_order
+from ..keys import RedisBytes, text
 from ..times import to_epoch
-from .base import CorruptValue, Decoded, Lenient, Raw, one, skip, text, usable
+from .base import CorruptValue, Decoded, Lenient, one, skip, usable
 from .source import READ_BATCH, HashPosition, Source
 
 __all__ = [
@@ -25,7 +27,6 @@ __all__ = [
     "Document",
     "StoredBalance",
     "StoredPosition",
-    "id_order",
     "read_accounts",
     "read_balance",
     "read_balances",
@@ -78,13 +79,6 @@ class Account(msgspec.Struct):
     positions: Document[StoredPosition] | None
 
 
-def id_order(value: str) -> tuple[int, int, str]:
-    """Sort key of an id taken from a field: numerically, non-numeric ids last."""
-    if value.isascii() and value.isdigit():
-        return (0, int(value), value)
-    return (1, 0, value)
-
-
 def _entry(entry_type: type[E], entry: Any) -> E:
     if not isinstance(entry, dict):
         raise CorruptValue(f"entry is {type(entry).__name__}, not an object")
@@ -119,7 +113,7 @@ def _positions(ex_id: str, stored: dict[str, Any]) -> Document[StoredPosition]:
     return _document(keys.POSITIONS, POSITIONS_TIME, StoredPosition, ex_id, stored)
 
 
-def _lenient(key: str, ex_id: str, raw: Raw | None) -> dict[str, Any] | None:
+def _lenient(key: str, ex_id: str, raw: RedisBytes | None) -> dict[str, Any] | None:
     """The stored object, or None when absent or corrupt (logged and counted)."""
     if raw is None:
         return None
@@ -208,7 +202,7 @@ class Accounts(msgspec.Struct):
 
 
 def _account(
-    ex_id: str, raw_balances: Raw | None, raw_positions: Raw | None
+    ex_id: str, raw_balances: RedisBytes | None, raw_positions: RedisBytes | None
 ) -> tuple[Account, int]:
     """One ex_id's account, and how many stored values it skipped (corrupt documents and
     corrupt entries inside them)."""
@@ -223,7 +217,9 @@ def _account(
     return Account(ex_id, b, p), skipped
 
 
-def _accounts(rows: list[tuple[str, Raw | None, Raw | None]], skipped: int) -> Accounts:
+def _accounts(
+    rows: list[tuple[str, RedisBytes | None, RedisBytes | None]], skipped: int
+) -> Accounts:
     items: list[Account] = []
     for ex_id, raw_balances, raw_positions in rows:
         account, bad = _account(ex_id, raw_balances, raw_positions)
@@ -250,7 +246,7 @@ async def read_accounts(src: Source, position: AccountsPosition | None, limit: i
     page = await src.hash_page(walked, position.inner, limit, sizes[phase - 1])
     ex_ids = [ex_id for ex_id, _ in page.fields]
     others = await src.hmget(other, ex_ids) if ex_ids else []
-    rows: list[tuple[str, Raw | None, Raw | None]]
+    rows: list[tuple[str, RedisBytes | None, RedisBytes | None]]
     if phase == 1:
         rows = [(ex_id, raw, o) for (ex_id, raw), o in zip(page.fields, others, strict=True)]
     else:  # positions only: ex_ids with balances were listed in phase 1
@@ -269,7 +265,7 @@ async def read_accounts(src: Source, position: AccountsPosition | None, limit: i
 
 async def _small_accounts(src: Source, after: str | None, limit: int, skipped: int) -> Accounts:
     replies = await src.pipeline([("HGETALL", key) for key in _HASHES], listing=True)
-    stored: list[dict[str, Raw]] = [  # a key of another type was counted at its HLEN
+    stored: list[dict[str, RedisBytes]] = [  # a key of another type was counted at its HLEN
         {text(field): raw for field, raw in reply.items()} if isinstance(reply, dict) else {}
         for reply in replies
     ]

@@ -16,6 +16,7 @@ import msgspec.inspect
 from redis.exceptions import ResponseError
 
 from ..errors import BadCacheValue, NotFound
+from ..keys import RedisBytes
 from ..metrics import SKIPPED
 
 __all__ = [
@@ -23,16 +24,13 @@ __all__ = [
     "Decoded",
     "Lenient",
     "Oversized",
-    "Raw",
     "decode_all",
     "one",
     "skip",
-    "text",
     "usable",
 ]
 
 T = TypeVar("T")
-Raw = bytes | str
 log = logging.getLogger("fullon.cache_api.readers")
 
 # The tokens Python's json.dumps writes for non-finite floats (msgspec refuses them).
@@ -63,11 +61,6 @@ class Oversized(bytes):
         )
 
 
-def text(raw: Raw) -> str:
-    """A key, field or value read from Redis, as text (values are UTF-8)."""
-    return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-
-
 class Lenient(Generic[T]):
     """Decodes stored JSON into ``type_`` the way fullon_cache's writers produce it.
 
@@ -80,13 +73,13 @@ class Lenient(Generic[T]):
     def __init__(self, type_: type[T], memo: int = 0) -> None:
         self.type = type_
         self._decoder = msgspec.json.Decoder(type_, strict=False)
-        self._memo: dict[Raw, T] | None = {} if memo else None
+        self._memo: dict[RedisBytes, T] | None = {} if memo else None
         self._memo_size = memo
         self._free_form = _holds_any(msgspec.inspect.type_info(type_))
         """Its values may be of any shape (an ``Any`` in the type): nested deeper than
         ``MAX_DEPTH`` is corrupt, whatever this Python's recursion limit lets through."""
 
-    def decode(self, raw: Raw) -> T:
+    def decode(self, raw: RedisBytes) -> T:
         """The value ``raw`` holds. With a ``memo`` (for immutable values only), the last
         ``memo`` values decoded are kept by their stored bytes: a value read again (the local
         cache gives the very same bytes) is not decoded again."""
@@ -101,13 +94,13 @@ class Lenient(Generic[T]):
                 del memo[next(iter(memo))]  # the oldest
             return value
 
-    def _decode(self, raw: Raw) -> T:
+    def _decode(self, raw: RedisBytes) -> T:
         value = self._parse(raw)
         if self._free_form and _openings(raw) > MAX_DEPTH and _deeper_than(value, MAX_DEPTH):
             raise CorruptValue(f"nested more than {MAX_DEPTH} levels deep")
         return value
 
-    def _parse(self, raw: Raw) -> T:
+    def _parse(self, raw: RedisBytes) -> T:
         if type(raw) is Oversized:
             raise CorruptValue(raw.why())
         try:
@@ -141,7 +134,7 @@ def _holds_any(info: msgspec.inspect.Type) -> bool:
     return False
 
 
-def _openings(raw: Raw) -> int:
+def _openings(raw: RedisBytes) -> int:
     """How many ``[`` and ``{`` the text holds (at C speed): at most ``MAX_DEPTH``, it cannot
     nest deeper, and its decoded value need not be walked."""
     if isinstance(raw, str):
@@ -169,7 +162,7 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def _has_nonfinite(raw: Raw) -> bool:
+def _has_nonfinite(raw: RedisBytes) -> bool:
     value = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
     return any(token in value for token in _NONFINITE)
 
@@ -196,7 +189,9 @@ def usable(key: str, reply: Any) -> bool:
     return True
 
 
-def decode_all(decoder: Lenient[T], key: str, entries: Iterable[tuple[str, Raw]]) -> Decoded[T]:
+def decode_all(
+    decoder: Lenient[T], key: str, entries: Iterable[tuple[str, RedisBytes]]
+) -> Decoded[T]:
     """Decode (name, raw) pairs of one key; a corrupt value is skipped and logged, not fatal."""
     items: list[tuple[str, T]] = []
     skipped = 0
@@ -209,7 +204,7 @@ def decode_all(decoder: Lenient[T], key: str, entries: Iterable[tuple[str, Raw]]
     return Decoded(items, skipped)
 
 
-def one(decoder: Lenient[T], raw: Raw | None, what: str) -> T:
+def one(decoder: Lenient[T], raw: RedisBytes | None, what: str) -> T:
     """The one value a request asked for: 404 when absent, 502 when corrupt."""
     if raw is None:
         raise NotFound(f"no {what}")

@@ -10,9 +10,10 @@ import msgspec
 
 from .. import keys
 from ..errors import TooLarge
+from ..ids import id_order
+from ..keys import RedisBytes, text
 from ..times import to_epoch
-from .accounts import id_order
-from .base import Decoded, Lenient, Raw, decode_all, one, skip, text, usable
+from .base import Decoded, Lenient, decode_all, one, skip, usable
 from .source import READ_BATCH, HashPosition, Source
 
 __all__ = [
@@ -94,7 +95,9 @@ def _pair_order(ex_id: str, symbol: str) -> tuple[tuple[int, int, str], str]:
     return (id_order(ex_id), symbol)
 
 
-def _pairs(key: str, fields: list[tuple[str, Raw]]) -> tuple[dict[tuple[str, str], str], int]:
+def _pairs(
+    key: str, fields: list[tuple[str, RedisBytes]]
+) -> tuple[dict[tuple[str, str], str], int]:
     """The ``{ex_id}:{symbol}`` fields of a hash with their text values, and how many fields of
     another form were skipped."""
     pairs: dict[tuple[str, str], str] = {}

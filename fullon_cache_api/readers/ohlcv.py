@@ -14,7 +14,8 @@ import msgspec
 
 from .. import keys
 from ..errors import NotFound
-from .base import CorruptValue, Lenient, Raw, skip
+from ..keys import RedisBytes
+from .base import CorruptValue, Lenient, skip
 from .source import Source
 
 __all__ = [
@@ -64,7 +65,7 @@ class CorruptBar(CorruptValue):
     """A list element that is not JSON or not an array of at least six numbers."""
 
 
-def decode_bar(raw: Raw) -> Bar:
+def decode_bar(raw: RedisBytes) -> Bar:
     """One stored element as ``(ts_ms, o, h, l, c, v)``: ``ts_ms`` an integer (second-based
     timestamps converted), extra trailing values dropped, non-finite prices kept as floats
     (the encoder writes null). Raises CorruptBar."""
@@ -101,7 +102,7 @@ class Bars(msgspec.Struct):
     skipped: int = 0
 
 
-def _dedup(key: str, elements: list[Raw]) -> Bars:
+def _dedup(key: str, elements: list[RedisBytes]) -> Bars:
     by_ts: dict[int, Bar] = {}
     bad: list[tuple[int, str]] = []
     for index, raw in enumerate(elements):
@@ -229,7 +230,7 @@ class SeriesList(msgspec.Struct):
     after: str | None = None
 
 
-def _edge_ts(raw: Raw | None) -> int | None:
+def _edge_ts(raw: RedisBytes | None) -> int | None:
     if raw is None:
         return None
     try:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import msgspec
 
 from .. import keys
-from .base import Decoded, Lenient, decode_all, one, text
+from ..ids import StoredId
+from ..keys import text
+from .base import Decoded, Lenient, decode_all, one
 from .source import FamilyPosition, HashPage, HashPosition, Source
 
 __all__ = [
     "ORDER",
-    "Id",
     "Orders",
     "Queue",
+    "StoredId",
     "StoredOrder",
     "count_orders",
     "read_all_orders",
@@ -28,15 +30,12 @@ __all__ = [
     "read_queues",
 ]
 
-Id = int | float | str | None
-"""An identifier inside a stored payload: kept as stored (number or string)."""
-
 
 class StoredOrder(msgspec.Struct, frozen=True):
     """An order as fullon_cache stores it. Its ``order_id`` is ignored: the hash field names the
     order, and the key names the exchange."""
 
-    ex_order_id: Id = None
+    ex_order_id: StoredId = None
     symbol: str | None = None
     side: str | None = None
     order_type: str | None = None
@@ -45,10 +44,10 @@ class StoredOrder(msgspec.Struct, frozen=True):
     final_volume: float | None = None
     price: float | None = None
     plimit: float | None = None
-    bot_id: Id = None
-    uid: Id = None
-    ex_id: Id = None
-    cat_ex_id: Id = None
+    bot_id: StoredId = None
+    uid: StoredId = None
+    ex_id: StoredId = None
+    cat_ex_id: StoredId = None
     command: str | None = None
     reason: str | None = None
     futures: bool | None = None

@@ -16,8 +16,9 @@ import msgspec
 
 from .. import keys
 from ..errors import NotFound
+from ..keys import RedisBytes, text
 from ..times import to_epoch
-from .base import CorruptValue, Lenient, Raw, one, skip, text
+from .base import CorruptValue, Lenient, one, skip
 from .source import READ_BATCH, FamilyPosition, Source
 
 __all__ = [
@@ -123,7 +124,7 @@ async def _active(
         for pid, raw_time in page.fields
         if (updated := to_epoch(text(raw_time))) is not None and updated >= updated_since
     ]
-    records: list[Raw | None] = (
+    records: list[RedisBytes | None] = (
         await src.command("MGET", *(keys.process_data_key(pid) for _, pid, _ in candidates))
         if candidates
         else []

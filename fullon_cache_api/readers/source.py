@@ -32,11 +32,12 @@ from redis.exceptions import ResponseError
 
 from ..errors import is_wrong_type
 from ..flight import SingleFlight
+from ..keys import RedisBytes, text
 from ..keyspace import Keyspace
 from ..local_cache import MISS, LocalCache
 from ..redis_clients import shed_idle_connections
 from ..version import __version__
-from .base import Oversized, Raw, text, usable
+from .base import Oversized, usable
 
 __all__ = [
     "BIG_REPLY",
@@ -147,7 +148,7 @@ class HashPage(msgspec.Struct):
     """Fields of one page (in field order), where the next page starts (None: the last page),
     the hash's length, and whether it was skipped (a key of another Redis type, in a listing)."""
 
-    fields: list[tuple[str, Raw]]
+    fields: list[tuple[str, RedisBytes]]
     next: HashPosition | None
     length: int
     skipped: int = 0
@@ -366,19 +367,19 @@ class Source:
 
     # plain reads ---------------------------------------------------------------------------
 
-    async def get(self, key: str) -> Raw | None:
-        raw: Raw | None = await self.command("GET", key)
+    async def get(self, key: str) -> RedisBytes | None:
+        raw: RedisBytes | None = await self.command("GET", key)
         return raw
 
-    async def hget(self, key: str, field: str) -> Raw | None:
-        raw: Raw | None = await self.command("HGET", key, field)
+    async def hget(self, key: str, field: str) -> RedisBytes | None:
+        raw: RedisBytes | None = await self.command("HGET", key, field)
         return raw
 
-    async def hmget(self, key: str, fields: Sequence[str]) -> list[Raw | None]:
-        raws: list[Raw | None] = await self.command("HMGET", key, *fields)
+    async def hmget(self, key: str, fields: Sequence[str]) -> list[RedisBytes | None]:
+        raws: list[RedisBytes | None] = await self.command("HMGET", key, *fields)
         return raws
 
-    async def list_window(self, key: str, start: int, stop: int) -> list[Raw]:
+    async def list_window(self, key: str, start: int, stop: int) -> list[RedisBytes]:
         """Elements ``start`` (inclusive) to ``stop`` (exclusive) of a list, counted from its
         head: one pipeline of LRANGE, ``READ_BATCH`` elements each."""
         commands = [
@@ -547,7 +548,7 @@ class Source:
     ) -> HashPage:
         """A page of a big hash: HSCAN batches from ``position`` until ``limit`` fields (or the
         batch that passes it, not ``exact``)."""
-        page: list[tuple[str, Raw]] = []
+        page: list[tuple[str, RedisBytes]] = []
         cursor, skip = position.scan, position.skip
         while True:
             command = ("HSCAN", key, cursor, "COUNT", READ_BATCH)
@@ -565,19 +566,21 @@ class Source:
                 return HashPage(sorted(page), HashPosition(None, cursor, 0), length)
 
 
-def by_field(command: tuple[Any, ...], fields: dict[Raw, Raw]) -> list[tuple[str, Raw]]:
+def by_field(
+    command: tuple[Any, ...], fields: dict[RedisBytes, RedisBytes]
+) -> list[tuple[str, RedisBytes]]:
     """A hash read whole (``command``'s reply), its fields in field order."""
     return sorted((text(field), raw) for field, raw in fields.items())
 
 
-def batch_by_field(command: tuple[Any, ...], reply: Any) -> list[tuple[str, Raw]]:
+def batch_by_field(command: tuple[Any, ...], reply: Any) -> list[tuple[str, RedisBytes]]:
     """An HSCAN batch (``command``'s reply: cursor, fields), its fields in field order: the
     order pages walk a batch in (``HashPosition.skip``)."""
     return by_field(command, reply[1])
 
 
 def whole_page(
-    ordered: list[tuple[str, Raw]], after: str | None, limit: int, length: int
+    ordered: list[tuple[str, RedisBytes]], after: str | None, limit: int, length: int
 ) -> HashPage:
     """A page of a hash read whole (its fields in field order): the fields after ``after``."""
     start = 0 if after is None else bisect_right([name for name, _ in ordered], after)

@@ -8,7 +8,8 @@ import msgspec
 
 from .. import keys
 from ..errors import NotFound
-from .base import CorruptValue, Decoded, Lenient, Raw, decode_all, one, skip
+from ..keys import RedisBytes
+from .base import CorruptValue, Decoded, Lenient, decode_all, one, skip
 from .source import READ_BATCH, FamilyPosition, HashPage, HashPosition, Source
 
 __all__ = [
@@ -65,7 +66,9 @@ class Ticks(msgspec.Struct):
     next: HashPosition | None = None
 
 
-def _ticks(exchange: str, fields: list[tuple[str, Raw]], page: HashPage | None = None) -> Ticks:
+def _ticks(
+    exchange: str, fields: list[tuple[str, RedisBytes]], page: HashPage | None = None
+) -> Ticks:
     decoded = decode_all(TICK, keys.tickers_key(exchange), fields)
     return Ticks(exchange, decoded, None if page is None else page.next)
 

@@ -13,8 +13,9 @@ from typing import Literal
 import msgspec
 
 from .. import keys
-from .base import Lenient, Raw, decode_all, text, usable
-from .orders import Id
+from ..ids import StoredId
+from ..keys import RedisBytes, text
+from .base import Lenient, decode_all, usable
 from .source import READ_BATCH, Source
 
 __all__ = [
@@ -40,11 +41,11 @@ StatusKind = Literal["trade", "user_trade"]
 class StoredTrade(msgspec.Struct, frozen=True):
     """A trade as fullon_cache stores it; the key, not the payload, names the exchange."""
 
-    trade_id: Id = None
-    ex_trade_id: Id = None
-    ex_order_id: Id = None
-    uid: Id = None
-    ex_id: Id = None
+    trade_id: StoredId = None
+    ex_trade_id: StoredId = None
+    ex_order_id: StoredId = None
+    uid: StoredId = None
+    ex_id: StoredId = None
     symbol: str | None = None
     order_type: str | None = None
     side: str | None = None
@@ -103,7 +104,7 @@ async def _newest(src: Source, key: str, offset: int, limit: int) -> Trades:
     return _trades(key, [value for chunk in chunks for value in reversed(chunk)], offset, following)
 
 
-def _trades(key: str, newest_first: list[Raw], offset: int, following: int | None) -> Trades:
+def _trades(key: str, newest_first: list[RedisBytes], offset: int, following: int | None) -> Trades:
     """Elements of a list, newest first from the ``offset``-th newest, decoded; a corrupt one
     is skipped and counted."""
     entries = ((f"[{-1 - offset - i}]", value) for i, value in enumerate(newest_first))
@@ -147,7 +148,7 @@ async def read_exchange_trades(
     return ExchangeTrades(lists, found.skipped, found.after)
 
 
-def _text_or_none(raw: Raw | None) -> str | None:
+def _text_or_none(raw: RedisBytes | None) -> str | None:
     return None if raw is None else text(raw)
 
 

@@ -11,9 +11,11 @@ import functools
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from ..actions import Action, IdArg, Missing, TextArg
+from ..context import Ctx
 from ..errors import NotFound
 from ..handlers.accounts import balance_out
-from ..params import Scope
+from ..params import IdKind
 from ..readers.accounts import (
     StoredBalance,
     StoredPosition,
@@ -22,9 +24,7 @@ from ..readers.accounts import (
     read_positions,
 )
 from ..readers.source import Source
-from ..routing import Ctx
 from ..times import to_epoch
-from .actions import Action, Id, Missing, Text
 from .pages import first_pages
 from .streams import Polled
 
@@ -147,15 +147,15 @@ async def stream_positions(
     )
 
 
-EX_ID = Text("exchange", required=False, scope=Scope.EX_ID)
-USER_ID = Id("user_id", required=False)
+EX_ID = TextArg("exchange", required=False, id_kind=IdKind.EX_ID)
+USER_ID = IdArg("user_id", required=False)
 POSITIONS_MISSING = "user_id or exchange parameter required"
 
 ACTIONS = (
     Action(
         "get_balance",
         get_balance,
-        (Id("user_id", scope=Scope.EX_ID), Text("currency", aliases=("exchange",))),
+        (IdArg("user_id", id_kind=IdKind.EX_ID), TextArg("currency", aliases=("exchange",))),
         missing="user_id and currency parameters required",
         failure="Failed to retrieve balance data",
         not_found=("BALANCE_NOT_FOUND", "Balance not found for user {user_id} {currency}"),

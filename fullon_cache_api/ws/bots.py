@@ -9,12 +9,12 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from ..actions import Action, TextArg
+from ..context import Ctx
 from ..errors import NotFound
-from ..params import Scope
+from ..params import IdKind
 from ..readers.bots import read_block, read_bot, read_bots
 from ..readers.source import Source
-from ..routing import Ctx
-from .actions import Action, Text
 from .pages import first_pages
 from .streams import Polled
 
@@ -98,13 +98,13 @@ async def stream_bot_status(ctx: Ctx, bot_id: str | None) -> Polled[dict[str, Fe
     )
 
 
-BOT_ID = Scope.BOT_ID
+BOT_ID = IdKind.BOT_ID
 
 ACTIONS = (
     Action(
         "get_bot_status",
         get_bot_status,
-        (Text("bot_id", scope=BOT_ID),),
+        (TextArg("bot_id", id_kind=BOT_ID),),
         missing="bot_id parameter required",
         failure="Failed to retrieve bot status",
         not_found=("BOT_NOT_FOUND", "Bot {bot_id} not found"),
@@ -112,7 +112,7 @@ ACTIONS = (
     Action(
         "is_blocked",
         is_blocked,
-        (Text("exchange", scope=Scope.EX_ID_IF_DIGITS), Text("symbol")),
+        (TextArg("exchange", id_kind=IdKind.EX_ID_IF_DIGITS), TextArg("symbol")),
         missing="exchange and symbol parameters required",
         failure="Failed to query blocking status",
     ),
@@ -120,7 +120,7 @@ ACTIONS = (
     Action(
         "stream_bot_status",
         stream_bot_status,
-        (Text("bot_id", required=False, scope=BOT_ID),),
+        (TextArg("bot_id", required=False, id_kind=BOT_ID),),
         failure="Failed to start bot streaming",
         update="bot_update",
     ),

@@ -11,11 +11,11 @@ import dataclasses
 import msgspec
 from redis.exceptions import RedisError
 
+from ..actions import Action
+from ..context import Ctx
 from ..errors import from_redis
 from ..readers.service import ping_ms
-from ..routing import Ctx
 from . import accounts, bots, ohlcv, orders, process, tickers, trades
-from .actions import Action
 
 __all__ = ["ACTIONS"]
 

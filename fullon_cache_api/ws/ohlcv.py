@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import msgspec
 
+from ..actions import Action, IntegerArg, TextArg
+from ..context import Ctx
 from ..readers.ohlcv import Bar, read_bars, read_last_bar
-from ..routing import Ctx
-from .actions import Action, Integer, Text
 from .pages import MAX_ITEMS
 from .streams import Polled
 
@@ -56,13 +56,13 @@ async def stream_ohlcv(ctx: Ctx, symbol: str, timeframe: str) -> Polled[Bar | No
     )
 
 
-SERIES = (Text("symbol"), Text("timeframe"))
+SERIES = (TextArg("symbol"), TextArg("timeframe"))
 
 ACTIONS = (
     Action(
         "get_latest_ohlcv_bars",
         get_latest_ohlcv_bars,
-        (*SERIES, Integer("count", required=False, default_value=10, maximum=MAX_ITEMS)),
+        (*SERIES, IntegerArg("count", required=False, default_value=10, maximum=MAX_ITEMS)),
         missing="symbol and timeframe parameters required",
         failure="Failed to retrieve OHLCV data",
         not_found=("OHLCV_NOT_FOUND", "OHLCV data not found for {symbol} {timeframe}"),

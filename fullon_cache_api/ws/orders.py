@@ -6,18 +6,19 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from ..params import Scope
-from ..readers.orders import Id, count_orders, read_order
-from ..routing import Ctx
+from ..actions import Action, TextArg
+from ..context import Ctx
+from ..ids import StoredId
+from ..params import IdKind
+from ..readers.orders import count_orders, read_order
 from ..times import to_epoch
-from .actions import Action, Text
 from .streams import Polled
 
 __all__ = ["ACTIONS"]
 
 
 class OrderRecord(msgspec.Struct, frozen=True):
-    order_id: Id
+    order_id: StoredId
     """The exchange's order id, as stored."""
     symbol: str | None
     exchange: str
@@ -86,14 +87,14 @@ async def stream_order_queue(ctx: Ctx, exchange: str) -> Polled[int]:
     )
 
 
-EXCHANGE = Text("exchange", scope=Scope.EX_ID_IF_DIGITS)
+EXCHANGE = TextArg("exchange", id_kind=IdKind.EX_ID_IF_DIGITS)
 EXCHANGE_MISSING = "exchange parameter required"
 
 ACTIONS = (
     Action(
         "get_order_status",
         get_order_status,
-        (EXCHANGE, Text("order_id")),
+        (EXCHANGE, TextArg("order_id")),
         missing="exchange and order_id parameters required",
         failure="Failed to retrieve order status",
         not_found=("ORDER_NOT_FOUND", "Order {order_id} not found"),

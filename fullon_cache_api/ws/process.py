@@ -7,10 +7,10 @@ import functools
 
 import msgspec
 
+from ..actions import Action, NumberArg, TextArg
+from ..context import Ctx
 from ..handlers.processes import processes_health
 from ..readers.processes import every_active_process, read_active_processes
-from ..routing import Ctx
-from .actions import Action, Number, Text
 from .pages import first_pages
 from .streams import Polled
 
@@ -108,9 +108,9 @@ ACTIONS = (
         "get_active_processes",
         get_active_processes,
         (
-            Text("process_type", required=False),
-            Text("component", required=False),
-            Number("since_minutes", required=False, default_value=ACTIVE_MINUTES),
+            TextArg("process_type", required=False),
+            TextArg("component", required=False),
+            NumberArg("since_minutes", required=False, default_value=ACTIVE_MINUTES),
         ),
         failure="Failed to retrieve active processes",
     ),

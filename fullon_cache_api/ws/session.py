@@ -36,16 +36,17 @@ from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
+from ..actions import Action, Emit, Invalid, Missing, Stream
 from ..auth import Auth, Resource
+from ..context import Ctx
+from ..envelopes import MALFORMED, MAX_ID, Request
 from ..errors import ApiError, Forbidden, NotFound, TooManyStreams, Unauthorized, from_redis
 from ..hub import HubClosed, Listener, SlowClient
 from ..logsafe import clean
 from ..metrics import CLIENTS_ENDED, WS_DROPPED, WS_SOCKETS, WS_STREAMS
 from ..redis_clients import Backend
 from ..responses import encode
-from ..routing import Ctx, Family, Socket
-from .actions import Action, Emit, Invalid, Missing, Stream
-from .envelopes import MALFORMED, MAX_ID, Request
+from ..routing import Family, Socket
 
 __all__ = ["AuthenticateWebSocket", "SocketApp", "SocketSlots"]
 

@@ -9,8 +9,8 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from ..actions import Emit, Stream
 from ..hub import HubClosed, Listener, StreamHub
-from .actions import Emit, Stream
 
 __all__ = ["Polled"]
 

@@ -11,6 +11,8 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from redis.exceptions import RedisError
 
+from ..actions import Action, Emit, Stream, TextArg, TextListArg
+from ..context import Ctx
 from ..errors import NotFound
 from ..hub import HubClosed, Listener, StreamHub, TickerUpdate
 from ..logsafe import clean
@@ -21,9 +23,7 @@ from ..readers.tickers import (
     read_exchange_tickers,
     read_ticker,
 )
-from ..routing import Ctx
 from ..times import to_epoch
-from .actions import Action, Emit, Stream, Text, TextList
 from .pages import first_pages
 
 __all__ = ["ACTIONS", "TickerRecord", "TickerStream"]
@@ -156,8 +156,8 @@ async def stream_tickers(ctx: Ctx, exchange: str, symbols: list[str]) -> TickerS
     return TickerStream(ctx, exchange, symbols)
 
 
-EXCHANGE = Text("exchange")
-SYMBOL = Text("symbol")
+EXCHANGE = TextArg("exchange")
+SYMBOL = TextArg("symbol")
 
 ACTIONS = (
     Action(
@@ -178,7 +178,7 @@ ACTIONS = (
     Action(
         "stream_tickers",
         stream_tickers,
-        (EXCHANGE, TextList("symbols", required=False)),
+        (EXCHANGE, TextListArg("symbols", required=False)),
         missing="exchange parameter required",
         failure="Failed to start ticker streaming",
         update="ticker_update",

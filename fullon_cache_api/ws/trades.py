@@ -10,12 +10,12 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from ..readers.orders import Id
+from ..actions import Action, TextArg
+from ..context import Ctx
+from ..ids import StoredId
 from ..readers.source import Source
 from ..readers.trades import Trades, read_exchange_trades, read_trades
-from ..routing import Ctx
 from ..times import to_epoch
-from .actions import Action, Text
 from .pages import MAX_ITEMS, left_out
 from .streams import Polled
 
@@ -39,7 +39,7 @@ class TradeRecord(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True)
     price: float | None
     timestamp: float | None
     """The trade's time, epoch seconds."""
-    trade_id: Id
+    trade_id: StoredId
 
 
 class TradesResult(msgspec.Struct, frozen=True):
@@ -120,20 +120,20 @@ async def stream_trade_updates(ctx: Ctx, exchange: str, symbol: str | None) -> P
     )
 
 
-EXCHANGE = Text("exchange")
+EXCHANGE = TextArg("exchange")
 
 ACTIONS = (
     Action(
         "get_trades",
         get_trades,
-        (EXCHANGE, Text("symbol")),
+        (EXCHANGE, TextArg("symbol")),
         missing="exchange and symbol parameters required",
         failure="Failed to retrieve trades",
     ),
     Action(
         "stream_trade_updates",
         stream_trade_updates,
-        (EXCHANGE, Text("symbol", required=False)),
+        (EXCHANGE, TextArg("symbol", required=False)),
         missing="exchange parameter required",
         failure="Failed to start trade streaming",
         update="trade_update",

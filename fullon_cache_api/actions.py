@@ -17,25 +17,27 @@ import string
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..hub import Gate, Listener, StreamHub
-from ..params import TEXT, Scope
+from .params import TEXT, IdKind
+
+if TYPE_CHECKING:
+    from .hub import Gate, Listener, StreamHub
 
 __all__ = [
     "Action",
+    "Arg",
     "Emit",
-    "Field",
-    "Id",
-    "Integer",
+    "IdArg",
+    "IntegerArg",
     "Invalid",
     "Missing",
-    "Number",
+    "NumberArg",
     "Stream",
-    "Text",
-    "TextList",
+    "TextArg",
+    "TextListArg",
 ]
 
 Handler = Callable[..., Awaitable[Any]]
@@ -63,15 +65,15 @@ def _integer(value: object) -> int | None:
 
 
 @dataclass(frozen=True)
-class Field:
+class Arg:
     """One parameter of an action: a key of the request's ``params`` object (or one of its
     ``aliases``). Absent, null and ``""`` are missing (v0.2.6 tested ``if not value``): a
-    required one raises ``Missing``, an optional one is its default. ``scope``: the account id
+    required one raises ``Missing``, an optional one is its default. ``id_kind``: the account id
     its value names, for authorization (``Resource``), as a REST parameter's."""
 
     name: str
     required: bool = True
-    scope: Scope | None = None
+    id_kind: IdKind | None = None
     aliases: tuple[str, ...] = ()
 
     def take(self, params: Mapping[str, Any]) -> Any:
@@ -94,7 +96,7 @@ class Field:
 
 
 @dataclass(frozen=True)
-class Text(Field):
+class TextArg(Arg):
     """A string by REST's rule for text (printable, no ``* ? [ ] \\``, at most 128 characters).
     An integer is taken as its digits: v0.2.6 formatted values into keys."""
 
@@ -107,7 +109,7 @@ class Text(Field):
 
 
 @dataclass(frozen=True)
-class Id(Field):
+class IdArg(Arg):
     """An integer id, or a string of its digits, as an int."""
 
     def convert(self, value: Any) -> int:
@@ -118,7 +120,7 @@ class Id(Field):
 
 
 @dataclass(frozen=True)
-class Integer(Field):
+class IntegerArg(Arg):
     """An integer (or its digits) within ``[minimum, maximum]``; ``default_value`` when absent."""
 
     default_value: int = 0
@@ -136,7 +138,7 @@ class Integer(Field):
 
 
 @dataclass(frozen=True)
-class Number(Field):
+class NumberArg(Arg):
     """A positive finite number; ``default_value`` when absent."""
 
     default_value: float = 1.0
@@ -153,8 +155,8 @@ class Number(Field):
 
 
 @dataclass(frozen=True)
-class TextList(Field):
-    """A list of text values (each as ``Text``), ``[]`` when absent, without repeats."""
+class TextListArg(Arg):
+    """A list of text values (each as ``TextArg``), ``[]`` when absent, without repeats."""
 
     max_items: int = 1000
 
@@ -164,7 +166,7 @@ class TextList(Field):
     def convert(self, value: Any) -> list[str]:
         if not isinstance(value, list) or len(value) > self.max_items:
             raise self.bad(f"a list of at most {self.max_items} strings")
-        item = Text(self.name)
+        item = TextArg(self.name)
         return list(dict.fromkeys(item.convert(v) for v in value))
 
 
@@ -203,7 +205,7 @@ class Action:
 
     name: str
     handler: Handler
-    params: tuple[Field, ...] = ()
+    params: tuple[Arg, ...] = ()
     missing: str = ""
     failure: str = ""
     not_found: tuple[str, str] | None = None
