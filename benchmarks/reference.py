@@ -32,7 +32,8 @@ from urllib.parse import parse_qs
 import msgspec
 from redis.asyncio import Redis
 
-from fullon_cache_api.handlers.accounts import BalanceOut, BalancesOut
+from fullon_cache_api.answers import BalanceOut
+from fullon_cache_api.handlers.accounts import BalancesOut
 from fullon_cache_api.handlers.ohlcv import BarsOut
 from fullon_cache_api.handlers.orders import ExchangeOrdersOut, OrderOut
 from fullon_cache_api.handlers.tickers import ExchangeTickersOut, TickerOut, TickersOut

@@ -9,6 +9,7 @@ before ``/tickers/{exchange}``): Starlette matches in order.
 
 from __future__ import annotations
 
+from . import answers
 from .envelopes import DOMAIN, GATEWAY
 from .handlers import (
     accounts,
@@ -474,8 +475,8 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
     ),
     Endpoint(
         "/processes/health",
-        processes.processes_health,
-        processes.ProcessHealthOut,
+        answers.processes_health,
+        answers.ProcessHealthOut,
         (SINCE_MINUTES, STALE_AFTER),
         tag="processes",
         heavy=True,
@@ -485,7 +486,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
     Endpoint(
         "/processes/components/{component:path}",
         processes.component_process,
-        processes.ProcessOut,
+        answers.ProcessOut,
         (COMPONENT, STALE_AFTER),
         tag="processes",
         no_store=True,
@@ -494,7 +495,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
     Endpoint(
         "/processes/{process_id:path}",
         processes.process,
-        processes.ProcessOut,
+        answers.ProcessOut,
         (PROCESS_ID, STALE_AFTER),
         tag="processes",
         no_store=True,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import msgspec
 
+from ..answers import BalanceOut, balance_out
 from ..context import Ctx
 from ..params import next_cursor
 from ..readers.accounts import (
     AccountsPosition,
     Presence,
-    StoredBalance,
     StoredPosition,
     read_accounts,
     read_balance,
@@ -25,12 +25,10 @@ __all__ = [
     "AccountPositionOut",
     "AccountStatusOut",
     "AccountsOut",
-    "BalanceOut",
     "BalancesOut",
     "PositionsOut",
     "accounts",
     "balance",
-    "balance_out",
     "balances",
     "position",
     "positions",
@@ -51,15 +49,6 @@ class AccountsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     count: int
     skipped: int = 0
     next_cursor: str | None = None
-
-
-class BalanceOut(msgspec.Struct, frozen=True):
-    """One currency's balance, both stored shapes normalised to ccxt's ``free/used/total``."""
-
-    currency: str
-    free: float | None
-    used: float | None
-    total: float | None
 
 
 class BalancesOut(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -111,17 +100,6 @@ class AccountStatusOut(msgspec.Struct, frozen=True):
     ex_id: str
     balances: PresenceOut
     positions: PresenceOut
-
-
-def balance_out(currency: str, stored: StoredBalance) -> BalanceOut:
-    """Either stored shape: ``balance`` is total, ``available`` is free, and used = total - free
-    when not stored."""
-    total = stored.total if stored.total is not None else stored.balance
-    free = stored.free if stored.free is not None else stored.available
-    used = stored.used
-    if used is None and total is not None and free is not None:
-        used = total - free
-    return BalanceOut(currency, free, used, total)
 
 
 def position_out(symbol: str, p: StoredPosition) -> PositionOut:

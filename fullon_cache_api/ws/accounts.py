@@ -12,9 +12,9 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from ..actions import Action, IdArg, Missing, TextArg
+from ..answers import balance_out
 from ..context import Ctx
 from ..errors import NotFound
-from ..handlers.accounts import balance_out
 from ..params import IdKind
 from ..readers.accounts import (
     StoredBalance,

@@ -8,8 +8,8 @@ import functools
 import msgspec
 
 from ..actions import Action, NumberArg, TextArg
+from ..answers import processes_health
 from ..context import Ctx
-from ..handlers.processes import processes_health
 from ..readers.processes import every_active_process, read_active_processes
 from .pages import first_pages
 from .streams import Polled
