@@ -9,7 +9,8 @@ from starlette.applications import Starlette
 
 from .hub import StreamHub
 from .local_cache import LocalCache
-from .readers.source import Recorder, Source
+from .readers.recorder import Recorder
+from .readers.source import Source
 from .redis_clients import Backend, LoopResources
 from .settings import Settings
 

@@ -49,7 +49,7 @@ from .auth import Auth, Resource, token_of
 from .context import Ctx
 from .errors import ApiError, ErrorBody, ErrorOut, from_redis
 from .logsafe import clean
-from .readers.source import Recorder
+from .readers.recorder import Recorder
 from .redis_clients import Backend
 from .requestids import request_id_of, reset_request_id, set_request_id
 from .responses import Reply, etag, etag_matches

@@ -21,7 +21,7 @@ import msgspec
 
 from .errors import BadRequest, NotFound
 from .readers.accounts import AccountsPosition
-from .readers.source import FamilyPosition, HashPosition
+from .readers.paging import FamilyPosition, HashPosition
 from .settings import Settings
 
 __all__ = [

@@ -95,7 +95,7 @@ class Reply:
 
 
 def etag(digest: bytes) -> str:
-    """A weak validator of what an answer is built from (see ``readers.source.Recorder``)."""
+    """A weak validator of what an answer is built from (see ``readers.recorder.Recorder``)."""
     return f'W/"{digest.hex()[:24]}"'
 
 

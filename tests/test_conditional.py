@@ -98,7 +98,7 @@ async def test_what_the_clock_selects_is_part_of_the_tag(client, clock: Clock) -
 def test_a_short_recording_has_the_digest_of_its_parts_however_it_is_hashed() -> None:
     """A short recording's digest (remembered) is the one its parts hash to as they go: tags
     do not depend on how long an answer's recording was, or on what was asked before."""
-    from fullon_cache_api.readers.source import Recorder
+    from fullon_cache_api.readers.recorder import Recorder
 
     parts = [bytes([i]) * 32 for i in range(3)]
 

@@ -18,7 +18,7 @@ from ..readers.bots import (
     read_bots,
     read_coordination,
 )
-from ..readers.source import HashPosition
+from ..readers.paging import HashPosition
 from ..times import rfc3339, to_epoch
 
 

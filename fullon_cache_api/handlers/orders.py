@@ -18,7 +18,7 @@ from ..readers.orders import (
     read_queue,
     read_queues,
 )
-from ..readers.source import FamilyPosition, HashPosition
+from ..readers.paging import FamilyPosition, HashPosition
 from ..times import parse_time
 
 

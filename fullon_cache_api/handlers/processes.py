@@ -8,12 +8,12 @@ import msgspec
 from ..answers import ProcessOut, process_out
 from ..context import Ctx
 from ..params import next_cursor
+from ..readers.paging import FamilyPosition
 from ..readers.processes import (
     read_active_processes,
     read_component_process,
     read_process,
 )
-from ..readers.source import FamilyPosition
 
 
 class ProcessesOut(msgspec.Struct, frozen=True, omit_defaults=True):

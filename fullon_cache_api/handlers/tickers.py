@@ -8,7 +8,7 @@ import msgspec
 
 from ..context import Ctx
 from ..params import next_cursor
-from ..readers.source import FamilyPosition, HashPosition
+from ..readers.paging import FamilyPosition, HashPosition
 from ..readers.tickers import (
     StoredTick,
     Ticks,

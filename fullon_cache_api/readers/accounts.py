@@ -19,7 +19,8 @@ from ..ids import id_order
 from ..keys import RedisBytes, text
 from ..times import to_epoch
 from .base import CorruptValue, Decoded, Lenient, one, skip, usable
-from .source import READ_BATCH, HashPosition, Source
+from .paging import HashPosition, hash_page
+from .source import READ_BATCH, Source
 
 __all__ = [
     "Account",
@@ -243,7 +244,7 @@ async def read_accounts(src: Source, position: AccountsPosition | None, limit: i
         return await _small_accounts(src, position.after, limit, skipped)
     phase = position.phase or 1
     walked, other = _HASHES if phase == 1 else _HASHES[::-1]
-    page = await src.hash_page(walked, position.inner, limit, sizes[phase - 1])
+    page = await hash_page(src, walked, position.inner, limit, sizes[phase - 1])
     ex_ids = [ex_id for ex_id, _ in page.fields]
     others = await src.hmget(other, ex_ids) if ex_ids else []
     rows: list[tuple[str, RedisBytes | None, RedisBytes | None]]

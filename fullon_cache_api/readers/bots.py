@@ -14,7 +14,8 @@ from ..ids import id_order
 from ..keys import RedisBytes, text
 from ..times import to_epoch
 from .base import Decoded, Lenient, decode_all, one, skip, usable
-from .source import READ_BATCH, HashPosition, Source
+from .paging import HashPosition, hash_page
+from .source import READ_BATCH, Source
 
 __all__ = [
     "FEEDS",
@@ -42,7 +43,7 @@ class Bots(msgspec.Struct):
 
 async def read_bots(src: Source, position: HashPosition | None, limit: int) -> Bots:
     """A page of the bots in ``bot_status`` by bot_id, numerically (see ``Source.hash_page``)."""
-    page = await src.hash_page(keys.BOT_STATUS, position, limit, listing=True)
+    page = await hash_page(src, keys.BOT_STATUS, position, limit, listing=True)
     fields = sorted(page.fields, key=lambda field: id_order(field[0]))
     feeds = decode_all(FEEDS, keys.BOT_STATUS, fields)
     feeds.skipped += page.skipped
@@ -121,7 +122,7 @@ class Blocks(msgspec.Struct):
 async def read_blocks(src: Source, position: HashPosition | None, limit: int) -> Blocks:
     """A page of the blocks, by ex_id then symbol within the page, each with the opening mark
     of its pair: a page of ``block_exchange`` and one HMGET of ``opening_position``."""
-    page = await src.hash_page(keys.BLOCKS, position, limit, listing=True)
+    page = await hash_page(src, keys.BLOCKS, position, limit, listing=True)
     blocked, skipped = _pairs(keys.BLOCKS, page.fields)
     fields = [keys.block_field(*pair) for pair in blocked]
     openings = await src.hmget(keys.OPENINGS, fields) if fields else []

@@ -14,7 +14,8 @@ from .. import keys
 from ..ids import StoredId
 from ..keys import text
 from .base import Decoded, Lenient, decode_all, one
-from .source import FamilyPosition, HashPage, HashPosition, Source
+from .paging import FamilyPosition, HashPage, HashPosition, hash_page, hashes_page
+from .source import Source
 
 __all__ = [
     "ORDER",
@@ -88,7 +89,7 @@ async def read_exchange_orders(
 ) -> Orders:
     """A page of one exchange's orders (see ``Source.hash_page``); an absent hash (expired) is
     no orders."""
-    return _orders(exchange, await src.hash_page(keys.orders_key(exchange), position, limit))
+    return _orders(exchange, await hash_page(src, keys.orders_key(exchange), position, limit))
 
 
 class AllOrders(msgspec.Struct):
@@ -101,7 +102,7 @@ async def read_all_orders(src: Source, position: FamilyPosition | None, limit: i
     """A page of every ``order_status`` hash (exchange names and numeric ex_ids alike), by key
     then order id (see ``Source.hashes_page``)."""
     exchanges = await src.family_keys(keys.ORDERS_PREFIX, keys.exchange_of_orders_key)
-    found = await src.hashes_page(exchanges, position, limit)
+    found = await hashes_page(src, exchanges, position, limit)
     groups = [_orders(exchange, page) for exchange, _, page in found.pages]
     return AllOrders(groups, found.skipped + sum(g.orders.skipped for g in groups), found.next)
 

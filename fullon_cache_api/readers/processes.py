@@ -19,7 +19,8 @@ from ..errors import NotFound
 from ..keys import RedisBytes, text
 from ..times import to_epoch
 from .base import CorruptValue, Lenient, one, skip
-from .source import READ_BATCH, FamilyPosition, Source
+from .paging import FamilyPosition, hashes_page
+from .source import READ_BATCH, Source
 
 __all__ = [
     "ActiveProcess",
@@ -116,7 +117,7 @@ async def _active(
     limit: int,
     exact: bool = True,
 ) -> ActiveProcesses:
-    found = await src.hashes_page(types, position, limit, exact=exact)
+    found = await hashes_page(src, types, position, limit, exact=exact)
     skipped = found.skipped
     candidates = [
         (kind, pid, updated)

@@ -1,7 +1,7 @@
 """Where readers read from: a ``Source``, the one path of every Redis read.
 
 Every command it sends touches a bounded amount of data, whatever is stored: hashes are read
-whole only up to ``READ_BATCH`` fields (HLEN says), beyond that in ``HSCAN`` pages; lists in
+whole only up to ``READ_BATCH`` fields (HLEN says), beyond that in ``HSCAN`` pages (``paging``); lists in
 ``LRANGE`` windows; pipelines are sent in chunks of ``READ_BATCH`` commands. Keys are looked up
 in the key index (``keyspace``), never walked for a request. So no command the API sends holds
 Redis for long, and the writers that share it are never kept waiting.
@@ -19,9 +19,8 @@ gives are not: what they name is read next).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -32,23 +31,19 @@ from redis.exceptions import ResponseError
 
 from ..errors import is_wrong_type
 from ..flight import SingleFlight
-from ..keys import RedisBytes, text
+from ..keys import RedisBytes
 from ..keyspace import Keyspace
 from ..local_cache import MISS, LocalCache
 from ..redis_clients import shed_idle_connections
-from ..version import __version__
 from .base import Oversized, usable
+from .recorder import Recorder, read_digest
 
 __all__ = [
     "BIG_REPLY",
     "READ_BATCH",
     "Family",
-    "HashPage",
-    "HashPosition",
     "Member",
-    "Recorder",
     "Source",
-    "read_digest",
 ]
 
 if TYPE_CHECKING:
@@ -65,109 +60,6 @@ RUN_S = 0.0005
 """Seconds a request runs on replies from the local cache before it lets others run."""
 BIG_REPLY = 4 * 1024 * 1024
 """A reply above this many bytes: the pool's idle connections are closed after it."""
-
-
-class Recorder:
-    """What one answer is built from, for its ETag: a digest of every command a request sends
-    with its reply, every choice the clock made (e.g. a tick kept as fresh), and the version
-    of the code that shapes answers. Hashed as it goes, ``FLUSH`` parts at a time: a long
-    walk's tag is not one long hash at its end. A short recording's digest is remembered
-    (``_SHORT``): answers repeat, and so does what they are built from."""
-
-    __slots__ = ("_hash", "_parts")
-
-    FLUSH = 8192
-
-    def __init__(self) -> None:
-        self._hash: Any = None  # hashlib's, once a part was flushed
-        self._parts: list[bytes] = []
-
-    def add(self, part: bytes) -> None:
-        """A part: a read's ``read_digest``, or what another recorder recorded (an answer
-        shared by identical requests)."""
-        self._parts.append(part)
-        if len(self._parts) >= self.FLUSH:
-            self._flush()
-
-    def chose(self, choice: bool) -> None:
-        self.add(b"\x01" if choice else b"\x00")
-
-    def digest(self) -> bytes:
-        if self._hash is None:
-            recorded = b"".join(self._parts)
-            if len(recorded) <= _SHORT_BYTES:
-                found = _SHORT.get(recorded)
-                if found is None:
-                    if len(_SHORT) >= _SHORT_KEPT:
-                        _SHORT.clear()
-                    found = _SHORT[recorded] = hashlib.sha256(_VERSION + recorded).digest()
-                return found
-        self._flush()
-        return self._hash.digest()  # type: ignore[no-any-return]
-
-    def _flush(self) -> None:
-        if self._hash is None:
-            self._hash = hashlib.sha256(_VERSION)
-        self._hash.update(b"".join(self._parts))
-        self._parts.clear()
-
-
-_SHORT: dict[bytes, bytes] = {}
-"""Digests of short recordings (a few reads), by what was recorded."""
-_SHORT_BYTES, _SHORT_KEPT = 256, 10_000
-
-
-def read_digest(command: tuple[Any, ...], reply: Any) -> bytes:
-    """What a recorder records of one read: a digest of the command and its reply."""
-    return hashlib.sha256(_record((command, reply))).digest()
-
-
-def _size_hook(value: Any) -> Any:
-    if isinstance(value, Oversized):  # its size, not its (empty) content
-        return f"oversized {value.size}"
-    return repr(value)
-
-
-_record = msgspec.msgpack.Encoder(enc_hook=_size_hook).encode
-_VERSION = __version__.encode()
-
-
-class HashPosition(msgspec.Struct, array_like=True, frozen=True):
-    """Where a page of a hash's fields ends. A hash of at most ``READ_BATCH`` fields is read
-    whole, in field order: ``after`` is the last field given. A bigger one is walked with HSCAN:
-    ``scan`` is the cursor of the batch the page ended in, ``skip`` how many of its fields were
-    given, in field order (HSCAN from a cursor gives the same batch while the hash does not
-    grow)."""
-
-    after: str | None = None
-    scan: int = 0
-    skip: int = 0
-
-
-class HashPage(msgspec.Struct):
-    """Fields of one page (in field order), where the next page starts (None: the last page),
-    the hash's length, and whether it was skipped (a key of another Redis type, in a listing)."""
-
-    fields: list[tuple[str, RedisBytes]]
-    next: HashPosition | None
-    length: int
-    skipped: int = 0
-
-
-class FamilyPosition(msgspec.Struct, array_like=True, frozen=True):
-    """Where a page of a family of hashes ends: in the hash ``key``, at ``inner``."""
-
-    key: str
-    inner: HashPosition = HashPosition()
-
-
-class HashesPage(msgspec.Struct, Generic[P]):
-    """Pages of the hashes of a family, in key order (what each key's name says, its key, its
-    page), how many keys were skipped (another Redis type), and where the next page starts."""
-
-    pages: list[tuple[P, str, HashPage]]
-    skipped: int
-    next: FamilyPosition | None
 
 
 class Member(msgspec.Struct, Generic[P]):
@@ -435,7 +327,7 @@ class Source:
         width = len(reads)
         for index, (parsed, key) in enumerate(found):
             mine = replies[index * width : (index + 1) * width]
-            if self._gone(key, mine[0]):
+            if self.gone(key, mine[0]):
                 continue
             if all(usable(key, reply) for reply in mine):
                 members.append(Member(parsed, key, mine))
@@ -443,150 +335,13 @@ class Source:
                 skipped += 1
         return Family(members, skipped)
 
-    def _gone(self, key: str, reply: Any) -> bool:
+    def gone(self, key: str, reply: Any) -> bool:
         """Whether ``reply`` (of a read of ``key``) says the key is absent: nil, or a length or
         a window of 0 (Redis deletes an emptied list or hash); the index forgets it."""
         if reply is None or (type(reply) in (int, list) and not reply):
             self.keyspace.gone(key)
             return True
         return False
-
-    # hashes --------------------------------------------------------------------------------
-
-    async def hash_page(
-        self,
-        key: str,
-        position: HashPosition | None,
-        limit: int,
-        length: int | None = None,
-        *,
-        listing: bool = False,
-        exact: bool = True,
-    ) -> HashPage:
-        """Up to ``limit`` fields of a hash after ``position`` (see ``HashPosition``), in field
-        order. ``length``: the hash's HLEN when the caller read it already. For a ``listing``
-        (a fixed key such as ``bot_status``), a key of another Redis type is an empty page that
-        says it skipped it; otherwise it is an error (502)."""
-        if length is None:
-            (reply,) = await self.pipeline([("HLEN", key)], listing=listing)
-            if not usable(key, reply):
-                return HashPage([], None, 0, skipped=1)
-            length = int(reply)
-        position = position or HashPosition()
-        if length == 0:
-            return HashPage([], None, 0)
-        if length <= READ_BATCH and position.scan == position.skip == 0:
-            command = ("HGETALL", key)
-            ordered = self.derive(command, await self.command(*command), by_field)
-            return whole_page(ordered, position.after, limit, length)
-        return await self._scan_page(key, position, limit, length, exact)
-
-    async def hashes_page(
-        self,
-        found: list[tuple[P, str]],
-        position: FamilyPosition | None,
-        limit: int,
-        *,
-        exact: bool = True,
-    ) -> HashesPage[P]:
-        """Up to ``limit`` fields of the hashes ``found`` (see ``family_keys``), key after key
-        from ``position``: one pipeline of HLEN, then pipelines of HGETALL for the small hashes
-        the page needs and HSCAN pages for the big ones. Not ``exact``: a page may pass
-        ``limit`` by the rest of an HSCAN batch (for aggregates, which read every page)."""
-        found = sorted(found, key=lambda pair: pair[1])
-        start = 0 if position is None else bisect_left([key for _, key in found], position.key)
-        found = found[start:]
-        resume = position is not None and bool(found) and found[0][1] == position.key
-        inner = position.inner if position is not None and resume else HashPosition()
-        lengths = await self.pipeline([("HLEN", key) for _, key in found], listing=True)
-        present = [
-            (parsed, key, length)
-            for (parsed, key), length in zip(found, lengths, strict=True)
-            if not self._gone(key, length)
-        ]
-        readable = [
-            (parsed, key, int(length)) for parsed, key, length in present if usable(key, length)
-        ]
-        skipped = len(present) - len(readable)
-        pages: list[tuple[P, str, HashPage]] = []
-        left, index = limit, 0
-        while index < len(readable) and left > 0:
-            length = readable[index][2]
-            if length > READ_BATCH or inner.scan or inner.skip:  # big, or a walk resumed
-                group = readable[index : index + 1]
-                replies: list[Any] = [None]
-            else:  # the small hashes the page may need, in one pipeline
-                end = index
-                need = left
-                while end < len(readable) and readable[end][2] <= READ_BATCH and need > 0:
-                    need -= readable[end][2]
-                    end += 1
-                group = readable[index:end]
-                replies = await self.pipeline([("HGETALL", k) for _, k, _ in group], listing=True)
-            for (parsed, key, length), reply in zip(group, replies, strict=True):
-                index += 1
-                if reply is None:
-                    page = await self.hash_page(key, inner, left, length, exact=exact)
-                elif usable(key, reply):
-                    ordered = self.derive(("HGETALL", key), reply, by_field)
-                    page = whole_page(ordered, inner.after, left, length)
-                else:
-                    skipped += 1
-                    continue
-                inner = HashPosition()
-                pages.append((parsed, key, page))
-                left -= len(page.fields)
-                if page.next is not None:
-                    return HashesPage(pages, skipped, FamilyPosition(key, page.next))
-                if left <= 0:
-                    break
-        following = FamilyPosition(readable[index][1]) if index < len(readable) else None
-        return HashesPage(pages, skipped, following)
-
-    async def _scan_page(
-        self, key: str, position: HashPosition, limit: int, length: int, exact: bool
-    ) -> HashPage:
-        """A page of a big hash: HSCAN batches from ``position`` until ``limit`` fields (or the
-        batch that passes it, not ``exact``)."""
-        page: list[tuple[str, RedisBytes]] = []
-        cursor, skip = position.scan, position.skip
-        while True:
-            command = ("HSCAN", key, cursor, "COUNT", READ_BATCH)
-            reply = await self.command(*command)
-            following = int(reply[0])
-            rest = self.derive(command, reply, batch_by_field)[skip:]
-            taken = rest[: limit - len(page)] if exact else rest
-            page += taken  # sorted runs, one a batch: sorting them again costs a merge
-            if len(taken) < len(rest):  # the page ends inside this batch
-                return HashPage(sorted(page), HashPosition(None, cursor, skip + len(taken)), length)
-            if following == 0:
-                return HashPage(sorted(page), None, length)
-            cursor, skip = following, 0
-            if len(page) >= limit:
-                return HashPage(sorted(page), HashPosition(None, cursor, 0), length)
-
-
-def by_field(
-    command: tuple[Any, ...], fields: dict[RedisBytes, RedisBytes]
-) -> list[tuple[str, RedisBytes]]:
-    """A hash read whole (``command``'s reply), its fields in field order."""
-    return sorted((text(field), raw) for field, raw in fields.items())
-
-
-def batch_by_field(command: tuple[Any, ...], reply: Any) -> list[tuple[str, RedisBytes]]:
-    """An HSCAN batch (``command``'s reply: cursor, fields), its fields in field order: the
-    order pages walk a batch in (``HashPosition.skip``)."""
-    return by_field(command, reply[1])
-
-
-def whole_page(
-    ordered: list[tuple[str, RedisBytes]], after: str | None, limit: int, length: int
-) -> HashPage:
-    """A page of a hash read whole (its fields in field order): the fields after ``after``."""
-    start = 0 if after is None else bisect_right([name for name, _ in ordered], after)
-    page = ordered[start : start + limit]
-    following = HashPosition(page[-1][0]) if start + limit < len(ordered) else None
-    return HashPage(page, following, length)
 
 
 # The shape of each command's stored values in its reply (see Source._bound).

@@ -10,7 +10,8 @@ from .. import keys
 from ..errors import NotFound
 from ..keys import RedisBytes
 from .base import CorruptValue, Decoded, Lenient, decode_all, one, skip
-from .source import READ_BATCH, FamilyPosition, HashPage, HashPosition, Source
+from .paging import FamilyPosition, HashPage, HashPosition, hash_page, hashes_page
+from .source import READ_BATCH, Source
 
 __all__ = [
     "TICK",
@@ -95,7 +96,7 @@ async def read_exchange_tickers(
         if not found and not await src.command("EXISTS", key):
             raise NotFound(f"no tickers on {exchange}")
         return _ticks(exchange, found)
-    page = await src.hash_page(key, position, limit)
+    page = await hash_page(src, key, position, limit)
     if page.length == 0:
         raise NotFound(f"no tickers on {exchange}")
     return _ticks(exchange, page.fields, page)
@@ -119,7 +120,7 @@ async def _page(
     limit: int,
     exact: bool = True,
 ) -> AllTicks:
-    page = await src.hashes_page(found, position, limit, exact=exact)
+    page = await hashes_page(src, found, position, limit, exact=exact)
     groups = [
         _ticks(exchange, hash_page.fields, hash_page) for exchange, _, hash_page in page.pages
     ]
