@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from . import openapi
 from .auth import Auth, Authorize
-from .errors import ApiError, BadRequest, ErrorBody, ErrorOut, MethodNotAllowed, NotFound
+from .errors import INTERNAL, ApiError, BadRequest, MethodNotAllowed, NotFound
 from .internals import LeanStarlette
 from .layers import RequestId, RouteApp
 from .logsafe import clean
@@ -163,8 +163,7 @@ def _not_a_path(method: str) -> ApiError:
 
 async def internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", clean(request.method, 20), clean(request.url.path))
-    body = ErrorOut(ErrorBody(500, "internal", "internal error"))
-    return _ReplyResponse(Reply.json(body, 500))
+    return _ReplyResponse(Reply.error(INTERNAL))
 
 
 class _ReplyResponse(Response):

@@ -57,12 +57,13 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers
 
-    def body(self) -> msgspec.Struct:
-        """The answer's body: ``ErrorOut`` (a route with its own failure shape overrides it)."""
-        return self.error_out()
-
     def error_out(self) -> ErrorOut:
         return ErrorOut(ErrorBody(self.status, self.code, self.message))
+
+
+INTERNAL = ApiError("internal error")
+"""The one answer to a failure nothing expected: 500 ``internal`` (its cause is logged, never
+sent)."""
 
 
 class BadRequest(ApiError):

@@ -47,7 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import metrics
 from .auth import Auth, Resource, token_of
 from .context import Ctx
-from .errors import ApiError, ErrorBody, ErrorOut, from_redis
+from .errors import INTERNAL, ApiError, from_redis
 from .logsafe import clean
 from .readers.recorder import Recorder
 from .redis_clients import Backend
@@ -75,8 +75,6 @@ class Call:
 
 Layer = Callable[[Call], Awaitable[Reply]]
 
-INTERNAL = ErrorOut(ErrorBody(500, "internal", "internal error"))
-
 
 class Observe:
     def __init__(self, inner: Layer, endpoint: Endpoint) -> None:
@@ -91,8 +89,9 @@ class Observe:
 
 
 class MapErrors:
-    def __init__(self, inner: Layer) -> None:
+    def __init__(self, inner: Layer, endpoint: Endpoint) -> None:
         self.inner = inner
+        self.failure = endpoint.failure
 
     async def __call__(self, call: Call) -> Reply:
         try:
@@ -100,12 +99,13 @@ class MapErrors:
         except ApiError as exc:
             return Reply.error(exc)
         except (RedisError, TimeoutError) as exc:
-            return Reply.error(from_redis(exc))
+            error = from_redis(exc)
+            return Reply.error(error, None if self.failure is None else self.failure(error))
         except Exception:
             request = call.request
             method, path = clean(request.method, 20), clean(request.url.path)
             log.exception("unhandled error on %s %s", method, path)
-            return Reply.json(INTERNAL, 500)
+            return Reply.error(INTERNAL)
 
 
 class Authenticate:
@@ -127,7 +127,7 @@ class Pace:
     def __init__(self, inner: Layer, endpoint: Endpoint, auth: Auth) -> None:
         self.inner = inner
         self.route = endpoint.template
-        self.stream = endpoint.is_raw and endpoint.response.stream_headers is not None  # type: ignore[attr-defined]
+        self.stream = endpoint.stream_headers is not None
         self.auth = auth
 
     async def __call__(self, call: Call) -> Reply:
@@ -271,7 +271,7 @@ class CallHandler:
         self.handler = endpoint.handler
         self.backend = backend
         self.headers = {"Cache-Control": "no-store"} if endpoint.no_store else None
-        self.stream_headers = None if not endpoint.is_raw else endpoint.response.stream_headers  # type: ignore[attr-defined]
+        self.stream_headers = endpoint.stream_headers
         self.lists = None if endpoint.lists is None else endpoint.lists.value
 
     async def __call__(self, call: Call) -> Reply:
@@ -315,7 +315,7 @@ def build_pipeline(endpoint: Endpoint, backend: Backend, auth: Auth) -> Layer:
         layer = Pace(layer, endpoint, auth)
     if checked:
         layer = Authenticate(layer, endpoint, auth)
-    return Observe(MapErrors(layer), endpoint)
+    return Observe(MapErrors(layer, endpoint), endpoint)
 
 
 class RouteApp:

@@ -195,7 +195,6 @@ def _responses(
             ok["headers"] = response.headers
         responses["200"] = ok
         responses.update(response.other_responses)
-        reads_cache = response.reads_cache
     else:
         ok = {"description": "OK", "content": _json(refs[response])}
         if endpoint.no_store:
@@ -207,18 +206,17 @@ def _responses(
                 }
             }
         responses["200"] = ok
-        reads_cache = True
     # With auth configured, 401/403 apply to every route: settings may close even /health and
     # the docs.
     statuses = [401, 403, 404, 405] if secured else [404, 405]
     if endpoint.params:
         statuses.append(400)
-    if reads_cache:
+    if endpoint.reads_cache:
         statuses.extend(REDIS_FAILURES)
     for status in sorted(statuses):
         if str(status) in responses:  # set by the marker's other_responses
             continue
-        if status in (503, 504) and endpoint.own_failure_shape:
+        if status in REDIS_FAILURES and endpoint.failure is not None:
             text = ERRORS[status][2]
             responses[str(status)] = {"description": text, "content": _json(refs[response])}
         else:

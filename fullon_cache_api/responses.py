@@ -59,8 +59,9 @@ class Reply:
         return cls(status, encode(body), headers)
 
     @classmethod
-    def error(cls, error: ApiError) -> Reply:
-        return cls.json(error.body(), error.status, dict(error.headers or {}))
+    def error(cls, error: ApiError, body: msgspec.Struct | None = None) -> Reply:
+        """The error's answer: ``ErrorOut``, or ``body`` (a route's own failure shape)."""
+        return cls.json(body or error.error_out(), error.status, dict(error.headers or {}))
 
     @classmethod
     def raw(cls, response: Response) -> Reply:

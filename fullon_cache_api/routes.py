@@ -102,7 +102,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="service",
         access=Access.PROBE,
         etag=False,
-        own_failure_shape=True,
+        failure=service.unhealthy,
         family=Family.OPEN,
     ),
     Endpoint(
@@ -133,6 +133,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="service",
         etag=False,
         family=Family.SERVICE,
+        reads_cache=False,
     ),
     # Docs
     Endpoint(
@@ -143,6 +144,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         access=Access.DOCS,
         etag=False,
         family=Family.OPEN,
+        reads_cache=False,
     ),
     Endpoint(
         "/docs",
@@ -152,6 +154,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         access=Access.DOCS,
         etag=False,
         family=Family.OPEN,
+        reads_cache=False,
     ),
     Endpoint(
         "/docs/{asset}",
@@ -161,10 +164,27 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="docs",
         access=Access.DOCS,
         family=Family.OPEN,
+        reads_cache=False,
     ),
     # Pages for people, open like the docs; each answer carries its own ETag.
-    Endpoint("/", ui.home_page, ui.Page, tag="ui", access=Access.DOCS, family=Family.OPEN),
-    Endpoint("/ui", ui.live_page, ui.Page, tag="ui", access=Access.DOCS, family=Family.OPEN),
+    Endpoint(
+        "/",
+        ui.home_page,
+        ui.Page,
+        tag="ui",
+        access=Access.DOCS,
+        family=Family.OPEN,
+        reads_cache=False,
+    ),
+    Endpoint(
+        "/ui",
+        ui.live_page,
+        ui.Page,
+        tag="ui",
+        access=Access.DOCS,
+        family=Family.OPEN,
+        reads_cache=False,
+    ),
     Endpoint(
         "/ui/{asset}",
         ui.live_asset,
@@ -173,6 +193,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="ui",
         access=Access.DOCS,
         family=Family.OPEN,
+        reads_cache=False,
     ),
     # Tickers
     Endpoint(
@@ -226,6 +247,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         tag="stream",
         etag=False,
         family=Family.MARKET,
+        stream_headers=stream.HEADERS,
     ),
     # Accounts
     Endpoint(

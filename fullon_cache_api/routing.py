@@ -16,7 +16,7 @@ import functools
 import inspect
 import re
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from .actions import Action
 from .envelopes import Envelope
+from .errors import ApiError
 from .params import IdKind, Param
 
 __all__ = ["Access", "Endpoint", "Family", "Handler", "Raw", "Socket", "template"]
@@ -77,10 +78,6 @@ class Raw:
     headers: ClassVar[dict[str, dict[str, Any]]] = {}
     other_responses: ClassVar[dict[str, dict[str, Any]]] = {}
     """Responses by status, e.g. a 304, or an error with a code of its own."""
-    reads_cache: ClassVar[bool] = False
-    """Whether its Redis failures (502/503/504) apply."""
-    stream_headers: ClassVar[dict[str, str] | None] = None
-    """For a stream: its headers, which a HEAD request gets without opening the stream."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +87,11 @@ class Endpoint:
     Policy: ``access`` (who may call it), ``no_store`` (``Cache-Control: no-store``: account,
     order, trade, bot and process data), ``etag`` (conditional GET: a JSON answer gets a weak
     ETag from the stored bytes it is built from and the clock's choices, a raw answer may carry
-    its own; 304 when ``If-None-Match`` holds it), ``own_failure_shape`` (its Redis failures
-    answer in its own shape, not ``ErrorOut``: /health, for load balancers), ``heavy`` (it
+    its own; 304 when ``If-None-Match`` holds it), ``failure`` (its Redis failures, 502/503/504,
+    answer in the shape this builds from the error, not ``ErrorOut``: /health, for load
+    balancers), ``reads_cache`` (whether Redis failures apply to it at all),
+    ``stream_headers`` (a stream: its headers, which a HEAD request gets without opening it; it
+    takes one of the token's stream slots), ``heavy`` (it
     reads the whole cache: identical requests share one answer, also for as long after as it
     took, and a few are worked out at once per process), ``family`` (which token scope reads
     it; a route of none is read by ``*`` tokens only), ``lists`` (its answer's ``items`` each
@@ -106,7 +106,9 @@ class Endpoint:
     access: Access = Access.GUARDED
     no_store: bool = False
     etag: bool = True
-    own_failure_shape: bool = False
+    failure: Callable[[ApiError], Any] | None = None
+    reads_cache: bool = True
+    stream_headers: Mapping[str, str] | None = None
     heavy: bool = False
     family: Family | None = None
     lists: IdKind | None = None
@@ -124,6 +126,8 @@ class Endpoint:
             raise ValueError(
                 f"{self.path}: {self.handler.__name__} takes {taken} but the route declares {names}"
             )
+        if self.stream_headers is not None and not self.is_raw:
+            raise ValueError(f"{self.path}: a stream answers a raw response")
         if self.lists is not None and self.heavy:
             raise ValueError(f"{self.path}: a shared (heavy) answer cannot be kept per token")
         answer = typing.get_type_hints(self.handler).get("return")

@@ -65,8 +65,6 @@ class TickerEvents(Raw):
             "streams already.",
         )
     }
-    reads_cache: ClassVar[bool] = True
-    stream_headers: ClassVar[dict[str, str] | None] = HEADERS
 
 
 async def stream_tickers(ctx: Ctx, exchange: str | None, symbols: list[str] | None) -> EventStream:

@@ -1,10 +1,11 @@
 """Where readers read from: a ``Source``, the one path of every Redis read.
 
 Every command it sends touches a bounded amount of data, whatever is stored: hashes are read
-whole only up to ``READ_BATCH`` fields (HLEN says), beyond that in ``HSCAN`` pages (``paging``); lists in
-``LRANGE`` windows; pipelines are sent in chunks of ``READ_BATCH`` commands. Keys are looked up
-in the key index (``keyspace``), never walked for a request. So no command the API sends holds
-Redis for long, and the writers that share it are never kept waiting.
+whole only up to ``READ_BATCH`` fields (HLEN says), beyond that in ``HSCAN`` pages (see
+``paging``); lists in ``LRANGE`` windows; pipelines are sent in chunks of ``READ_BATCH``
+commands. Keys are looked up in the key index (``keyspace``), never walked for a request. So no
+command the API sends holds Redis for long, and the writers that share it are never kept
+waiting.
 
 Replies are bounded too: a stored value larger than ``max_value_bytes`` is replaced by an
 ``Oversized`` marker (never decoded: skipped in listings, 502 alone), and a reply larger than

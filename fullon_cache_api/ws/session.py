@@ -59,7 +59,7 @@ AuthenticateWebSocket = Callable[[WebSocket], Awaitable[object]]
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
-INTERNAL = ("INTERNAL_ERROR", "Internal server error")
+INTERNAL_FRAME = ("INTERNAL_ERROR", "Internal server error")
 
 
 class SocketSlots:
@@ -393,9 +393,9 @@ class Session:
             error = failure
         except Exception:
             log.exception("%s failed on %s", action.name, self.socket.path)
-            error = INTERNAL
+            error = INTERNAL_FRAME
         code, text = error
-        return envelope.error(request_id, code, text or INTERNAL[1], self.ctx.now())
+        return envelope.error(request_id, code, text or INTERNAL_FRAME[1], self.ctx.now())
 
     def _route(self, action: Action) -> str:
         return f"{self.socket.template}#{action.name}"
