@@ -35,6 +35,7 @@ from websockets.sync.client import ClientConnection, connect
 from fullon_cache_api import Settings, create_app
 from fullon_cache_api.handlers import ui
 from fullon_cache_api.routes import ROUTES
+from fullon_cache_api.tokens import digest
 
 from support import MOUNT, READER, expect, http_client, serve_api, serve_mounted
 
@@ -295,11 +296,19 @@ VIEW = """(() => {
     accounts: rows("account-rows"),
     problems: Object.fromEntries([...document.querySelectorAll("section")].map(
       (section) => [section.id, section.querySelector(".problem").textContent])),
+    forbidden: [...document.querySelectorAll("section.forbidden")].map((section) => section.id),
+    tablesShown: [...document.querySelectorAll("section")].filter(
+      (section) => section.querySelector("table").offsetParent !== null).map((s) => s.id),
     tokenAsked: !document.getElementById("token-form").hidden,
     tokenNote: document.getElementById("token-note").textContent,
     overflow: document.documentElement.scrollWidth > window.innerWidth,
   };
 })()"""
+# Types a token into the page's token field and sends it, as a person does.
+SUBMIT = (
+    "document.getElementById('token').value = {!r}; "
+    "document.getElementById('token-form').requestSubmit();"
+)
 
 
 @contextmanager
@@ -500,13 +509,9 @@ def test_live_page_mounted_asks_for_a_token_and_reconnects(
     ):
         view = tab.wait_for("the token field", lambda v: v["tokenAsked"] and v["state"] == "token")
         assert view["tickers"] == {} and view["queues"] == []
-        submit = (
-            "document.getElementById('token').value = {!r}; "
-            "document.getElementById('token-form').requestSubmit();"
-        )
-        tab.evaluate(submit.format("wrong-token"))
+        tab.evaluate(SUBMIT.format("wrong-token"))
         tab.wait_for("the refusal", lambda v: v["tokenNote"] == "That token was refused.")
-        tab.evaluate(submit.format(TOKEN))
+        tab.evaluate(SUBMIT.format(TOKEN))
 
         expected = expected_view(server.base + MOUNT, {"Authorization": f"Bearer {TOKEN}"})
         assert len(expected["tickers"]) == 6 + 1100
@@ -518,3 +523,148 @@ def test_live_page_mounted_asks_for_a_token_and_reconnects(
         assert not view["tokenAsked"]
         assert all(problem == "" for problem in view["problems"].values())
         assert [e for e in tab.errors if "status of 401" not in e] == []  # the provoked ones
+
+
+# With scoped tokens (issue 23): a tokens file of three, each typed into the page's token field.
+SCOPED = {  # name: the token, its scopes, its allow-lists
+    "screen": ("screen-token-for-the-live-page", ["market", "processes"], {}),
+    "owner1": ("owner1-token-for-the-live-page", ["accounts", "orders"], {"ex_ids": ["1"]}),
+    "ops": ("ops-token-for-the-live-page-000", ["*"], {}),
+}
+NOT_ALLOWED = "Not allowed for this token: {}."
+
+
+def bearer(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {SCOPED[name][0]}"}
+
+
+def refusals(base: str, name: str) -> dict[str, float]:
+    """How many requests of the token ``name`` the API refused, by reason (its /metrics)."""
+    with httpx.Client(base_url=base, timeout=60) as api:
+        response = api.get("/metrics", headers=bearer("ops"))
+    assert response.status_code == 200, response.text
+    counts: dict[str, float] = {}
+    line = r"^fullon_cache_api_refusals_total\{(.*)\} (\S+)$"
+    for labels, n in re.findall(line, response.text, re.M):
+        label = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if label["token"] == name:
+            counts[label["reason"]] = float(n)
+    return counts
+
+
+@contextmanager
+def scoped_page(name: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[Tab, str]]:
+    """The live page of a real server with the tokens file of ``SCOPED``, the token ``name``
+    typed in when it asks for one; with the server's address."""
+    entries = []
+    for entry, (token, scopes, lists) in SCOPED.items():
+        entries += ["[[tokens]]", f'name = "{entry}"', f'sha256 = "{digest(token)}"']
+        entries += [
+            f"{key} = {json.dumps(value)}" for key, value in {"scopes": scopes, **lists}.items()
+        ]
+    path = tmp_path / "tokens.toml"
+    path.write_text("\n".join(entries) + "\n")
+    env = {"REDIS_URL": redis_url, "FULLON_CACHE_API_TOKENS_FILE": str(path)}
+    with (
+        serve_api(env=env) as server,
+        chromium_tab(f"{server.base}/ui?refresh=1", tmp_path / "profile") as tab,
+    ):
+        tab.wait_for("the token field", lambda v: v["tokenAsked"])
+        tab.evaluate(SUBMIT.format(SCOPED[name][0]))
+        yield tab, server.base
+
+
+def refused(why: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
+    """The panels of ``why`` (and only they) say the token may not read them, and why."""
+
+    def done(view: dict[str, Any]) -> bool:
+        messages = {panel: NOT_ALLOWED.format(reason) for panel, reason in why.items()}
+        return sorted(view["forbidden"]) == sorted(why) and all(
+            view["problems"][panel] == message for panel, message in messages.items()
+        )
+
+    return done
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_live_page_with_a_market_and_processes_token(settings, snapshot, admin, tmp_path) -> None:
+    """``screen`` may read market data and processes: the tickers (live) and the processes show
+    the cache and follow its writers; the order queues and the accounts say the token may not
+    read them, and why, in place of their tables, and are not asked again (one refusal each in
+    the API's count, once the others were read again)."""
+    heartbeat_all(admin)
+    with scoped_page("screen", settings.redis_url, tmp_path) as (tab, base):
+        expected = expected_view(base, bearer("ops"))
+        why = {
+            "queues": "this token's scopes do not include the orders scope",
+            "accounts": "this token's scopes do not include the accounts scope",
+        }
+
+        def done(view: dict[str, Any]) -> bool:
+            shown = {k: number(v["price"]) for k, v in view["tickers"].items()}
+            return (
+                refused(why)(view)
+                and view["state"] == "live"
+                and shown == expected["tickers"]
+                and view["summary"] == expected["summary"]
+                and [row[:3] for row in view["processes"]] == expected["processes"]
+            )
+
+        view = tab.wait_for("the snapshot and the refusals", done)
+        assert view["tablesShown"] == ["tickers", "processes"]
+        assert view["queues"] == view["accounts"] == []
+        assert view["problems"]["tickers"] == view["problems"]["processes"] == ""
+
+        write_tick(admin, "binance", "BTC/USDT", 12345.5)
+        tab.wait_for("the new tick", price_of("binance BTC/USDT", 12345.5))
+        key = next(admin.scan_iter("process:data:bot:bot_41:*"))
+        admin.set(
+            key, json.dumps({**json.loads(admin.get(key)), "status": "running"}), keepttl=True
+        )
+        running = ["bot_41", "bot", "running"]
+        view = tab.wait_for(
+            "the process read again", lambda v: running in [row[:3] for row in v["processes"]]
+        )
+        assert refused(why)(view)
+        assert refusals(base, "screen") == {"scope": 2}  # /orders/queues, /accounts: once each
+        assert [e for e in tab.errors if not re.search(r"status of 40[13]", e)] == []
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_live_page_with_an_account_owners_token(settings, snapshot, admin, tmp_path) -> None:
+    """``owner1`` may read accounts and orders of ex_id 1 only: the accounts panel lists that
+    account alone and follows it; the tickers (the stream too), the processes and the order
+    queues (a listing across accounts) say the token may not read them, and why, in place of
+    their tables, and are not asked again."""
+    with scoped_page("owner1", settings.redis_url, tmp_path) as (tab, base):
+        accounts = [row for row in expected_view(base, bearer("ops"))["accounts"] if row[0] == "1"]
+        assert accounts == [["1", "2", "2"]]
+        why = {
+            "tickers": "this token's scopes do not include the market scope",
+            "processes": "this token's scopes do not include the processes scope",
+            "queues": "this token reads only its own accounts: name one",
+        }
+
+        def done(view: dict[str, Any]) -> bool:
+            own = [row[:3] for row in view["accounts"]] == accounts
+            return refused(why)(view) and view["state"] == "forbidden" and own
+
+        view = tab.wait_for("the account and the refusals", done)
+        assert view["tablesShown"] == ["accounts"]
+        assert view["tickers"] == {} and view["processes"] == view["queues"] == []
+        assert view["summary"] == "" and view["problems"]["accounts"] == ""
+
+        eth = {"free": 1.0, "used": 0.0, "total": 1.0}
+        for ex_id in ("1", "2"):  # a third currency each; only ex_id 1 is shown
+            balances = json.loads(admin.hget("accounts", ex_id))
+            admin.hset("accounts", ex_id, json.dumps({**balances, "ETH": eth}))
+        view = tab.wait_for(
+            "the account read again",
+            lambda v: [row[:3] for row in v["accounts"]] == [["1", "3", "2"]],
+        )
+        assert refused(why)(view)
+        # /stream/tickers, /processes/health and /processes; /orders/queues: once each
+        assert refusals(base, "owner1") == {"scope": 3, "allow_list": 1}
+        assert [e for e in tab.errors if not re.search(r"status of 40[13]", e)] == []

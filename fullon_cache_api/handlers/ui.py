@@ -79,7 +79,7 @@ async def live_page(ctx: Ctx) -> Response:
 
     Tickers come from `/stream/tickers`, the other panels are read every few seconds
     (`?refresh=` seconds, default 5). When the API answers 401, the page asks for a bearer token
-    and sends it on every request."""
+    and sends it on every request; a panel the token may not read (403) says so."""
     return await _page(ctx, "live.html")
 
 

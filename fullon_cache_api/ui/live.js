@@ -5,6 +5,8 @@
 // (EventSource cannot send an Authorization header), plus GET /tickers each time the stream
 // (re)subscribes, so that nothing written while it was down is missed. The other panels are
 // read every few seconds; each says when it fails and keeps its last answer, the others go on.
+// A panel the token may not read (403: its scopes or allow-lists) says so and is not asked again
+// with that token: each refusal is logged and counted by the API.
 // Every URL starts at the app's root path (data-root): the page works standalone and mounted.
 // The page is built with DOM calls only: its Content-Security-Policy refuses HTML strings.
 (function () {
@@ -22,10 +24,11 @@
   let tickStaleS = 60; // a tick older is stale: the API's max_age, read from /tickers/health
 
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, sentWith) {
       super(message);
       this.status = status;
       this.code = code;
+      this.token = sentWith; // the token the request carried (undefined: not known)
     }
   }
 
@@ -53,7 +56,7 @@
     // token was given (or changed) must not throw away the one given since.
     if (response.status === 401 && sentWith === token) tokenRefused();
     const message = (error && error.message) || response.statusText || "no answer";
-    return new ApiError(response.status, error && error.code, message);
+    return new ApiError(response.status, error && error.code, message, sentWith);
   }
 
   // A successful answer, or an ApiError.
@@ -87,6 +90,14 @@
   function describe(error) {
     if (error instanceof ApiError) return error.status + (error.code ? " " + error.code : "") + ": " + error.message;
     return error.message || String(error);
+  }
+
+  function isForbidden(error) {
+    return error instanceof ApiError && error.status === 403;
+  }
+
+  function notAllowed(error) {
+    return "Not allowed for this token: " + error.message + ".";
   }
 
   // The token ------------------------------------------------------------------------------
@@ -212,7 +223,7 @@
     const problem = section.querySelector(".problem");
     let lastRead = null;
     let busy = false;
-    let deniedTo = null; // the token this panel was refused to (403: its scopes do not cover it)
+    let deniedTo = null; // the token this panel was refused to (403)
     return async function poll() {
       if (busy || (deniedTo !== null && deniedTo === token)) return; // asked again with another
       busy = true;
@@ -224,12 +235,14 @@
         setText(problem, "");
         setText(updated, "Read at " + lastRead.toLocaleTimeString());
       } catch (error) {
-        if (error instanceof ApiError && error.status === 403) {
-          deniedTo = token;
+        if (isForbidden(error)) {
+          deniedTo = error.token; // a late answer for a token given before refuses that one only
+          section.classList.remove("failed");
           section.classList.add("forbidden");
-          setText(problem, "This token may not read this panel (" + error.message + ").");
+          setText(problem, notAllowed(error));
           return;
         }
+        section.classList.remove("forbidden");
         section.classList.add("failed");
         const shown = lastRead ? " Showing what was read at " + lastRead.toLocaleTimeString() + "." : "";
         setText(problem, "Could not read it: " + describe(error) + "." + shown);
@@ -374,7 +387,7 @@
       flush();
       setText(streamProblem, "");
     } catch (error) {
-      if (error instanceof ApiError && error.status === 403) return; // the stream says so
+      if (isForbidden(error)) return; // the stream says so
       setText(streamProblem, "Could not read the tickers: " + describe(error) + ". Live updates go on.");
     }
   }
@@ -383,6 +396,7 @@
     streamState.dataset.state = state;
     const label = { live: "Live", token: "Waiting for a token", forbidden: "Not for this token" };
     setText(streamState, label[state] || "Reconnecting");
+    tickerSection.classList.toggle("forbidden", state === "forbidden");
     setText(streamProblem, problem || "");
   }
 
@@ -473,9 +487,9 @@
           if (!token) await tokenGiven();
           continue;
         }
-        if (error instanceof ApiError && error.status === 403) {
-          setState("forbidden", "This token may not read the tickers (" + error.message + ").");
-          await tokenGiven(); // not retried with the same token
+        if (isForbidden(error)) {
+          setState("forbidden", notAllowed(error));
+          if (error.token === token) await tokenGiven(); // not retried with the same token
           continue;
         }
         wait = backoff;
