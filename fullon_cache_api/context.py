@@ -21,7 +21,7 @@ class Ctx:
     """What a handler gets besides its parameters: the Redis it reads (``source``), the stream
     hub, the settings and the clock, and the app it serves (for the route table)."""
 
-    __slots__ = ("_backend", "_recorder", "_resources", "_source", "app", "root_path")
+    __slots__ = ("_backend", "_lasting", "_recorder", "_resources", "_source", "app", "root_path")
 
     def __init__(
         self,
@@ -29,8 +29,12 @@ class Ctx:
         app: Starlette,
         root_path: str = "",
         recorder: Recorder | None = None,
+        lasting: bool = False,
     ) -> None:
         self._backend = backend
+        self._lasting = lasting
+        """A WebSocket's: every use of ``source`` is a new one (each action and each poll
+        reads what was written before it began, see ``Source.settled``)."""
         self._resources: LoopResources = backend.resources()
         self._recorder = recorder
         self._source: Source | None = None
@@ -43,8 +47,9 @@ class Ctx:
 
     @property
     def source(self) -> Source:
-        """Redis, through the request's recorder when its answer carries an ETag."""
-        if self._source is None:
+        """Redis, through the request's recorder when its answer carries an ETag: one per
+        request (or, ``lasting``, per use)."""
+        if self._source is None or self._lasting:
             resources = self._resources
             limit = self._backend.settings.max_value_bytes
             self._source = Source(

@@ -51,7 +51,6 @@ from redis.exceptions import NoPermissionError, RedisError
 
 from . import keys
 from .errors import TooManyStreams
-from .internals import unread_probe
 from .keys import text
 from .local_cache import LocalCache
 from .metrics import LOCAL_CACHE_EVENTS, POLLERS, STREAM_DROPPED, STREAMS
@@ -543,7 +542,7 @@ class StreamHub:
                 self._patterns = True
             ready.set_result(None)
             if cache is not None and not self._tracking_refused:
-                cache.start(_unread(pubsub.connection))
+                cache.start(pubsub.ping)
             fan_out = asyncio.create_task(self._fan_out(), name="stream hub fan-out")
             silent = 0
             loop = asyncio.get_running_loop()
@@ -616,6 +615,9 @@ class StreamHub:
                 self._inbox_bytes -= len(inbox.popleft()[1])  # the fan-out is far behind
                 STREAM_DROPPED.inc()
             self._inbox_ready.set()
+        elif kind == "pong" and self._cache is not None:
+            data = message["data"]
+            self._cache.pong(data if isinstance(data, bytes) else data.encode())
         elif kind == "message" and self._cache is not None:
             changed = message["data"]
             if changed is None:  # FLUSHALL / FLUSHDB: everything changed
@@ -693,13 +695,3 @@ class StreamHub:
 
 def _ticker_bytes(update: TickerUpdate) -> int:
     return len(update[2]) + len(update[1]) + 64  # the tick, its symbol, the tuple's own share
-
-
-def _unread(connection: Any) -> Callable[[], bool]:
-    """Whether bytes from Redis wait unread on ``connection`` (see ``internals.unread_probe``):
-    without a probe the answer is always yes, and the local cache never serves."""
-    probe = unread_probe(connection)
-    if probe is None:
-        log.warning("local cache off: the hub's connection cannot be watched for unread bytes")
-        return lambda: True
-    return probe

@@ -1,5 +1,5 @@
 """The one place that touches private attributes of the libraries (redis-py's connection and
-pool, asyncio's stream reader under it) or overrides a method they keep for themselves
+pool) or overrides a method they keep for themselves
 (Starlette's ``build_middleware_stack``). Each use is one function or class here, and
 tests/test_internals.py checks every one against the installed versions, so a release that
 moves an attribute fails that test, naming the library's version, instead of the API at run
@@ -7,42 +7,13 @@ time. Each function also degrades to a safe answer when an attribute is gone."""
 
 from __future__ import annotations
 
-import select
-from collections.abc import Callable
-from typing import Any
-
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from starlette.applications import Starlette
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp
 
-__all__ = ["LeanStarlette", "idle_connections", "reset_parser", "unread_probe"]
-
-
-def unread_probe(connection: Any) -> Callable[[], bool] | None:
-    """What tells whether bytes from Redis wait unread on ``connection`` (or its end): parsed
-    into redis-py's parser but not yet taken (two messages that came in one read), read by
-    asyncio but not yet by redis-py, or still in the kernel's buffer (a poll with no wait).
-    redis-py's own ``can_read`` looks at the same buffers. None when the connection cannot be
-    watched (its internals moved, or its socket is closed)."""
-    try:
-        parser = connection._parser
-        stream = connection._reader
-        stream._buffer  # noqa: B018 - checked now, read by the probe
-        stream._eof  # noqa: B018
-        poller = select.poll()
-        poller.register(connection._writer.get_extra_info("socket").fileno(), select.POLLIN)
-    except (AttributeError, OSError):
-        return None
-    hiredis = getattr(parser, "_reader", None)
-    if hiredis is not None and hasattr(hiredis, "has_data"):
-        parsed: Callable[[], bool] = hiredis.has_data
-    elif isinstance(getattr(parser, "_buffer", None), bytes):
-        parsed = lambda: bool(parser._buffer)  # noqa: E731 - redis-py's Python parser
-    else:
-        return None
-    return lambda: parsed() or bool(stream._buffer) or stream._eof or bool(poller.poll(0))
+__all__ = ["LeanStarlette", "idle_connections", "reset_parser"]
 
 
 def idle_connections(pool: ConnectionPool) -> list[AbstractConnection]:

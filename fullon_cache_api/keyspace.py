@@ -105,18 +105,18 @@ class Keyspace:
 
     # what readers ask ------------------------------------------------------------------------
 
-    async def keys(self, prefix: str) -> list[str]:
+    async def keys(self, prefix: str, settled: bool) -> list[str]:
         """The indexed keys that start with ``prefix``, sorted; after the first walk, and with
         every key written before now (that tracking reported) confirmed: a listing that begins
-        after a write of a new key was acknowledged lists it."""
+        after a write of a new key was acknowledged lists it. ``settled``: every write
+        acknowledged before the listing began is reported (``LocalCache.settle``)."""
         built = self._built
         if built is None or (built.done() and built.exception() is not None):
             built = self._built = asyncio.get_running_loop().create_future()
             self._start(self._walker(built), "key index walker")
         if not built.done():
             await asyncio.shield(built)
-        cache = self._cache
-        if cache is not None and await cache.settle():  # the hub has read what waited for it
+        if settled:
             while self._walked != self._epoch:  # tracking reports from a walk on: walk once
                 self._waiting += 1  # a paced walk in flight goes at full speed
                 try:

@@ -6,12 +6,13 @@ Redis then tells it of every write to any key under those prefixes, by any clien
 that never PUBLISH included), on ``__redis__:invalidate``. A reply read from a tracked key is
 kept until such a message names the key.
 
-Never stale beyond the delivery of that message:
-- a kept reply is served only while no message from Redis waits unread on the hub's
-  connection (in the kernel's buffer or asyncio's; when one does, the read lets the hub apply
-  it first): Redis sends the message in the same turn of its event loop as its answer to the
-  write (microseconds apart), so a read that begins after a write was acknowledged does not
-  get the older reply;
+Never stale: a read that begins after a write was acknowledged does not get the older reply.
+- before it serves a kept reply, a read waits for one round trip on the hub's connection (a
+  ``PING`` that the hub sends and reads like its other messages): Redis answers it after every
+  message it owed that connection, so the invalidation of any write acknowledged before the read
+  began has been applied by then. One round trip serves every read that began while the one
+  before it was in flight (``settle``); a round trip not answered within ``SYNC_S`` sends the
+  read to Redis instead;
 - a read in flight when one of its keys is invalidated is not kept (``Read.keep`` refuses);
 - the cache serves only while tracking is known to hold: the hub flushes it and turns it off
   when its connection drops or tracking cannot be set up, and on again once it is;
@@ -25,9 +26,10 @@ Bounded by bytes (estimated), the least recently used going first.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from . import keys
@@ -42,8 +44,9 @@ _HITS, _MISSES, _INVALIDATIONS, _EVICTIONS = (
 )
 MISS: Any = object()
 """What ``LocalCache.get`` gives for a command it does not hold."""
-_SETTLE_TURNS = 4
-"""Turns of the event loop a read waits for the hub to read a message waiting for it."""
+SYNC_S = 1.0
+"""Seconds a read waits for the hub's round trip before it reads Redis instead (the hub's
+heartbeat finds a connection gone in a few seconds, and turns the cache off then)."""
 _ENTRY_OVERHEAD = 200  # bytes an entry costs beyond its stored values (its key, the index)
 # The read commands whose replies are kept: each names its keys (see ``keys_of``).
 _SINGLE_KEY = frozenset(
@@ -113,8 +116,14 @@ class LocalCache:
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self._by_key: dict[str, set[tuple[Any, ...]]] = {}
         self._reads: dict[str, list[Read]] = {}
-        self._unread: Callable[[], bool] = lambda: True
-        """Whether a message from Redis waits unread on the hub's connection."""
+        self._ping: Callable[[bytes], Awaitable[Any]] | None = None
+        """Sends a ``PING`` with its token on the hub's connection (see ``settle``)."""
+        self._tokens = itertools.count()
+        self._sent: tuple[bytes, asyncio.Future[bool]] | None = None
+        """The round trip in flight: its token, and the reads waiting for its answer."""
+        self._next: asyncio.Future[bool] | None = None
+        """The reads that began while a round trip was in flight: they wait for the next."""
+        self._sending: set[asyncio.Future[Any]] = set()
         self.hits = self.misses = self.invalidations = 0
         self._observers: list[Callable[[list[str] | None], None]] = []
 
@@ -128,25 +137,57 @@ class LocalCache:
 
     # the read path ---------------------------------------------------------------------------
 
-    def ready(self) -> bool:
-        """Serving, and no message from Redis waits unread: every write acknowledged before
-        now is applied (a kept reply may be served)."""
-        return self.on and not self._unread()
-
     async def settle(self) -> bool:
-        """``ready``, after a few turns of the loop at most: when a message waits, the hub reads
-        it at once. (Reading then, rather than at once, is what keeps the first read after a
-        write: the invalidation of that write no longer arrives while it is in flight.)"""
-        for _ in range(_SETTLE_TURNS):
-            if not self.on:
-                return False
-            if not self._unread():
-                return True
-            await asyncio.sleep(0)
-        return self.ready()
+        """True once every write Redis acknowledged before this call is applied here (a kept
+        reply may then be served): the answer to a ``PING`` sent on the hub's connection after
+        the call began. False when the cache is off or the answer is late (``SYNC_S``)."""
+        if not self.on:
+            return False
+        waiting = self._next
+        if waiting is None:
+            waiting = self._next = asyncio.get_running_loop().create_future()
+            if self._sent is None:
+                self._send()
+        try:
+            async with asyncio.timeout(SYNC_S):
+                return await asyncio.shield(waiting) and self.on
+        except TimeoutError:
+            return False
+
+    def _send(self) -> None:
+        """The waiting reads' round trip: a ``PING`` with a token of its own."""
+        assert self._ping is not None and self._next is not None
+        token = b"fullon-cache-api-sync-%d" % next(self._tokens)
+        self._sent, self._next = (token, self._next), None
+        task = asyncio.ensure_future(self._ping(token))
+        self._sending.add(task)
+        task.add_done_callback(self._sent_off)
+
+    def _sent_off(self, task: asyncio.Future[Any]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._end_rounds()  # the hub's connection failed: the hub turns the cache off
+
+    def pong(self, data: bytes) -> None:
+        """The hub read the answer to a ``PING`` (``data``: its token): the reads waiting for
+        it go on, and the next round trip is sent for those that began meanwhile."""
+        sent = self._sent
+        if sent is None or data != sent[0]:
+            return  # the hub's own heartbeat, or a round trip given up
+        self._sent = None
+        if not sent[1].done():
+            sent[1].set_result(True)
+        if self._next is not None:
+            self._send()
+
+    def _end_rounds(self) -> None:
+        for waiting in (self._sent[1] if self._sent else None, self._next):
+            if waiting is not None and not waiting.done():
+                waiting.set_result(False)
+        self._sent = self._next = None
 
     def get(self, command: tuple[Any, ...]) -> Any:
-        """The kept reply of ``command``, or ``MISS``; only once ``ready``."""
+        """The kept reply of ``command``, or ``MISS``; only once ``settle`` said so."""
         found = self._entries.get(command)
         if found is None or (found.expires and time.monotonic() >= found.expires):
             return MISS
@@ -230,10 +271,10 @@ class LocalCache:
             _INVALIDATIONS.inc()
         self._measure()
 
-    def start(self, unread: Callable[[], bool]) -> None:
-        """Tracking holds from now on (the hub has set it up); ``unread`` tells whether a
-        message waits unread on the hub's connection."""
-        self._unread = unread
+    def start(self, ping: Callable[[bytes], Awaitable[Any]]) -> None:
+        """Tracking holds from now on (the hub has set it up); ``ping`` sends a ``PING`` with
+        the token given on the hub's connection, whose answer the hub passes to ``pong``."""
+        self._ping = ping
         self.on = True
         for observer in self._observers:  # what was written before is not known
             observer(None)
@@ -241,7 +282,8 @@ class LocalCache:
     def stop(self) -> None:
         """Tracking no longer holds: forget everything; reads go to Redis until ``start``."""
         self.on = False
-        self._unread = lambda: True
+        self._ping = None
+        self._end_rounds()
         self.flush()
 
     def flush(self) -> None:

@@ -1,43 +1,15 @@
-"""The guard of fullon_cache_api.internals: every private attribute of redis-py (and of
-asyncio's stream reader) the API reads is still there in the installed versions. A failure
-names the version that moved it: update internals.py, nothing else."""
+"""The guard of fullon_cache_api.internals: every private attribute of redis-py the API
+reads is still there in the installed versions. A failure names the version that moved it:
+update internals.py, nothing else."""
 
 from __future__ import annotations
 
-import anyio
 import redis
 from redis.asyncio import ConnectionPool
 
-from fullon_cache_api.internals import idle_connections, reset_parser, unread_probe
+from fullon_cache_api.internals import idle_connections, reset_parser
 
 VERSION = f"redis-py {redis.__version__}"
-
-
-async def test_unread_probe_sees_bytes_redis_sent_and_nothing_else(redis_server) -> None:
-    pool = ConnectionPool(port=redis_server.port)
-    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-    try:
-        probe = unread_probe(connection)
-        assert probe is not None, f"{VERSION}: a connection's reader or writer moved"
-        assert probe() is False
-        await connection.send_command("PING")
-        with anyio.fail_after(5):
-            while not probe():  # the reply arrives: unread until redis-py reads it
-                await anyio.sleep(0.01)
-        assert await connection.read_response() == b"PONG"
-        assert probe() is False
-        await connection.send_packed_command(connection.pack_commands([("PING",), ("PING",)]))
-        with anyio.fail_after(5):  # both replies arrive: one read takes both into the parser
-            while not probe():
-                await anyio.sleep(0.01)
-        await anyio.sleep(0.05)
-        assert await connection.read_response() == b"PONG"
-        assert probe() is True, f"{VERSION}: a reply parsed but not taken is not seen"
-        assert await connection.read_response() == b"PONG"
-        assert probe() is False
-    finally:
-        await pool.release(connection)
-        await pool.aclose()
 
 
 async def test_idle_connections_and_a_new_parser(redis_server) -> None:

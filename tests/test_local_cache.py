@@ -80,13 +80,17 @@ def tick(price: float) -> str:
 # What Redis is sent --------------------------------------------------------------------------
 
 
-async def test_1000_reads_of_an_unchanged_ticker_cost_at_most_50_commands(client, admin) -> None:
+async def test_1000_reads_of_an_unchanged_ticker_read_nothing_from_redis(client, admin) -> None:
+    """One read (the first, with its key's TTL); besides, each request's one round trip is the
+    hub's freshness ``PING`` (and the ``SWAPDB`` watcher's INFO)."""
     await wait_on(client)
     before = calls(admin)
     for _ in range(1000):
         assert expect(await client.get(BTC))["price"] == 300.0
     commands = sent(before, calls(admin))
-    assert sum(commands.values()) <= 50, commands
+    assert commands.pop("ping") <= 1000 + 2, commands  # and the hub's heartbeats
+    commands.pop("info", None)
+    assert commands == {"hget": 1, "pttl": 1}
     info = await local_cache(client)
     assert info["hits"] >= 999 and info["entries"] >= 1 and info["bytes"] > 0, info
 
@@ -97,7 +101,10 @@ async def test_an_exchange_read_again_is_served_from_memory(client, admin) -> No
     before = calls(admin)
     for _ in range(100):
         assert expect(await client.get("/tickers/binance")) == first
-    assert sum(sent(before, calls(admin)).values()) <= 2  # the hub's heartbeat at most
+    commands = sent(before, calls(admin))
+    assert commands.pop("ping") <= 100 + 2, commands  # one a request, and the heartbeats
+    commands.pop("info", None)  # the SWAPDB watcher's
+    assert commands == {}
 
 
 async def test_identical_reads_in_flight_share_one_command(client, uncached, admin) -> None:
@@ -319,13 +326,78 @@ def test_no_read_is_older_than_a_write_acknowledged_before_it_began(redis_server
     assert report.reads == 1200 and report.hits > 0, report
 
 
+class LateReplies:
+    """A TCP proxy to Redis that hands on what Redis sends ``delay`` seconds late, in order:
+    through it, the hub hears of a write long after the writer's own connection (direct to
+    Redis) had it acknowledged."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.port, self.delay = port, delay
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        redis_r, redis_w = await asyncio.open_connection("127.0.0.1", self.port)
+        late: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        async def pump(reader: asyncio.StreamReader, write: Any) -> None:
+            while data := await reader.read(65536):
+                write(data)
+
+        async def hand_on() -> None:
+            while True:
+                due, data = await late.get()
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                client_w.write(data)
+
+        for work in (
+            pump(client_r, redis_w.write),
+            pump(redis_r, lambda data: late.put_nowait((loop.time() + self.delay, data))),
+            hand_on(),
+        ):
+            task = asyncio.create_task(work)
+            self._tasks.add(task)
+
+
+async def test_a_read_after_an_acknowledged_write_waits_for_its_late_invalidation(
+    redis_server, admin
+) -> None:
+    """Redis's invalidation reaches the hub 50 ms after the writer's acknowledgment: the read
+    that follows the write still answers the new value, and the cache serves the reads
+    between writes."""
+    async with LateReplies(redis_server.port, delay=0.05) as port:
+        url = reader_url(redis_server).replace(f":{redis_server.port}/", f":{port}/")
+        app = create_app(Settings(redis_url=url, **PATIENT), clock=Clock(WRITTEN_AT + 30))
+        async with lifespan(app), http_client(app) as http:
+            await wait_on(http)
+            for price in (310.0, 311.0, 312.0):
+                admin.hset("tickers:binance", "BTC/USDT", tick(price))
+                for _ in range(3):
+                    assert expect(await http.get(BTC))["price"] == price
+            assert (await local_cache(http))["hits"] >= 6
+
+
 # The cache itself (no Redis: its bookkeeping) --------------------------------------------------
 
 
 def cache(max_bytes: int = 10_000) -> LocalCache:
     made = LocalCache(max_bytes)
-    made.start(lambda: False)  # nothing unread: tracking holds
+    made.start(unsent)  # tracking holds (these tests read the cache without ``settle``)
     return made
+
+
+async def unsent(token: bytes) -> None:
+    """A hub's ``PING`` that goes nowhere: ``pong`` is called by the test itself."""
 
 
 COMMAND = ("HGET", "tickers:binance", "BTC/USDT")
@@ -357,16 +429,48 @@ def test_a_flush_or_a_stop_drops_reads_in_flight_too() -> None:
     assert kept.open(COMMAND) is None  # off: nothing is kept until tracking is back
 
 
-def test_nothing_is_served_while_a_message_waits_unread() -> None:
+async def test_a_read_waits_for_a_round_trip_sent_after_it_began() -> None:
+    """The ordering the cache rests on: a read is served only after the answer to a ``PING``
+    sent after it began; reads that begin while one is in flight share the next."""
     kept = LocalCache(10_000)
-    waiting = [False]
-    kept.start(lambda: waiting[0])
-    read = kept.open(COMMAND)
-    assert read is not None
-    read.keep(COMMAND, b"x", 1, [-1])
-    assert kept.ready() and kept.get(COMMAND) == b"x"
-    waiting[0] = True
-    assert not kept.ready()
+    pings: list[bytes] = []
+
+    async def ping(token: bytes) -> None:
+        pings.append(token)
+
+    kept.start(ping)
+    first = asyncio.create_task(kept.settle())
+    await asyncio.sleep(0.01)
+    assert len(pings) == 1 and not first.done()
+    later = [asyncio.create_task(kept.settle()) for _ in range(3)]  # begun while it flies
+    await asyncio.sleep(0.01)
+    assert len(pings) == 1
+    kept.pong(b"")  # the hub's own heartbeat answers nothing
+    await asyncio.sleep(0.01)
+    assert not first.done()
+    kept.pong(pings[0])
+    assert await first is True
+    await asyncio.sleep(0.01)
+    assert len(pings) == 2 and not any(task.done() for task in later)
+    kept.pong(pings[0])  # an answer given twice opens nothing
+    await asyncio.sleep(0.01)
+    assert not any(task.done() for task in later)
+    kept.pong(pings[1])
+    assert await asyncio.gather(*later) == [True, True, True]
+    waiting = asyncio.create_task(kept.settle())
+    await asyncio.sleep(0.01)
+    kept.stop()  # the hub's connection dropped: reads go to Redis
+    assert await waiting is False and await kept.settle() is False
+
+
+async def test_a_failed_round_trip_sends_the_read_to_redis() -> None:
+    kept = LocalCache(10_000)
+
+    async def broken(token: bytes) -> None:
+        raise ConnectionError("gone")
+
+    kept.start(broken)
+    assert await kept.settle() is False
 
 
 def test_least_recently_used_go_first_and_no_entry_takes_over_a_quarter() -> None:

@@ -86,6 +86,7 @@ class Source:
 
     __slots__ = (
         "_ran_since",
+        "_settled",
         "cache",
         "flights",
         "keyspace",
@@ -110,6 +111,15 @@ class Source:
         self.cache = cache
         self.recorder = recorder
         self._ran_since = perf_counter()
+        self._settled: bool | None = None
+
+    async def settled(self) -> bool:
+        """Whether the local cache may serve this source's reads: every write acknowledged
+        before its first read is applied there (``LocalCache.settle``, asked once: a source
+        serves one request, or one WebSocket action or poll)."""
+        if self._settled is None:
+            self._settled = self.cache is not None and await self.cache.settle()
+        return self._settled
 
     async def _pause(self) -> None:
         """After a reply from the local cache: let other requests run when this one has run
@@ -143,7 +153,7 @@ class Source:
         """One command's reply, or its error reply: the local cache's, or one round trip shared
         with the identical commands in flight."""
         cache = self.cache
-        if cache is not None and (cache.ready() or await cache.settle()):
+        if cache is not None and await self.settled():
             reply = cache.get(command)
             if reply is not MISS:
                 await self._pause()
@@ -167,7 +177,7 @@ class Source:
         ``ResponseError`` (see ``base.usable``)."""
         replies: list[Any] = [MISS] * len(commands)
         cache = self.cache
-        if cache is not None and (cache.ready() or await cache.settle()):
+        if cache is not None and await self.settled():
             replies = [cache.get(tuple(command)) for command in commands]
         missing = [index for index, reply in enumerate(replies) if reply is MISS]
         if len(missing) == 1:
@@ -286,7 +296,7 @@ class Source:
     async def keys(self, prefix: str) -> list[str]:
         """The keys of fullon_cache's families that start with ``prefix``, sorted: a lookup in
         the key index, no Redis command (see ``keyspace``)."""
-        return await self.keyspace.keys(prefix)
+        return await self.keyspace.keys(prefix, await self.settled())
 
     async def family_keys(
         self, prefix: str, parse: Callable[[str], P | None]

@@ -240,7 +240,9 @@ class Session:
         self.auth = app.auth
         self.websocket = websocket
         self.settings = app.backend.settings
-        self.ctx = Ctx(app.backend, websocket.app, websocket.scope.get("root_path", ""))
+        self.ctx = Ctx(
+            app.backend, websocket.app, websocket.scope.get("root_path", ""), lasting=True
+        )
         # /ws has no connection id in its path: its stream keys take a new one
         self.connection_id: str = websocket.path_params.get("connection_id") or uuid.uuid4().hex
         self.envelope = app.socket.envelope
