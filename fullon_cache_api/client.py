@@ -94,12 +94,14 @@ class Retry:
     ``most`` seconds; a ``Retry-After`` is waited for at least, and one longer than ``most``
     is not waited for (the error is raised). ``attempts``: tries of a request in all (1: none
     again). ``reconnects``: a stream's connections in a row that fail or end before it gives
-    up (``None``: it never does)."""
+    up (``None``: it never does). ``scale``: each wait is slept for this share of it (a
+    test's shortcut, e.g. 0.001; logs name the whole wait)."""
 
     attempts: int = 4
     first: float = 0.5
     most: float = 30.0
     reconnects: int | None = None
+    scale: float = 1.0
 
     def wait(self, failures: int, limit: int | None, retry_after: str | None) -> float | None:
         """Seconds to wait after the ``failures``-th failure in a row, or None: give up."""
@@ -212,7 +214,7 @@ class _Client(abc.ABC):
                 return response, body
             error = _error(response.status_code, body)
             log.warning("GET %s: %s; again in %.2f s", request.url.path, _named(error), wait)
-            await self._sleep(wait)
+            await self._sleep(wait * self.retry.scale)
 
     def _keep(self, url: str, response: httpx.Response, body: bytes) -> None:
         assert self._kept is not None
@@ -263,7 +265,7 @@ class _Client(abc.ABC):
                         retry_after = response.headers.get("retry-after")
                     else:
                         failures = 0
-                        events = _EventParser(types)
+                        events = _EventParser(types, last_id)
                         async for line in self._lines(response):
                             if (event := events.feed(line)) is not None:
                                 last_id = event.id
@@ -282,7 +284,7 @@ class _Client(abc.ABC):
                 return
             ended = "ended" if error is None else _named(error)
             log.info("GET %s: %s; reconnecting in %.2f s", path, ended, wait)
-            await self._sleep(wait)
+            await self._sleep(wait * self.retry.scale)
 
 
 class CacheClient(_Client):
@@ -408,13 +410,14 @@ def _iterate(generator: Any) -> Iterator[Any]:
 
 class _EventParser:
     """Server-Sent Events from a stream's lines: an ``Event`` at the end of each (a blank
-    line), and a ``subscribed`` one from the comment that begins the stream."""
+    line), and a ``subscribed`` one from the comment that begins the stream. ``last_id``: the
+    id of the stream's last event before this connection (kept until an event sets another)."""
 
-    def __init__(self, types: dict[str, type]) -> None:
+    def __init__(self, types: dict[str, type], last_id: str | None) -> None:
         self.types = types
         self.name = "message"
         self.data: list[str] = []
-        self.id: str | None = None
+        self.id = last_id
 
     def feed(self, line: str) -> Event | None:
         if line.startswith(":"):

@@ -6,10 +6,12 @@ app answers (snapshot loaded, read-only user), errors as ``CacheApiError``; retr
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import inspect
 import json
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -151,9 +153,13 @@ async def test_the_token_is_sent_as_bearer(settings, clock, snapshot) -> None:
         async with CacheClient("http://api", TOKEN, transport=transport) as client:
             assert (await client.ticker("binance", "BTC/USDT")).price == 300.0
         async with CacheClient("http://api", transport=transport) as anonymous:
+            seen = recorder(anonymous)
             with pytest.raises(CacheApiError) as refused:
                 await anonymous.ticker("binance", "BTC/USDT")
-    assert refused.value.status == 401
+            with pytest.raises(CacheApiError) as stream_refused:  # a 4xx: no reconnection
+                await anext(anonymous.stream_tickers(exchange="binance"))
+    assert (refused.value.status, refused.value.code) == (401, "unauthorized")
+    assert stream_refused.value.status == 401 and [r.status_code for r in seen] == [401, 401]
 
 
 async def test_a_mounted_api_is_reached_below_its_base_url(settings, clock, snapshot) -> None:
@@ -254,9 +260,9 @@ async def test_a_503_is_tried_again_until_redis_is_back(private_redis, caplog) -
     assert any("503 cache_unavailable" in r.getMessage() for r in caplog.records)
 
 
-def host_with_maintenance(retry_after: str) -> Starlette:
-    """A host like master_api with the API mounted, that answers its first request 503 with
-    ``Retry-After`` (a maintenance window), and passes on the next ones."""
+def host_with_maintenance(settings: Settings, status: int, retry_after: str) -> Starlette:
+    """A host like master_api with the API mounted, that answers its first request ``status``
+    with ``Retry-After`` (a maintenance window), and passes on the next ones."""
     from starlette.middleware import Middleware
     from starlette.middleware.base import BaseHTTPMiddleware
     from starlette.responses import JSONResponse
@@ -267,12 +273,12 @@ def host_with_maintenance(retry_after: str) -> Starlette:
     async def maintenance(request, call_next):
         if not answered:
             answered.append(request.url.path)
-            error = {"status": 503, "code": "maintenance", "message": "back soon"}
+            error = {"status": status, "code": "maintenance", "message": "back soon"}
             headers = {"Retry-After": retry_after}
-            return JSONResponse({"error": error}, status_code=503, headers=headers)
+            return JSONResponse({"error": error}, status_code=status, headers=headers)
         return await call_next(request)
 
-    cache_app = create_app(Settings.from_env())
+    cache_app = create_app(settings)
     return Starlette(
         routes=[Mount("/cache", app=cache_app)],
         middleware=[Middleware(BaseHTTPMiddleware, dispatch=maintenance)],
@@ -280,24 +286,35 @@ def host_with_maintenance(retry_after: str) -> Starlette:
 
 
 async def test_retry_after_is_honoured_and_one_beyond_most_is_not_waited_for(
-    redis_server, snapshot, monkeypatch, caplog
+    settings, snapshot, caplog
 ) -> None:
-    monkeypatch.setenv("REDIS_URL", reader_url(redis_server))
-    retry = Retry(first=0.01, most=5)
-    for retry_after, answered in (("1", True), ("3600", False)):
-        transport = httpx.ASGITransport(app=host_with_maintenance(retry_after))
+    retry = Retry(first=0.01, most=5, scale=0.001)  # a wait of 1 s is slept for 1 ms
+    for status, retry_after, answered in ((503, "1", True), (504, "1", True), (503, "3600", False)):
+        host = host_with_maintenance(settings, status, retry_after)
+        transport = httpx.ASGITransport(app=host)
         async with CacheClient("http://host/cache", transport=transport, retry=retry) as cache:
             seen = recorder(cache)
             caplog.clear()
             if answered:
                 assert (await cache.ticker("binance", "BTC/USDT")).price == 300.0
-                assert [r.status_code for r in seen] == [503, 200]
-                assert "503 maintenance: back soon; again in 1.00 s" in caplog.text
+                assert [r.status_code for r in seen] == [status, 200]
+                assert f"{status} maintenance: back soon; again in 1.00 s" in caplog.text
             else:
                 with pytest.raises(CacheApiError) as refused:
                     await cache.ticker("binance", "BTC/USDT")
                 assert (refused.value.status, refused.value.code) == (503, "maintenance")
                 assert [r.status_code for r in seen] == [503] and not caplog.records
+
+
+def test_waits_double_up_to_most_and_honour_retry_after() -> None:
+    retry = Retry(attempts=4, first=0.5, most=3.0)
+    assert [retry.wait(n, 4, None) for n in range(1, 5)] == [0.5, 1.0, 2.0, None]
+    assert [retry.wait(n, None, None) for n in (5, 50)] == [3.0, 3.0]  # a stream's: no limit
+    assert (retry.wait(1, 4, "2"), retry.wait(3, 4, "1")) == (2.0, 2.0)  # at least Retry-After
+    assert retry.wait(1, 4, "4") is None  # longer than most: not waited for
+    past, later = (email.utils.formatdate(time.time() + s, usegmt=True) for s in (-60, 3600))
+    assert (retry.wait(1, 4, past), retry.wait(1, 4, later)) == (0.5, None)  # HTTP dates
+    assert retry.wait(1, 4, "soon") == 0.5  # unreadable: ignored
 
 
 async def test_no_4xx_is_tried_again(settings, clock, snapshot) -> None:
@@ -396,6 +413,7 @@ async def test_a_stream_survives_a_server_restart_and_resumes_with_its_last_even
         with serve(command, port, env):
             again = await next_event(received, "subscribed")
             assert again.data == Subscribed(resumed_after=ticker.id)  # the server saw it
+            assert again.id == ticker.id  # still the last id, until a newer event
             newer = await next_event(received, "ticker", admin)
             assert newer.data.symbol == "BTC/USDT"
         group.cancel_scope.cancel()
