@@ -10,9 +10,12 @@ import email.utils
 import inspect
 import json
 import logging
+import re
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -417,3 +420,46 @@ async def test_a_stream_survives_a_server_restart_and_resumes_with_its_last_even
             newer = await next_event(received, "ticker", admin)
             assert newer.data.symbol == "BTC/USDT"
         group.cancel_scope.cancel()
+
+
+def readme_example(section: str) -> str:
+    """The Python block of the README's ``section``."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    text = readme.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"```python\n(.*?)```", text, re.DOTALL)
+    assert found, f"no Python block in the README's {section}"
+    return found.group(1)
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs_against_a_served_api(redis_server, snapshot, admin) -> None:
+    """The README's Client example, verbatim but for the port, against a real server on the
+    snapshot, while a writer publishes BTC/USDT ticks (the demo's feeder does)."""
+    code = readme_example("Python client")
+    assert code.count("http://127.0.0.1:8000") == 1
+    tick = json.dumps({"price": 301.0, "bid": 300.5, "ask": 301.5, "time": 1764100100.0})
+    with serve_api(env={"REDIS_URL": reader_url(redis_server)}) as served:
+        tickers = httpx.get(f"{served.base}/tickers", params={"limit": 1000}, timeout=60).json()
+        example = subprocess.Popen(
+            [sys.executable, "-c", code.replace("http://127.0.0.1:8000", served.base)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            for _ in range(600):  # 60 s at most, whatever the machine's load (not a measure)
+                admin.publish("ticker_updates:binance:BTC/USDT", tick)
+                try:
+                    example.wait(0.1)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+        finally:
+            example.kill()
+            printed = example.communicate()[0]
+    assert example.returncode == 0, printed
+    listed = [f"{t['exchange']} {t['symbol']} {t['price']}" for t in tickers["items"]]
+    assert len(listed) > 2 and "next_cursor" not in tickers  # one page: all of them
+    *lines, event, ticker = printed.splitlines()
+    assert lines == ["BTC/USDT 300.0", *listed, "404 not_found", "subscribed None"]
+    assert re.fullmatch(r"ticker \d+", event) and ticker == "BTC/USDT 301.0"
