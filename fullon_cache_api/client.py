@@ -1,38 +1,79 @@
-"""``CacheClient``: an async HTTP client of this API (httpx), one method per HTTP route.
+"""``CacheClient`` (async) and ``SyncCacheClient``: HTTP clients of this API (httpx), with one
+method per HTTP route, both made from the route table (``routes.ENDPOINTS``).
 
-The methods are made from the route table (``routes.ENDPOINTS``), so there is one for every
-route and none the API does not serve: each is named after the route's handler
-(``tickers.ticker`` -> ``client.ticker("binance", "BTC/USDT")``), takes the route's path
-parameters in order and its query parameters by keyword (``None``: not sent; a list is sent
-comma-separated), and answers the route's response Struct, decoded with msgspec. Routes that
-answer something else than JSON (the docs, pages, ``/metrics``) answer the ``httpx.Response``;
-``await client.stream_tickers(...)`` is an async iterator of ``(event, data)`` pairs. An error
-answer raises ``CacheApiError`` with its status, code and message.
+Each method is named after its route's handler (``tickers.ticker`` ->
+``client.ticker("binance", "BTC/USDT")``), takes the route's path parameters in order and its
+query parameters by keyword (``None``: not sent; a list is sent comma-separated), and answers
+the route's response Struct, decoded strictly with msgspec. Routes that answer something else
+than JSON (the docs, pages, ``/metrics``) answer the ``httpx.Response``. An error answer
+raises ``CacheApiError`` with its status and the API's error code and message.
+
+- Paged routes (a ``cursor`` parameter) have an ``iter_`` twin that follows ``next_cursor`` and
+  yields the items of every page: ``iter_`` and the handler's name less a leading ``all_``
+  (``async for t in client.iter_tickers(limit=500)``); its ``cursor`` is where it starts.
+- A stream (``/stream/tickers``: ``client.stream_tickers(exchange="binance")``) is an iterator
+  of ``Event``s, each ``data`` decoded into the type its route declares for it
+  (``Raw.events``). It reconnects with backoff (``Retry``) when the connection fails or the
+  stream ends, sending the last event id as ``Last-Event-ID``; the stream goes on from now (the
+  server keeps no history). Each connection begins with a ``subscribed`` event whose
+  ``Subscribed.resumed_after`` is the id the server says it was given: updates in between were
+  missed (read ``/tickers`` for the state).
+- ``retry``: answers 503 and 504 are tried again after a backoff that honours ``Retry-After``
+  (``Retry``); no other status is.
+- ``conditional=True``: the ETag and body of each URL's last answer are kept (of the
+  ``KEPT_URLS`` used last; never an answer marked ``no-store``), its ``If-None-Match`` sent,
+  and a 304 answered from the kept body.
 
 ``base_url`` is where the API is served: ``http://127.0.0.1:8000`` standalone, or the mount
 point (``https://master.example/api/v1/cache``). ``token``: a bearer token (auth enabled).
-httpx is needed (``pip install httpx``): the server itself does not use it.
+``transport``: httpx's, e.g. ``httpx.ASGITransport(app=...)`` to call an app in process.
+
+``SyncCacheClient`` runs the same coroutines as ``CacheClient``: its I/O methods are coroutines
+that never suspend (they call ``httpx.Client`` and ``time.sleep``), so each call runs to its
+end in one step, without an event loop (``_blocking``).
+
+httpx is needed (the ``client`` extra): the server itself does not use it.
 """
 
 from __future__ import annotations
 
+import abc
+import email.utils
 import inspect
-import json
+import logging
 import re
-from collections.abc import AsyncIterator
+import time
+import typing
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple, Self
 from urllib.parse import quote
 
+import anyio
 import httpx
 import msgspec
 
 from .errors import ErrorOut
 from .routes import ENDPOINTS
-from .routing import Endpoint
+from .routing import Endpoint, Raw
 
-__all__ = ["CacheApiError", "CacheClient"]
+__all__ = [
+    "KEPT_URLS",
+    "CacheApiError",
+    "CacheClient",
+    "Event",
+    "Retry",
+    "Subscribed",
+    "SyncCacheClient",
+]
 
+log = logging.getLogger("fullon.cache_api.client")
+
+KEPT_URLS = 1024
+"""URLs whose last answer a conditional client keeps (the least recently used are dropped)."""
+RETRIED = (503, 504)
 _PLACEHOLDER = re.compile(r"\{(\w+)(:\w+)?\}")
 
 
@@ -46,66 +87,376 @@ class CacheApiError(Exception):
         self.message = message
 
 
-class CacheClient:
-    """An async client of the API at ``base_url``; close it (``aclose``, or ``async with``).
-    ``transport``: httpx's, e.g. ``httpx.ASGITransport(app=...)`` to call an app in process."""
+@dataclass(frozen=True)
+class Retry:
+    """When to try again: a request answered 503 or 504 (no other status), and a stream whose
+    connection fails, is refused with 503 or 504, or ends. Waits double from ``first`` up to
+    ``most`` seconds; a ``Retry-After`` is waited for at least, and one longer than ``most``
+    is not waited for (the error is raised). ``attempts``: tries of a request in all (1: none
+    again). ``reconnects``: a stream's connections in a row that fail or end before it gives
+    up (``None``: it never does). ``scale``: each wait is slept for this share of it (a
+    test's shortcut, e.g. 0.001; logs name the whole wait)."""
+
+    attempts: int = 4
+    first: float = 0.5
+    most: float = 30.0
+    reconnects: int | None = None
+    scale: float = 1.0
+
+    def wait(self, failures: int, limit: int | None, retry_after: str | None) -> float | None:
+        """Seconds to wait after the ``failures``-th failure in a row, or None: give up."""
+        if limit is not None and failures >= limit:
+            return None
+        wait = min(self.first * 2.0 ** (failures - 1), self.most)
+        asked = _seconds(retry_after)
+        if asked is not None and asked > self.most:
+            return None
+        return wait if asked is None else max(wait, asked)
+
+
+class Event(NamedTuple):
+    """One event of a stream: its name, its ``data`` decoded into the type the route declares
+    for that name (JSON values for a name it does not declare), and the stream's last event
+    id (what a reconnection sends as ``Last-Event-ID``)."""
+
+    event: str
+    data: Any
+    id: str | None = None
+
+
+class Subscribed(msgspec.Struct, frozen=True):
+    """The data of the ``subscribed`` event that begins each connection of a stream:
+    ``resumed_after``, the ``Last-Event-ID`` the server was given (None on a first one)."""
+
+    resumed_after: str | None = None
+
+
+class _Client(abc.ABC):
+    """What both clients share: the requests, as coroutines and async generators over the
+    subclass's I/O methods, and one method per route (added below, from the route table)."""
 
     def __init__(
         self,
+        http: Callable[..., Any],
         base_url: str,
         token: str | None = None,
         *,
         timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: Any = None,
+        retry: Retry = Retry(),
+        conditional: bool = False,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        self.http = httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        self.http = http(base_url=base_url, headers=headers, timeout=timeout, transport=transport)
+        self.retry = retry
+        self._kept: OrderedDict[str, tuple[str, bytes]] | None = (
+            OrderedDict() if conditional else None
         )
+
+    if typing.TYPE_CHECKING:  # the methods made from the route table
+
+        def __getattr__(self, name: str) -> Any: ...
+
+    # I/O: the subclass's, over its httpx client. A response is streamed until read.
+    @abc.abstractmethod
+    async def _send(self, request: httpx.Request) -> httpx.Response: ...
+
+    @abc.abstractmethod
+    async def _read(self, response: httpx.Response) -> bytes: ...
+
+    @abc.abstractmethod
+    def _lines(self, response: httpx.Response) -> AsyncIterator[str]: ...
+
+    @abc.abstractmethod
+    async def _close(self, response: httpx.Response) -> None: ...
+
+    @abc.abstractmethod
+    async def _sleep(self, seconds: float) -> None: ...
+
+    @staticmethod
+    @abc.abstractmethod
+    def _finish(work: Any) -> Any:
+        """What a route's method answers for ``work`` (its coroutine or async generator)."""
+
+    async def _get(self, endpoint: Endpoint, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """``endpoint``'s answer for these arguments (a route's method)."""
+        path, query = _request(endpoint, args, kwargs)
+        request = self.http.build_request("GET", path, params=query)
+        url = str(request.url)
+        kept = None
+        if self._kept is not None and not endpoint.is_raw and (kept := self._kept.get(url)):
+            request.headers["If-None-Match"] = kept[0]
+            self._kept.move_to_end(url)
+        response, body = await self._answer(request)
+        if response.status_code == 304 and kept is not None:
+            body = kept[1]
+        elif response.status_code >= 400:
+            raise _error(response.status_code, body)
+        elif self._kept is not None and not endpoint.is_raw:
+            self._keep(url, response, body)
+        if endpoint.is_raw:
+            return response
+        return msgspec.json.decode(body, type=endpoint.response)
+
+    async def _answer(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+        """The answer to ``request`` and its body, tried again on 503 and 504."""
+        failures = 0
+        while True:
+            response = await self._send(request)
+            body = await self._read(response)
+            if response.status_code not in RETRIED:
+                return response, body
+            failures += 1
+            wait = self.retry.wait(
+                failures, self.retry.attempts, response.headers.get("retry-after")
+            )
+            if wait is None:
+                return response, body
+            error = _error(response.status_code, body)
+            log.warning("GET %s: %s; again in %.2f s", request.url.path, _named(error), wait)
+            await self._sleep(wait * self.retry.scale)
+
+    def _keep(self, url: str, response: httpx.Response, body: bytes) -> None:
+        assert self._kept is not None
+        tag = response.headers.get("etag")
+        if tag is None or "no-store" in response.headers.get("cache-control", ""):
+            self._kept.pop(url, None)
+            return
+        self._kept[url] = (tag, body)
+        self._kept.move_to_end(url)
+        if len(self._kept) > KEPT_URLS:
+            self._kept.popitem(last=False)
+
+    async def _pages(
+        self, endpoint: Endpoint, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        """The items of every page, following ``next_cursor`` (an ``iter_`` method)."""
+        items = _items_field(endpoint)
+        while True:
+            page = await self._get(endpoint, args, kwargs)
+            for item in getattr(page, items):
+                yield item
+            if page.next_cursor is None:
+                return
+            kwargs = {**kwargs, "cursor": page.next_cursor}
+
+    async def _events(
+        self, endpoint: Endpoint, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> AsyncIterator[Event]:
+        """A stream's events, across reconnections (a stream's method)."""
+        path, query = _request(endpoint, args, kwargs)
+        types = typing.cast(type[Raw], endpoint.response).events
+        last_id: str | None = None
+        failures = 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            request = self.http.build_request("GET", path, params=query, headers=headers)
+            error: Exception | None = None
+            retry_after = None
+            try:
+                response = await self._send(request)
+                try:
+                    if response.status_code != 200:
+                        error = _error(response.status_code, await self._read(response))
+                        if response.status_code not in RETRIED:
+                            raise error
+                        retry_after = response.headers.get("retry-after")
+                    else:
+                        failures = 0
+                        events = _EventParser(types, last_id)
+                        async for line in self._lines(response):
+                            if (event := events.feed(line)) is not None:
+                                last_id = event.id
+                                yield event
+                                if event.event in ("end", "error"):
+                                    break
+                finally:
+                    await self._close(response)
+            except httpx.TransportError as exc:
+                error = exc
+            failures += 1
+            wait = self.retry.wait(failures, self.retry.reconnects, retry_after)
+            if wait is None:
+                if error is not None:
+                    raise error
+                return
+            ended = "ended" if error is None else _named(error)
+            log.info("GET %s: %s; reconnecting in %.2f s", path, ended, wait)
+            await self._sleep(wait * self.retry.scale)
+
+
+class CacheClient(_Client):
+    """An async client of the API at ``base_url``; close it (``aclose``, or ``async with``)."""
+
+    http: httpx.AsyncClient
+
+    def __init__(self, base_url: str, token: str | None = None, **options: Any) -> None:
+        super().__init__(httpx.AsyncClient, base_url, token, **options)
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def __aenter__(self) -> CacheClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
 
-    async def call(self, endpoint: Endpoint, *args: Any, **kwargs: Any) -> Any:
-        """``endpoint``'s answer for these arguments (what each route's method does)."""
-        path, query = _request(endpoint, args, kwargs)
-        if _is_stream(endpoint):
-            return self._events(path, query)
-        response = await self.http.get(path, params=query)
-        if response.status_code >= 400:
-            raise _error(response.status_code, response.content)
-        if endpoint.is_raw:
-            return response
-        return msgspec.json.decode(response.content, type=endpoint.response)
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        return await self.http.send(request, stream=True)
 
-    async def _events(self, path: str, query: dict[str, str]) -> AsyncIterator[tuple[str, Any]]:
-        """The stream's events, ``(event, data)`` with ``data`` decoded from JSON; it ends after
-        ``end`` or ``error``."""
-        async with self.http.stream("GET", path, params=query, timeout=None) as response:
-            if response.status_code >= 400:
-                raise _error(response.status_code, await response.aread())
-            event, data = "message", []
-            async for line in response.aiter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].strip())
-                elif not line and data:  # a blank line ends an event
-                    yield event, json.loads("\n".join(data))
-                    if event in ("end", "error"):
-                        return
-                    event, data = "message", []
+    async def _read(self, response: httpx.Response) -> bytes:
+        return await response.aread()
+
+    def _lines(self, response: httpx.Response) -> AsyncIterator[str]:
+        return response.aiter_lines()
+
+    async def _close(self, response: httpx.Response) -> None:
+        await response.aclose()
+
+    async def _sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+    @staticmethod
+    def _finish(work: Any) -> Any:
+        return work
+
+
+class SyncCacheClient(_Client):
+    """``CacheClient``'s twin on ``httpx.Client``: the same methods, answering at once (an
+    ``iter_`` method or a stream: an iterator); close it (``close``, or ``with``)."""
+
+    http: httpx.Client
+
+    def __init__(self, base_url: str, token: str | None = None, **options: Any) -> None:
+        super().__init__(httpx.Client, base_url, token, **options)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        return self.http.send(request, stream=True)
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        return response.read()
+
+    def _lines(self, response: httpx.Response) -> AsyncIterator[str]:
+        return _NeverSuspending(response.iter_lines())
+
+    async def _close(self, response: httpx.Response) -> None:
+        response.close()
+
+    async def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)  # noqa: ASYNC251  (the sync client's wait: nothing else runs)
+
+    @staticmethod
+    def _finish(work: Any) -> Any:
+        return _blocking(work)
+
+
+class _NeverSuspending(AsyncIterator[str]):
+    """A blocking iterator as an async one whose ``__anext__`` never suspends."""
+
+    def __init__(self, items: Iterator[str]) -> None:
+        self.items = items
+
+    async def __anext__(self) -> str:
+        try:
+            return next(self.items)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+def _blocking(work: Any) -> Any:
+    """``work`` of a ``SyncCacheClient`` (a coroutine, or an async generator: then an
+    iterator), run on this thread: nothing it awaits suspends."""
+    if inspect.isasyncgen(work):
+        return _iterate(work)
+    return _complete(work)
+
+
+def _complete(step: Any) -> Any:
+    try:
+        step.send(None)
+    except StopIteration as done:
+        return done.value
+    step.close()
+    raise RuntimeError("a SyncCacheClient awaited something that suspends")
+
+
+def _iterate(generator: Any) -> Iterator[Any]:
+    try:
+        while True:
+            try:
+                item = _complete(generator.__anext__())
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        _complete(generator.aclose())
+
+
+class _EventParser:
+    """Server-Sent Events from a stream's lines: an ``Event`` at the end of each (a blank
+    line), and a ``subscribed`` one from the comment that begins the stream. ``last_id``: the
+    id of the stream's last event before this connection (kept until an event sets another)."""
+
+    def __init__(self, types: dict[str, type], last_id: str | None) -> None:
+        self.types = types
+        self.name = "message"
+        self.data: list[str] = []
+        self.id = last_id
+
+    def feed(self, line: str) -> Event | None:
+        if line.startswith(":"):
+            comment = line[1:].strip()
+            if comment == "subscribed" or comment.startswith("subscribed after "):
+                return Event("subscribed", Subscribed(comment[17:] or None), self.id)
+            return None
+        if line:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                self.name = value
+            elif field == "data":
+                self.data.append(value)
+            elif field == "id":
+                self.id = value
+            return None
+        name, data = self.name, "\n".join(self.data)  # a blank line ends an event
+        self.name, self.data = "message", []
+        if not data:
+            return None
+        return Event(name, msgspec.json.decode(data, type=self.types.get(name, Any)), self.id)
+
+
+def _named(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A ``Retry-After`` value (seconds, or an HTTP date) in seconds from now."""
+    if retry_after is None:
+        return None
+    if retry_after.strip().isdigit():
+        return float(retry_after)
+    try:
+        when = email.utils.parsedate_to_datetime(retry_after)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _request(
@@ -134,8 +485,17 @@ def _error(status: int, body: bytes) -> CacheApiError:
     return CacheApiError(error.status, error.code, error.message)
 
 
-def _is_stream(endpoint: Endpoint) -> bool:
-    return "text/event-stream" in getattr(endpoint.response, "media_types", {})
+def _is_paged(endpoint: Endpoint) -> bool:
+    return any(p.name == "cursor" for p in endpoint.params)
+
+
+def _items_field(endpoint: Endpoint) -> str:
+    """The list of a paged route's answer (``items``; a queue's ``head``)."""
+    info = typing.cast(msgspec.inspect.StructType, msgspec.inspect.type_info(endpoint.response))
+    lists = [f.name for f in info.fields if isinstance(f.type, msgspec.inspect.ListType)]
+    if len(lists) != 1 or "next_cursor" not in {f.name for f in info.fields}:
+        raise ValueError(f"client: {endpoint.template} pages, but not one list and next_cursor")
+    return lists[0]
 
 
 def _signature(endpoint: Endpoint) -> inspect.Signature:
@@ -151,19 +511,30 @@ def _signature(endpoint: Endpoint) -> inspect.Signature:
     return inspect.Signature(parameters)
 
 
-def _method(endpoint: Endpoint) -> Any:
-    async def method(self: CacheClient, *args: Any, **kwargs: Any) -> Any:
-        return await self.call(endpoint, *args, **kwargs)
+Work = Callable[[_Client, Endpoint, tuple[Any, ...], dict[str, Any]], Any]
 
-    name = endpoint.handler.__name__
-    method.__name__, method.__qualname__ = name, f"CacheClient.{name}"
-    method.__doc__ = f"GET {endpoint.template}: {endpoint.summary}"
+
+def _add(name: str, endpoint: Endpoint, work: Work, doc: str) -> None:
+    """``name``, a method of both clients that runs ``work`` for ``endpoint``."""
+    if hasattr(_Client, name):
+        raise ValueError(f"client: {name} is taken")
+
+    def method(self: _Client, *args: Any, **kwargs: Any) -> Any:
+        return self._finish(work(self, endpoint, args, kwargs))
+
+    method.__name__, method.__qualname__, method.__doc__ = name, f"_Client.{name}", doc
     setattr(method, "__signature__", _signature(endpoint))  # noqa: B010  (for help())
     setattr(method, "endpoint", endpoint)  # noqa: B010
-    return method
+    setattr(_Client, name, method)
 
 
 for _endpoint in ENDPOINTS:
-    if hasattr(CacheClient, _endpoint.handler.__name__):
-        raise ValueError(f"client: {_endpoint.handler.__name__} is taken")
-    setattr(CacheClient, _endpoint.handler.__name__, _method(_endpoint))
+    _name, _route = _endpoint.handler.__name__, f"GET {_endpoint.template}"
+    if _endpoint.is_stream:
+        _add(_name, _endpoint, _Client._events, f"{_route} as Events: {_endpoint.summary}")
+    else:
+        _add(_name, _endpoint, _Client._get, f"{_route}: {_endpoint.summary}")
+    if _is_paged(_endpoint):
+        _items_field(_endpoint)
+        _doc = f"Every item of {_route}, page after page: {_endpoint.summary}"
+        _add(f"iter_{_name.removeprefix('all_')}", _endpoint, _Client._pages, _doc)

@@ -108,9 +108,10 @@ def etag_matches(header: str | None, tag: str) -> bool:
     return tag.removeprefix("W/") in tags or "*" in tags
 
 
-def sse_event(event: str, body: Any) -> bytes:
-    """One Server-Sent Event whose data is ``body`` as JSON."""
-    return b"event: " + event.encode() + b"\ndata: " + encode(body) + b"\n\n"
+def sse_event(event: str, body: Any, event_id: int | None = None) -> bytes:
+    """One Server-Sent Event whose data is ``body`` as JSON, with its ``id`` when given."""
+    head = b"event: " + event.encode() + (b"" if event_id is None else b"\nid: %d" % event_id)
+    return head + b"\ndata: " + encode(body) + b"\n\n"
 
 
 def sse_comment(comment: str) -> bytes:

@@ -78,6 +78,9 @@ class Raw:
     headers: ClassVar[dict[str, dict[str, Any]]] = {}
     other_responses: ClassVar[dict[str, dict[str, Any]]] = {}
     """Responses by status, e.g. a 304, or an error with a code of its own."""
+    events: ClassVar[dict[str, type]] = {}
+    """For a stream (Server-Sent Events): the type of each event's ``data``, by event name
+    (``fullon_cache_api.client`` decodes them)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,8 @@ class Endpoint:
             )
         if self.stream_headers is not None and not self.is_raw:
             raise ValueError(f"{self.path}: a stream answers a raw response")
+        if self.is_stream != bool(getattr(self.response, "events", None)):
+            raise ValueError(f"{self.path}: a stream, and only a stream, declares Raw.events")
         if self.lists is not None and self.heavy:
             raise ValueError(f"{self.path}: a shared (heavy) answer cannot be kept per token")
         answer = typing.get_type_hints(self.handler).get("return")
@@ -138,6 +143,11 @@ class Endpoint:
     @property
     def is_raw(self) -> bool:
         return issubclass(self.response, Raw)
+
+    @property
+    def is_stream(self) -> bool:
+        """Whether it answers Server-Sent Events (``stream_headers``; its ``Raw.events``)."""
+        return self.stream_headers is not None
 
     @property
     def template(self) -> str:

@@ -109,8 +109,9 @@ def expect(response: httpx.Response, status: int = 200) -> Any:
     return response.json()
 
 
-def prepare(server: RedisServer) -> RedisServer:
-    """Create the read-only ACL user the app connects as, and load the snapshot (as admin)."""
+def prepare(server: RedisServer, load: bool = True) -> RedisServer:
+    """Create the read-only ACL user the app connects as, and load the snapshot (as admin)
+    unless not ``load``."""
     import redis
 
     from fullon_cache_api.demo.redis_server import READ_ONLY_ACL
@@ -120,7 +121,8 @@ def prepare(server: RedisServer) -> RedisServer:
         admin.execute_command(
             "ACL", "SETUSER", READER, *READ_ONLY_ACL.split(), f">{READER_PASSWORD}"
         )
-        load_snapshot(admin, SNAPSHOT)
+        if load:
+            load_snapshot(admin, SNAPSHOT)
     return server
 
 

@@ -91,6 +91,36 @@ async def test_updates_arrive_as_ticker_events(server, admin) -> None:
     )
 
 
+async def test_ticker_events_carry_growing_ids_and_a_last_event_id_is_echoed(server, admin) -> None:
+    """``id:`` per ticker event, one more each; a reconnect's ``Last-Event-ID`` is named in the
+    first comment (the stream is from now all the same); one that is not 1 to 128 visible
+    ASCII characters is not."""
+    async with httpx.AsyncClient(base_url=server, timeout=60) as http:
+        for given, first in (("41", ": subscribed after 41"), ("a b", ": subscribed")):
+            headers = {"Last-Event-ID": given}
+            params = {"symbols": "BTC/USDT"}
+            async with http.stream("GET", "/stream/tickers", params=params, headers=headers) as r:
+                lines = r.aiter_lines()
+                with anyio.fail_after(5):
+                    assert await anext(lines) == first
+                    for price in (1, 2):
+                        tick = json.dumps({**TICK, "price": price})
+                        admin.publish("ticker_updates:binance:BTC/USDT", tick)
+                    ids = [
+                        int(line[4:]) async for line in until(lines, 2) if line.startswith("id:")
+                    ]
+            assert ids[1] == ids[0] + 1
+
+
+async def until(lines: AsyncIterator[str], ids: int) -> AsyncIterator[str]:
+    """``lines`` up to the one that holds the ``ids``-th ``id:``."""
+    async for line in lines:
+        yield line
+        ids -= line.startswith("id: ")
+        if not ids:
+            return
+
+
 async def test_filters_heartbeats_and_release_on_disconnect(server, admin) -> None:
     params = {"exchange": "binance", "symbols": "ETH/USDT"}
     async with (

@@ -11,30 +11,39 @@ each symbol, and if even those exceed ``stream_queue_bytes`` the stream ends wit
 (reason ``slow_client``); a write the client does not take within ``client_send_timeout`` ends
 it too. Both are counted in /metrics
 (``fullon_cache_api_clients_ended``).
+
+Each ``event: ticker`` carries an ``id:``, a counter of the process (it grows by one an event,
+across its streams), so that EventSource and ``fullon_cache_api.client`` send it back as
+``Last-Event-ID`` when they reconnect. A stream is state, not history: a reconnecting client
+gets the stream from now, and its first comment, ``: subscribed after <id>``, says only that
+its ``Last-Event-ID`` was seen (updates in between are not replayed; ``/tickers`` holds the
+current state).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from typing import Any, ClassVar
 
+import msgspec
 from redis.exceptions import RedisError
 from starlette.types import Message, Receive, Scope, Send
 
 from ..context import Ctx
-from ..errors import CacheUnavailable, TooManyStreams, from_redis
-from ..hub import HubClosed, Listener, SlowClient, StreamHub, TickerUpdate
+from ..errors import CacheUnavailable, ErrorOut, TooManyStreams, from_redis
+from ..hub import HubClosed, Listener, SlowClient, TickerUpdate
 from ..metrics import CLIENTS_ENDED
 from ..openapi import error_response
 from ..readers.tickers import published_ticks
 from ..responses import EventStream, Reply, sse_comment, sse_event
 from ..routing import Raw
-from ..settings import Settings
-from .tickers import ticker_out
+from .tickers import TickerOut, ticker_out
 
-__all__ = ["ClientStream", "TickerEvents", "stream_tickers"]
+__all__ = ["ClientStream", "StreamEnd", "TickerEvents", "stream_tickers"]
 
 HEADERS = {
     "Content-Type": "text/event-stream",
@@ -44,6 +53,15 @@ HEADERS = {
 PROBE_S = 1.0
 """Seconds between two probes of an idle stream's connection (an empty comment: one write)."""
 PROBE = sse_comment("")
+_EVENT_IDS = itertools.count(1)
+"""The ``id`` of the process's next ``event: ticker``."""
+_LAST_EVENT_ID = re.compile(r"[\x21-\x7e]{1,128}")  # visible ASCII: echoed in a comment
+
+
+class StreamEnd(msgspec.Struct, frozen=True):
+    """The data of a stream's last ``event: end``."""
+
+    reason: str
 
 
 class TickerEvents(Raw):
@@ -51,7 +69,9 @@ class TickerEvents(Raw):
 
     description: ClassVar[str] = (
         "`text/event-stream`: `event: ticker` blocks whose `data` is a ticker object (as "
-        "`/tickers/{exchange}/{symbol}` answers), `: heartbeat`, `: dropped N` and empty "
+        "`/tickers/{exchange}/{symbol}` answers) and whose `id` grows by one an event, "
+        "`: subscribed` first (`: subscribed after <id>` for a request with a `Last-Event-ID`: "
+        "from now all the same, nothing is replayed), `: heartbeat`, `: dropped N` and empty "
         "(`: `, a probe of the connection each idle second) comments, and a last `event: end` "
         '(`data` `{"reason"}`: `max_lifetime`, `shutdown` or `slow_client`) or `event: error` '
         "(`data` an error)."
@@ -65,6 +85,7 @@ class TickerEvents(Raw):
             "streams already.",
         )
     }
+    events: ClassVar[dict[str, type]] = {"ticker": TickerOut, "end": StreamEnd, "error": ErrorOut}
 
 
 async def stream_tickers(ctx: Ctx, exchange: str | None, symbols: list[str] | None) -> EventStream:
@@ -83,26 +104,25 @@ async def stream_tickers(ctx: Ctx, exchange: str | None, symbols: list[str] | No
     except BaseException:
         listener.close()
         raise
-    return ClientStream(_events(ctx, listener), listener.close, ctx.hub, ctx.settings)
+    return ClientStream(ctx, listener)
 
 
 class ClientStream(EventStream):
     """An ``EventStream`` that takes its client address's slot before it starts (503 when the
-    address holds its most), and gives up a write the client does not take in time."""
+    address holds its most), and gives up a write the client does not take in time. Its
+    ``last_event_id`` is the request's ``Last-Event-ID`` (when it is 1 to 128 visible ASCII
+    characters), known once it is called: its events begin there."""
 
-    def __init__(
-        self,
-        events: AsyncGenerator[bytes, None],
-        on_close: Callable[[], None],
-        hub: StreamHub,
-        settings: Settings,
-    ) -> None:
-        super().__init__(events, on_close, HEADERS)
-        self.hub = hub
-        self.limit = settings.max_streams_per_client
-        self.send_timeout = settings.client_send_timeout
+    def __init__(self, ctx: Ctx, listener: Listener[TickerUpdate]) -> None:
+        super().__init__(_events(ctx, listener, self), listener.close, HEADERS)
+        self.hub = ctx.hub
+        self.limit = ctx.settings.max_streams_per_client
+        self.send_timeout = ctx.settings.client_send_timeout
+        self.last_event_id: str | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        given = dict(scope["headers"]).get(b"last-event-id", b"").decode("latin-1").strip()
+        self.last_event_id = given if _LAST_EVENT_ID.fullmatch(given) else None
         client = scope.get("client")
         address = str(client[0]) if client else ""
         if not self.hub.take_client(address):
@@ -127,12 +147,16 @@ class ClientStream(EventStream):
             self.hub.give_client(address)
 
 
-async def _events(ctx: Ctx, listener: Listener[TickerUpdate]) -> AsyncGenerator[bytes, None]:
+async def _events(
+    ctx: Ctx, listener: Listener[TickerUpdate], stream: ClientStream
+) -> AsyncGenerator[bytes, None]:
+    """The stream's chunks; it runs once ``stream`` is called (its ``last_event_id`` known)."""
     settings = ctx.settings
     now = time.monotonic()
     end = now + settings.stream_max_lifetime
     beat = now + settings.stream_heartbeat
-    yield sse_comment("subscribed")
+    resumed = stream.last_event_id
+    yield sse_comment("subscribed" if resumed is None else f"subscribed after {resumed}")
     reported = 0
     while (left := end - (now := time.monotonic())) > 0:
         due = beat - now <= min(left, PROBE_S)  # this wait ends at the heartbeat
@@ -142,11 +166,11 @@ async def _events(ctx: Ctx, listener: Listener[TickerUpdate]) -> AsyncGenerator[
             yield sse_event("error", from_redis(exc).error_out())
             return
         except HubClosed:
-            yield sse_event("end", {"reason": "shutdown"})
+            yield sse_event("end", StreamEnd("shutdown"))
             return
         except SlowClient:
             CLIENTS_ENDED.labels("sse", "slow_client").inc()
-            yield sse_event("end", {"reason": "slow_client"})
+            yield sse_event("end", StreamEnd("slow_client"))
             return
         now = time.monotonic()
         if not updates and listener.dropped == reported:
@@ -163,6 +187,7 @@ async def _events(ctx: Ctx, listener: Listener[TickerUpdate]) -> AsyncGenerator[
             reported = listener.dropped
         now_s = ctx.now()
         for exchange, symbol, tick in published_ticks(updates):
-            chunks.append(sse_event("ticker", ticker_out(exchange, symbol, tick, now_s)))
+            ticker = ticker_out(exchange, symbol, tick, now_s)
+            chunks.append(sse_event("ticker", ticker, next(_EVENT_IDS)))
         yield b"".join(chunks) if chunks else sse_comment("heartbeat")
-    yield sse_event("end", {"reason": "max_lifetime"})
+    yield sse_event("end", StreamEnd("max_lifetime"))
