@@ -349,11 +349,12 @@ def serve_like_the_api(app: Any, argv: Sequence[str]) -> int:
     (``python -m fullon_cache_api`` flags ``argv``): only the application differs."""
     from hypercorn.asyncio import serve
 
+    from fullon_cache_api import Settings
     from fullon_cache_api.__main__ import hypercorn_config, listen, loop_runner, parse_args
 
-    args = parse_args(argv)
-    config = hypercorn_config(args, listen(args.host, args.port))
-    loop_runner(args.loop)(serve(app, config))
+    server = parse_args(argv)
+    config = hypercorn_config(server, Settings.from_env(), listen(server.host, server.port))
+    loop_runner(server.loop)(serve(app, config))
     return 0
 
 

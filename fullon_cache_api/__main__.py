@@ -1,10 +1,12 @@
 """``python -m fullon_cache_api``: serve the API with hypercorn.
 
-The listening socket is bound here first, so that a busy port stops the start in one line
-before anything else runs. The app (``create_app()``, settings from the environment) is then
-served by ``hypercorn.asyncio.serve`` in this process, or, with ``--workers N``, in N processes
-that share the socket while this one waits for them. SIGINT, SIGTERM and SIGHUP stop the server
-gracefully.
+The settings are read once, here: the server's (``ServerSettings``, each a flag whose default
+its variable gives) and the app's (``Settings.from_env``), so that a bad value stops the start
+in one line; then the listening socket is bound, so that a busy port does too. The app,
+``create_app(settings)``, is served by ``hypercorn.asyncio.serve`` in this process, or, with
+``--workers N``, in N processes that share the socket while this one waits for them; each
+worker is given both settings objects, and reads neither the environment nor the command line.
+SIGINT, SIGTERM and SIGHUP stop the server gracefully.
 
 ``--demo`` first starts a private redis-server on a free loopback port, loads the sample data
 (fullon_cache's exact layout) re-based to now, and keeps it moving with the demo feeder; the
@@ -20,7 +22,6 @@ import contextlib
 import functools
 import ipaddress
 import logging
-import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -30,7 +31,8 @@ import socket
 import struct
 import sys
 import tempfile
-from collections.abc import Callable, Container, Coroutine, Mapping, Sequence
+import textwrap
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import FrameType
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
@@ -52,11 +54,9 @@ from .logsafe import clean
 from .redis_clients import end_streams
 from .requestids import JsonFormatter, RequestIdFilter
 from .routing import template
+from .settings import Choice, Kind, ServerSettings, Setting, Switch, declared
 
 T = TypeVar("T")
-ENV = "FULLON_CACHE_API_"
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # One line per request: client "GET /path?query 1.1" status bytes seconds, built by
@@ -92,135 +92,75 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-# Value kinds of the flags and their environment twins: each raises ValueError on a bad value.
-def port(raw: str) -> int:
-    value = int(raw)
-    if not 1 <= value <= 65535:
-        raise ValueError(raw)
-    return value
-
-
-def duration(raw: str) -> float:
-    value = float(raw)
-    if not 0 < value < math.inf:
-        raise ValueError(raw)
-    return value
-
-
-def boolean(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        raise ValueError(raw)
-    return value in ("1", "true", "yes", "on")
-
-
-def from_env(name: str, default: str, kind: Callable[[str], T], allowed: Container[T] = ()) -> T:
-    """The default of a flag, from ``FULLON_CACHE_API_{name}``; an invalid value stops the start
-    with a message that names the variable."""
-    raw = os.environ.get(ENV + name) or default
-    try:
-        value = kind(raw)
-    except ValueError:
-        fail(f"invalid setting: {ENV}{name}={raw!r} is not a valid {kind.__name__}")
-    if allowed and value not in allowed:
-        fail(f"invalid setting: {ENV}{name}={raw!r} is not one of the allowed values")
-    return value
-
-
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         fail(message)  # one line, like every other start error (--help shows the usage)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> ServerSettings:
+    """The server's settings: a flag for each (``ServerSettings``), whose default its variable
+    gives; ``--help`` also lists the app's settings (``Settings``), read from the environment
+    only."""
+    try:
+        defaults = ServerSettings.from_env()  # a bad variable stops the start, --help included
+    except SettingsError as exc:
+        fail(f"invalid setting: {exc}")
     parser = Parser(
         prog="python -m fullon_cache_api",
-        description="Serve the read-only fullon cache API with hypercorn. Redis is configured by "
-        "REDIS_URL, or REDIS_HOST/REDIS_PORT/REDIS_DB/REDIS_PASSWORD (CACHE_* as fallback); "
-        "API settings by FULLON_CACHE_API_* (see README).",
+        description="Serve the read-only fullon cache API with hypercorn.",
+        epilog=app_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--host",
-        default=from_env("HOST", "127.0.0.1", str),
-        help="address to bind (env FULLON_CACHE_API_HOST, default 127.0.0.1)",
-    )
-    parser.add_argument(
-        "--port",
-        type=port,
-        default=from_env("PORT", "8000", port),
-        help="port to bind (env FULLON_CACHE_API_PORT, default 8000)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=from_env("WORKERS", "1", int, range(1, 1025)),
-        help="worker processes (env FULLON_CACHE_API_WORKERS, default 1); with more than one "
-        "and no PROMETHEUS_MULTIPROC_DIR, /metrics sums them through a temporary directory",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=from_env("LOG_LEVEL", "info", str.lower, LOG_LEVELS),
-        choices=LOG_LEVELS,
-        help="log level (env FULLON_CACHE_API_LOG_LEVEL, default info)",
-    )
-    parser.add_argument(
-        "--log-format",
-        default=from_env("LOG_FORMAT", "text", str.lower, LOG_FORMATS),
-        choices=LOG_FORMATS,
-        help="text lines, or one JSON object per line (env FULLON_CACHE_API_LOG_FORMAT, "
-        "default text); both carry each request's id",
-    )
-    parser.add_argument(
-        "--access-log",
-        action=argparse.BooleanOptionalAction,
-        default=from_env("ACCESS_LOG", "false", boolean),
-        help="log one line per request to stderr (env FULLON_CACHE_API_ACCESS_LOG, default off)",
-    )
-    parser.add_argument(
-        "--graceful-timeout",
-        type=duration,
-        default=from_env("GRACEFUL_TIMEOUT", "5", duration),
-        help="seconds in-flight requests get to finish on SIGTERM/SIGINT/SIGHUP "
-        "(env FULLON_CACHE_API_GRACEFUL_TIMEOUT, default 5)",
-    )
-    parser.add_argument(
-        "--read-timeout",
-        type=duration,
-        default=from_env("READ_TIMEOUT", "5", duration),
-        help="seconds a client gets to send a whole request head, and an idle connection "
-        "stays open (env FULLON_CACHE_API_READ_TIMEOUT, default 5)",
-    )
-    parser.add_argument(
-        "--h2c",
-        action=argparse.BooleanOptionalAction,
-        default=from_env("H2C", "false", boolean),
-        help="also serve cleartext HTTP/2 (env FULLON_CACHE_API_H2C, default off: HTTP/1.1 only)",
-    )
-    parser.add_argument(
-        "--loop",
-        default=from_env("LOOP", "auto", str.lower, LOOPS),
-        choices=LOOPS,
-        help="event loop: uvloop when installed (auto, the default; pip install "
-        "'fullon_cache_api[uvloop]'), or asyncio's, or uvloop (env FULLON_CACHE_API_LOOP)",
-    )
-    parser.add_argument(
-        "--demo",
-        action="store_true",
-        help="start a private redis-server with live sample data and serve it; "
-        "both stop on Ctrl-C, SIGTERM or SIGHUP",
-    )
-    args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
-    return args
+    for setting in declared(ServerSettings):
+        add_flag(parser, setting, getattr(defaults, setting.name))
+    return ServerSettings(**vars(parser.parse_args(argv)))
 
 
-LOOPS = ("auto", "asyncio", "uvloop")
+def add_flag(parser: argparse.ArgumentParser, setting: Setting, default: Any) -> None:
+    """``setting``'s flag: ``--name`` (and ``--no-name`` for a switch its variable may turn on),
+    its help saying its variable and its declared default."""
+    said = [f"env {setting.variables[0]}"] if setting.variables else []
+    said.append(f"default {setting.shown_default or 'unset'}")
+    help = f"{setting.help} ({', '.join(said)})".replace("%", "%%")
+    if isinstance(setting.kind, Switch):
+        action = argparse.BooleanOptionalAction if setting.variables else "store_true"
+        parser.add_argument(setting.option, action=action, default=default, help=help)
+        return
+    choices = setting.kind.values if isinstance(setting.kind, Choice) else None
+    kind = flag_type(setting.kind)
+    parser.add_argument(setting.option, type=kind, choices=choices, default=default, help=help)
+
+
+def flag_type(kind: Kind[T]) -> Callable[[str], T]:
+    """argparse's ``type`` for a flag of ``kind``: its value checked as its variable's is."""
+
+    def value(text: str) -> T:
+        parsed = kind.parse(text)  # ValueError: "invalid <kind> value"
+        if not kind.allows(parsed):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind.rule}")
+        return parsed
+
+    value.__name__ = kind.name
+    return value
+
+
+def app_settings_help() -> str:
+    """The app's settings, for ``--help``: each variable (fallbacks in parentheses), its
+    default and its help."""
+    lines = ["settings of the API, from the environment (an app mounted in a host reads them too):"]
+    for setting in declared(Settings):
+        for each in (setting, *setting.parts):
+            first, *fallbacks = each.variables
+            also = f" ({', '.join(fallbacks)})" if fallbacks else ""
+            lines.append(f"  {first}{also}, default {each.shown_default or 'unset'}")
+            lines += textwrap.wrap(each.help, 92, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(lines)
 
 
 def loop_runner(choice: str) -> Callable[[Coroutine[Any, Any, None]], None]:
-    """What runs the server: ``uvloop.run`` (about a third less CPU per request), or
-    ``asyncio.run``; ``auto`` takes uvloop when it is installed."""
+    """What runs the server: ``uvloop.run``, whose event loop does less work per request than
+    asyncio's (benchmarks/README.md compares them), or ``asyncio.run``; ``auto`` takes uvloop
+    when it is installed."""
     if choice != "asyncio":
         try:
             import uvloop
@@ -271,45 +211,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     if given[:1] == ["token"]:
         return token_command(given[1:])
-    args = parse_args(argv)
-    configure_logging(args.log_level, args.log_format)
+    server = parse_args(argv)
+    configure_logging(server.log_level, server.log_format)
     interrupt_on_signals()
     try:
-        return run(args)
+        return run(server)
     except KeyboardInterrupt:
         return 0  # stopped by a signal before (or without) serving; run() has cleaned up
 
 
-def run(args: argparse.Namespace) -> int:
+def run(server: ServerSettings) -> int:
     with contextlib.ExitStack() as undo:  # everything started below is stopped in reverse
-        demo = DemoRedis() if args.demo else None  # a free port; nothing started yet
+        demo = DemoRedis() if server.demo else None  # a free port; nothing started yet
         env = os.environ if demo is None else {**os.environ, "REDIS_URL": demo.reader_url}
         settings = checked_settings(env)
-        listener = listen(args.host, args.port)
+        listener = listen(server.host, server.port)
         undo.callback(listener.close)
-        log_start(args, settings)
+        log_start(server, settings)
         if demo is not None:
             undo.callback(demo.stop)  # after the server's graceful stop
             try:
                 keys = demo.start()
             except RuntimeError as exc:  # no redis-server binary, or it did not start
                 fail(f"demo: {exc}")
-            os.environ["REDIS_URL"] = demo.reader_url  # for create_app() and the workers
-            print_banner(args, keys, demo.server.url, demo.reader_url)
-        if args.workers == 1:
-            loop_runner(args.loop)(serve_app(args, listener))
+            print_banner(server, keys, demo.server.url, demo.reader_url)
+        if server.workers == 1:
+            loop_runner(server.loop)(serve_app(server, settings, listener))
             return 0
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # prometheus_client's own variable, read in each worker as it imports it: the one
+            # thing the workers are given through the environment.
             metrics_dir = tempfile.mkdtemp(prefix="fullon-cache-api-metrics-")
             undo.callback(shutil.rmtree, metrics_dir, ignore_errors=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before the workers start
-            log.info("metrics of the %d workers shared in %s", args.workers, metrics_dir)
-        return run_workers(args, listener)
+            log.info("metrics of the %d workers shared in %s", server.workers, metrics_dir)
+        return run_workers(server, settings, listener)
 
 
 def checked_settings(env: Mapping[str, str]) -> Settings:
-    """The API's settings, read here once so that a bad value stops the start in one line
-    (the app in each worker reads them again)."""
+    """The API's settings, read here once, so that a bad value stops the start in one line;
+    the app, in this process or in each worker, is given them (``create_app(settings)``)."""
     try:
         settings = Settings.from_env(env)
         parse_url(settings.redis_url)  # type: ignore[no-untyped-call]  # as redis-py will read it
@@ -329,18 +270,18 @@ def listen(host: str, port: int) -> socket.socket:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
-def log_start(args: argparse.Namespace, settings: Settings) -> None:
+def log_start(server: ServerSettings, settings: Settings) -> None:
     count = len(settings.tokens)
     auth = f"{count} token{'s' * (count != 1)}" if count else "open"
     if settings.tokens_file:
         auth = f"tokens file {settings.tokens_file}" + (f" and {auth}" if count else "")
-    loop = "uvloop" if loop_runner(args.loop) is not asyncio.run else "asyncio"
+    loop = "uvloop" if loop_runner(server.loop) is not asyncio.run else "asyncio"
     log.info("reading %s; auth: %s; event loop: %s", redis_target(settings), auth, loop)
-    if not settings.tokens and not settings.tokens_file and not is_loopback(args.host):
+    if not settings.tokens and not settings.tokens_file and not is_loopback(server.host):
         log.warning(
             "listening on %s with auth open: anyone who reaches it reads the cache "
             "(set FULLON_CACHE_API_TOKENS)",
-            args.host,
+            server.host,
         )
 
 
@@ -368,11 +309,11 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def print_banner(args: argparse.Namespace, keys: int, redis_url: str, reader_url: str) -> None:
+def print_banner(server: ServerSettings, keys: int, redis_url: str, reader_url: str) -> None:
     """The demo's links, and ``reader_url``: the demo Redis as its read-only user, which a host
     that mounts the API (README, "Mounting in master_api") reads the demo with."""
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    base = f"http://{host}:{args.port}"
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    base = f"http://{host}:{server.port}"
     print(
         f"fullon_cache_api demo: {keys} sample keys, re-based to now and fed live, "
         f"in a private Redis at {redis_url}\n"
@@ -447,32 +388,32 @@ def redact_query(query: str) -> str:
     return "&".join(parts)
 
 
-def hypercorn_config(args: argparse.Namespace, listener: socket.socket) -> Config:
+def hypercorn_config(server: ServerSettings, settings: Settings, listener: socket.socket) -> Config:
     config = Config()
     config.bind = [f"fd://{listener.detach()}"]  # hypercorn owns the socket from here
-    config.graceful_timeout = args.graceful_timeout
+    config.graceful_timeout = server.graceful_timeout
     # hypercorn's keep-alive timer runs from a connection's start (and each answer's end) until
     # a whole request head has arrived, however slowly it trickles in, so it bounds a slow or
     # stalled request too. (hypercorn's read_timeout would also cut /stream/tickers clients,
     # which send nothing after their request.) The API reads no request body: it answers at
     # once, and hypercorn then closes a connection whose body is still coming.
-    config.keep_alive_timeout = args.read_timeout
+    config.keep_alive_timeout = server.read_timeout
     config.include_server_header = False  # no product name and version to fingerprint
     config.errorlog = logging.getLogger("fullon.cache_api.server")
-    config.accesslog = logging.getLogger("fullon.cache_api.access") if args.access_log else None
+    config.accesslog = logging.getLogger("fullon.cache_api.access") if server.access_log else None
     config.access_log_format = ACCESS_LOG_FORMAT
     config.logger_class = AccessLog
     # The server refuses larger WebSocket frames itself (close 1009), before the app reads them.
-    config.websocket_max_message_size = Settings.from_env().ws_max_frame
+    config.websocket_max_message_size = settings.ws_max_frame
     return config
 
 
-async def serve_app(args: argparse.Namespace, listener: socket.socket) -> None:
-    app = create_app()
-    if not args.h2c:
+async def serve_app(server: ServerSettings, settings: Settings, listener: socket.socket) -> None:
+    app = create_app(settings)
+    if not server.h2c:
         tcp_server.ProtocolWrapper = Http1Only  # type: ignore[attr-defined]  # no option
-    served = app if args.h2c else refuse_http2(app)
-    config = hypercorn_config(args, listener)
+    served = app if server.h2c else refuse_http2(app)
+    config = hypercorn_config(server, settings, listener)
     trigger = functools.partial(_shutdown_requested, app)
     # (Starlette's ASGI types and hypercorn's describe the same callables differently.)
     await serve(served, config, shutdown_trigger=trigger)  # type: ignore[arg-type]
@@ -549,9 +490,11 @@ def refuse_http2(app: ASGIApp) -> ASGIApp:
     return http1_only
 
 
-def run_workers(args: argparse.Namespace, listener: socket.socket) -> int:
+def run_workers(server: ServerSettings, settings: Settings, listener: socket.socket) -> int:
     """``--workers`` processes, each serving the shared socket as a single process does. This
-    one waits until a stop signal or a worker's end, then stops every worker."""
+    one waits until a stop signal or a worker's end, then stops every worker. Each worker is
+    given the settings read here as arguments of its process (spawn pickles them): it reads
+    neither the environment nor the command line again."""
     # A spawned worker finds its target by module name. Run as ``python -m``, this module is
     # ``__main__``, which spawn does not import again in a worker: take it by its own name.
     from fullon_cache_api.__main__ import worker_main
@@ -560,8 +503,9 @@ def run_workers(args: argparse.Namespace, listener: socket.socket) -> int:
     context = multiprocessing.get_context("spawn")
     workers: list[multiprocessing.context.SpawnProcess] = []
     try:
-        for n in range(args.workers):
-            worker = context.Process(target=worker_main, args=(args, listener), name=f"worker-{n}")
+        for n in range(server.workers):
+            given = (server, settings, listener)
+            worker = context.Process(target=worker_main, args=given, name=f"worker-{n}")
             worker.start()
             workers.append(worker)
         multiprocessing.connection.wait([worker.sentinel for worker in workers])
@@ -572,18 +516,18 @@ def run_workers(args: argparse.Namespace, listener: socket.socket) -> int:
         for worker in workers:
             worker.terminate()  # SIGTERM: its own graceful stop
         for worker in workers:
-            worker.join(args.graceful_timeout + 10)
+            worker.join(server.graceful_timeout + 10)
             if worker.exitcode is None:
                 worker.kill()
                 worker.join()
     return 0 if all(worker.exitcode == 0 for worker in workers) else 1
 
 
-def worker_main(args: argparse.Namespace, listener: socket.socket) -> None:
-    configure_logging(args.log_level, args.log_format)
+def worker_main(server: ServerSettings, settings: Settings, listener: socket.socket) -> None:
+    configure_logging(server.log_level, server.log_format)
     interrupt_on_signals()
     with contextlib.suppress(KeyboardInterrupt):
-        loop_runner(args.loop)(serve_app(args, listener))
+        loop_runner(server.loop)(serve_app(server, settings, listener))
 
 
 if __name__ == "__main__":

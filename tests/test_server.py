@@ -3,7 +3,6 @@ logs, hardening, workers."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fullon_cache_api import Settings
 from fullon_cache_api.__main__ import log_start
 from fullon_cache_api.demo.redis_server import free_port
+from fullon_cache_api.settings import ServerSettings
 
 from support import READER_PASSWORD, api_connections, reader_url, serve_api
 
@@ -182,7 +182,7 @@ def test_the_server_runs_on_the_event_loop_asked_for(loop, runs_on, redis_server
 )
 def test_a_reachable_address_with_auth_open_is_warned_about(host, tokens, warned, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="fullon.cache_api"):
-        log_start(argparse.Namespace(host=host, loop="asyncio"), Settings(tokens=tokens))
+        log_start(ServerSettings(host=host, loop="asyncio"), Settings(tokens=tokens))
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert bool(warnings) == warned
     assert ("auth: open" if not tokens else "auth: 1 token") in caplog.text
@@ -192,9 +192,7 @@ def test_a_tokens_file_alone_is_auth_not_open(tmp_path, caplog) -> None:
     path = tmp_path / "tokens.toml"
     path.write_text(f'[[tokens]]\nname = "ops"\nsha256 = "{"0" * 64}"\nscopes = ["*"]\n')
     with caplog.at_level(logging.INFO, logger="fullon.cache_api"):
-        log_start(
-            argparse.Namespace(host="0.0.0.0", loop="asyncio"), Settings(tokens_file=str(path))
-        )
+        log_start(ServerSettings(host="0.0.0.0", loop="asyncio"), Settings(tokens_file=str(path)))
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
     assert f"auth: tokens file {path};" in caplog.text
 
