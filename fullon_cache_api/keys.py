@@ -1,11 +1,17 @@
 """Every key name of fullon_cache's Redis layout (docs/LAYOUT.md), and nothing else knows them.
 
-Builders take validated values. Prefixes name the keys a listing looks up in the key index.
-Parsers take a key and give back its parts, or None when the key does not belong to the family
-(a prefix also holds longer names: quirk 11).
+Each family is declared once (``KeyFamily``: its name, key or prefix, Redis type, whether the API
+tracks it, how its keys are parsed); ``FAMILIES`` lists them all. Builders take validated values
+and give a key (the demo's feeder writes through them too).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+T = TypeVar("T")
 
 RedisBytes = bytes | str
 """A key, field or value as Redis replies it: bytes (str only where a reply is decoded)."""
@@ -16,45 +22,102 @@ def text(raw: RedisBytes) -> str:
     return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
 
 
-# Hashes with one fixed name.
-ACCOUNTS = "accounts"
-POSITIONS = "account_positions"
-BLOCKS = "block_exchange"
-OPENINGS = "opening_position"
-BOT_STATUS = "bot_status"
-PROCESS_COMPONENTS = "process:components"
+@dataclass(frozen=True, slots=True)
+class KeyFamily(Generic[T]):
+    """One family of fullon_cache's keys, and every fact the API uses about it."""
 
-TICKERS_PREFIX = "tickers:"
-ORDERS_PREFIX = "order_status:"
-QUEUE_PREFIX = "new_orders:"
-TRADES_PREFIX = "trades:"
-TRADE_STATUS_PREFIX = "TRADE:STATUS:"
-USER_TRADES_PREFIX = "user_trades:"
-USER_TRADE_STATUS_PREFIX = "USER_TRADE:STATUS:"
-OHLCV_PREFIX = "ohlcv:"
-PROCESS_DATA_PREFIX = "process:data:"
-PROCESS_ACTIVE_PREFIX = "process:active:"
-TICKER_TIME_PREFIX = "ticker_time:"
+    name: str
+    """Its name in /overview."""
+    key: str
+    """Its one key, or the prefix of its keys (ending in a colon)."""
+    redis_type: Literal["hash", "list", "string"]
+    tracked: bool
+    """The API reads it: writes to it are reported to the local cache and the key index."""
+    parts: Callable[[str], T | None] | None = None
+    """What the text after the prefix names, or None when it is not a key of this family (no
+    function: a family of one key)."""
+    exchange: Callable[[T], str] | None = None
+    """The exchange a key names (the families /exchanges discovers exchanges from)."""
 
-# What the local cache asks Redis to track (CLIENT TRACKING ... BCAST PREFIX each): every
-# family the API reads. Redis refuses overlapping prefixes; these do not overlap.
-TRACKED_PREFIXES: tuple[str, ...] = (
-    TICKERS_PREFIX,
-    ORDERS_PREFIX,
-    QUEUE_PREFIX,
+    def parse(self, key: str) -> T | None:
+        """What ``key`` names, or None when it is not a key of this family (a prefix also holds
+        longer names: quirk 11)."""
+        if self.parts is not None and key.startswith(self.key) and len(key) > len(self.key):
+            return self.parts(key[len(self.key) :])
+        return None
+
+
+def _whole(rest: str) -> str:
+    return rest
+
+
+def split_first(rest: str) -> tuple[str, str] | None:
+    """``a:b`` on the FIRST colon, both parts non-empty (an exchange, an ex_id or a uid never
+    holds one; a symbol may)."""
+    first, sep, second = rest.partition(":")
+    return (first, second) if sep and first and second else None
+
+
+def _split_last(rest: str) -> tuple[str, str] | None:
+    """``a:b`` on the LAST colon (symbols hold colons: ``BTC/USDC:USDC``)."""
+    first, sep, second = rest.rpartition(":")
+    return (first, second) if sep and first and second else None
+
+
+def _first(pair: tuple[str, str]) -> str:
+    return pair[0]
+
+
+# Order = /overview's order.
+TICKERS = KeyFamily("tickers", "tickers:", "hash", True, _whole, exchange=_whole)
+TICKER_TIME = KeyFamily("ticker_time", "ticker_time:", "string", False, split_first)
+"""``ticker_time:{exchange}:{symbol}`` -> (exchange, symbol)."""
+ORDERS = KeyFamily("orders", "order_status:", "hash", True, _whole, exchange=_whole)
+"""``order_status:{exchange}``; some writers use the numeric ex_id as ``exchange``."""
+ORDER_QUEUES = KeyFamily("order_queues", "new_orders:", "list", True, _whole)
+ACCOUNTS: KeyFamily[None] = KeyFamily("accounts", "accounts", "hash", True)
+POSITIONS: KeyFamily[None] = KeyFamily("positions", "account_positions", "hash", True)
+BLOCKS: KeyFamily[None] = KeyFamily("blocks", "block_exchange", "hash", True)
+OPENINGS: KeyFamily[None] = KeyFamily("opening_positions", "opening_position", "hash", True)
+BOTS: KeyFamily[None] = KeyFamily("bots", "bot_status", "hash", True)
+TRADES = KeyFamily("trades", "trades:", "list", True, split_first, exchange=_first)
+"""``trades:{exchange}:{symbol_key}`` -> (exchange, symbol_key)."""
+TRADE_STATUS = KeyFamily("trade_status", "TRADE:STATUS:", "string", True, _whole, exchange=_whole)
+USER_TRADES = KeyFamily("user_trades", "user_trades:", "list", True, split_first)
+"""``user_trades:{uid}:{exchange}`` -> (uid, exchange)."""
+USER_TRADE_STATUS = KeyFamily("user_trade_status", "USER_TRADE:STATUS:", "string", True, _whole)
+OHLCV = KeyFamily("ohlcv", "ohlcv:", "list", True, _split_last)
+"""``ohlcv:{symbol}:{timeframe}`` -> (symbol, timeframe)."""
+PROCESS_DATA = KeyFamily("process_data", "process:data:", "string", True, _whole)
+PROCESS_ACTIVE = KeyFamily("process_active", "process:active:", "hash", True, _whole)
+PROCESS_COMPONENTS: KeyFamily[None] = KeyFamily(
+    "process_components", "process:components", "hash", True
+)
+
+FAMILIES: tuple[KeyFamily[Any], ...] = (
+    TICKERS,
+    TICKER_TIME,
+    ORDERS,
+    ORDER_QUEUES,
     ACCOUNTS,
     POSITIONS,
     BLOCKS,
     OPENINGS,
-    BOT_STATUS,
-    TRADES_PREFIX,
-    TRADE_STATUS_PREFIX,
-    USER_TRADES_PREFIX,
-    USER_TRADE_STATUS_PREFIX,
-    OHLCV_PREFIX,
-    "process:",
+    BOTS,
+    TRADES,
+    TRADE_STATUS,
+    USER_TRADES,
+    USER_TRADE_STATUS,
+    OHLCV,
+    PROCESS_DATA,
+    PROCESS_ACTIVE,
+    PROCESS_COMPONENTS,
 )
+"""Every family fullon_cache writes (a test checks that each module-level KeyFamily is here)."""
 
+TRACKED_PREFIXES: tuple[str, ...] = tuple(family.key for family in FAMILIES if family.tracked)
+"""What the local cache asks Redis to track (``CLIENT TRACKING ... BCAST PREFIX`` each); Redis
+refuses overlapping prefixes (a test checks that none starts another)."""
 
 INVALIDATION_CHANNEL = "__redis__:invalidate"
 """Where Redis reports writes to tracked keys (a client that redirects tracking to itself)."""
@@ -65,85 +128,44 @@ def is_tracked(key: str) -> bool:
     return key.startswith(TRACKED_PREFIXES)
 
 
-# Families for /overview: (name, key prefix or exact key, Redis type). Order = output order.
-FAMILIES: tuple[tuple[str, str, str], ...] = (
-    ("tickers", TICKERS_PREFIX, "hash"),
-    ("ticker_time", TICKER_TIME_PREFIX, "string"),
-    ("orders", ORDERS_PREFIX, "hash"),
-    ("order_queues", QUEUE_PREFIX, "list"),
-    ("accounts", ACCOUNTS, "hash"),
-    ("positions", POSITIONS, "hash"),
-    ("blocks", BLOCKS, "hash"),
-    ("opening_positions", OPENINGS, "hash"),
-    ("bots", BOT_STATUS, "hash"),
-    ("trades", TRADES_PREFIX, "list"),
-    ("trade_status", TRADE_STATUS_PREFIX, "string"),
-    ("user_trades", USER_TRADES_PREFIX, "list"),
-    ("user_trade_status", USER_TRADE_STATUS_PREFIX, "string"),
-    ("ohlcv", OHLCV_PREFIX, "list"),
-    ("process_data", PROCESS_DATA_PREFIX, "string"),
-    ("process_active", PROCESS_ACTIVE_PREFIX, "hash"),
-    ("process_components", PROCESS_COMPONENTS, "hash"),
-)
-_EXACT = {prefix: name for name, prefix, _ in FAMILIES if not prefix.endswith(":")}
+_EXACT = {family.key: family for family in FAMILIES if not family.key.endswith(":")}
 # Prefix families by the key's first segment (its text up to the first colon), so that a key
-# is classified by one dict lookup and at most two prefix checks: /overview classifies every
-# key of the keyspace.
-_BY_SEGMENT: dict[str, list[tuple[str, str]]] = {}
-for _name, _prefix, _ in FAMILIES:
-    if _prefix not in _EXACT:
-        _BY_SEGMENT.setdefault(_prefix.split(":", 1)[0], []).append((_name, _prefix))
+# is classified by one dict lookup and at most two prefix checks: the key index classifies
+# every key of the keyspace.
+_BY_SEGMENT: dict[str, list[KeyFamily[Any]]] = {}
+for _family in FAMILIES:
+    if _family.key not in _EXACT:
+        _BY_SEGMENT.setdefault(_family.key.split(":", 1)[0], []).append(_family)
 
 
-def family_of(key: str) -> str | None:
-    """The /overview family name of ``key``, or None for keys fullon_cache does not write."""
+def family_of(key: str) -> KeyFamily[Any] | None:
+    """The family of ``key``, or None for keys fullon_cache does not write."""
     exact = _EXACT.get(key)
     if exact is not None:
         return exact
-    for name, prefix in _BY_SEGMENT.get(key.partition(":")[0], ()):
-        if key.startswith(prefix):
-            return name
+    for family in _BY_SEGMENT.get(key.partition(":")[0], ()):
+        if key.startswith(family.key):
+            return family
     return None
 
 
-def _suffix(key: str, prefix: str) -> str | None:
-    if key.startswith(prefix) and len(key) > len(prefix):
-        return key[len(prefix) :]
-    return None
-
-
-# tickers ---------------------------------------------------------------------------------------
+# builders --------------------------------------------------------------------------------------
 
 
 def tickers_key(exchange: str) -> str:
-    return TICKERS_PREFIX + exchange
+    return TICKERS.key + exchange
 
 
-def exchange_of_tickers_key(key: str) -> str | None:
-    return _suffix(key, TICKERS_PREFIX)
-
-
-# orders ----------------------------------------------------------------------------------------
+def ticker_time_key(exchange: str, symbol: str) -> str:
+    return f"{TICKER_TIME.key}{exchange}:{symbol}"
 
 
 def orders_key(exchange: str) -> str:
-    """``order_status:{exchange}``; some writers use the numeric ex_id as ``exchange``."""
-    return ORDERS_PREFIX + exchange
-
-
-def exchange_of_orders_key(key: str) -> str | None:
-    return _suffix(key, ORDERS_PREFIX)
+    return ORDERS.key + exchange
 
 
 def queue_key(name: str) -> str:
-    return QUEUE_PREFIX + name
-
-
-def name_of_queue_key(key: str) -> str | None:
-    return _suffix(key, QUEUE_PREFIX)
-
-
-# trades ----------------------------------------------------------------------------------------
+    return ORDER_QUEUES.key + name
 
 
 def trade_symbol(symbol: str) -> str:
@@ -152,100 +174,50 @@ def trade_symbol(symbol: str) -> str:
 
 
 def trades_key(exchange: str, symbol: str) -> str:
-    return f"{TRADES_PREFIX}{exchange}:{trade_symbol(symbol)}"
-
-
-def parse_trades_key(key: str) -> tuple[str, str] | None:
-    """``trades:{exchange}:{symbol_key}`` -> (exchange, symbol_key); exchange ends at the first
-    colon after the prefix."""
-    rest = _suffix(key, TRADES_PREFIX)
-    if rest is None or ":" not in rest:
-        return None
-    exchange, symbol_key = rest.split(":", 1)
-    return (exchange, symbol_key) if exchange and symbol_key else None
+    return f"{trades_exchange_prefix(exchange)}{trade_symbol(symbol)}"
 
 
 def trades_exchange_prefix(exchange: str) -> str:
     """Every ``trades:`` list of one exchange (and of longer names: re-parse what it holds)."""
-    return f"{TRADES_PREFIX}{exchange}:"
+    return f"{TRADES.key}{exchange}:"
 
 
 def trade_status_key(exchange: str) -> str:
-    return TRADE_STATUS_PREFIX + exchange
-
-
-def exchange_of_trade_status_key(key: str) -> str | None:
-    return _suffix(key, TRADE_STATUS_PREFIX)
+    return TRADE_STATUS.key + exchange
 
 
 def user_trades_key(uid: str, exchange: str) -> str:
-    return f"{USER_TRADES_PREFIX}{uid}:{exchange}"
+    return f"{user_trades_prefix(uid)}{exchange}"
 
 
 def user_trades_prefix(uid: str) -> str:
-    return f"{USER_TRADES_PREFIX}{uid}:"
+    return f"{USER_TRADES.key}{uid}:"
 
 
-def parse_user_trades_key(key: str) -> tuple[str, str] | None:
-    """``user_trades:{uid}:{exchange}`` -> (uid, exchange)."""
-    rest = _suffix(key, USER_TRADES_PREFIX)
-    if rest is None or ":" not in rest:
-        return None
-    uid, exchange = rest.split(":", 1)
-    return (uid, exchange) if uid and exchange else None
-
-
-def name_of_user_trade_status_key(key: str) -> str | None:
-    return _suffix(key, USER_TRADE_STATUS_PREFIX)
-
-
-# ohlcv -----------------------------------------------------------------------------------------
+def user_trade_status_key(name: str) -> str:
+    return USER_TRADE_STATUS.key + name
 
 
 def ohlcv_key(symbol: str, timeframe: str) -> str:
-    return f"{OHLCV_PREFIX}{symbol}:{timeframe}"
+    return f"{ohlcv_symbol_prefix(symbol)}{timeframe}"
 
 
 def ohlcv_symbol_prefix(symbol: str) -> str:
-    return f"{OHLCV_PREFIX}{symbol}:"
-
-
-def parse_ohlcv_key(key: str) -> tuple[str, str] | None:
-    """``ohlcv:{symbol}:{timeframe}`` -> (symbol, timeframe); the timeframe follows the LAST
-    colon, since symbols hold colons (``BTC/USDC:USDC``)."""
-    rest = _suffix(key, OHLCV_PREFIX)
-    if rest is None or ":" not in rest:
-        return None
-    symbol, timeframe = rest.rsplit(":", 1)
-    return (symbol, timeframe) if symbol and timeframe else None
-
-
-# processes -------------------------------------------------------------------------------------
+    return f"{OHLCV.key}{symbol}:"
 
 
 def process_data_key(process_id: str) -> str:
-    return PROCESS_DATA_PREFIX + process_id
+    return PROCESS_DATA.key + process_id
 
 
 def process_active_key(process_type: str) -> str:
-    return PROCESS_ACTIVE_PREFIX + process_type
-
-
-def type_of_process_active_key(key: str) -> str | None:
-    return _suffix(key, PROCESS_ACTIVE_PREFIX)
-
-
-# fields of fixed hashes ------------------------------------------------------------------------
+    return PROCESS_ACTIVE.key + process_type
 
 
 def block_field(ex_id: str, symbol: str) -> str:
+    """A field of ``block_exchange`` and ``opening_position``: ``{ex_id}:{symbol}``, read back
+    with ``split_first``."""
     return f"{ex_id}:{symbol}"
-
-
-def parse_block_field(field: str) -> tuple[str, str] | None:
-    """``{ex_id}:{symbol}`` (block_exchange, opening_position) split on the FIRST colon."""
-    ex_id, sep, symbol = field.partition(":")
-    return (ex_id, symbol) if sep and ex_id and symbol else None
 
 
 # ticker pub/sub channels -----------------------------------------------------------------------
@@ -256,11 +228,15 @@ TICKER_CHANNEL_PREFIXES = ("ticker_updates:", "next_ticker:")
 TICKER_CHANNEL_PATTERNS = tuple(prefix + "*" for prefix in TICKER_CHANNEL_PREFIXES)
 
 
+def ticker_channel(exchange: str, symbol: str) -> str:
+    """Where fullon_cache publishes a tick of ``symbol`` on ``exchange``."""
+    return f"{TICKER_CHANNEL_PREFIXES[0]}{exchange}:{symbol}"
+
+
 def parse_ticker_channel(channel: str) -> tuple[str, str] | None:
     """``ticker_updates:{exchange}:{symbol}`` -> (exchange, symbol); the exchange ends at the
     first colon after the prefix (symbols hold colons)."""
     for prefix in TICKER_CHANNEL_PREFIXES:
-        rest = _suffix(channel, prefix)
-        if rest is not None:
-            return parse_block_field(rest)
+        if channel.startswith(prefix):
+            return split_first(channel[len(prefix) :])
     return None

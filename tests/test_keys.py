@@ -13,7 +13,7 @@ SYMBOLS = ["BTC/USDT", "BTC/USDC:USDC", "A:B:C/D"]  # perpetuals and worse hold 
 @pytest.mark.parametrize("symbol", SYMBOLS)
 @pytest.mark.parametrize("timeframe", ["1m", "1h", "1d"])
 def test_parse_ohlcv_key_inverts_ohlcv_key(symbol: str, timeframe: str) -> None:
-    assert keys.parse_ohlcv_key(keys.ohlcv_key(symbol, timeframe)) == (symbol, timeframe)
+    assert keys.OHLCV.parse(keys.ohlcv_key(symbol, timeframe)) == (symbol, timeframe)
 
 
 @pytest.mark.parametrize(
@@ -30,13 +30,13 @@ def test_parse_ohlcv_key_inverts_ohlcv_key(symbol: str, timeframe: str) -> None:
     ],
 )
 def test_parse_ohlcv_key_refuses_what_is_not_a_series(key: str) -> None:
-    assert keys.parse_ohlcv_key(key) is None
+    assert keys.OHLCV.parse(key) is None
 
 
 @pytest.mark.parametrize(("uid", "exchange"), [("7", "binance"), ("1", "kraken:futures")])
 def test_parse_user_trades_key_inverts_user_trades_key(uid: str, exchange: str) -> None:
     """The uid ends at the first colon after the prefix; the exchange keeps any colon."""
-    assert keys.parse_user_trades_key(keys.user_trades_key(uid, exchange)) == (uid, exchange)
+    assert keys.USER_TRADES.parse(keys.user_trades_key(uid, exchange)) == (uid, exchange)
 
 
 @pytest.mark.parametrize(
@@ -44,37 +44,43 @@ def test_parse_user_trades_key_inverts_user_trades_key(uid: str, exchange: str) 
     ["user_trades:", "user_trades:7", "user_trades:7:", "user_trades::binance", "trades:7:x", ""],
 )
 def test_parse_user_trades_key_refuses_what_is_not_one(key: str) -> None:
-    assert keys.parse_user_trades_key(key) is None
+    assert keys.USER_TRADES.parse(key) is None
 
 
 @pytest.mark.parametrize("symbol", SYMBOLS)
 def test_parse_trades_key_inverts_trades_key(symbol: str) -> None:
     """trades keys hold the symbol without its slash (fullon_cache's symbol key)."""
     key = keys.trades_key("binance", symbol)
-    assert keys.parse_trades_key(key) == ("binance", keys.trade_symbol(symbol))
+    assert keys.TRADES.parse(key) == ("binance", keys.trade_symbol(symbol))
 
 
 @pytest.mark.parametrize(
     "key", ["trades:", "trades:binance", "trades:binance:", "trades::BTCUSDT", "trade:b:c", ""]
 )
 def test_parse_trades_key_refuses_what_is_not_one(key: str) -> None:
-    assert keys.parse_trades_key(key) is None
+    assert keys.TRADES.parse(key) is None
 
 
 @pytest.mark.parametrize(("ex_id", "symbol"), [("1", "BTC/USDT"), ("2", "BTC/USDC:USDC")])
 def test_parse_block_field_splits_on_the_first_colon(ex_id: str, symbol: str) -> None:
-    assert keys.parse_block_field(keys.block_field(ex_id, symbol)) == (ex_id, symbol)
+    assert keys.split_first(keys.block_field(ex_id, symbol)) == (ex_id, symbol)
 
 
 @pytest.mark.parametrize("field", ["1", "1:", ":BTC/USDT", ""])
 def test_parse_block_field_refuses_an_empty_part(field: str) -> None:
-    assert keys.parse_block_field(field) is None
+    assert keys.split_first(field) is None
 
 
 @pytest.mark.parametrize("prefix", keys.TICKER_CHANNEL_PREFIXES)
 @pytest.mark.parametrize("symbol", SYMBOLS)
 def test_parse_ticker_channel_of_both_channel_names(prefix: str, symbol: str) -> None:
     assert keys.parse_ticker_channel(f"{prefix}binance:{symbol}") == ("binance", symbol)
+
+
+@pytest.mark.parametrize("symbol", SYMBOLS)
+def test_ticker_time_and_channel_name_exchange_then_symbol(symbol: str) -> None:
+    assert keys.TICKER_TIME.parse(keys.ticker_time_key("binance", symbol)) == ("binance", symbol)
+    assert keys.parse_ticker_channel(keys.ticker_channel("binance", symbol)) == ("binance", symbol)
 
 
 @pytest.mark.parametrize(
@@ -87,11 +93,13 @@ def test_parse_ticker_channel_refuses_what_is_not_one(channel: str) -> None:
 @pytest.mark.parametrize(
     ("build", "parse", "value"),
     [
-        (keys.tickers_key, keys.exchange_of_tickers_key, "binance"),
-        (keys.orders_key, keys.exchange_of_orders_key, "kraken"),
-        (keys.queue_key, keys.name_of_queue_key, "local-binance"),
-        (keys.trade_status_key, keys.exchange_of_trade_status_key, "binance"),
-        (keys.process_active_key, keys.type_of_process_active_key, "tick"),
+        (keys.tickers_key, keys.TICKERS.parse, "binance"),
+        (keys.orders_key, keys.ORDERS.parse, "kraken"),
+        (keys.queue_key, keys.ORDER_QUEUES.parse, "local-binance"),
+        (keys.trade_status_key, keys.TRADE_STATUS.parse, "binance"),
+        (keys.process_active_key, keys.PROCESS_ACTIVE.parse, "tick"),
+        (keys.process_data_key, keys.PROCESS_DATA.parse, "tick-1"),
+        (keys.user_trade_status_key, keys.USER_TRADE_STATUS.parse, "binance"),
     ],
 )
 def test_one_part_keys_round_trip_and_need_their_part(build, parse, value) -> None:
@@ -101,13 +109,30 @@ def test_one_part_keys_round_trip_and_need_their_part(build, parse, value) -> No
     assert parse("unrelated:" + value) is None
 
 
-def test_user_trade_status_names() -> None:
-    assert keys.name_of_user_trade_status_key("USER_TRADE:STATUS:binance") == "binance"
-    assert keys.name_of_user_trade_status_key("USER_TRADE:STATUS:") is None
-
-
-def test_family_of_knows_every_family_prefix_and_nothing_else() -> None:
-    assert keys.family_of(keys.ohlcv_key("BTC/USDT", "1m")) is not None
-    assert keys.family_of(keys.tickers_key("binance")) is not None
+def test_family_of_knows_every_family_and_nothing_else() -> None:
+    assert keys.family_of(keys.ohlcv_key("BTC/USDT", "1m")) is keys.OHLCV
+    assert keys.family_of(keys.tickers_key("binance")) is keys.TICKERS
+    assert keys.family_of("process:components") is keys.PROCESS_COMPONENTS
+    assert keys.family_of("process:active:tick") is keys.PROCESS_ACTIVE
+    assert keys.family_of("accounts") is keys.ACCOUNTS
+    assert keys.family_of("accounts:1") is None  # a family of one key names only that key
     assert keys.family_of("unrelated:1") is None
     assert keys.family_of("") is None
+
+
+def test_every_declared_family_is_listed_once_and_none_hides_another() -> None:
+    """``FAMILIES`` holds every module-level ``KeyFamily`` (what /overview, the key index and
+    tracking read); no family's key starts another's (Redis refuses overlapping tracking
+    prefixes, and a key would have two families)."""
+    declared = [
+        value
+        for name, value in vars(keys).items()
+        if isinstance(value, keys.KeyFamily) and not name.startswith("_")
+    ]
+    assert sorted(f.name for f in declared) == sorted(f.name for f in keys.FAMILIES)
+    assert len({f.name for f in keys.FAMILIES}) == len(keys.FAMILIES)
+    for family in keys.FAMILIES:
+        for other in keys.FAMILIES:
+            assert other is family or not other.key.startswith(family.key), (family, other)
+    assert keys.is_tracked(keys.tickers_key("binance"))
+    assert not keys.is_tracked(keys.ticker_time_key("binance", "BTC/USDT"))  # never read

@@ -32,6 +32,8 @@ from typing import Any
 
 import redis
 
+from .. import keys
+
 __all__ = ["Feeder"]
 
 log = logging.getLogger("fullon.cache_api.demo")
@@ -75,7 +77,8 @@ class Feeder:
         self._series: list[Series] = []
         self._orders: dict[str, list[dict[str, Any]]] = {}  # exchange: its orders (templates)
         self._placed: dict[str, deque[str]] = {}  # exchange: ids of the orders fed, oldest first
-        self._trades: dict[str, dict[str, Any]] = {}  # list key: its newest trade (a template)
+        self._trades: dict[str, tuple[str, dict[str, Any]]] = {}
+        """A trades list's key: its exchange, and its newest trade (a template)."""
         self._queues: set[str] = set()
 
     def start(self) -> Feeder:
@@ -91,34 +94,35 @@ class Feeder:
 
     def _discover(self) -> None:
         r = self._redis
-        for key in r.scan_iter("tickers:*"):
+        for key in r.scan_iter(keys.TICKERS.key + "*"):
             for symbol, raw in r.hgetall(key).items():
                 tick = json.loads(raw)
                 if all(_is_number(tick.get(name)) for name in ("price", "bid", "ask")):
-                    self._tickers[key.removeprefix("tickers:"), str(symbol)] = tick
-        for key in r.scan_iter("process:active:*"):
+                    self._tickers[key.removeprefix(keys.TICKERS.key), str(symbol)] = tick
+        for key in r.scan_iter(keys.PROCESS_ACTIVE.key + "*"):
             for process_id in map(str, r.hkeys(key)):
-                record = r.get(f"process:data:{process_id}")
+                record = r.get(keys.process_data_key(process_id))
                 if record is not None:
-                    process_type = key.removeprefix("process:active:")
+                    process_type = key.removeprefix(keys.PROCESS_ACTIVE.key)
                     self._processes.append((process_type, process_id, json.loads(record)))
-        for key in r.scan_iter("ohlcv:*"):
+        for key in r.scan_iter(keys.OHLCV.key + "*"):
             match = TIMEFRAME.fullmatch(key.rpartition(":")[2])
             newest = r.lindex(key, -1)
             if match and newest is not None:
                 period = int(match[1]) * UNIT_SECONDS[match[2]]
                 self._series.append(Series(key, period, json.loads(newest)))
-        for key in r.scan_iter("order_status:*"):
+        for key in r.scan_iter(keys.ORDERS.key + "*"):
             orders = [json.loads(raw) for raw in r.hvals(key)]
             priced = [order for order in orders if _is_number(order.get("price"))]
             if priced:
-                self._orders[key.removeprefix("order_status:")] = priced
-        for key in r.scan_iter("trades:*"):
+                self._orders[key.removeprefix(keys.ORDERS.key)] = priced
+        for key in r.scan_iter(keys.TRADES.key + "*"):
             newest = r.lindex(key, -1)
             trade = json.loads(newest) if newest is not None else {}
-            if _is_number(trade.get("price")):
-                self._trades[key] = trade
-        self._queues = set(r.scan_iter("new_orders:*"))
+            parsed = keys.TRADES.parse(key)
+            if parsed is not None and _is_number(trade.get("price")):
+                self._trades[key] = (parsed[0], trade)
+        self._queues = set(r.scan_iter(keys.ORDER_QUEUES.key + "*"))
         log.info(
             "demo feeder: %d tickers, %d processes, %d OHLCV series, %d order hashes, "
             "%d trade lists",
@@ -154,16 +158,16 @@ class Feeder:
             bid, ask = _rounded(price - half_spread), _rounded(price + half_spread)
             tick.update(price=price, last=price, bid=bid, ask=ask, time=now)
             payload = json.dumps(tick)
-            pipe.hset(f"tickers:{exchange}", symbol, payload)
-            pipe.set(f"ticker_time:{exchange}:{symbol}", repr(now))
-            pipe.publish(f"ticker_updates:{exchange}:{symbol}", payload)
+            pipe.hset(keys.tickers_key(exchange), symbol, payload)
+            pipe.set(keys.ticker_time_key(exchange, symbol), repr(now))
+            pipe.publish(keys.ticker_channel(exchange, symbol), payload)
 
     def _heartbeat(self, pipe: redis.client.Pipeline, now: float) -> None:
         stamp = _iso(now)
         for process_type, process_id, record in self._processes:
             record.update(updated_at=stamp, heartbeat=stamp)
-            pipe.set(f"process:data:{process_id}", json.dumps(record), ex=PROCESS_TTL)
-            pipe.hset(f"process:active:{process_type}", process_id, stamp)
+            pipe.set(keys.process_data_key(process_id), json.dumps(record), ex=PROCESS_TTL)
+            pipe.hset(keys.process_active_key(process_type), process_id, stamp)
 
     def _candles(self, pipe: redis.client.Pipeline, now: float) -> None:
         for series in self._series:
@@ -197,20 +201,19 @@ class Feeder:
             "status": "open",
             "timestamp": _iso(now),
         }
-        pipe.hset(f"order_status:{exchange}", order_id, json.dumps(order))
+        pipe.hset(keys.orders_key(exchange), order_id, json.dumps(order))
         placed = self._placed.setdefault(exchange, deque())
         placed.append(order_id)
         if len(placed) > ORDERS_KEPT:
-            pipe.hdel(f"order_status:{exchange}", placed.popleft())
-        queue = f"new_orders:local-{exchange}"  # the sample data's queue of that exchange
+            pipe.hdel(keys.orders_key(exchange), placed.popleft())
+        queue = keys.queue_key(f"local-{exchange}")  # the sample data's queue of that exchange
         if queue in self._queues:
             pipe.rpush(queue, order_id)
             pipe.ltrim(queue, -QUEUE_KEPT, -1)
 
     def _trade(self, pipe: redis.client.Pipeline, now: float) -> None:
         key = self._random.choice(sorted(self._trades))
-        exchange = key.split(":")[1]
-        template = self._trades[key]
+        exchange, template = self._trades[key]
         trade_id = next(self._ids)
         price = self._price(exchange, template)
         volume = _rounded(self._random.uniform(0.001, 0.1))
@@ -227,7 +230,7 @@ class Feeder:
         }
         pipe.rpush(key, json.dumps(trade))
         pipe.ltrim(key, -TRADES_KEPT, -1)
-        pipe.set(f"TRADE:STATUS:{exchange}", _iso(now))
+        pipe.set(keys.trade_status_key(exchange), _iso(now))
 
     def _price(self, exchange: str, item: dict[str, Any]) -> float:
         """The current price of the item's symbol on ``exchange``, else the item's own."""

@@ -39,7 +39,7 @@ __all__ = [
 E = TypeVar("E")
 BALANCES_TIME = "date"  # sibling of the currencies in a balances object
 POSITIONS_TIME = "timestamp"  # sibling of the symbols in a positions object
-_HASHES = (keys.ACCOUNTS, keys.POSITIONS)
+_HASHES = (keys.ACCOUNTS.key, keys.POSITIONS.key)
 
 
 class StoredBalance(msgspec.Struct, frozen=True):
@@ -107,11 +107,11 @@ def _document(
 
 
 def _balances(ex_id: str, stored: dict[str, Any]) -> Document[StoredBalance]:
-    return _document(keys.ACCOUNTS, BALANCES_TIME, StoredBalance, ex_id, stored)
+    return _document(keys.ACCOUNTS.key, BALANCES_TIME, StoredBalance, ex_id, stored)
 
 
 def _positions(ex_id: str, stored: dict[str, Any]) -> Document[StoredPosition]:
-    return _document(keys.POSITIONS, POSITIONS_TIME, StoredPosition, ex_id, stored)
+    return _document(keys.POSITIONS.key, POSITIONS_TIME, StoredPosition, ex_id, stored)
 
 
 def _lenient(key: str, ex_id: str, raw: RedisBytes | None) -> dict[str, Any] | None:
@@ -127,7 +127,7 @@ def _lenient(key: str, ex_id: str, raw: RedisBytes | None) -> dict[str, Any] | N
 
 async def read_balances(src: Source, ex_id: str) -> Document[StoredBalance]:
     """One account's balances (one HGET); 404 when the ex_id has no balances entry."""
-    raw = await src.hget(keys.ACCOUNTS, ex_id)
+    raw = await src.hget(keys.ACCOUNTS.key, ex_id)
     return _balances(ex_id, one(ACCOUNT, raw, f"balances for ex_id {ex_id}"))
 
 
@@ -135,7 +135,7 @@ async def read_balance(
     src: Source, ex_id: str, currency: str
 ) -> tuple[StoredBalance, float | None]:
     """One currency's balance and the balances' update time; 404 when missing."""
-    raw = await src.hget(keys.ACCOUNTS, ex_id)
+    raw = await src.hget(keys.ACCOUNTS.key, ex_id)
     stored = one(ACCOUNT, raw, f"balances for ex_id {ex_id}")
     if currency == BALANCES_TIME or currency not in stored:
         raise NotFound(f"no balance {currency} for ex_id {ex_id}")
@@ -148,13 +148,13 @@ async def read_balance(
 
 async def read_positions(src: Source, ex_id: str) -> Document[StoredPosition]:
     """One account's positions (one HGET); 404 when the ex_id has no positions entry."""
-    raw = await src.hget(keys.POSITIONS, ex_id)
+    raw = await src.hget(keys.POSITIONS.key, ex_id)
     return _positions(ex_id, one(ACCOUNT, raw, f"positions for ex_id {ex_id}"))
 
 
 async def read_position(src: Source, ex_id: str, symbol: str) -> StoredPosition:
     """One position; 404 when missing."""
-    raw = await src.hget(keys.POSITIONS, ex_id)
+    raw = await src.hget(keys.POSITIONS.key, ex_id)
     stored = one(ACCOUNT, raw, f"positions for ex_id {ex_id}")
     if symbol == POSITIONS_TIME or symbol not in stored:
         raise NotFound(f"no position {symbol} for ex_id {ex_id}")
@@ -174,10 +174,12 @@ class Presence(msgspec.Struct, frozen=True):
 async def read_status(src: Source, ex_id: str) -> tuple[Presence, Presence]:
     """Whether balances and positions are stored for ex_id, and their update times (one pipeline
     of two HGETs). A corrupt value is present, with no time (and logged)."""
-    raws = await src.pipeline([("HGET", keys.ACCOUNTS, ex_id), ("HGET", keys.POSITIONS, ex_id)])
+    raws = await src.pipeline(
+        [("HGET", keys.ACCOUNTS.key, ex_id), ("HGET", keys.POSITIONS.key, ex_id)]
+    )
     presences = []
     for key, time_key, raw in zip(
-        (keys.ACCOUNTS, keys.POSITIONS), (BALANCES_TIME, POSITIONS_TIME), raws, strict=True
+        (keys.ACCOUNTS.key, keys.POSITIONS.key), (BALANCES_TIME, POSITIONS_TIME), raws, strict=True
     ):
         stored = _lenient(key, ex_id, raw)
         presences.append(
@@ -207,8 +209,8 @@ def _account(
 ) -> tuple[Account, int]:
     """One ex_id's account, and how many stored values it skipped (corrupt documents and
     corrupt entries inside them)."""
-    b_doc = _lenient(keys.ACCOUNTS, ex_id, raw_balances)
-    p_doc = _lenient(keys.POSITIONS, ex_id, raw_positions)
+    b_doc = _lenient(keys.ACCOUNTS.key, ex_id, raw_balances)
+    p_doc = _lenient(keys.POSITIONS.key, ex_id, raw_positions)
     skipped = (raw_balances is not None and b_doc is None) + (
         raw_positions is not None and p_doc is None
     )

@@ -43,16 +43,16 @@ class Bots(msgspec.Struct):
 
 async def read_bots(src: Source, position: HashPosition | None, limit: int) -> Bots:
     """A page of the bots in ``bot_status`` by bot_id, numerically (see ``Source.hash_page``)."""
-    page = await hash_page(src, keys.BOT_STATUS, position, limit, listing=True)
+    page = await hash_page(src, keys.BOTS.key, position, limit, listing=True)
     fields = sorted(page.fields, key=lambda field: id_order(field[0]))
-    feeds = decode_all(FEEDS, keys.BOT_STATUS, fields)
+    feeds = decode_all(FEEDS, keys.BOTS.key, fields)
     feeds.skipped += page.skipped
     return Bots(feeds, page.next)
 
 
 async def read_bot(src: Source, bot_id: str) -> dict[str, Any]:
     """One bot's feeds (HGET); 404 when missing, 502 when corrupt."""
-    return one(FEEDS, await src.hget(keys.BOT_STATUS, bot_id), f"bot {bot_id}")
+    return one(FEEDS, await src.hget(keys.BOTS.key, bot_id), f"bot {bot_id}")
 
 
 class Opening(msgspec.Struct, frozen=True):
@@ -104,7 +104,7 @@ def _pairs(
     pairs: dict[tuple[str, str], str] = {}
     skipped = 0
     for field, value in fields:
-        pair = keys.parse_block_field(field)
+        pair = keys.split_first(field)
         if pair is None:
             skipped += 1
             skip(key, field, "not {ex_id}:{symbol}")
@@ -122,10 +122,10 @@ class Blocks(msgspec.Struct):
 async def read_blocks(src: Source, position: HashPosition | None, limit: int) -> Blocks:
     """A page of the blocks, by ex_id then symbol within the page, each with the opening mark
     of its pair: a page of ``block_exchange`` and one HMGET of ``opening_position``."""
-    page = await hash_page(src, keys.BLOCKS, position, limit, listing=True)
-    blocked, skipped = _pairs(keys.BLOCKS, page.fields)
+    page = await hash_page(src, keys.BLOCKS.key, position, limit, listing=True)
+    blocked, skipped = _pairs(keys.BLOCKS.key, page.fields)
     fields = [keys.block_field(*pair) for pair in blocked]
-    openings = await src.hmget(keys.OPENINGS, fields) if fields else []
+    openings = await src.hmget(keys.OPENINGS.key, fields) if fields else []
     blocks = [
         Block(*pair, bot_id, None if mark is None else _opening(*pair, text(mark)))
         for (pair, bot_id), mark in zip(blocked.items(), openings, strict=True)
@@ -138,7 +138,7 @@ async def read_coordination(src: Source) -> Coordination:
     """Every block and every opening mark, each ordered by ex_id then symbol: both hashes are
     read whole, so each may hold at most ``READ_BATCH`` fields (a bigger one is refused: page
     through /bots/blocks). A field that is not ``{ex_id}:{symbol}`` is skipped and counted."""
-    hashes = (keys.BLOCKS, keys.OPENINGS)
+    hashes = (keys.BLOCKS.key, keys.OPENINGS.key)
     lengths = await src.pipeline([("HLEN", key) for key in hashes], listing=True)
     usable_keys = [key for key, length in zip(hashes, lengths, strict=True) if usable(key, length)]
     for key, length in zip(hashes, lengths, strict=True):
@@ -152,8 +152,8 @@ async def read_coordination(src: Source) -> Coordination:
         key: [(text(f), v) for f, v in reply.items()]
         for key, reply in zip(usable_keys, replies, strict=True)
     }
-    blocked, skipped_blocks = _pairs(keys.BLOCKS, stored.get(keys.BLOCKS, []))
-    opening, skipped_openings = _pairs(keys.OPENINGS, stored.get(keys.OPENINGS, []))
+    blocked, skipped_blocks = _pairs(keys.BLOCKS.key, stored.get(keys.BLOCKS.key, []))
+    opening, skipped_openings = _pairs(keys.OPENINGS.key, stored.get(keys.OPENINGS.key, []))
     skipped_blocks += len(hashes) - len(usable_keys)
     openings = {pair: _opening(*pair, value) for pair, value in opening.items()}
     blocks = [Block(*pair, bot_id, openings.get(pair)) for pair, bot_id in blocked.items()]
@@ -166,7 +166,7 @@ async def read_block(src: Source, ex_id: str, symbol: str) -> SymbolBlock:
     """The block and opening mark of one (ex_id, symbol): one pipeline of two HGETs."""
     field = keys.block_field(ex_id, symbol)
     blocked_by, opening = await src.pipeline(
-        [("HGET", keys.BLOCKS, field), ("HGET", keys.OPENINGS, field)]
+        [("HGET", keys.BLOCKS.key, field), ("HGET", keys.OPENINGS.key, field)]
     )
     return SymbolBlock(
         None if blocked_by is None else text(blocked_by),

@@ -209,7 +209,7 @@ async def read_timeframes(src: Source, symbol: str) -> list[str]:
     timeframes = [
         parsed[1]
         for key in await src.keys(keys.ohlcv_symbol_prefix(symbol))
-        if (parsed := keys.parse_ohlcv_key(key)) is not None and parsed[0] == symbol
+        if (parsed := keys.OHLCV.parse(key)) is not None and parsed[0] == symbol
     ]
     if not timeframes:
         raise NotFound(f"no OHLCV series for {symbol}")
@@ -245,8 +245,8 @@ async def read_series(src: Source, after: str | None, limit: int) -> SeriesList:
     read whole). ``bars`` counts stored elements, duplicates included; a corrupt first or last
     element gives a null time. A key of another Redis type is skipped and counted."""
     found = await src.family(
-        keys.OHLCV_PREFIX,
-        keys.parse_ohlcv_key,
+        keys.OHLCV.key,
+        keys.OHLCV.parse,
         ("LLEN",),
         ("LINDEX", 0),
         ("LINDEX", -1),

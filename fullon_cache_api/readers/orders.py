@@ -101,7 +101,7 @@ class AllOrders(msgspec.Struct):
 async def read_all_orders(src: Source, position: FamilyPosition | None, limit: int) -> AllOrders:
     """A page of every ``order_status`` hash (exchange names and numeric ex_ids alike), by key
     then order id (see ``Source.hashes_page``)."""
-    exchanges = await src.family_keys(keys.ORDERS_PREFIX, keys.exchange_of_orders_key)
+    exchanges = await src.family_keys(keys.ORDERS.key, keys.ORDERS.parse)
     found = await hashes_page(src, exchanges, position, limit)
     groups = [_orders(exchange, page) for exchange, _, page in found.pages]
     return AllOrders(groups, found.skipped + sum(g.orders.skipped for g in groups), found.next)
@@ -126,7 +126,7 @@ async def read_queues(src: Source, after: str | None, limit: int) -> Queues:
     """A page of (name, length) of the ``new_orders`` lists, by name: a pipeline
     of LLEN."""
     found = await src.family(
-        keys.QUEUE_PREFIX, keys.name_of_queue_key, ("LLEN",), after=after, limit=limit
+        keys.ORDER_QUEUES.key, keys.ORDER_QUEUES.parse, ("LLEN",), after=after, limit=limit
     )
     pairs = [(m.parsed, int(m.replies[0])) for m in found.members]
     return Queues(pairs, found.skipped, found.after)

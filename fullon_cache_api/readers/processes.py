@@ -59,7 +59,7 @@ async def read_process(src: Source, process_id: str) -> StoredProcess:
 async def read_component_process(src: Source, component: str) -> tuple[str, StoredProcess]:
     """The component's latest process id and record (HGET, then GET). 404 when the component is
     not in ``process:components`` (a stopped process leaves it) or its record expired."""
-    raw_id = await src.hget(keys.PROCESS_COMPONENTS, component)
+    raw_id = await src.hget(keys.PROCESS_COMPONENTS.key, component)
     if raw_id is None:
         raise NotFound(f"no process for component {component}")
     process_id = text(raw_id)
@@ -104,7 +104,7 @@ async def _types(src: Source, process_type: str | None) -> list[tuple[str, str]]
     """(type, key) of the active hashes: the key index, or the one key of ``process_type``."""
     if process_type is not None:
         return [(process_type, keys.process_active_key(process_type))]
-    return await src.family_keys(keys.PROCESS_ACTIVE_PREFIX, keys.type_of_process_active_key)
+    return await src.family_keys(keys.PROCESS_ACTIVE.key, keys.PROCESS_ACTIVE.parse)
 
 
 async def _active(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -22,16 +21,6 @@ __all__ = [
     "read_server_info",
 ]
 
-# Exchange-named key families, for /exchanges: (prefix, the exchange a key names).
-_EXCHANGE_FAMILIES: tuple[tuple[str, Callable[[str], str | None]], ...] = (
-    (keys.TICKERS_PREFIX, keys.exchange_of_tickers_key),
-    (keys.ORDERS_PREFIX, keys.exchange_of_orders_key),
-    (
-        keys.TRADES_PREFIX,
-        lambda key: parsed[0] if (parsed := keys.parse_trades_key(key)) else None,
-    ),
-    (keys.TRADE_STATUS_PREFIX, keys.exchange_of_trade_status_key),
-)
 _INFO_SECTIONS = (("INFO", "server"), ("INFO", "replication"), ("INFO", "memory"))
 
 
@@ -84,17 +73,17 @@ async def read_overview(src: Source) -> Overview:
     them) and entries of hashes and lists, with the server's memory and uptime (pipelines of
     HLEN/LLEN, ``READ_BATCH`` per round trip). A key of another Redis type than its family's is
     counted as a key and skipped for entries."""
-    by_family: dict[str, set[str]] = {name: set() for name, _, _ in keys.FAMILIES}
+    by_family: dict[str, set[str]] = {family.name: set() for family in keys.FAMILIES}
     for key in await src.keys(""):
         family = keys.family_of(key)
         if family is not None:
-            by_family[family].add(key)
+            by_family[family.name].add(key)
     other = src.keyspace.others
     counted = [
-        (name, "HLEN" if kind == "hash" else "LLEN", key)
-        for name, _, kind in keys.FAMILIES
-        if kind in ("hash", "list")
-        for key in by_family[name]
+        (family.name, "HLEN" if family.redis_type == "hash" else "LLEN", key)
+        for family in keys.FAMILIES
+        if family.redis_type != "string"
+        for key in by_family[family.name]
     ]
     replies = await src.pipeline(
         [*_INFO_SECTIONS, *((command, key) for _, command, key in counted)], listing=True
@@ -107,8 +96,12 @@ async def read_overview(src: Source) -> Overview:
         else:
             skipped += 1
     families = [
-        FamilyCount(name, len(by_family[name]), entries.get(name, 0) if kind != "string" else None)
-        for name, _, kind in keys.FAMILIES
+        FamilyCount(
+            family.name,
+            len(by_family[family.name]),
+            None if family.redis_type == "string" else entries.get(family.name, 0),
+        )
+        for family in keys.FAMILIES
     ]
     total = sum(len(found) for found in by_family.values()) + other
     server = _server_info(replies[: len(_INFO_SECTIONS)])
@@ -116,15 +109,18 @@ async def read_overview(src: Source) -> Overview:
 
 
 async def read_exchanges(src: Source) -> list[tuple[str, int]]:
-    """Every exchange named by a tickers, orders, trades or trade-status key, with its ticker
-    count: four lookups in the key index and one pipeline of HLEN. All-digit names are ex_ids
+    """Every exchange named by a key of a family that names one (``Family.exchange``: tickers,
+    orders, trades, trade status), with its ticker count: a lookup in the key index per family
+    and one pipeline of HLEN. All-digit names are ex_ids
     (``order_status:3``), not exchanges, and are left out. A ``tickers`` key of another Redis
     type counts no tickers."""
     names: set[str] = set()
-    for prefix, exchange_of in _EXCHANGE_FAMILIES:
-        for key in await src.keys(prefix):
-            exchange = exchange_of(key)
-            if exchange is not None and not exchange.isdigit():
+    for family in keys.FAMILIES:
+        if family.exchange is None:
+            continue
+        for key in await src.keys(family.key):
+            parsed = family.parse(key)
+            if parsed is not None and not (exchange := family.exchange(parsed)).isdigit():
                 names.add(exchange)
     exchanges = sorted(names)
     counts = await src.pipeline(

@@ -110,7 +110,7 @@ class AllTicks(msgspec.Struct):
 
 
 async def _exchanges(src: Source) -> list[tuple[str, str]]:
-    return await src.family_keys(keys.TICKERS_PREFIX, keys.exchange_of_tickers_key)
+    return await src.family_keys(keys.TICKERS.key, keys.TICKERS.parse)
 
 
 async def _page(

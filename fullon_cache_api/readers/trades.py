@@ -139,7 +139,7 @@ async def read_exchange_trades(
     found = await src.family(
         keys.trades_exchange_prefix(exchange),
         lambda key: (
-            parsed if (parsed := keys.parse_trades_key(key)) and parsed[0] == exchange else None
+            parsed if (parsed := keys.TRADES.parse(key)) and parsed[0] == exchange else None
         ),
         ("LRANGE", -min(window, READ_BATCH), -1),
         limit=limit,
@@ -163,7 +163,7 @@ async def read_trade_lists(src: Source, after: str | None, limit: int) -> TradeL
     one pipeline (LLEN per list, GET per distinct exchange). A key of another
     Redis type is skipped and counted (a status of another type reads as none)."""
     found = await src.family(
-        keys.TRADES_PREFIX, keys.parse_trades_key, ("LLEN",), after=after, limit=limit
+        keys.TRADES.key, keys.TRADES.parse, ("LLEN",), after=after, limit=limit
     )
     exchanges = sorted({m.parsed[0] for m in found.members})
     status_keys = [keys.trade_status_key(exchange) for exchange in exchanges]
@@ -194,7 +194,7 @@ async def read_user_trade_lists(
     found = await src.family(
         keys.user_trades_prefix(uid),
         lambda key: (
-            parsed if (parsed := keys.parse_user_trades_key(key)) and parsed[0] == uid else None
+            parsed if (parsed := keys.USER_TRADES.parse(key)) and parsed[0] == uid else None
         ),
         ("LLEN",),
         after=after,
@@ -205,9 +205,9 @@ async def read_user_trade_lists(
 
 
 def _status_key(key: str) -> tuple[StatusKind, str] | None:
-    if (exchange := keys.exchange_of_trade_status_key(key)) is not None:
+    if (exchange := keys.TRADE_STATUS.parse(key)) is not None:
         return ("trade", exchange)
-    if (name := keys.name_of_user_trade_status_key(key)) is not None:
+    if (name := keys.USER_TRADE_STATUS.parse(key)) is not None:
         return ("user_trade", name)
     return None
 
@@ -216,8 +216,8 @@ async def _status_keys(src: Source) -> list[tuple[tuple[StatusKind, str], str]]:
     """((kind, suffix), key) of every trade and user-trade status, by key (so by kind, then
     suffix), from the key index."""
     found = [
-        *await src.keys(keys.TRADE_STATUS_PREFIX),
-        *await src.keys(keys.USER_TRADE_STATUS_PREFIX),
+        *await src.keys(keys.TRADE_STATUS.key),
+        *await src.keys(keys.USER_TRADE_STATUS.key),
     ]
     return sorted((parsed, key) for key in found if (parsed := _status_key(key)) is not None)
 
@@ -251,8 +251,8 @@ class TradeTotals(msgspec.Struct):
 async def read_trade_totals(src: Source) -> TradeTotals:
     """Lengths of every trade and user-trade list and every status value: pipelines (LLEN per
     list, GET per status). Keys of another Redis type are skipped."""
-    lists = await src.family(keys.TRADES_PREFIX, keys.parse_trades_key, ("LLEN",))
-    user_lists = await src.family(keys.USER_TRADES_PREFIX, keys.parse_user_trades_key, ("LLEN",))
+    lists = await src.family(keys.TRADES.key, keys.TRADES.parse, ("LLEN",))
+    user_lists = await src.family(keys.USER_TRADES.key, keys.USER_TRADES.parse, ("LLEN",))
     statuses = await src.members(await _status_keys(src), ("GET",))
     return TradeTotals(
         [int(m.replies[0]) for m in lists.members],
