@@ -74,7 +74,17 @@ def ticker_out(exchange: str, symbol: str, raw: bytes, now: float) -> TickerOut:
     t = decode_tick(raw)
     epoch = epoch_of(t.time)
     age = None if epoch is None else round(now - epoch, 3)
-    return TickerOut(exchange, symbol, t.price, t.bid, t.ask, t.last, t.volume, rfc3339(epoch), age)
+    return TickerOut(
+        exchange=exchange,
+        symbol=symbol,
+        price=t.price,
+        bid=t.bid,
+        ask=t.ask,
+        last=t.last,
+        volume=t.volume,
+        time=rfc3339(epoch),
+        age_s=age,
+    )
 
 
 def tickers_of(exchange: str, fields: dict[bytes, bytes], now: float) -> list[TickerOut]:
@@ -158,7 +168,7 @@ class Reference:
         if not fields:
             return None
         items = tickers_of(exchange, fields, self.clock())
-        return encode(ExchangeTickersOut(exchange, items, len(items)))
+        return encode(ExchangeTickersOut(exchange=exchange, items=items, count=len(items)))
 
     async def all_tickers(self) -> bytes:
         found = {k async for k in self.redis.scan_iter(match="tickers:*", count=1000)}
@@ -173,7 +183,7 @@ class Reference:
             for key, fields in zip(keys, results, strict=True)
             for t in tickers_of(key[8:].decode(), fields, now)
         ]
-        return encode(TickersOut(items, len(items)))
+        return encode(TickersOut(items=items, count=len(items)))
 
     async def bars(self, symbol: str, timeframe: str, limit: int) -> bytes | None:
         elements = await self.redis.lrange(f"ohlcv:{symbol}:{timeframe}", 0, -1)
@@ -185,7 +195,7 @@ class Reference:
             ms = round(b.ts * 1000) if b.ts < 1e11 else round(b.ts)
             by_ts[ms] = (ms, b.open, b.high, b.low, b.close, b.volume)
         bars = [by_ts[ts] for ts in sorted(by_ts)][-limit:]
-        return encode(BarsOut(symbol, timeframe, bars, len(bars)))
+        return encode(BarsOut(symbol=symbol, timeframe=timeframe, bars=bars, count=len(bars)))
 
     async def balances(self, ex_id: str) -> bytes | None:
         raw = await self.redis.hget("accounts", ex_id)
@@ -202,9 +212,9 @@ class Reference:
             used = b.used
             if used is None and total is not None and free is not None:
                 used = total - free
-            items.append(BalanceOut(currency, free, used, total))
+            items.append(BalanceOut(currency=currency, free=free, used=used, total=total))
         updated = rfc3339(epoch_of(date)) if isinstance(date, str) else None
-        return encode(BalancesOut(ex_id, updated, items, len(items)))
+        return encode(BalancesOut(ex_id=ex_id, updated_at=updated, items=items, count=len(items)))
 
     async def orders(self, exchange: str, limit: int = 100) -> bytes:
         fields = await self.redis.hgetall(f"order_status:{exchange}")
@@ -213,30 +223,30 @@ class Reference:
             o = decode_order(fields[field])
             items.append(
                 OrderOut(
-                    field.decode(),
-                    id_text(o.ex_order_id),
-                    exchange,
-                    o.symbol,
-                    o.side,
-                    o.order_type,
-                    o.status,
-                    o.volume,
-                    o.final_volume,
-                    o.price,
-                    o.plimit,
-                    id_text(o.bot_id),
-                    id_text(o.uid),
-                    id_text(o.ex_id),
-                    id_text(o.cat_ex_id),
-                    o.command,
-                    o.reason,
-                    o.futures,
-                    o.leverage,
-                    o.tick,
-                    rfc3339(epoch_of(o.timestamp)),
+                    order_id=field.decode(),
+                    ex_order_id=id_text(o.ex_order_id),
+                    exchange=exchange,
+                    symbol=o.symbol,
+                    side=o.side,
+                    order_type=o.order_type,
+                    status=o.status,
+                    volume=o.volume,
+                    final_volume=o.final_volume,
+                    price=o.price,
+                    plimit=o.plimit,
+                    bot_id=id_text(o.bot_id),
+                    uid=id_text(o.uid),
+                    ex_id=id_text(o.ex_id),
+                    cat_ex_id=id_text(o.cat_ex_id),
+                    command=o.command,
+                    reason=o.reason,
+                    futures=o.futures,
+                    leverage=o.leverage,
+                    tick=o.tick,
+                    updated_at=rfc3339(epoch_of(o.timestamp)),
                 )
             )
-        return encode(ExchangeOrdersOut(exchange, items, len(items)))
+        return encode(ExchangeOrdersOut(exchange=exchange, items=items, count=len(items)))
 
 
 def starlette_app(reference: Reference) -> Any:

@@ -16,7 +16,7 @@ import re
 import string
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -72,6 +72,7 @@ class Arg:
     its value names, for authorization (``Resource``), as a REST parameter's."""
 
     name: str
+    _: KW_ONLY  # the others by keyword: several share a type
     required: bool = True
     id_kind: IdKind | None = None
     aliases: tuple[str, ...] = ()
@@ -95,7 +96,7 @@ class Arg:
         return Invalid(f"parameter '{self.name}' must be {what}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TextArg(Arg):
     """A string by REST's rule for text (printable, no ``* ? [ ] \\``, at most 128 characters).
     An integer is taken as its digits: v0.2.6 formatted values into keys."""
@@ -108,7 +109,7 @@ class TextArg(Arg):
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IdArg(Arg):
     """An integer id, or a string of its digits, as an int."""
 
@@ -119,7 +120,7 @@ class IdArg(Arg):
         return number
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IntegerArg(Arg):
     """An integer (or its digits) within ``[minimum, maximum]``; ``default_value`` when absent."""
 
@@ -137,7 +138,7 @@ class IntegerArg(Arg):
         return number
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NumberArg(Arg):
     """A positive finite number; ``default_value`` when absent."""
 
@@ -154,7 +155,7 @@ class NumberArg(Arg):
         raise self.bad("a positive number")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TextListArg(Arg):
     """A list of text values (each as ``TextArg``), ``[]`` when absent, without repeats."""
 

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-class BalanceOut(msgspec.Struct, frozen=True):
+class BalanceOut(msgspec.Struct, kw_only=True, frozen=True):
     """One currency's balance, both stored shapes normalised to ccxt's ``free/used/total``."""
 
     currency: str
@@ -40,10 +40,10 @@ def balance_out(currency: str, stored: StoredBalance) -> BalanceOut:
     used = stored.used
     if used is None and total is not None and free is not None:
         used = total - free
-    return BalanceOut(currency, free, used, total)
+    return BalanceOut(currency=currency, free=free, used=used, total=total)
 
 
-class ProcessOut(msgspec.Struct, frozen=True):
+class ProcessOut(msgspec.Struct, kw_only=True, frozen=True):
     process_id: str
     process_type: str | None
     component: str | None
@@ -58,7 +58,7 @@ class ProcessOut(msgspec.Struct, frozen=True):
     """The heartbeat is older than ``stale_after`` seconds, or missing."""
 
 
-class ProcessHealthOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class ProcessHealthOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     healthy: bool
     """No listed process has status ``error`` and none is stale."""
     total: int

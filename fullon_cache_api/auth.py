@@ -69,7 +69,7 @@ class Scoped(Protocol):
     def id_kind(self) -> IdKind | None: ...
 
 
-class Resource(msgspec.Struct, frozen=True):
+class Resource(msgspec.Struct, kw_only=True, frozen=True):
     """What a request reads, for the ``authorize`` hook: the route template and the account ids
     it reads by (None when the request covers all of them)."""
 
@@ -91,7 +91,7 @@ class Resource(msgspec.Struct, frozen=True):
                     ids["ex_id"] = value
             else:
                 ids[param.id_kind.value] = value
-        return cls(route, **ids)
+        return cls(route=route, **ids)
 
 
 Authorize = Callable[[HTTPConnection, Resource], Awaitable[bool]]

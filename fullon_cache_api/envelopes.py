@@ -62,7 +62,7 @@ LEGACY_OPERATIONS = (
 )
 
 
-class Request(msgspec.Struct):
+class Request(msgspec.Struct, kw_only=True):
     """One request frame, parsed: what it asks (``name``: its action or operation, as sent),
     its id and its params, and when it arrived (for ``latency_ms``)."""
 
@@ -75,14 +75,14 @@ class Request(msgspec.Struct):
 # domain sockets ----------------------------------------------------------------------------
 
 
-class DomainSuccess(msgspec.Struct):
+class DomainSuccess(msgspec.Struct, kw_only=True):
     request_id: Any
     action: str
     success: bool
     result: msgspec.Struct
 
 
-class DomainNotFound(msgspec.Struct):
+class DomainNotFound(msgspec.Struct, kw_only=True):
     request_id: Any
     action: str
     success: bool
@@ -90,7 +90,7 @@ class DomainNotFound(msgspec.Struct):
     error: str
 
 
-class DomainError(msgspec.Struct):
+class DomainError(msgspec.Struct, kw_only=True):
     """v0.2.6's ``send_error``: no ``action``."""
 
     request_id: Any
@@ -99,7 +99,7 @@ class DomainError(msgspec.Struct):
     error: str
 
 
-class DomainConfirmation(msgspec.Struct):
+class DomainConfirmation(msgspec.Struct, kw_only=True):
     request_id: Any
     action: str
     success: bool
@@ -107,7 +107,7 @@ class DomainConfirmation(msgspec.Struct):
     stream_key: str
 
 
-class DomainUpdate(msgspec.Struct):
+class DomainUpdate(msgspec.Struct, kw_only=True):
     """A stream message: no ``success``."""
 
     request_id: Any
@@ -118,7 +118,7 @@ class DomainUpdate(msgspec.Struct):
 # the /ws gateway ---------------------------------------------------------------------------
 
 
-class GatewaySuccess(msgspec.Struct):
+class GatewaySuccess(msgspec.Struct, kw_only=True):
     request_id: Any
     success: bool
     result: msgspec.Struct
@@ -128,7 +128,7 @@ class GatewaySuccess(msgspec.Struct):
     latency_ms: float
 
 
-class GatewayError(msgspec.Struct):
+class GatewayError(msgspec.Struct, kw_only=True):
     """v0.2.6's gateway errors: no ``success``."""
 
     request_id: Any
@@ -138,7 +138,7 @@ class GatewayError(msgspec.Struct):
     details: None
 
 
-class GatewayUpdate(msgspec.Struct):
+class GatewayUpdate(msgspec.Struct, kw_only=True):
     """A stream message on ``/ws`` (v0.2.6 had none): a success naming its ``action``."""
 
     request_id: Any
@@ -150,7 +150,7 @@ class GatewayUpdate(msgspec.Struct):
     timestamp: float
 
 
-class StreamStarted(msgspec.Struct):
+class StreamStarted(msgspec.Struct, kw_only=True):
     """A stream's confirmation on ``/ws``: the ``result`` of a success."""
 
     message: str
@@ -202,29 +202,48 @@ class Domain(Envelope):
         self, data: dict[str, Any], known: Container[str], now: float
     ) -> Request | msgspec.Struct:
         params = data.get("params")
-        request = Request(data.get("action"), data.get("request_id"), params or {}, perf_counter())
+        request = Request(
+            name=data.get("action"),
+            request_id=data.get("request_id"),
+            params=params or {},
+            received=perf_counter(),
+        )
         if params is not None and not isinstance(params, dict):
             return self.error(request.request_id, "INVALID_PARAMS", "params must be an object", now)
         return request
 
     def success(self, request: Request, result: msgspec.Struct, now: float) -> msgspec.Struct:
-        return DomainSuccess(request.request_id, request.name, True, result)
+        return DomainSuccess(
+            request_id=request.request_id, action=request.name, success=True, result=result
+        )
 
     def not_found(self, request: Request, code: str, text: str, now: float) -> msgspec.Struct:
-        return DomainNotFound(request.request_id, request.name, False, code, text)
+        return DomainNotFound(
+            request_id=request.request_id,
+            action=request.name,
+            success=False,
+            error_code=code,
+            error=text,
+        )
 
     def error(self, request_id: Any, code: str, text: str, now: float) -> msgspec.Struct:
-        return DomainError(request_id, False, code, text)
+        return DomainError(request_id=request_id, success=False, error_code=code, error=text)
 
     def confirmation(
         self, request: Request, message: str, stream_key: str, now: float
     ) -> msgspec.Struct:
-        return DomainConfirmation(request.request_id, request.name, True, message, stream_key)
+        return DomainConfirmation(
+            request_id=request.request_id,
+            action=request.name,
+            success=True,
+            message=message,
+            stream_key=stream_key,
+        )
 
     def update(
         self, request_id: Any, action: str, result: msgspec.Struct, now: float
     ) -> msgspec.Struct:
-        return DomainUpdate(request_id, action, result)
+        return DomainUpdate(request_id=request_id, action=action, result=result)
 
 
 class Gateway(Envelope):
@@ -259,28 +278,49 @@ class Gateway(Envelope):
                 lines += [name, f"  {message}"]
             return self.error(data.get("request_id"), INVALID_OPERATION, "\n".join(lines), now)
         request_id = data.get("request_id", str(uuid.uuid4()))
-        return Request(operation, request_id, data.get("params", {}), perf_counter())
+        return Request(
+            name=operation,
+            request_id=request_id,
+            params=data.get("params", {}),
+            received=perf_counter(),
+        )
 
     def success(self, request: Request, result: msgspec.Struct, now: float) -> msgspec.Struct:
         return GatewaySuccess(
-            request.request_id, True, result, None, None, now, latency_ms(request)
+            request_id=request.request_id,
+            success=True,
+            result=result,
+            error=None,
+            error_code=None,
+            timestamp=now,
+            latency_ms=latency_ms(request),
         )
 
     def not_found(self, request: Request, code: str, text: str, now: float) -> msgspec.Struct:
         return self.error(request.request_id, code, text, now)
 
     def error(self, request_id: Any, code: str, text: str, now: float) -> msgspec.Struct:
-        return GatewayError(request_id, text, code, now, None)
+        return GatewayError(
+            request_id=request_id, error=text, error_code=code, timestamp=now, details=None
+        )
 
     def confirmation(
         self, request: Request, message: str, stream_key: str, now: float
     ) -> msgspec.Struct:
-        return self.success(request, StreamStarted(message, stream_key), now)
+        return self.success(request, StreamStarted(message=message, stream_key=stream_key), now)
 
     def update(
         self, request_id: Any, action: str, result: msgspec.Struct, now: float
     ) -> msgspec.Struct:
-        return GatewayUpdate(request_id, action, True, result, None, None, now)
+        return GatewayUpdate(
+            request_id=request_id,
+            action=action,
+            success=True,
+            result=result,
+            error=None,
+            error_code=None,
+            timestamp=now,
+        )
 
 
 DOMAIN = Domain()

@@ -36,13 +36,13 @@ __all__ = [
 log = logging.getLogger("fullon.cache_api.errors")
 
 
-class ErrorBody(msgspec.Struct, frozen=True):
+class ErrorBody(msgspec.Struct, kw_only=True, frozen=True):
     status: int
     code: str
     message: str
 
 
-class ErrorOut(msgspec.Struct, frozen=True):
+class ErrorOut(msgspec.Struct, kw_only=True, frozen=True):
     """Every error answer: ``{"error": {"status", "code", "message"}}``."""
 
     error: ErrorBody
@@ -58,7 +58,7 @@ class ApiError(Exception):
         self.headers = headers
 
     def error_out(self) -> ErrorOut:
-        return ErrorOut(ErrorBody(self.status, self.code, self.message))
+        return ErrorOut(error=ErrorBody(status=self.status, code=self.code, message=self.message))
 
 
 INTERNAL = ApiError("internal error")

@@ -14,7 +14,7 @@ import binascii
 import enum
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Literal
 
 import msgspec
@@ -70,6 +70,7 @@ class Param:
     handler reads only that account's data with it (authorization sees exactly these)."""
 
     name: str
+    _: KW_ONLY  # the others by keyword: several share a type
     where: Literal["path", "query"] = "query"
     description: str = ""
     id_kind: IdKind | None = None
@@ -99,7 +100,7 @@ class Param:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Printable(Param):
     """The rules of free text: printable, no glob characters, ``max_length`` long at most, or
     matching ``pattern``."""
@@ -120,7 +121,7 @@ class _Printable(Param):
         return raw
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Text(_Printable):
     """A printable string without glob characters (or one that matches ``pattern``)."""
 
@@ -138,7 +139,7 @@ class Text(_Printable):
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Digits(Text):
     """A numeric id (``ex_id``, ``uid``, ``bot_id``), kept as a string as the cache keys it."""
 
@@ -146,7 +147,7 @@ class Digits(Text):
     pattern: str | None = r"[0-9]{1,20}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TextList(_Printable):
     """A comma-separated list of text values, e.g. ``?symbols=BTC/USDT,ETH/USDT``, as a list
     without repeats.
@@ -180,7 +181,7 @@ class TextList(_Printable):
         return {"type": "array", "items": item, "minItems": 1, "maxItems": self.max_items}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Choice(Param):
     """One of ``choices``; anything else is refused naming them."""
 
@@ -197,7 +198,7 @@ class Choice(Param):
         return {"type": "string", "enum": list(self.choices)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Number(Param):
     """A positive finite number (seconds, minutes). Its default is ``default``, or the setting
     named ``default_setting``."""
@@ -228,7 +229,7 @@ class Number(Param):
         return schema
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Integer(Param):
     """An integer within ``[minimum, maximum]`` (``limit``, epoch milliseconds)."""
 
@@ -257,7 +258,7 @@ class Integer(Param):
         return schema
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Cursor(Param):
     """Where a listing's next page starts: the ``next_cursor`` its previous page gave, opaque
     to clients (a ``position`` value, msgpack in URL-safe base64)."""
@@ -292,71 +293,110 @@ def next_cursor(position: Any) -> str | None:
 
 # The parameters of the API, declared once each and listed by the route table. -----------------
 
-EXCHANGE = Text("exchange", "path", "exchange name as the cache keys it", None, 64, EXCHANGE_NAME)
+EXCHANGE = Text(
+    "exchange",
+    where="path",
+    description="exchange name as the cache keys it",
+    max_length=64,
+    pattern=EXCHANGE_NAME,
+)
 ORDERS_EXCHANGE = Text(
     "exchange",
-    "path",
-    "exchange name as the cache keys it, or a numeric ex_id where writers key orders by it",
-    IdKind.EX_ID_IF_DIGITS,
-    64,
-    EXCHANGE_NAME,
+    where="path",
+    description=(
+        "exchange name as the cache keys it, or a numeric ex_id where writers key orders by it"
+    ),
+    id_kind=IdKind.EX_ID_IF_DIGITS,
+    max_length=64,
+    pattern=EXCHANGE_NAME,
 )
-SYMBOL = Text("symbol", "path", "symbol as stored, slash included (BTC/USDT, BTC/USDC:USDC)")
-SYMBOLS = TextList("symbols", "query", "only these symbols, comma-separated")
-EXCHANGE_FILTER = Text("exchange", "query", "only this exchange", None, 64, EXCHANGE_NAME)
-MAX_AGE = Number("max_age", "query", "keep only ticks younger than this many seconds")
+SYMBOL = Text(
+    "symbol", where="path", description="symbol as stored, slash included (BTC/USDT, BTC/USDC:USDC)"
+)
+SYMBOLS = TextList("symbols", description="only these symbols, comma-separated")
+EXCHANGE_FILTER = Text(
+    "exchange",
+    description="only this exchange",
+    max_length=64,
+    pattern=EXCHANGE_NAME,
+)
+MAX_AGE = Number("max_age", description="keep only ticks younger than this many seconds")
 ACTIVE_MAX_AGE = Number(
     "max_age",
-    "query",
-    "keep only ticks younger than this many seconds (default: the ticker staleness setting)",
+    description=(
+        "keep only ticks younger than this many seconds (default: the ticker staleness setting)"
+    ),
     default_setting="ticker_max_age",
 )
 STALE_TICK = Number(
     "max_age",
-    "query",
-    "a tick older than this many seconds is stale (default: the ticker staleness setting)",
+    description=(
+        "a tick older than this many seconds is stale (default: the ticker staleness setting)"
+    ),
     default_setting="ticker_max_age",
 )
 
-EX_ID = Digits("ex_id", "path", "exchange account id (digits)", IdKind.EX_ID)
-UID = Digits("uid", "path", "user id (digits)", IdKind.UID)
-BOT_ID = Digits("bot_id", "path", "bot id (digits)", IdKind.BOT_ID)
-CURRENCY = Text("currency", "path", "currency code as stored (USDT, BTC)")
-ORDER_ID = Text("order_id", "path", "order id: the field of the order_status hash")
-QUEUE_NAME = Text("name", "path", "queue name: the part after new_orders:")
-COMPONENT = Text("component", "path", "process component (may hold : and /)")
-PROCESS_ID = Text("process_id", "path", "process id (opaque; may hold : and /)")
+EX_ID = Digits(
+    "ex_id", where="path", description="exchange account id (digits)", id_kind=IdKind.EX_ID
+)
+UID = Digits("uid", where="path", description="user id (digits)", id_kind=IdKind.UID)
+BOT_ID = Digits("bot_id", where="path", description="bot id (digits)", id_kind=IdKind.BOT_ID)
+CURRENCY = Text("currency", where="path", description="currency code as stored (USDT, BTC)")
+ORDER_ID = Text(
+    "order_id", where="path", description="order id: the field of the order_status hash"
+)
+QUEUE_NAME = Text("name", where="path", description="queue name: the part after new_orders:")
+COMPONENT = Text("component", where="path", description="process component (may hold : and /)")
+PROCESS_ID = Text("process_id", where="path", description="process id (opaque; may hold : and /)")
 TIMEFRAME = Text(
     "timeframe",
-    "path",
-    "OHLCV timeframe: 1m, 15m, 1h, 4h, 1d, 1w",
-    None,
-    8,
-    r"[1-9][0-9]{0,3}[smhdwM]",
+    where="path",
+    description="OHLCV timeframe: 1m, 15m, 1h, 4h, 1d, 1w",
+    max_length=8,
+    pattern=r"[1-9][0-9]{0,3}[smhdwM]",
 )
-LIMIT = Integer("limit", "query", "most items to return", None, 1, 1000, 100)
-PAGE = Integer("limit", "query", "most items in this page", None, 1, 1000, 1000)
+LIMIT = Integer(
+    "limit",
+    description="most items to return",
+    minimum=1,
+    maximum=1000,
+    default_value=100,
+)
+PAGE = Integer(
+    "limit",
+    description="most items in this page",
+    minimum=1,
+    maximum=1000,
+    default_value=1000,
+)
 _NEXT = "the next_cursor of the previous page"
-HASH_CURSOR = Cursor("cursor", "query", _NEXT, position=HashPosition)
-HASHES_CURSOR = Cursor("cursor", "query", _NEXT, position=FamilyPosition)
-ACCOUNTS_CURSOR = Cursor("cursor", "query", _NEXT, position=AccountsPosition)
-KEY_CURSOR = Cursor("cursor", "query", _NEXT, position=str)
-OFFSET_CURSOR = Cursor("cursor", "query", _NEXT, position=int, start=0)
-OHLCV_LIMIT = Integer("limit", "query", "latest N bars", None, 1, 10000, 100)
+HASH_CURSOR = Cursor("cursor", description=_NEXT, position=HashPosition)
+HASHES_CURSOR = Cursor("cursor", description=_NEXT, position=FamilyPosition)
+ACCOUNTS_CURSOR = Cursor("cursor", description=_NEXT, position=AccountsPosition)
+KEY_CURSOR = Cursor("cursor", description=_NEXT, position=str)
+OFFSET_CURSOR = Cursor("cursor", description=_NEXT, position=int, start=0)
+OHLCV_LIMIT = Integer(
+    "limit", description="latest N bars", minimum=1, maximum=10000, default_value=100
+)
 SINCE = Integer(
-    "since", "query", "first bar time, epoch ms, inclusive; not after until", None, 0, 10**15
+    "since",
+    description="first bar time, epoch ms, inclusive; not after until",
+    minimum=0,
+    maximum=10**15,
 )
 UNTIL = Integer(
-    "until", "query", "last bar time, epoch ms, inclusive; not before since", None, 0, 10**15
+    "until",
+    description="last bar time, epoch ms, inclusive; not before since",
+    minimum=0,
+    maximum=10**15,
 )
-STATUS_FILTER = Text("status", "query", "only orders with this status")
-SYMBOL_FILTER = Text("symbol", "query", "only this symbol")
-BOT_ID_FILTER = Digits("bot_id", "query", "only this bot id", IdKind.BOT_ID)
-UID_FILTER = Digits("uid", "query", "only this user id", IdKind.UID)
+STATUS_FILTER = Text("status", description="only orders with this status")
+SYMBOL_FILTER = Text("symbol", description="only this symbol")
+BOT_ID_FILTER = Digits("bot_id", description="only this bot id", id_kind=IdKind.BOT_ID)
+UID_FILTER = Digits("uid", description="only this user id", id_kind=IdKind.UID)
 PROCESS_TYPE = Choice(
     "type",
-    "query",
-    "process type",
+    description="process type",
     choices=(
         "tick",
         "ohlcv",
@@ -370,17 +410,17 @@ PROCESS_TYPE = Choice(
 )
 PROCESS_STATUS = Choice(
     "status",
-    "query",
-    "process status",
+    description="process status",
     choices=("starting", "running", "processing", "idle", "error", "stopped"),
 )
-COMPONENT_FILTER = Text("component", "query", "only this component")
+COMPONENT_FILTER = Text("component", description="only this component")
 SINCE_MINUTES = Number(
-    "since_minutes", "query", "updated within this many minutes", default_value=5.0
+    "since_minutes",
+    description="updated within this many minutes",
+    default_value=5.0,
 )
 STALE_AFTER = Number(
     "stale_after",
-    "query",
-    "heartbeat older than this many seconds is stale",
+    description="heartbeat older than this many seconds is stale",
     default_value=300.0,
 )

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import anyio
 import httpx
 
 from fullon_cache_api.demo.redis_server import RedisServer, free_port
@@ -52,6 +53,15 @@ class Clock:
 
 def reader_url(server: RedisServer) -> str:
     return f"redis://{READER}:{READER_PASSWORD}@127.0.0.1:{server.port}/0"
+
+
+async def tracking_on(http: httpx.AsyncClient) -> None:
+    """Until the app's stream hub has set tracking up: from then on every write is reported to
+    the local cache and the key index (before, a key created after the index's first walk is
+    listed only once tracking is up, or after a verification walk)."""
+    with anyio.fail_after(10):
+        while not expect(await http.get("/info"))["local_cache"]["on"]:
+            await anyio.sleep(0.02)
 
 
 def http_client(app: Any, base_url: str = "http://api") -> httpx.AsyncClient:

@@ -122,8 +122,8 @@ async def test_authorize_hook_refuses_per_account_reads_with_403(settings, clock
         expect(await http.get(base + "/orders", params={"uid": "8"}, headers=alice), 403)
         expect(await http.get(base + "/accounts/2/balances", headers={"X-User": "admin"}))
         expect(await http.get(base + "/accounts/2/balances"), 401)  # no user: never reaches it
-    assert Resource("/accounts/{ex_id}/balances", ex_id="2") in seen
-    assert Resource("/orders", uid="8") in seen
+    assert Resource(route="/accounts/{ex_id}/balances", ex_id="2") in seen
+    assert Resource(route="/orders", uid="8") in seen
 
 
 # The README's hook, over every route ------------------------------------------------------------
@@ -188,7 +188,7 @@ async def test_no_query_parameter_widens_what_the_readme_hook_sees(settings, clo
                     assert got == value, endpoint.path  # a filter the handler applies
                 else:
                     assert got == getattr(seen[0], name), (endpoint.path, name)
-            if seen[0] == Resource(endpoint.template):  # across accounts: refused
+            if seen[0] == Resource(route=endpoint.template):  # across accounts: refused
                 assert plain.status_code == 403, endpoint.path
                 if seen[1] == seen[0]:
                     assert widened.status_code == 403, endpoint.path
@@ -227,7 +227,7 @@ async def test_a_numeric_exchange_of_orders_is_an_ex_id(settings, clock, admin) 
         expect(await http.get("/orders/11/X1"))
         expect(await http.get("/orders/binance"))
     assert seen == [
-        Resource("/orders/{exchange}", ex_id="11"),
-        Resource("/orders/{exchange}/{order_id}", ex_id="11"),
-        Resource("/orders/{exchange}"),
+        Resource(route="/orders/{exchange}", ex_id="11"),
+        Resource(route="/orders/{exchange}/{order_id}", ex_id="11"),
+        Resource(route="/orders/{exchange}"),
     ]

@@ -409,7 +409,7 @@ async def test_a_stream_survives_a_server_restart_and_resumes_with_its_last_even
             assert (await next_event(received, "subscribed")).data == Subscribed(None)
             ticker = await next_event(received, "ticker", admin)
             assert isinstance(ticker.data, TickerOut) and ticker.id is not None
-        assert (await next_event(received, "end")).data == StreamEnd("shutdown")
+        assert (await next_event(received, "end")).data == StreamEnd(reason="shutdown")
         with anyio.fail_after(30):
             while "ConnectError" not in caplog.text:  # it tried while nothing listened
                 await anyio.sleep(0.02)

@@ -18,7 +18,7 @@ from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api.demo.redis_server import RedisServer
 from fullon_cache_api.keyspace import SCAN_BATCH
 
-from support import WRITTEN_AT, Clock, expect, http_client, prepare, reader_url
+from support import WRITTEN_AT, Clock, expect, http_client, prepare, reader_url, tracking_on
 
 OTHER_KEYS = 300_000
 
@@ -47,9 +47,7 @@ async def test_no_request_walks_the_keyspace_whatever_its_size(crowded, clock: C
     app = create_app(settings, clock=clock)
     with redis.Redis(port=crowded.port, decode_responses=True) as admin:
         async with lifespan(app), http_client(app) as http:
-            with anyio.fail_after(10):  # the hub sets tracking up: the walk then keeps current
-                while not expect(await http.get("/info"))["local_cache"]["on"]:
-                    await anyio.sleep(0.02)
+            await tracking_on(http)  # the walk is then kept current
             before = scans(admin)
             expect(await http.get("/orders/queues"))
             built = scans(admin) - before
@@ -80,6 +78,7 @@ async def test_no_request_walks_the_keyspace_whatever_its_size(crowded, clock: C
 async def indexed(settings: Settings, clock: Clock) -> AsyncIterator[object]:
     app = create_app(dataclasses.replace(settings, index_walk_interval=3600), clock=clock)
     async with lifespan(app), http_client(app) as http:
+        await tracking_on(http)
         yield http
 
 

@@ -295,11 +295,13 @@ def test_raw_markers_describe_other_media_and_their_own_errors() -> None:
 
 def test_route_table_mistakes_cannot_be_built() -> None:
     with pytest.raises(ValueError, match="path parameters"):
-        Endpoint("/x/{a}", docs.docs_page, docs.DocsPage, (Text("b", "path"),))
+        Endpoint("/x/{a}", docs.docs_page, docs.DocsPage, (Text("b", where="path"),))
     with pytest.raises(ValueError, match="takes"):  # the handler reads no such parameter
         Endpoint("/x", docs.docs_page, docs.DocsPage, (Text("b"),))
     with pytest.raises(ValueError, match="takes"):  # a parameter the route does not declare
-        Endpoint("/x/{asset}", docs.docs_asset, docs.DocsAsset, (Text("asset", "path"), Text("b")))
+        Endpoint(
+            "/x/{asset}", docs.docs_asset, docs.DocsAsset, (Text("asset", where="path"), Text("b"))
+        )
     with pytest.raises(ValueError, match="declared twice"):
         Endpoint("/x", docs.docs_page, docs.DocsPage, (Text("b"), Text("b")))
     with pytest.raises(ValueError, match="must answer"):  # a Struct route whose handler is raw

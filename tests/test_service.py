@@ -9,7 +9,7 @@ import pytest
 import fullon_cache_api
 from fullon_cache_api.routes import ROUTES
 
-from support import SNAPSHOT, expect
+from support import SNAPSHOT, expect, tracking_on
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 
@@ -65,6 +65,7 @@ async def test_overview_counts_foreign_keys_apart(client, admin) -> None:
 
 
 async def test_exchanges_discovered_from_every_family(client, admin) -> None:
+    await tracking_on(client)  # the keys written below are reported
     body = expect(await client.get("/exchanges"))
     tickers = Counter()
     for entry in SNAPSHOT["keys"]:

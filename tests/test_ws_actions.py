@@ -844,11 +844,11 @@ def test_authorize_sees_the_ids_each_action_reads_by(settings, clock) -> None:
     assert refused == failed("FORBIDDEN", "not allowed to read this resource")
     assert every["success"] is True
     assert seen == [
-        Resource("/ws/accounts/{connection_id}#get_balance", ex_id="1"),
-        Resource("/ws/accounts/{connection_id}#get_balance", ex_id="2"),
-        Resource("/ws/accounts/{connection_id}#get_positions"),  # across accounts: no id
-        Resource("/ws/bots/{connection_id}#get_bot_status", bot_id="41"),
-        Resource("/ws/bots/{connection_id}#is_blocked"),  # an exchange name is no ex_id
+        Resource(route="/ws/accounts/{connection_id}#get_balance", ex_id="1"),
+        Resource(route="/ws/accounts/{connection_id}#get_balance", ex_id="2"),
+        Resource(route="/ws/accounts/{connection_id}#get_positions"),  # across accounts: no id
+        Resource(route="/ws/bots/{connection_id}#get_bot_status", bot_id="41"),
+        Resource(route="/ws/bots/{connection_id}#is_blocked"),  # an exchange name is no ex_id
     ]
 
 

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-class AccountOut(msgspec.Struct, frozen=True):
+class AccountOut(msgspec.Struct, kw_only=True, frozen=True):
     ex_id: str
     currencies: int
     positions: int
@@ -44,14 +44,14 @@ class AccountOut(msgspec.Struct, frozen=True):
     positions_updated_at: str | None
 
 
-class AccountsOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class AccountsOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[AccountOut]
     count: int
     skipped: int = 0
     next_cursor: str | None = None
 
 
-class BalancesOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class BalancesOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     ex_id: str
     updated_at: str | None
     items: list[BalanceOut]
@@ -59,14 +59,14 @@ class BalancesOut(msgspec.Struct, frozen=True, omit_defaults=True):
     skipped: int = 0
 
 
-class AccountBalanceOut(BalanceOut, frozen=True):
+class AccountBalanceOut(BalanceOut, kw_only=True, frozen=True):
     """One balance with its account and the balances' update time."""
 
     ex_id: str
     updated_at: str | None
 
 
-class PositionOut(msgspec.Struct, frozen=True):
+class PositionOut(msgspec.Struct, kw_only=True, frozen=True):
     symbol: str
     volume: float | None
     cost: float | None
@@ -76,7 +76,7 @@ class PositionOut(msgspec.Struct, frozen=True):
     updated_at: str | None
 
 
-class PositionsOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class PositionsOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     ex_id: str
     updated_at: str | None
     items: list[PositionOut]
@@ -84,19 +84,19 @@ class PositionsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     skipped: int = 0
 
 
-class AccountPositionOut(PositionOut, frozen=True):
+class AccountPositionOut(PositionOut, kw_only=True, frozen=True):
     """One position with its account."""
 
     ex_id: str
 
 
-class PresenceOut(msgspec.Struct, frozen=True):
+class PresenceOut(msgspec.Struct, kw_only=True, frozen=True):
     present: bool
     updated_at: str | None
     age_s: float | None
 
 
-class AccountStatusOut(msgspec.Struct, frozen=True):
+class AccountStatusOut(msgspec.Struct, kw_only=True, frozen=True):
     ex_id: str
     balances: PresenceOut
     positions: PresenceOut
@@ -104,11 +104,21 @@ class AccountStatusOut(msgspec.Struct, frozen=True):
 
 def position_out(symbol: str, p: StoredPosition) -> PositionOut:
     updated_at = rfc3339(to_epoch(p.timestamp))
-    return PositionOut(symbol, p.volume, p.cost, p.price, p.fee, p.count, updated_at)
+    return PositionOut(
+        symbol=symbol,
+        volume=p.volume,
+        cost=p.cost,
+        price=p.price,
+        fee=p.fee,
+        count=p.count,
+        updated_at=updated_at,
+    )
 
 
 def presence_out(p: Presence, now: float) -> PresenceOut:
-    return PresenceOut(p.present, rfc3339(p.updated_at), age_s(p.updated_at, now))
+    return PresenceOut(
+        present=p.present, updated_at=rfc3339(p.updated_at), age_s=age_s(p.updated_at, now)
+    )
 
 
 async def accounts(ctx: Ctx, limit: int, cursor: AccountsPosition | None) -> AccountsOut:
@@ -118,48 +128,64 @@ async def accounts(ctx: Ctx, limit: int, cursor: AccountsPosition | None) -> Acc
     found = await read_accounts(ctx.source, cursor, limit)
     rows = [
         AccountOut(
-            a.ex_id,
-            len(a.balances.entries.items) if a.balances else 0,
-            len(a.positions.entries.items) if a.positions else 0,
-            rfc3339(a.balances.updated_at) if a.balances else None,
-            rfc3339(a.positions.updated_at) if a.positions else None,
+            ex_id=a.ex_id,
+            currencies=len(a.balances.entries.items) if a.balances else 0,
+            positions=len(a.positions.entries.items) if a.positions else 0,
+            balances_updated_at=rfc3339(a.balances.updated_at) if a.balances else None,
+            positions_updated_at=rfc3339(a.positions.updated_at) if a.positions else None,
         )
         for a in found.items
     ]
-    return AccountsOut(rows, len(rows), found.skipped, next_cursor(found.next))
+    return AccountsOut(
+        items=rows, count=len(rows), skipped=found.skipped, next_cursor=next_cursor(found.next)
+    )
 
 
 async def balances(ctx: Ctx, ex_id: str) -> BalancesOut:
     """One account's balances by currency; 404 when the ex_id has no balances."""
     found = await read_balances(ctx.source, ex_id)
     items = [balance_out(currency, stored) for currency, stored in found.entries.items]
-    return BalancesOut(ex_id, rfc3339(found.updated_at), items, len(items), found.entries.skipped)
+    return BalancesOut(
+        ex_id=ex_id,
+        updated_at=rfc3339(found.updated_at),
+        items=items,
+        count=len(items),
+        skipped=found.entries.skipped,
+    )
 
 
 async def balance(ctx: Ctx, ex_id: str, currency: str) -> AccountBalanceOut:
     """One currency's balance of one account; 404 when missing."""
     stored, updated_at = await read_balance(ctx.source, ex_id, currency)
     b = balance_out(currency, stored)
-    return AccountBalanceOut(b.currency, b.free, b.used, b.total, ex_id, rfc3339(updated_at))
+    return AccountBalanceOut(
+        **msgspec.structs.asdict(b), ex_id=ex_id, updated_at=rfc3339(updated_at)
+    )
 
 
 async def positions(ctx: Ctx, ex_id: str) -> PositionsOut:
     """One account's positions by symbol; 404 when the ex_id has no positions."""
     found = await read_positions(ctx.source, ex_id)
     items = [position_out(symbol, stored) for symbol, stored in found.entries.items]
-    return PositionsOut(ex_id, rfc3339(found.updated_at), items, len(items), found.entries.skipped)
+    return PositionsOut(
+        ex_id=ex_id,
+        updated_at=rfc3339(found.updated_at),
+        items=items,
+        count=len(items),
+        skipped=found.entries.skipped,
+    )
 
 
 async def position(ctx: Ctx, ex_id: str, symbol: str) -> AccountPositionOut:
     """One position of one account; 404 when missing."""
     p = position_out(symbol, await read_position(ctx.source, ex_id, symbol))
-    return AccountPositionOut(
-        p.symbol, p.volume, p.cost, p.price, p.fee, p.count, p.updated_at, ex_id
-    )
+    return AccountPositionOut(**msgspec.structs.asdict(p), ex_id=ex_id)
 
 
 async def status(ctx: Ctx, ex_id: str) -> AccountStatusOut:
     """Whether an account's balances and positions are stored, their update times and ages."""
     b, p = await read_status(ctx.source, ex_id)
     now = ctx.now()
-    return AccountStatusOut(ex_id, presence_out(b, now), presence_out(p, now))
+    return AccountStatusOut(
+        ex_id=ex_id, balances=presence_out(b, now), positions=presence_out(p, now)
+    )

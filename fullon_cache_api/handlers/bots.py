@@ -22,7 +22,7 @@ from ..readers.paging import HashPosition
 from ..times import rfc3339, to_epoch
 
 
-class BotOut(msgspec.Struct, frozen=True):
+class BotOut(msgspec.Struct, kw_only=True, frozen=True):
     bot_id: str
     feeds: dict[str, Any]
     """The stored feeds object as stored (non-finite numbers become null)."""
@@ -30,14 +30,14 @@ class BotOut(msgspec.Struct, frozen=True):
     """The newest feed timestamp."""
 
 
-class BotsOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class BotsOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[BotOut]
     count: int
     skipped: int = 0
     next_cursor: str | None = None
 
 
-class BlockOut(msgspec.Struct, frozen=True):
+class BlockOut(msgspec.Struct, kw_only=True, frozen=True):
     ex_id: str
     symbol: str
     bot_id: str
@@ -45,14 +45,14 @@ class BlockOut(msgspec.Struct, frozen=True):
     opening_since: str | None
 
 
-class BlocksOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class BlocksOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[BlockOut]
     count: int
     skipped: int = 0
     next_cursor: str | None = None
 
 
-class SymbolBlockOut(msgspec.Struct, frozen=True):
+class SymbolBlockOut(msgspec.Struct, kw_only=True, frozen=True):
     ex_id: str
     symbol: str
     blocked: bool
@@ -62,14 +62,14 @@ class SymbolBlockOut(msgspec.Struct, frozen=True):
     opening_since: str | None
 
 
-class OpeningOut(msgspec.Struct, frozen=True):
+class OpeningOut(msgspec.Struct, kw_only=True, frozen=True):
     ex_id: str
     symbol: str
     bot_id: str | None
     since: str | None
 
 
-class CoordinationOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class CoordinationOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     blocks: list[BlockOut]
     openings: list[OpeningOut]
     block_count: int
@@ -84,18 +84,27 @@ def bot_out(bot_id: str, feeds: dict[str, Any]) -> BotOut:
         for feed in feeds.values()
         if isinstance(feed, dict) and (epoch := to_epoch(feed.get("timestamp"))) is not None
     ]
-    return BotOut(bot_id, feeds, rfc3339(max(times, default=None)))
+    return BotOut(bot_id=bot_id, feeds=feeds, updated_at=rfc3339(max(times, default=None)))
 
 
 def block_out(block: Block) -> BlockOut:
     since = block.opening.since if block.opening else None
     return BlockOut(
-        block.ex_id, block.symbol, block.bot_id, block.opening is not None, rfc3339(since)
+        ex_id=block.ex_id,
+        symbol=block.symbol,
+        bot_id=block.bot_id,
+        opening=block.opening is not None,
+        opening_since=rfc3339(since),
     )
 
 
 def opening_out(opening: Opening) -> OpeningOut:
-    return OpeningOut(opening.ex_id, opening.symbol, opening.bot_id, rfc3339(opening.since))
+    return OpeningOut(
+        ex_id=opening.ex_id,
+        symbol=opening.symbol,
+        bot_id=opening.bot_id,
+        since=rfc3339(opening.since),
+    )
 
 
 async def bots(ctx: Ctx, limit: int, cursor: HashPosition | None) -> BotsOut:
@@ -103,7 +112,12 @@ async def bots(ctx: Ctx, limit: int, cursor: HashPosition | None) -> BotsOut:
     `limit` a page."""
     found = await read_bots(ctx.source, cursor, limit)
     items = [bot_out(bot_id, feeds) for bot_id, feeds in found.feeds.items]
-    return BotsOut(items, len(items), found.feeds.skipped, next_cursor(found.next))
+    return BotsOut(
+        items=items,
+        count=len(items),
+        skipped=found.feeds.skipped,
+        next_cursor=next_cursor(found.next),
+    )
 
 
 async def bot(ctx: Ctx, bot_id: str) -> BotOut:
@@ -116,7 +130,9 @@ async def blocks(ctx: Ctx, limit: int, cursor: HashPosition | None) -> BlocksOut
     `limit` a page."""
     found = await read_blocks(ctx.source, cursor, limit)
     items = [block_out(block) for block in found.blocks]
-    return BlocksOut(items, len(items), found.skipped, next_cursor(found.next))
+    return BlocksOut(
+        items=items, count=len(items), skipped=found.skipped, next_cursor=next_cursor(found.next)
+    )
 
 
 async def block(ctx: Ctx, ex_id: str, symbol: str) -> SymbolBlockOut:
@@ -125,7 +141,14 @@ async def block(ctx: Ctx, ex_id: str, symbol: str) -> SymbolBlockOut:
     since = found.opening.since if found.opening else None
     blocked = found.bot_id is not None
     opening = found.opening is not None
-    return SymbolBlockOut(ex_id, symbol, blocked, found.bot_id, opening, rfc3339(since))
+    return SymbolBlockOut(
+        ex_id=ex_id,
+        symbol=symbol,
+        blocked=blocked,
+        bot_id=found.bot_id,
+        opening=opening,
+        opening_since=rfc3339(since),
+    )
 
 
 async def coordination(ctx: Ctx) -> CoordinationOut:
@@ -135,4 +158,10 @@ async def coordination(ctx: Ctx) -> CoordinationOut:
     found = await read_coordination(ctx.source)
     items = [block_out(b) for b in found.blocks]
     openings = [opening_out(o) for o in found.openings]
-    return CoordinationOut(items, openings, len(items), len(openings), found.skipped)
+    return CoordinationOut(
+        blocks=items,
+        openings=openings,
+        block_count=len(items),
+        opening_count=len(openings),
+        skipped=found.skipped,
+    )

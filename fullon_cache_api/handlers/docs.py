@@ -30,8 +30,10 @@ BUNDLED: dict[str, str] = {
 INIT = "init.js"
 ASSET: Choice = Choice(
     "asset",
-    "path",
-    "a file of the docs page: Swagger UI's script, style sheet and icons, and its start script",
+    where="path",
+    description=(
+        "a file of the docs page: Swagger UI's script, style sheet and icons, and its start script"
+    ),
     choices=(*BUNDLED, INIT),
 )
 ASSET_CACHE = "public, max-age=86400"

@@ -11,7 +11,7 @@ from ..params import next_cursor
 from ..readers.ohlcv import Bar, SeriesInfo, read_bars, read_series, read_timeframes
 
 
-class SeriesOut(msgspec.Struct, frozen=True):
+class SeriesOut(msgspec.Struct, kw_only=True, frozen=True):
     symbol: str
     timeframe: str
     bars: int
@@ -20,20 +20,20 @@ class SeriesOut(msgspec.Struct, frozen=True):
     last_ts_ms: int | None
 
 
-class SeriesListOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class SeriesListOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[SeriesOut]
     count: int
     skipped: int = 0
     next_cursor: str | None = None
 
 
-class TimeframesOut(msgspec.Struct, frozen=True):
+class TimeframesOut(msgspec.Struct, kw_only=True, frozen=True):
     symbol: str
     timeframes: list[str]
     count: int
 
 
-class BarsOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class BarsOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     symbol: str
     timeframe: str
     bars: list[Bar]
@@ -43,7 +43,13 @@ class BarsOut(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 def _series_out(info: SeriesInfo) -> SeriesOut:
-    return SeriesOut(info.symbol, info.timeframe, info.bars, info.first_ts_ms, info.last_ts_ms)
+    return SeriesOut(
+        symbol=info.symbol,
+        timeframe=info.timeframe,
+        bars=info.bars,
+        first_ts_ms=info.first_ts_ms,
+        last_ts_ms=info.last_ts_ms,
+    )
 
 
 async def all_series(ctx: Ctx, limit: int, cursor: str | None) -> SeriesListOut:
@@ -51,13 +57,18 @@ async def all_series(ctx: Ctx, limit: int, cursor: str | None) -> SeriesListOut:
     a page (by key; each page by symbol, then timeframe by duration)."""
     listing = await read_series(ctx.source, cursor, limit)
     items = [_series_out(info) for info in listing.series]
-    return SeriesListOut(items, len(items), listing.skipped, next_cursor(listing.after))
+    return SeriesListOut(
+        items=items,
+        count=len(items),
+        skipped=listing.skipped,
+        next_cursor=next_cursor(listing.after),
+    )
 
 
 async def timeframes(ctx: Ctx, symbol: str) -> TimeframesOut:
     """The timeframes cached for a symbol, by duration; 404 when none."""
     found = await read_timeframes(ctx.source, symbol)
-    return TimeframesOut(symbol, found, len(found))
+    return TimeframesOut(symbol=symbol, timeframes=found, count=len(found))
 
 
 async def bars(
@@ -69,4 +80,10 @@ async def bars(
     if since is not None and until is not None and since > until:
         raise BadRequest(f"query parameter 'since' ({since}) must not be after 'until' ({until})")
     series = await read_bars(ctx.source, symbol, timeframe, since, until, limit)
-    return BarsOut(symbol, timeframe, series.bars, len(series.bars), series.skipped)
+    return BarsOut(
+        symbol=symbol,
+        timeframe=timeframe,
+        bars=series.bars,
+        count=len(series.bars),
+        skipped=series.skipped,
+    )

@@ -22,7 +22,7 @@ from ..readers.paging import FamilyPosition, HashPosition
 from ..times import parse_time
 
 
-class OrderOut(msgspec.Struct, frozen=True):
+class OrderOut(msgspec.Struct, kw_only=True, frozen=True):
     order_id: str
     ex_order_id: str | None
     exchange: str
@@ -46,14 +46,14 @@ class OrderOut(msgspec.Struct, frozen=True):
     updated_at: str | None
 
 
-class OrdersOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class OrdersOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[OrderOut]
     count: int
     skipped: int = 0
     next_cursor: str | None = None
 
 
-class ExchangeOrdersOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class ExchangeOrdersOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     exchange: str
     items: list[OrderOut]
     count: int
@@ -61,19 +61,19 @@ class ExchangeOrdersOut(msgspec.Struct, frozen=True, omit_defaults=True):
     next_cursor: str | None = None
 
 
-class QueueOut(msgspec.Struct, frozen=True):
+class QueueOut(msgspec.Struct, kw_only=True, frozen=True):
     name: str
     length: int
 
 
-class QueuesOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class QueuesOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[QueueOut]
     count: int
     skipped: int = 0
     next_cursor: str | None = None
 
 
-class QueueHeadOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class QueueHeadOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     name: str
     length: int
     head: list[str]
@@ -151,7 +151,9 @@ async def all_orders(
     so a page may hold fewer."""
     found = await read_all_orders(ctx.source, cursor, limit)
     items = OrderFilter(status, symbol, bot_id, uid).select(found.exchanges)
-    return OrdersOut(items, len(items), found.skipped, next_cursor(found.next))
+    return OrdersOut(
+        items=items, count=len(items), skipped=found.skipped, next_cursor=next_cursor(found.next)
+    )
 
 
 async def exchange_orders(
@@ -170,7 +172,11 @@ async def exchange_orders(
     group = await read_exchange_orders(ctx.source, exchange, cursor, limit)
     items = OrderFilter(status, symbol, bot_id, uid).select([group])
     return ExchangeOrdersOut(
-        exchange, items, len(items), group.orders.skipped, next_cursor(group.next)
+        exchange=exchange,
+        items=items,
+        count=len(items),
+        skipped=group.orders.skipped,
+        next_cursor=next_cursor(group.next),
     )
 
 
@@ -182,8 +188,10 @@ async def order(ctx: Ctx, exchange: str, order_id: str) -> OrderOut:
 async def queues(ctx: Ctx, limit: int, cursor: str | None) -> QueuesOut:
     """Every new_orders queue with its length, by name; up to `limit` a page."""
     found = await read_queues(ctx.source, cursor, limit)
-    items = [QueueOut(name, length) for name, length in found.queues]
-    return QueuesOut(items, len(items), found.skipped, next_cursor(found.after))
+    items = [QueueOut(name=name, length=length) for name, length in found.queues]
+    return QueuesOut(
+        items=items, count=len(items), skipped=found.skipped, next_cursor=next_cursor(found.after)
+    )
 
 
 async def queue(ctx: Ctx, name: str, limit: int, cursor: int) -> QueueHeadOut:
@@ -191,4 +199,6 @@ async def queue(ctx: Ctx, name: str, limit: int, cursor: int) -> QueueHeadOut:
 
     `next_cursor` pages further down the queue."""
     found = await read_queue(ctx.source, name, cursor, limit)
-    return QueueHeadOut(found.name, found.length, found.head, next_cursor(found.next))
+    return QueueHeadOut(
+        name=found.name, length=found.length, head=found.head, next_cursor=next_cursor(found.next)
+    )

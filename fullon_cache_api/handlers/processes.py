@@ -16,7 +16,7 @@ from ..readers.processes import (
 )
 
 
-class ProcessesOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class ProcessesOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[ProcessOut]
     count: int
     since_minutes: float
@@ -46,7 +46,12 @@ async def processes(
         for p in found.processes
     ]
     return ProcessesOut(
-        items, len(items), since_minutes, stale_after, found.skipped, next_cursor(found.next)
+        items=items,
+        count=len(items),
+        since_minutes=since_minutes,
+        stale_after=stale_after,
+        skipped=found.skipped,
+        next_cursor=next_cursor(found.next),
     )
 
 

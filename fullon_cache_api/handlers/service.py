@@ -30,25 +30,25 @@ __all__ = [
 NAME = "fullon_cache_api"
 
 
-class RedisHealth(msgspec.Struct, frozen=True, omit_defaults=True):
+class RedisHealth(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     ok: bool
     latency_ms: float | None = None
 
 
-class HealthOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class HealthOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     status: str
     redis: RedisHealth
     version: str
     error: ErrorBody | None = None
 
 
-class RedisInfo(msgspec.Struct, frozen=True):
+class RedisInfo(msgspec.Struct, kw_only=True, frozen=True):
     version: str | None
     role: str | None
     db: int
 
 
-class LocalCacheInfo(msgspec.Struct, frozen=True):
+class LocalCacheInfo(msgspec.Struct, kw_only=True, frozen=True):
     """The local cache of the process that answered (each worker has its own)."""
 
     enabled: bool
@@ -63,7 +63,7 @@ class LocalCacheInfo(msgspec.Struct, frozen=True):
     invalidations: int
 
 
-class InfoOut(msgspec.Struct, frozen=True):
+class InfoOut(msgspec.Struct, kw_only=True, frozen=True):
     name: str
     version: str
     routes: int
@@ -71,14 +71,14 @@ class InfoOut(msgspec.Struct, frozen=True):
     local_cache: LocalCacheInfo
 
 
-class FamilyOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class FamilyOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     family: str
     keys: int
     entries: int | None = None
     """Fields of its hashes or elements of its lists (not given for string families)."""
 
 
-class OverviewOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class OverviewOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     families: list[FamilyOut]
     total_keys: int
     other_keys: int
@@ -87,12 +87,12 @@ class OverviewOut(msgspec.Struct, frozen=True, omit_defaults=True):
     skipped: int = 0
 
 
-class ExchangeRow(msgspec.Struct, frozen=True):
+class ExchangeRow(msgspec.Struct, kw_only=True, frozen=True):
     exchange: str
     tickers: int
 
 
-class ExchangesOut(msgspec.Struct, frozen=True):
+class ExchangesOut(msgspec.Struct, kw_only=True, frozen=True):
     items: list[ExchangeRow]
     count: int
 
@@ -110,18 +110,25 @@ async def health(ctx: Ctx) -> HealthOut:
     The one route whose failure body is its own shape (``unhealthy``), since load balancers
     read it."""
     latency = await ping_ms(ctx.source)
-    return HealthOut("ok", RedisHealth(True, latency), __version__)
+    return HealthOut(
+        status="ok", redis=RedisHealth(ok=True, latency_ms=latency), version=__version__
+    )
 
 
 def unhealthy(error: ApiError) -> HealthOut:
     """/health's answer when Redis fails it: the error's status, in ``HealthOut``'s shape."""
-    return HealthOut("unavailable", RedisHealth(False), __version__, error.error_out().error)
+    return HealthOut(
+        status="unavailable",
+        redis=RedisHealth(ok=False),
+        version=__version__,
+        error=error.error_out().error,
+    )
 
 
 async def info(ctx: Ctx) -> InfoOut:
     """Name, version, route count, and the Redis server's version, role and db."""
     server = await read_server_info(ctx.source)
-    redis = RedisInfo(server.version, server.role, ctx.settings.redis_db)
+    redis = RedisInfo(version=server.version, role=server.role, db=ctx.settings.redis_db)
     cache = ctx.local_cache
     local = LocalCacheInfo(
         enabled=cache is not None,
@@ -133,28 +140,33 @@ async def info(ctx: Ctx) -> InfoOut:
         misses=0 if cache is None else cache.misses,
         invalidations=0 if cache is None else cache.invalidations,
     )
-    return InfoOut(NAME, __version__, len(ctx.app.routes), redis, local)
+    return InfoOut(
+        name=NAME, version=__version__, routes=len(ctx.app.routes), redis=redis, local_cache=local
+    )
 
 
 async def overview(ctx: Ctx) -> OverviewOut:
     """Whole-cache status: keys (and entries) per key family, memory, uptime."""
     found = await read_overview(ctx.source)
-    families = [FamilyOut(f.family, f.keys, f.entries) for f in found.families]
+    families = [FamilyOut(family=f.family, keys=f.keys, entries=f.entries) for f in found.families]
     server = found.server
     return OverviewOut(
-        families,
-        found.total_keys,
-        found.other_keys,
-        server.used_memory,
-        server.uptime_s,
-        found.skipped,
+        families=families,
+        total_keys=found.total_keys,
+        other_keys=found.other_keys,
+        used_memory_bytes=server.used_memory,
+        uptime_s=server.uptime_s,
+        skipped=found.skipped,
     )
 
 
 async def exchanges(ctx: Ctx) -> ExchangesOut:
     """Every exchange seen in tickers, orders, trades and trade-status keys, with ticker count."""
-    rows = [ExchangeRow(name, count) for name, count in await read_exchanges(ctx.source)]
-    return ExchangesOut(rows, len(rows))
+    rows = [
+        ExchangeRow(exchange=name, tickers=count)
+        for name, count in await read_exchanges(ctx.source)
+    ]
+    return ExchangesOut(items=rows, count=len(rows))
 
 
 async def metrics(ctx: Ctx) -> Response:

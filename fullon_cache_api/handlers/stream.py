@@ -58,7 +58,7 @@ _EVENT_IDS = itertools.count(1)
 _LAST_EVENT_ID = re.compile(r"[\x21-\x7e]{1,128}")  # visible ASCII: echoed in a comment
 
 
-class StreamEnd(msgspec.Struct, frozen=True):
+class StreamEnd(msgspec.Struct, kw_only=True, frozen=True):
     """The data of a stream's last ``event: end``."""
 
     reason: str
@@ -166,11 +166,11 @@ async def _events(
             yield sse_event("error", from_redis(exc).error_out())
             return
         except HubClosed:
-            yield sse_event("end", StreamEnd("shutdown"))
+            yield sse_event("end", StreamEnd(reason="shutdown"))
             return
         except SlowClient:
             CLIENTS_ENDED.labels("sse", "slow_client").inc()
-            yield sse_event("end", StreamEnd("slow_client"))
+            yield sse_event("end", StreamEnd(reason="slow_client"))
             return
         now = time.monotonic()
         if not updates and listener.dropped == reported:
@@ -190,4 +190,4 @@ async def _events(
             ticker = ticker_out(exchange, symbol, tick, now_s)
             chunks.append(sse_event("ticker", ticker, next(_EVENT_IDS)))
         yield b"".join(chunks) if chunks else sse_comment("heartbeat")
-    yield sse_event("end", StreamEnd("max_lifetime"))
+    yield sse_event("end", StreamEnd(reason="max_lifetime"))

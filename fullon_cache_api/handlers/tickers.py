@@ -34,7 +34,7 @@ __all__ = [
 
 
 # gc=False: strings and numbers only, so no reference cycle is possible (see StoredTick).
-class TickerOut(msgspec.Struct, frozen=True, gc=False):
+class TickerOut(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     exchange: str
     symbol: str
     price: float | None
@@ -46,14 +46,14 @@ class TickerOut(msgspec.Struct, frozen=True, gc=False):
     age_s: float | None
 
 
-class TickersOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class TickersOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[TickerOut]
     count: int
     skipped: int = 0
     next_cursor: str | None = None
 
 
-class ExchangeTickersOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class ExchangeTickersOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     exchange: str
     items: list[TickerOut]
     count: int
@@ -61,7 +61,7 @@ class ExchangeTickersOut(msgspec.Struct, frozen=True, omit_defaults=True):
     next_cursor: str | None = None
 
 
-class ExchangeTickerHealth(msgspec.Struct, frozen=True):
+class ExchangeTickerHealth(msgspec.Struct, kw_only=True, frozen=True):
     exchange: str
     count: int
     newest: str | None
@@ -69,7 +69,7 @@ class ExchangeTickerHealth(msgspec.Struct, frozen=True):
     stale: int
 
 
-class TickerHealthOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class TickerHealthOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     max_age: float
     items: list[ExchangeTickerHealth]
     count: int
@@ -80,15 +80,15 @@ def ticker_out(exchange: str, symbol: str, tick: StoredTick, now: float) -> Tick
     epoch = to_epoch(tick.time)
     # Positional, in TickerOut's field order: built once per item of a listing.
     return TickerOut(
-        exchange,
-        symbol,
-        tick.price,
-        tick.bid,
-        tick.ask,
-        tick.last,
-        tick.volume,
-        rfc3339(epoch),
-        age_s(epoch, now),
+        exchange=exchange,
+        symbol=symbol,
+        price=tick.price,
+        bid=tick.bid,
+        ask=tick.ask,
+        last=tick.last,
+        volume=tick.volume,
+        time=rfc3339(epoch),
+        age_s=age_s(epoch, now),
     )
 
 
@@ -135,7 +135,11 @@ async def exchange_tickers(
     group = await read_exchange_tickers(ctx.source, exchange, symbols, cursor, limit)
     items = _select(ctx, group, None, max_age)
     return ExchangeTickersOut(
-        exchange, items, len(items), group.ticks.skipped, next_cursor(group.next)
+        exchange=exchange,
+        items=items,
+        count=len(items),
+        skipped=group.ticks.skipped,
+        next_cursor=next_cursor(group.next),
     )
 
 
@@ -165,7 +169,9 @@ async def all_tickers(
     `limit`."""
     found = await read_all_tickers(ctx.source, cursor, limit)
     items = [t for group in found.exchanges for t in _select(ctx, group, symbols, max_age)]
-    return TickersOut(items, len(items), found.skipped, next_cursor(found.next))
+    return TickersOut(
+        items=items, count=len(items), skipped=found.skipped, next_cursor=next_cursor(found.next)
+    )
 
 
 async def tickers_health(ctx: Ctx, max_age: float) -> TickerHealthOut:
@@ -187,7 +193,13 @@ async def tickers_health(ctx: Ctx, max_age: float) -> TickerHealthOut:
                     row[1] = epoch if row[1] is None else max(row[1], epoch)
                     row[2] = epoch if row[2] is None else min(row[2], epoch)
     items = [
-        ExchangeTickerHealth(exchange, count, rfc3339(newest), rfc3339(oldest), stale)
+        ExchangeTickerHealth(
+            exchange=exchange,
+            count=count,
+            newest=rfc3339(newest),
+            oldest=rfc3339(oldest),
+            stale=stale,
+        )
         for exchange, (count, newest, oldest, stale) in rows.items()
     ]
-    return TickerHealthOut(max_age, items, len(items), skipped)
+    return TickerHealthOut(max_age=max_age, items=items, count=len(items), skipped=skipped)

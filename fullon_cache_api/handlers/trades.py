@@ -21,35 +21,35 @@ from ..readers.trades import (
 from ..times import age_s, parse_time, to_epoch
 
 
-class TradeListOut(msgspec.Struct, frozen=True):
+class TradeListOut(msgspec.Struct, kw_only=True, frozen=True):
     exchange: str
     symbol_key: str
     length: int
     status_updated_at: str | None
 
 
-class TradeListsOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class TradeListsOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[TradeListOut]
     count: int
     skipped: int = 0
     next_cursor: str | None = None
 
 
-class TradeStatusOut(msgspec.Struct, frozen=True):
+class TradeStatusOut(msgspec.Struct, kw_only=True, frozen=True):
     kind: StatusKind
     key: str
     updated_at: str | None
     age_s: float | None
 
 
-class TradeStatusesOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class TradeStatusesOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     items: list[TradeStatusOut]
     count: int
     skipped: int = 0
     next_cursor: str | None = None
 
 
-class TradeMetricsOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class TradeMetricsOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     lists: int
     trades: int
     user_trade_lists: int
@@ -59,12 +59,12 @@ class TradeMetricsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     skipped: int = 0
 
 
-class UserTradeListOut(msgspec.Struct, frozen=True):
+class UserTradeListOut(msgspec.Struct, kw_only=True, frozen=True):
     exchange: str
     length: int
 
 
-class UserTradeListsOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class UserTradeListsOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     uid: str
     items: list[UserTradeListOut]
     count: int
@@ -72,7 +72,7 @@ class UserTradeListsOut(msgspec.Struct, frozen=True, omit_defaults=True):
     next_cursor: str | None = None
 
 
-class TradeOut(msgspec.Struct, frozen=True):
+class TradeOut(msgspec.Struct, kw_only=True, frozen=True):
     trade_id: str | None
     ex_trade_id: str | None
     ex_order_id: str | None
@@ -96,7 +96,7 @@ class TradeOut(msgspec.Struct, frozen=True):
     time: str | None
 
 
-class UserTradesOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class UserTradesOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     uid: str
     exchange: str
     items: list[TradeOut]
@@ -105,7 +105,7 @@ class UserTradesOut(msgspec.Struct, frozen=True, omit_defaults=True):
     next_cursor: str | None = None
 
 
-class SymbolTradesOut(msgspec.Struct, frozen=True, omit_defaults=True):
+class SymbolTradesOut(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     exchange: str
     symbol: str
     items: list[TradeOut]
@@ -146,9 +146,17 @@ async def trade_lists(ctx: Ctx, limit: int, cursor: str | None) -> TradeListsOut
     up to `limit` a page."""
     found = await read_trade_lists(ctx.source, cursor, limit)
     items = [
-        TradeListOut(r.exchange, r.symbol_key, r.length, parse_time(r.status)) for r in found.lists
+        TradeListOut(
+            exchange=r.exchange,
+            symbol_key=r.symbol_key,
+            length=r.length,
+            status_updated_at=parse_time(r.status),
+        )
+        for r in found.lists
     ]
-    return TradeListsOut(items, len(items), found.skipped, next_cursor(found.after))
+    return TradeListsOut(
+        items=items, count=len(items), skipped=found.skipped, next_cursor=next_cursor(found.after)
+    )
 
 
 async def trade_statuses(ctx: Ctx, limit: int, cursor: str | None) -> TradeStatusesOut:
@@ -157,10 +165,17 @@ async def trade_statuses(ctx: Ctx, limit: int, cursor: str | None) -> TradeStatu
     found = await read_statuses(ctx.source, cursor, limit)
     now = ctx.now()
     items = [
-        TradeStatusOut(s.kind, s.key, parse_time(s.value), age_s(to_epoch(s.value), now))
+        TradeStatusOut(
+            kind=s.kind,
+            key=s.key,
+            updated_at=parse_time(s.value),
+            age_s=age_s(to_epoch(s.value), now),
+        )
         for s in found.statuses
     ]
-    return TradeStatusesOut(items, len(items), found.skipped, next_cursor(found.after))
+    return TradeStatusesOut(
+        items=items, count=len(items), skipped=found.skipped, next_cursor=next_cursor(found.after)
+    )
 
 
 async def trade_metrics(ctx: Ctx) -> TradeMetricsOut:
@@ -185,8 +200,14 @@ async def user_trade_lists(ctx: Ctx, uid: str, limit: int, cursor: str | None) -
     """One user's trade lists with their lengths, by exchange; empty when none; up to `limit`
     a page."""
     found = await read_user_trade_lists(ctx.source, uid, cursor, limit)
-    items = [UserTradeListOut(exchange, length) for exchange, length in found.lists]
-    return UserTradeListsOut(uid, items, len(items), found.skipped, next_cursor(found.after))
+    items = [UserTradeListOut(exchange=exchange, length=length) for exchange, length in found.lists]
+    return UserTradeListsOut(
+        uid=uid,
+        items=items,
+        count=len(items),
+        skipped=found.skipped,
+        next_cursor=next_cursor(found.after),
+    )
 
 
 async def user_trades(ctx: Ctx, uid: str, exchange: str, limit: int, cursor: int) -> UserTradesOut:
@@ -195,7 +216,14 @@ async def user_trades(ctx: Ctx, uid: str, exchange: str, limit: int, cursor: int
     `next_cursor` pages to older trades."""
     found = await read_user_trades(ctx.source, uid, exchange, cursor, limit)
     items = [trade_out(trade) for trade in found.trades]
-    return UserTradesOut(uid, exchange, items, len(items), found.skipped, next_cursor(found.next))
+    return UserTradesOut(
+        uid=uid,
+        exchange=exchange,
+        items=items,
+        count=len(items),
+        skipped=found.skipped,
+        next_cursor=next_cursor(found.next),
+    )
 
 
 async def symbol_trades(
@@ -207,5 +235,10 @@ async def symbol_trades(
     found = await read_trades(ctx.source, exchange, symbol, cursor, limit)
     items = [trade_out(trade) for trade in found.trades]
     return SymbolTradesOut(
-        exchange, symbol, items, len(items), found.skipped, next_cursor(found.next)
+        exchange=exchange,
+        symbol=symbol,
+        items=items,
+        count=len(items),
+        skipped=found.skipped,
+        next_cursor=next_cursor(found.next),
     )

@@ -29,7 +29,10 @@ ASSETS: dict[str, str] = {
     "live.css": "text/css; charset=utf-8",
 }
 ASSET: Choice = Choice(
-    "asset", "path", "a file of the live page: its script and its style sheet", choices=(*ASSETS,)
+    "asset",
+    where="path",
+    description="a file of the live page: its script and its style sheet",
+    choices=(*ASSETS,),
 )
 # Only this app's own script, style sheet and requests; no inline script, no plugins, no
 # framing by others. Trusted Types: the script builds the page with DOM calls, never HTML strings.

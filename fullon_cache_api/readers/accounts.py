@@ -64,7 +64,7 @@ class StoredPosition(msgspec.Struct, frozen=True):
 ACCOUNT = Lenient(dict[str, Any])
 
 
-class Document(msgspec.Struct, Generic[E]):
+class Document(msgspec.Struct, Generic[E], kw_only=True):
     """One account's stored object: its entries by name (sorted) and its update time."""
 
     ex_id: str
@@ -72,7 +72,7 @@ class Document(msgspec.Struct, Generic[E]):
     entries: Decoded[E]
 
 
-class Account(msgspec.Struct):
+class Account(msgspec.Struct, kw_only=True):
     """One ex_id: its balances and positions, each None when absent (or corrupt)."""
 
     ex_id: str
@@ -103,7 +103,9 @@ def _document(
         except CorruptValue as exc:
             skipped += 1
             skip(key, ex_id, f"entry {name!r}: {exc}")
-    return Document(ex_id, to_epoch(stored.get(time_key)), Decoded(items, skipped))
+    return Document(
+        ex_id=ex_id, updated_at=to_epoch(stored.get(time_key)), entries=Decoded(items, skipped)
+    )
 
 
 def _balances(ex_id: str, stored: dict[str, Any]) -> Document[StoredBalance]:
@@ -164,7 +166,7 @@ async def read_position(src: Source, ex_id: str, symbol: str) -> StoredPosition:
         raise BadCacheValue(f"the stored position {symbol} of ex_id {ex_id} is corrupt") from None
 
 
-class Presence(msgspec.Struct, frozen=True):
+class Presence(msgspec.Struct, kw_only=True, frozen=True):
     """Whether one account value is stored, and its update time (None when corrupt)."""
 
     present: bool
@@ -183,12 +185,15 @@ async def read_status(src: Source, ex_id: str) -> tuple[Presence, Presence]:
     ):
         stored = _lenient(key, ex_id, raw)
         presences.append(
-            Presence(raw is not None, None if stored is None else to_epoch(stored.get(time_key)))
+            Presence(
+                present=raw is not None,
+                updated_at=None if stored is None else to_epoch(stored.get(time_key)),
+            )
         )
     return presences[0], presences[1]
 
 
-class AccountsPosition(msgspec.Struct, array_like=True, frozen=True):
+class AccountsPosition(msgspec.Struct, kw_only=True, array_like=True, frozen=True):
     """Where a page of accounts ends. Both hashes small: ``after`` is the last ex_id given (in
     id order). Either big: ``phase`` 1 walks the balances hash (``inner``), phase 2 the ex_ids
     that have positions only."""
@@ -198,7 +203,7 @@ class AccountsPosition(msgspec.Struct, array_like=True, frozen=True):
     inner: HashPosition | None = None
 
 
-class Accounts(msgspec.Struct):
+class Accounts(msgspec.Struct, kw_only=True):
     items: list[Account]
     skipped: int = 0
     next: AccountsPosition | None = None
@@ -217,7 +222,7 @@ def _account(
     b = None if b_doc is None else _balances(ex_id, b_doc)
     p = None if p_doc is None else _positions(ex_id, p_doc)
     skipped += (b.entries.skipped if b else 0) + (p.entries.skipped if p else 0)
-    return Account(ex_id, b, p), skipped
+    return Account(ex_id=ex_id, balances=b, positions=p), skipped
 
 
 def _accounts(
@@ -229,7 +234,7 @@ def _accounts(
         skipped += bad
         if account.balances is not None or account.positions is not None:
             items.append(account)
-    return Accounts(items, skipped)
+    return Accounts(items=items, skipped=skipped)
 
 
 async def read_accounts(src: Source, position: AccountsPosition | None, limit: int) -> Accounts:
@@ -260,9 +265,9 @@ async def read_accounts(src: Source, position: AccountsPosition | None, limit: i
         ]
     found = _accounts(rows, skipped)
     if page.next is not None:
-        found.next = AccountsPosition(None, phase, page.next)
+        found.next = AccountsPosition(after=None, phase=phase, inner=page.next)
     elif phase == 1 and sizes[1]:
-        found.next = AccountsPosition(None, 2, None)
+        found.next = AccountsPosition(after=None, phase=2, inner=None)
     return found
 
 
@@ -279,5 +284,5 @@ async def _small_accounts(src: Source, after: str | None, limit: int, skipped: i
     page = ex_ids[:limit]
     found = _accounts([(e, balances.get(e), positions.get(e)) for e in page], skipped)
     if len(ex_ids) > limit:
-        found.next = AccountsPosition(page[-1])
+        found.next = AccountsPosition(after=page[-1])
     return found

@@ -35,7 +35,7 @@ __all__ = [
 FEEDS = Lenient(dict[str, Any])
 
 
-class Bots(msgspec.Struct):
+class Bots(msgspec.Struct, kw_only=True):
     feeds: Decoded[dict[str, Any]]
     """Each bot's feeds by bot_id."""
     next: HashPosition | None
@@ -47,7 +47,7 @@ async def read_bots(src: Source, position: HashPosition | None, limit: int) -> B
     fields = sorted(page.fields, key=lambda field: id_order(field[0]))
     feeds = decode_all(FEEDS, keys.BOTS.key, fields)
     feeds.skipped += page.skipped
-    return Bots(feeds, page.next)
+    return Bots(feeds=feeds, next=page.next)
 
 
 async def read_bot(src: Source, bot_id: str) -> dict[str, Any]:
@@ -55,7 +55,7 @@ async def read_bot(src: Source, bot_id: str) -> dict[str, Any]:
     return one(FEEDS, await src.hget(keys.BOTS.key, bot_id), f"bot {bot_id}")
 
 
-class Opening(msgspec.Struct, frozen=True):
+class Opening(msgspec.Struct, kw_only=True, frozen=True):
     """An opening position mark: which bot is opening on (ex_id, symbol) since when."""
 
     ex_id: str
@@ -64,7 +64,7 @@ class Opening(msgspec.Struct, frozen=True):
     since: float | None
 
 
-class Block(msgspec.Struct, frozen=True):
+class Block(msgspec.Struct, kw_only=True, frozen=True):
     """A block of (ex_id, symbol) by a bot, with the opening mark of the same pair if any."""
 
     ex_id: str
@@ -73,13 +73,13 @@ class Block(msgspec.Struct, frozen=True):
     opening: Opening | None
 
 
-class Coordination(msgspec.Struct, frozen=True):
+class Coordination(msgspec.Struct, kw_only=True, frozen=True):
     blocks: list[Block]
     openings: list[Opening]
     skipped: int = 0
 
 
-class SymbolBlock(msgspec.Struct, frozen=True):
+class SymbolBlock(msgspec.Struct, kw_only=True, frozen=True):
     """One (ex_id, symbol): its blocking bot (None when not blocked) and its opening mark."""
 
     bot_id: str | None
@@ -89,7 +89,9 @@ class SymbolBlock(msgspec.Struct, frozen=True):
 def _opening(ex_id: str, symbol: str, value: str) -> Opening:
     """``{bot_id}:{ISO time}`` split on the first colon (the time holds colons)."""
     bot_id, sep, when = value.partition(":")
-    return Opening(ex_id, symbol, bot_id or None, to_epoch(when) if sep else None)
+    return Opening(
+        ex_id=ex_id, symbol=symbol, bot_id=bot_id or None, since=to_epoch(when) if sep else None
+    )
 
 
 def _pair_order(ex_id: str, symbol: str) -> tuple[tuple[int, int, str], str]:
@@ -113,7 +115,7 @@ def _pairs(
     return pairs, skipped
 
 
-class Blocks(msgspec.Struct):
+class Blocks(msgspec.Struct, kw_only=True):
     blocks: list[Block]
     skipped: int
     next: HashPosition | None
@@ -127,11 +129,16 @@ async def read_blocks(src: Source, position: HashPosition | None, limit: int) ->
     fields = [keys.block_field(*pair) for pair in blocked]
     openings = await src.hmget(keys.OPENINGS.key, fields) if fields else []
     blocks = [
-        Block(*pair, bot_id, None if mark is None else _opening(*pair, text(mark)))
+        Block(
+            ex_id=pair[0],
+            symbol=pair[1],
+            bot_id=bot_id,
+            opening=None if mark is None else _opening(*pair, text(mark)),
+        )
         for (pair, bot_id), mark in zip(blocked.items(), openings, strict=True)
     ]
     blocks.sort(key=lambda b: _pair_order(b.ex_id, b.symbol))
-    return Blocks(blocks, skipped + page.skipped, page.next)
+    return Blocks(blocks=blocks, skipped=skipped + page.skipped, next=page.next)
 
 
 async def read_coordination(src: Source) -> Coordination:
@@ -156,10 +163,13 @@ async def read_coordination(src: Source) -> Coordination:
     opening, skipped_openings = _pairs(keys.OPENINGS.key, stored.get(keys.OPENINGS.key, []))
     skipped_blocks += len(hashes) - len(usable_keys)
     openings = {pair: _opening(*pair, value) for pair, value in opening.items()}
-    blocks = [Block(*pair, bot_id, openings.get(pair)) for pair, bot_id in blocked.items()]
+    blocks = [
+        Block(ex_id=pair[0], symbol=pair[1], bot_id=bot_id, opening=openings.get(pair))
+        for pair, bot_id in blocked.items()
+    ]
     blocks.sort(key=lambda b: _pair_order(b.ex_id, b.symbol))
     ordered = sorted(openings.values(), key=lambda o: _pair_order(o.ex_id, o.symbol))
-    return Coordination(blocks, ordered, skipped_blocks + skipped_openings)
+    return Coordination(blocks=blocks, openings=ordered, skipped=skipped_blocks + skipped_openings)
 
 
 async def read_block(src: Source, ex_id: str, symbol: str) -> SymbolBlock:
@@ -169,6 +179,6 @@ async def read_block(src: Source, ex_id: str, symbol: str) -> SymbolBlock:
         [("HGET", keys.BLOCKS.key, field), ("HGET", keys.OPENINGS.key, field)]
     )
     return SymbolBlock(
-        None if blocked_by is None else text(blocked_by),
-        None if opening is None else _opening(ex_id, symbol, text(opening)),
+        bot_id=None if blocked_by is None else text(blocked_by),
+        opening=None if opening is None else _opening(ex_id, symbol, text(opening)),
     )

@@ -95,7 +95,7 @@ def _series_order(pair: tuple[str, str]) -> tuple[str, tuple[int, int, str]]:
 # one series --------------------------------------------------------------------------------------
 
 
-class Bars(msgspec.Struct):
+class Bars(msgspec.Struct, kw_only=True):
     """A series' bars, ascending and deduplicated, and how many stored elements were corrupt."""
 
     bars: list[Bar]
@@ -115,7 +115,7 @@ def _dedup(key: str, elements: list[RedisBytes]) -> Bars:
     if bad:
         index, reason = bad[0]
         skip(key, None, f"first at index {index}: {reason}", len(bad))
-    return Bars([by_ts[ts] for ts in sorted(by_ts)], len(bad))
+    return Bars(bars=[by_ts[ts] for ts in sorted(by_ts)], skipped=len(bad))
 
 
 MARGIN = 64
@@ -153,7 +153,7 @@ async def read_bars(
         series = _dedup(key, await src.list_window(key, start, stop))
         bars = [bar for bar in series.bars if _within(bar[0], since, until)]
         if len(bars) >= limit or start == floor or window >= 4 * (limit + MARGIN):
-            return Bars(bars[-limit:], series.skipped)
+            return Bars(bars=bars[-limit:], skipped=series.skipped)
         window *= 2
 
 
@@ -216,7 +216,7 @@ async def read_timeframes(src: Source, symbol: str) -> list[str]:
     return sorted(timeframes, key=timeframe_order)
 
 
-class SeriesInfo(msgspec.Struct, frozen=True):
+class SeriesInfo(msgspec.Struct, kw_only=True, frozen=True):
     symbol: str
     timeframe: str
     bars: int
@@ -224,7 +224,7 @@ class SeriesInfo(msgspec.Struct, frozen=True):
     last_ts_ms: int | None
 
 
-class SeriesList(msgspec.Struct):
+class SeriesList(msgspec.Struct, kw_only=True):
     series: list[SeriesInfo]
     skipped: int = 0
     after: str | None = None
@@ -254,9 +254,15 @@ async def read_series(src: Source, after: str | None, limit: int) -> SeriesList:
         limit=limit,
     )
     series = [
-        SeriesInfo(symbol, timeframe, length, _edge_ts(first), _edge_ts(last))
+        SeriesInfo(
+            symbol=symbol,
+            timeframe=timeframe,
+            bars=length,
+            first_ts_ms=_edge_ts(first),
+            last_ts_ms=_edge_ts(last),
+        )
         for (symbol, timeframe), (length, first, last) in sorted(
             ((m.parsed, m.replies) for m in found.members), key=lambda m: _series_order(m[0])
         )
     ]
-    return SeriesList(series, found.skipped, found.after)
+    return SeriesList(series=series, skipped=found.skipped, after=found.after)

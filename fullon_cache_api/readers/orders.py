@@ -60,7 +60,7 @@ class StoredOrder(msgspec.Struct, frozen=True):
 ORDER = Lenient(StoredOrder)
 
 
-class Orders(msgspec.Struct):
+class Orders(msgspec.Struct, kw_only=True):
     """A page of one ``order_status`` hash decoded, by order id, and where its next page starts."""
 
     exchange: str
@@ -70,7 +70,7 @@ class Orders(msgspec.Struct):
 
 def _orders(exchange: str, page: HashPage) -> Orders:
     decoded = decode_all(ORDER, keys.orders_key(exchange), page.fields)
-    return Orders(exchange, decoded, page.next)
+    return Orders(exchange=exchange, orders=decoded, next=page.next)
 
 
 async def read_order(src: Source, exchange: str, order_id: str) -> StoredOrder:
@@ -92,7 +92,7 @@ async def read_exchange_orders(
     return _orders(exchange, await hash_page(src, keys.orders_key(exchange), position, limit))
 
 
-class AllOrders(msgspec.Struct):
+class AllOrders(msgspec.Struct, kw_only=True):
     exchanges: list[Orders]
     skipped: int
     next: FamilyPosition | None = None
@@ -104,10 +104,14 @@ async def read_all_orders(src: Source, position: FamilyPosition | None, limit: i
     exchanges = await src.family_keys(keys.ORDERS.key, keys.ORDERS.parse)
     found = await hashes_page(src, exchanges, position, limit)
     groups = [_orders(exchange, page) for exchange, _, page in found.pages]
-    return AllOrders(groups, found.skipped + sum(g.orders.skipped for g in groups), found.next)
+    return AllOrders(
+        exchanges=groups,
+        skipped=found.skipped + sum(g.orders.skipped for g in groups),
+        next=found.next,
+    )
 
 
-class Queue(msgspec.Struct):
+class Queue(msgspec.Struct, kw_only=True):
     name: str
     length: int
     head: list[str]
@@ -115,7 +119,7 @@ class Queue(msgspec.Struct):
     """The offset of the next page of the queue's head (None: no more)."""
 
 
-class Queues(msgspec.Struct):
+class Queues(msgspec.Struct, kw_only=True):
     queues: list[tuple[str, int]]
     """(name, length) by name."""
     skipped: int
@@ -129,7 +133,7 @@ async def read_queues(src: Source, after: str | None, limit: int) -> Queues:
         keys.ORDER_QUEUES.key, keys.ORDER_QUEUES.parse, ("LLEN",), after=after, limit=limit
     )
     pairs = [(m.parsed, int(m.replies[0])) for m in found.members]
-    return Queues(pairs, found.skipped, found.after)
+    return Queues(queues=pairs, skipped=found.skipped, after=found.after)
 
 
 async def read_queue(src: Source, name: str, offset: int, limit: int) -> Queue:
@@ -138,4 +142,4 @@ async def read_queue(src: Source, name: str, offset: int, limit: int) -> Queue:
     key = keys.queue_key(name)
     length, head = await src.pipeline([("LLEN", key), ("LRANGE", key, offset, offset + limit - 1)])
     following = offset + limit if offset + limit < int(length) else None
-    return Queue(name, int(length), [text(item) for item in head], following)
+    return Queue(name=name, length=int(length), head=[text(item) for item in head], next=following)

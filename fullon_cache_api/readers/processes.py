@@ -66,7 +66,7 @@ async def read_component_process(src: Source, component: str) -> tuple[str, Stor
     return process_id, await read_process(src, process_id)
 
 
-class ActiveProcess(msgspec.Struct, frozen=True):
+class ActiveProcess(msgspec.Struct, kw_only=True, frozen=True):
     process_id: str
     process_type: str
     """From the ``process:active:{type}`` key that lists the id."""
@@ -75,7 +75,7 @@ class ActiveProcess(msgspec.Struct, frozen=True):
     record: StoredProcess
 
 
-class ActiveProcesses(msgspec.Struct):
+class ActiveProcesses(msgspec.Struct, kw_only=True):
     processes: list[ActiveProcess]
     skipped: int = 0
     next: FamilyPosition | None = None
@@ -143,8 +143,10 @@ async def _active(
         if (component is None or record.component == component) and (
             status is None or record.status == status
         ):
-            processes.append(ActiveProcess(pid, kind, updated, record))
-    return ActiveProcesses(processes, skipped, found.next)
+            processes.append(
+                ActiveProcess(process_id=pid, process_type=kind, last_update=updated, record=record)
+            )
+    return ActiveProcesses(processes=processes, skipped=skipped, next=found.next)
 
 
 async def every_active_process(src: Source, updated_since: float) -> AsyncIterator[ActiveProcesses]:

@@ -24,21 +24,21 @@ __all__ = [
 _INFO_SECTIONS = (("INFO", "server"), ("INFO", "replication"), ("INFO", "memory"))
 
 
-class ServerInfo(msgspec.Struct, frozen=True):
+class ServerInfo(msgspec.Struct, kw_only=True, frozen=True):
     version: str | None
     role: str | None
     uptime_s: int | None
     used_memory: int | None
 
 
-class FamilyCount(msgspec.Struct, frozen=True):
+class FamilyCount(msgspec.Struct, kw_only=True, frozen=True):
     family: str
     keys: int
     entries: int | None
     """Fields of its hashes or elements of its lists; None for string families."""
 
 
-class Overview(msgspec.Struct, frozen=True):
+class Overview(msgspec.Struct, kw_only=True, frozen=True):
     families: list[FamilyCount]
     total_keys: int
     other_keys: int
@@ -97,15 +97,17 @@ async def read_overview(src: Source) -> Overview:
             skipped += 1
     families = [
         FamilyCount(
-            family.name,
-            len(by_family[family.name]),
-            None if family.redis_type == "string" else entries.get(family.name, 0),
+            family=family.name,
+            keys=len(by_family[family.name]),
+            entries=None if family.redis_type == "string" else entries.get(family.name, 0),
         )
         for family in keys.FAMILIES
     ]
     total = sum(len(found) for found in by_family.values()) + other
     server = _server_info(replies[: len(_INFO_SECTIONS)])
-    return Overview(families, total, other, server, skipped)
+    return Overview(
+        families=families, total_keys=total, other_keys=other, server=server, skipped=skipped
+    )
 
 
 async def read_exchanges(src: Source) -> list[tuple[str, int]]:

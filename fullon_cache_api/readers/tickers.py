@@ -59,7 +59,7 @@ def published_ticks(
             skip(f"ticker update {exchange} {symbol}", None, exc)
 
 
-class Ticks(msgspec.Struct):
+class Ticks(msgspec.Struct, kw_only=True):
     """Decoded ticks of one exchange by symbol, and where its next page starts."""
 
     exchange: str
@@ -71,7 +71,7 @@ def _ticks(
     exchange: str, fields: list[tuple[str, RedisBytes]], page: HashPage | None = None
 ) -> Ticks:
     decoded = decode_all(TICK, keys.tickers_key(exchange), fields)
-    return Ticks(exchange, decoded, None if page is None else page.next)
+    return Ticks(exchange=exchange, ticks=decoded, next=None if page is None else page.next)
 
 
 async def read_ticker(src: Source, exchange: str, symbol: str) -> StoredTick:
@@ -102,7 +102,7 @@ async def read_exchange_tickers(
     return _ticks(exchange, page.fields, page)
 
 
-class AllTicks(msgspec.Struct):
+class AllTicks(msgspec.Struct, kw_only=True):
     exchanges: list[Ticks]
     skipped: int
     """Corrupt ticks and keys of another Redis type."""
@@ -125,7 +125,7 @@ async def _page(
         _ticks(exchange, hash_page.fields, hash_page) for exchange, _, hash_page in page.pages
     ]
     skipped = page.skipped + sum(group.ticks.skipped for group in groups)
-    return AllTicks(groups, skipped, page.next)
+    return AllTicks(exchanges=groups, skipped=skipped, next=page.next)
 
 
 async def read_all_tickers(src: Source, position: FamilyPosition | None, limit: int) -> AllTicks:

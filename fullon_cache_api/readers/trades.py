@@ -16,7 +16,7 @@ from .. import keys
 from ..ids import StoredId
 from ..keys import RedisBytes, text
 from .base import Lenient, decode_all, usable
-from .source import READ_BATCH, Source
+from .source import READ_BATCH, Member, Source
 
 __all__ = [
     "TRADE",
@@ -67,7 +67,7 @@ class StoredTrade(msgspec.Struct, frozen=True):
 TRADE = Lenient(StoredTrade)
 
 
-class Trades(msgspec.Struct):
+class Trades(msgspec.Struct, kw_only=True):
     """A page of one list's trades, newest first, how many stored values were corrupt, and
     the offset (from the newest) of the next page (None: no more)."""
 
@@ -76,7 +76,7 @@ class Trades(msgspec.Struct):
     next: int | None = None
 
 
-class TradeList(msgspec.Struct):
+class TradeList(msgspec.Struct, kw_only=True):
     exchange: str
     symbol_key: str
     length: int
@@ -84,11 +84,16 @@ class TradeList(msgspec.Struct):
     """The raw ``TRADE:STATUS:{exchange}`` value, None when absent."""
 
 
-class TradeStatus(msgspec.Struct):
+class TradeStatus(msgspec.Struct, kw_only=True):
     kind: StatusKind
     key: str
     """The key's suffix after ``TRADE:STATUS:`` / ``USER_TRADE:STATUS:``."""
     value: str | None
+
+
+def _status(member: Member[tuple[StatusKind, str]]) -> TradeStatus:
+    kind, key = member.parsed
+    return TradeStatus(kind=kind, key=key, value=_text_or_none(member.replies[0]))
 
 
 async def _newest(src: Source, key: str, offset: int, limit: int) -> Trades:
@@ -109,7 +114,9 @@ def _trades(key: str, newest_first: list[RedisBytes], offset: int, following: in
     is skipped and counted."""
     entries = ((f"[{-1 - offset - i}]", value) for i, value in enumerate(newest_first))
     decoded = decode_all(TRADE, key, entries)
-    return Trades([trade for _, trade in decoded.items], decoded.skipped, following)
+    return Trades(
+        trades=[trade for _, trade in decoded.items], skipped=decoded.skipped, next=following
+    )
 
 
 async def read_trades(src: Source, exchange: str, symbol: str, offset: int, limit: int) -> Trades:
@@ -122,7 +129,7 @@ async def read_user_trades(src: Source, uid: str, exchange: str, offset: int, li
     return await _newest(src, keys.user_trades_key(uid, exchange), offset, limit)
 
 
-class ExchangeTrades(msgspec.Struct):
+class ExchangeTrades(msgspec.Struct, kw_only=True):
     lists: list[tuple[str, Trades]]
     """(symbol key, the list's newest trades, newest first), by key."""
     skipped: int
@@ -145,14 +152,14 @@ async def read_exchange_trades(
         limit=limit,
     )
     lists = [(m.parsed[1], _trades(m.key, m.replies[0][::-1], 0, None)) for m in found.members]
-    return ExchangeTrades(lists, found.skipped, found.after)
+    return ExchangeTrades(lists=lists, skipped=found.skipped, after=found.after)
 
 
 def _text_or_none(raw: RedisBytes | None) -> str | None:
     return None if raw is None else text(raw)
 
 
-class TradeLists(msgspec.Struct):
+class TradeLists(msgspec.Struct, kw_only=True):
     lists: list[TradeList]
     skipped: int
     after: str | None
@@ -173,13 +180,18 @@ async def read_trade_lists(src: Source, after: str | None, limit: int) -> TradeL
         for exchange, key, reply in zip(exchanges, status_keys, replies, strict=True)
     }
     lists = [
-        TradeList(m.parsed[0], m.parsed[1], int(m.replies[0]), status[m.parsed[0]])
+        TradeList(
+            exchange=m.parsed[0],
+            symbol_key=m.parsed[1],
+            length=int(m.replies[0]),
+            status=status[m.parsed[0]],
+        )
         for m in found.members
     ]
-    return TradeLists(lists, found.skipped, found.after)
+    return TradeLists(lists=lists, skipped=found.skipped, after=found.after)
 
 
-class UserTradeLists(msgspec.Struct):
+class UserTradeLists(msgspec.Struct, kw_only=True):
     lists: list[tuple[str, int]]
     """(exchange, length) by exchange."""
     skipped: int
@@ -201,7 +213,7 @@ async def read_user_trade_lists(
         limit=limit,
     )
     lists = [(m.parsed[1], int(m.replies[0])) for m in found.members]
-    return UserTradeLists(lists, found.skipped, found.after)
+    return UserTradeLists(lists=lists, skipped=found.skipped, after=found.after)
 
 
 def _status_key(key: str) -> tuple[StatusKind, str] | None:
@@ -222,7 +234,7 @@ async def _status_keys(src: Source) -> list[tuple[tuple[StatusKind, str], str]]:
     return sorted((parsed, key) for key in found if (parsed := _status_key(key)) is not None)
 
 
-class Statuses(msgspec.Struct):
+class Statuses(msgspec.Struct, kw_only=True):
     statuses: list[TradeStatus]
     skipped: int
     after: str | None = None
@@ -235,11 +247,15 @@ async def read_statuses(src: Source, after: str | None, limit: int) -> Statuses:
     if after is not None:
         found = [(parsed, key) for parsed, key in found if key > after]
     page = await src.members(found[:limit], ("GET",))
-    statuses = [TradeStatus(*m.parsed, _text_or_none(m.replies[0])) for m in page.members]
-    return Statuses(statuses, page.skipped, found[limit - 1][1] if len(found) > limit else None)
+    statuses = [_status(m) for m in page.members]
+    return Statuses(
+        statuses=statuses,
+        skipped=page.skipped,
+        after=found[limit - 1][1] if len(found) > limit else None,
+    )
 
 
-class TradeTotals(msgspec.Struct):
+class TradeTotals(msgspec.Struct, kw_only=True):
     lists: list[int]
     """Lengths of the ``trades:*`` lists."""
     user_lists: list[int]
@@ -255,8 +271,8 @@ async def read_trade_totals(src: Source) -> TradeTotals:
     user_lists = await src.family(keys.USER_TRADES.key, keys.USER_TRADES.parse, ("LLEN",))
     statuses = await src.members(await _status_keys(src), ("GET",))
     return TradeTotals(
-        [int(m.replies[0]) for m in lists.members],
-        [int(m.replies[0]) for m in user_lists.members],
-        [TradeStatus(*m.parsed, _text_or_none(m.replies[0])) for m in statuses.members],
-        lists.skipped + user_lists.skipped + statuses.skipped,
+        lists=[int(m.replies[0]) for m in lists.members],
+        user_lists=[int(m.replies[0]) for m in user_lists.members],
+        statuses=[_status(m) for m in statuses.members],
+        skipped=lists.skipped + user_lists.skipped + statuses.skipped,
     )

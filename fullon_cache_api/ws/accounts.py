@@ -31,7 +31,7 @@ from .streams import Polled
 __all__ = ["ACTIONS"]
 
 
-class BalanceRecord(msgspec.Struct, frozen=True):
+class BalanceRecord(msgspec.Struct, kw_only=True, frozen=True):
     user_id: int
     currency: str
     total_balance: float | None
@@ -60,7 +60,7 @@ class PositionRecord(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tr
     timestamp: float | None
 
 
-class PositionsResult(msgspec.Struct, frozen=True):
+class PositionsResult(msgspec.Struct, kw_only=True, frozen=True):
     user_id: int | None
     exchange: str | None
     positions: list[PositionRecord]
@@ -75,7 +75,14 @@ def balance_record(user_id: int, currency: str, stored: StoredBalance, now: floa
     reserved = stored.used
     if reserved is None and b.total is not None:
         reserved = max(b.total - available, 0.0)
-    return BalanceRecord(user_id, currency, b.total, available, reserved, now)
+    return BalanceRecord(
+        user_id=user_id,
+        currency=currency,
+        total_balance=b.total,
+        available_balance=available,
+        reserved_balance=reserved,
+        timestamp=now,
+    )
 
 
 def position_record(ex_id: str, symbol: str, p: StoredPosition) -> PositionRecord:
@@ -122,7 +129,9 @@ async def get_positions(ctx: Ctx, exchange: str | None, user_id: int | None) -> 
     if exchange is None and user_id is None:
         raise Missing
     positions = await _positions(ctx.source, exchange)
-    return PositionsResult(user_id, exchange, positions, len(positions))
+    return PositionsResult(
+        user_id=user_id, exchange=exchange, positions=positions, count=len(positions)
+    )
 
 
 def _position_updates(

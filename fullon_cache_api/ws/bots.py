@@ -23,7 +23,7 @@ __all__ = ["ACTIONS"]
 Feeds = dict[str, Any]
 
 
-class BotStatusRecord(msgspec.Struct, frozen=True):
+class BotStatusRecord(msgspec.Struct, kw_only=True, frozen=True):
     bot_id: str
     status: str
     """The ``status`` of the first feed that has one, else ``unknown``."""
@@ -32,7 +32,7 @@ class BotStatusRecord(msgspec.Struct, frozen=True):
     timestamp: float
 
 
-class BlockRecord(msgspec.Struct, frozen=True):
+class BlockRecord(msgspec.Struct, kw_only=True, frozen=True):
     exchange: str
     symbol: str
     is_blocked: bool
@@ -58,13 +58,19 @@ def _status(feeds: Feeds) -> str:
 async def get_bot_status(ctx: Ctx, bot_id: str) -> BotStatusRecord:
     """One bot's feeds and status (HGET)."""
     feeds = await read_bot(ctx.source, bot_id)
-    return BotStatusRecord(bot_id, _status(feeds), feeds, ctx.now())
+    return BotStatusRecord(bot_id=bot_id, status=_status(feeds), data=feeds, timestamp=ctx.now())
 
 
 async def is_blocked(ctx: Ctx, exchange: str, symbol: str) -> BlockRecord:
     """Whether a bot blocks (exchange, symbol), and which (one pipeline of two HGETs)."""
     found = await read_block(ctx.source, exchange, symbol)
-    return BlockRecord(exchange, symbol, found.bot_id is not None, found.bot_id, ctx.now())
+    return BlockRecord(
+        exchange=exchange,
+        symbol=symbol,
+        is_blocked=found.bot_id is not None,
+        blocked_by=found.bot_id,
+        timestamp=ctx.now(),
+    )
 
 
 async def _bots(src: Source, bot_id: str | None) -> dict[str, Feeds]:

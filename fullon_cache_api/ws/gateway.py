@@ -28,11 +28,11 @@ OPERATION_NAMES = {
 }
 
 
-class Pong(msgspec.Struct, frozen=True):
+class Pong(msgspec.Struct, kw_only=True, frozen=True):
     status: str
 
 
-class WebSocketStatus(msgspec.Struct, frozen=True):
+class WebSocketStatus(msgspec.Struct, kw_only=True, frozen=True):
     status: str
     framework: str
     transport: str
@@ -40,21 +40,21 @@ class WebSocketStatus(msgspec.Struct, frozen=True):
     services: dict[str, str]
 
 
-class CacheStatus(msgspec.Struct, frozen=True):
+class CacheStatus(msgspec.Struct, kw_only=True, frozen=True):
     status: str
     """``healthy`` when Redis answers a PING, else ``unhealthy``."""
     timestamp: None
     services: dict[str, str]
 
 
-class Health(msgspec.Struct, frozen=True):
+class Health(msgspec.Struct, kw_only=True, frozen=True):
     websocket: WebSocketStatus
     cache: CacheStatus
 
 
 async def ping(ctx: Ctx) -> Pong:
     """Answers ``{"status": "ok"}``, without reading Redis."""
-    return Pong("ok")
+    return Pong(status="ok")
 
 
 async def health_check(ctx: Ctx) -> Health:
@@ -66,8 +66,14 @@ async def health_check(ctx: Ctx) -> Health:
         from_redis(exc)  # logged and counted
         cache = "unhealthy"
     return Health(
-        WebSocketStatus("healthy", "starlette", "websocket", None, {}),
-        CacheStatus(cache, None, {}),
+        websocket=WebSocketStatus(
+            status="healthy",
+            framework="starlette",
+            transport="websocket",
+            timestamp=None,
+            services={},
+        ),
+        cache=CacheStatus(status=cache, timestamp=None, services={}),
     )
 
 

@@ -18,13 +18,13 @@ Row = tuple[float, float | None, float | None, float | None, float | None, float
 """A bar as v0.2.6 sent it: its time a float, as stored."""
 
 
-class BarsResult(msgspec.Struct, frozen=True):
+class BarsResult(msgspec.Struct, kw_only=True, frozen=True):
     symbol: str
     timeframe: str
     bars: list[Row]
 
 
-class BarUpdate(msgspec.Struct, frozen=True):
+class BarUpdate(msgspec.Struct, kw_only=True, frozen=True):
     stream_key: str
     symbol: str
     timeframe: str
@@ -39,14 +39,18 @@ async def get_latest_ohlcv_bars(ctx: Ctx, symbol: str, timeframe: str, count: in
     """The series' latest ``count`` bars (for 0, all of them: 10,000 at most, as fullon_cache
     trims series), oldest first."""
     found = await read_bars(ctx.source, symbol, timeframe, None, None, count or MAX_ITEMS)
-    return BarsResult(symbol, timeframe, [_row(bar) for bar in found.bars])
+    return BarsResult(symbol=symbol, timeframe=timeframe, bars=[_row(bar) for bar in found.bars])
 
 
 async def stream_ohlcv(ctx: Ctx, symbol: str, timeframe: str) -> Polled[Bar | None]:
     """The series' last bar at once (when there is one), then whenever it changes."""
 
     def updates(previous: Bar | None, bar: Bar | None, key: str) -> list[BarUpdate]:
-        return [] if bar is None else [BarUpdate(key, symbol, timeframe, _row(bar))]
+        return (
+            []
+            if bar is None
+            else [BarUpdate(stream_key=key, symbol=symbol, timeframe=timeframe, bar=_row(bar))]
+        )
 
     return Polled(
         f"Streaming started for {symbol} {timeframe}",

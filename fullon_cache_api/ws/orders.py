@@ -17,7 +17,7 @@ from .streams import Polled
 __all__ = ["ACTIONS"]
 
 
-class OrderRecord(msgspec.Struct, frozen=True):
+class OrderRecord(msgspec.Struct, kw_only=True, frozen=True):
     order_id: StoredId
     """The exchange's order id, as stored."""
     symbol: str | None

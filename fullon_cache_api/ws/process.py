@@ -21,7 +21,7 @@ STALE_AFTER_S = 300.0
 ACTIVE_MINUTES = 5.0  # fullon_cache's default "active" window
 
 
-class SystemHealth(msgspec.Struct, frozen=True):
+class SystemHealth(msgspec.Struct, kw_only=True, frozen=True):
     healthy: bool
     """No process has status ``error`` and none is stale."""
     total_processes: int
@@ -32,7 +32,7 @@ class SystemHealth(msgspec.Struct, frozen=True):
     error_processes: int
 
 
-class ProcessRecord(msgspec.Struct, frozen=True):
+class ProcessRecord(msgspec.Struct, kw_only=True, frozen=True):
     process_id: str
     name: str | None
     """The process's component."""
@@ -43,11 +43,11 @@ class ProcessRecord(msgspec.Struct, frozen=True):
     """Its last update, epoch seconds."""
 
 
-class ProcessesResult(msgspec.Struct, frozen=True):
+class ProcessesResult(msgspec.Struct, kw_only=True, frozen=True):
     processes: list[ProcessRecord]
 
 
-class HealthUpdate(msgspec.Struct, frozen=True):
+class HealthUpdate(msgspec.Struct, kw_only=True, frozen=True):
     stream_key: str
     active_processes: int
     timestamp: float
@@ -57,12 +57,12 @@ async def get_system_health(ctx: Ctx) -> SystemHealth:
     """Processes of the last hour by type and status, stale and error counts, healthy or not."""
     health = await processes_health(ctx, HEALTH_MINUTES, STALE_AFTER_S)
     return SystemHealth(
-        health.healthy,
-        health.total,
-        health.by_type,
-        health.by_status,
-        health.stale,
-        health.errors,
+        healthy=health.healthy,
+        total_processes=health.total,
+        by_type=health.by_type,
+        by_status=health.by_status,
+        stale_processes=health.stale,
+        error_processes=health.errors,
     )
 
 
@@ -76,8 +76,14 @@ async def get_active_processes(
         read_active_processes, ctx.source, since, process_type, component, None
     )
     return ProcessesResult(
-        [
-            ProcessRecord(p.process_id, p.record.component, p.record.status, None, p.last_update)
+        processes=[
+            ProcessRecord(
+                process_id=p.process_id,
+                name=p.record.component,
+                status=p.record.status,
+                pid=None,
+                last_seen=p.last_update,
+            )
             for found in await first_pages(read, "active processes")
             for p in found.processes
         ]
@@ -92,7 +98,7 @@ async def stream_process_health(ctx: Ctx) -> Polled[int]:
         return sum([len(page.processes) async for page in every_active_process(ctx.source, since)])
 
     def updates(previous: int | None, active: int, key: str) -> list[HealthUpdate]:
-        return [HealthUpdate(key, active, ctx.now())]
+        return [HealthUpdate(stream_key=key, active_processes=active, timestamp=ctx.now())]
 
     return Polled("Streaming started for process health", ("active_processes",), count, updates)
 

@@ -49,7 +49,7 @@ class TickerRecord(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True
     """0.0 unless the tick has it."""
 
 
-class TickersResult(msgspec.Struct, frozen=True):
+class TickersResult(msgspec.Struct, kw_only=True, frozen=True):
     exchange: str
     tickers: list[TickerRecord]
 
@@ -93,8 +93,10 @@ async def get_all_tickers(ctx: Ctx, exchange: str) -> TickersResult:
     try:
         pages = await first_pages(read, f"tickers of {exchange}")
     except NotFound:
-        return TickersResult(exchange, [])
-    return TickersResult(exchange, [record for found in pages for record in _records(found)])
+        return TickersResult(exchange=exchange, tickers=[])
+    return TickersResult(
+        exchange=exchange, tickers=[record for found in pages for record in _records(found)]
+    )
 
 
 class TickerStream(Stream):

@@ -42,7 +42,7 @@ class TradeRecord(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True)
     trade_id: StoredId
 
 
-class TradesResult(msgspec.Struct, frozen=True):
+class TradesResult(msgspec.Struct, kw_only=True, frozen=True):
     exchange: str
     symbol: str
     trades: list[TradeRecord]
@@ -75,7 +75,7 @@ async def get_trades(ctx: Ctx, exchange: str, symbol: str) -> TradesResult:
     found = await read_trades(ctx.source, exchange, symbol, 0, MAX_ITEMS)
     if found.next is not None:
         left_out(f"trades of {exchange} {symbol}: only the newest {MAX_ITEMS} are read")
-    return TradesResult(exchange, symbol, _records(exchange, symbol, found))
+    return TradesResult(exchange=exchange, symbol=symbol, trades=_records(exchange, symbol, found))
 
 
 async def _lists(src: Source, exchange: str, symbol: str | None) -> TradeLists:
