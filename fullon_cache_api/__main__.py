@@ -54,7 +54,7 @@ from .logsafe import clean
 from .redis_clients import end_streams
 from .requestids import JsonFormatter, RequestIdFilter
 from .routing import template
-from .settings import Choice, Kind, ServerSettings, Setting, Switch, declared
+from .settings import Kind, OneOf, ServerSettings, Setting, Switch, declared
 
 T = TypeVar("T")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
@@ -126,7 +126,7 @@ def add_flag(parser: argparse.ArgumentParser, setting: Setting, default: Any) ->
         action = argparse.BooleanOptionalAction if setting.variables else "store_true"
         parser.add_argument(setting.option, action=action, default=default, help=help)
         return
-    choices = setting.kind.values if isinstance(setting.kind, Choice) else None
+    choices = setting.kind.values if isinstance(setting.kind, OneOf) else None
     kind = flag_type(setting.kind)
     parser.add_argument(setting.option, type=kind, choices=choices, default=default, help=help)
 

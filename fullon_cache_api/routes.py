@@ -170,7 +170,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
     Endpoint(
         "/",
         ui.home_page,
-        ui.Page,
+        ui.HtmlPage,
         tag="ui",
         access=Access.DOCS,
         family=Family.OPEN,
@@ -179,7 +179,7 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
     Endpoint(
         "/ui",
         ui.live_page,
-        ui.Page,
+        ui.HtmlPage,
         tag="ui",
         access=Access.DOCS,
         family=Family.OPEN,

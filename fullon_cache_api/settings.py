@@ -86,7 +86,7 @@ class Kind(Generic[T]):
 
 
 @dataclass(frozen=True)
-class Number(Kind[int]):
+class IntRange(Kind[int]):
     """A whole number from ``low`` to ``high``."""
 
     low: int
@@ -151,7 +151,7 @@ class Switch(Kind[bool]):
 
 
 @dataclass(frozen=True)
-class Choice(Kind[S]):
+class OneOf(Kind[S]):
     """One of ``values`` (read in lower case)."""
 
     values: tuple[S, ...]
@@ -169,7 +169,7 @@ class Choice(Kind[S]):
 
 
 @dataclass(frozen=True)
-class Text(Kind[str]):
+class PlainText(Kind[str]):
     """Text; ``strip``: read without the white space around it; ``blank``: may be empty."""
 
     strip: bool = True
@@ -378,11 +378,13 @@ def _redis_part(name: str, kind: Kind[Any], default: Any, help: str) -> Setting:
 
 
 REDIS_PARTS = (
-    _redis_part("host", Text(), "localhost", "Redis host."),
-    _redis_part("port", Number(1, 65535), 6379, "Redis port."),
-    _redis_part("db", Number(0, 10_000), 0, "Redis database number."),
-    _redis_part("username", Text(strip=False, blank=True), "", "ACL user (the read-only user)."),
-    _redis_part("password", Text(strip=False, blank=True), "", "Password; empty: no auth."),
+    _redis_part("host", PlainText(), "localhost", "Redis host."),
+    _redis_part("port", IntRange(1, 65535), 6379, "Redis port."),
+    _redis_part("db", IntRange(0, 10_000), 0, "Redis database number."),
+    _redis_part(
+        "username", PlainText(strip=False, blank=True), "", "ACL user (the read-only user)."
+    ),
+    _redis_part("password", PlainText(strip=False, blank=True), "", "Password; empty: no auth."),
 )
 """What addresses Redis when ``REDIS_URL`` is unset: fullon_cache's ``REDIS_*`` names, each
 falling back to master_api's ``CACHE_*``."""
@@ -412,7 +414,7 @@ class Settings(FromEnv):
     )
     pool_size: int = setting(
         50,
-        Number(1, 100_000),
+        IntRange(1, 100_000),
         "Most Redis connections per process; more concurrent requests wait for one.",
     )
     pool_timeout: float = setting(
@@ -425,7 +427,7 @@ class Settings(FromEnv):
     )
     max_streams: int = setting(
         100,
-        Number(1, 100_000),
+        IntRange(1, 100_000),
         "Most concurrent /stream connections per process; more are answered 503.",
     )
     stream_heartbeat: float = setting(
@@ -435,20 +437,20 @@ class Settings(FromEnv):
     )
     stream_queue: int = setting(
         1000,
-        Number(1, 100_000),
+        IntRange(1, 100_000),
         "Updates buffered in order per stream for a slow client; beyond it the stream gets only "
         "the newest update of each symbol, the others counted as dropped.",
     )
     stream_queue_bytes: int = setting(
         4_194_304,
-        Number(65536, 1 << 30),
+        IntRange(65536, 1 << 30),
         "Bytes of updates buffered in order per stream (SSE or WebSocket), as stream_queue; a "
         "client behind by more than this even with only the newest update of each symbol is "
         "disconnected (slow_client).",
     )
     max_streams_per_client: int = setting(
         20,
-        Number(1, 100_000),
+        IntRange(1, 100_000),
         "Most concurrent /stream connections per client address; more are answered 503.",
     )
     client_send_timeout: float = setting(
@@ -469,19 +471,19 @@ class Settings(FromEnv):
     )
     max_value_bytes: int = setting(
         1_048_576,
-        Number(1024, 512 * 1024 * 1024),
+        IntRange(1024, 512 * 1024 * 1024),
         "A stored value larger than this is not decoded: skipped in listings, 502 alone.",
     )
     heavy_concurrency: int = setting(
         4,
-        Number(1, 1000),
+        IntRange(1, 1000),
         "Whole-cache reads (/overview, /exchanges, /tickers, /tickers/health...) served at once "
         "per process; identical concurrent ones share one read. More wait (within the request "
         "timeout).",
     )
     heavy_share_ms: int = setting(
         250,
-        Number(0, 60_000),
+        IntRange(0, 60_000),
         "Milliseconds a heavy answer is shared for: a request joins only a read begun at most "
         "this long before it came; after that it waits for the next read (0: only reads begun "
         "after it).",
@@ -494,7 +496,7 @@ class Settings(FromEnv):
     )
     local_cache_mb: int = setting(
         64,
-        Number(1, 100_000),
+        IntRange(1, 100_000),
         "Most megabytes the local cache holds (least recently used first out).",
     )
     index_walk_interval: float = setting(
@@ -505,38 +507,38 @@ class Settings(FromEnv):
     )
     index_mb: int = setting(
         64,
-        Number(1, 100_000),
+        IntRange(1, 100_000),
         "Most megabytes the key index holds (keys past it are left out, logged).",
     )
     ws_max_sockets: int = setting(
         1000,
-        Number(1, 100_000),
+        IntRange(1, 100_000),
         "Most open WebSocket connections per process; more are refused at the handshake.",
     )
     ws_max_sockets_per_client: int = setting(
         100,
-        Number(1, 100_000),
+        IntRange(1, 100_000),
         "Most open WebSocket connections per client address; more are refused at the handshake.",
     )
     ws_queue_bytes: int = setting(
         4_194_304,
-        Number(65536, 1 << 30),
+        IntRange(65536, 1 << 30),
         "Bytes of frames waiting per WebSocket; above it the socket reads no further request and "
         "its streams conflate until the client reads (client_send_timeout).",
     )
     ws_max_streams: int = setting(
         50,
-        Number(1, 10_000),
+        IntRange(1, 10_000),
         "Most streams one WebSocket may run at once; more are answered TOO_MANY_STREAMS.",
     )
     ws_queue: int = setting(
         1000,
-        Number(1, 100_000),
+        IntRange(1, 100_000),
         "Messages buffered per WebSocket for a slow client; beyond it the oldest are dropped.",
     )
     ws_max_frame: int = setting(
         65536,
-        Number(256, 16 * 1024 * 1024),
+        IntRange(256, 16 * 1024 * 1024),
         "Largest request frame, in bytes (the standalone server also refuses larger frames).",
     )
     ws_idle_timeout: float = setting(
@@ -564,19 +566,19 @@ class Settings(FromEnv):
     )
     rate_limit: int = setting(
         100,
-        Number(1, 1_000_000),
+        IntRange(1, 1_000_000),
         "Requests per second a token may send (a token bucket, refilled at this rate), unless "
         "the tokens file gives it its own rate; requests of routes open without a token count "
         "per client address. Only with tokens configured. More are answered 429.",
     )
     rate_burst: int = setting(
         400,
-        Number(1, 1_000_000),
+        IntRange(1, 1_000_000),
         "Requests a token may send at once (the bucket's size), unless it has its own burst.",
     )
     token_streams: int = setting(
         40,
-        Number(1, 100_000),
+        IntRange(1, 100_000),
         "Most open streams and WebSockets per token, unless it has its own streams.",
     )
     public_health: bool = setting(
@@ -592,17 +594,17 @@ class Settings(FromEnv):
         "and the Redis URL gives only the username, password, db and TLS.",
     )
     sentinel_service: str = setting(
-        "mymaster", Text(), "The service (master group) name the sentinels monitor."
+        "mymaster", PlainText(), "The service (master group) name the sentinels monitor."
     )
     read_from: ReadFrom = setting(
         "replica",
-        Choice(get_args(ReadFrom)),
+        OneOf(get_args(ReadFrom)),
         "With sentinels: read from a replica (round robin; the master when none is up) or from "
         "the master.",
     )
     sentinel_password: str | None = setting(
         None,
-        Text(strip=False, blank=True),
+        PlainText(strip=False, blank=True),
         "Password of the sentinels themselves (requirepass in sentinel.conf), if any.",
         secret=True,
     )
@@ -642,18 +644,18 @@ class ServerSettings(FromEnv):
     """The standalone server's settings (``python -m fullon_cache_api``): each one a flag
     (``Setting.option``) whose default its variable, if set, gives."""
 
-    host: str = setting("127.0.0.1", Text(), "address to bind")
-    port: int = setting(8000, Number(1, 65535), "port to bind")
+    host: str = setting("127.0.0.1", PlainText(), "address to bind")
+    port: int = setting(8000, IntRange(1, 65535), "port to bind")
     workers: int = setting(
         1,
-        Number(1, 1024),
+        IntRange(1, 1024),
         "worker processes; with more than one and no PROMETHEUS_MULTIPROC_DIR, /metrics sums "
         "them through a temporary directory",
     )
-    log_level: LogLevel = setting("info", Choice(get_args(LogLevel)), "log level")
+    log_level: LogLevel = setting("info", OneOf(get_args(LogLevel)), "log level")
     log_format: LogFormat = setting(
         "text",
-        Choice(get_args(LogFormat)),
+        OneOf(get_args(LogFormat)),
         "text lines, or one JSON object per line; both carry each request's id",
     )
     access_log: bool = setting(False, Switch(), "log one line per request to stderr")
@@ -668,7 +670,7 @@ class ServerSettings(FromEnv):
     h2c: bool = setting(False, Switch(), "also serve cleartext HTTP/2; off: HTTP/1.1 only")
     loop: Loop = setting(
         "auto",
-        Choice(get_args(Loop)),
+        OneOf(get_args(Loop)),
         "event loop: uvloop when installed (auto; pip install 'fullon_cache_api[uvloop]'), or "
         "asyncio's, or uvloop",
     )

@@ -121,3 +121,21 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     path = tmp_path / "keys.py"
     path.write_text("from .routes import ROUTES\nif TYPE_CHECKING:\n    from .app import x\n")
     assert imports("keys", path, set(known)) == {"routes"}
+
+
+SAME_MEANING = {"stream_tickers": 2}
+"""Names given twice on purpose: the same thing in each protocol (the SSE stream's handler and
+the v0.2.6 WebSocket action of that name)."""
+
+
+def test_one_meaning_per_name() -> None:
+    """No public class or function name is defined in two modules of the package (a reader
+    would take one for the other), but those in ``SAME_MEANING``."""
+    defined: dict[str, list[str]] = {}
+    for name, path in modules().items():
+        for node in ast.parse(path.read_text()).body:
+            named = isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            if named and not node.name.startswith("_"):
+                defined.setdefault(node.name, []).append(name)
+    twice = {name: where for name, where in defined.items() if len(where) > 1}
+    assert {name: len(where) for name, where in twice.items()} == SAME_MEANING, twice

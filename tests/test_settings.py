@@ -319,7 +319,7 @@ def test_the_readme_check_sees_a_missing_row_and_a_wrong_default() -> None:
 # A setting declared once, seen by every reader of the declaration ---------------------------------
 
 FAKE = {
-    "Settings": '    fake_knob: int = setting(7, Number(1, 9), "A test\'s knob.")\n',
+    "Settings": '    fake_knob: int = setting(7, IntRange(1, 9), "A test\'s knob.")\n',
     "ServerSettings": '    fake_flag: bool = setting(False, Switch(), "a test\'s flag")\n',
 }
 

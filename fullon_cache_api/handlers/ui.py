@@ -21,7 +21,7 @@ from ..routing import Raw
 from ..version import __version__
 from .docs import DocsPage
 
-__all__ = ["ASSET", "LiveAsset", "Page", "home_page", "live_asset", "live_page"]
+__all__ = ["ASSET", "HtmlPage", "LiveAsset", "home_page", "live_asset", "live_page"]
 
 PAGES = {"home.html", "live.html"}
 ASSETS: dict[str, str] = {
@@ -49,7 +49,7 @@ _REVALIDATE = {
 }
 
 
-class Page(Raw):
+class HtmlPage(Raw):
     """Route-table marker: an HTML page for people."""
 
     description: ClassVar[str] = (

@@ -111,7 +111,7 @@ async def read_overview(src: Source) -> Overview:
 
 
 async def read_exchanges(src: Source) -> list[tuple[str, int]]:
-    """Every exchange named by a key of a family that names one (``Family.exchange``: tickers,
+    """Every exchange named by a key of a family that names one (``KeyFamily.exchange``: tickers,
     orders, trades, trade status), with its ticker count: a lookup in the key index per family
     and one pipeline of HLEN. All-digit names are ex_ids
     (``order_status:3``), not exchanges, and are left out. A ``tickers`` key of another Redis

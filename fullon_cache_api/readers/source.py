@@ -42,8 +42,8 @@ from .recorder import Recorder, read_digest
 __all__ = [
     "BIG_REPLY",
     "READ_BATCH",
-    "Family",
     "Member",
+    "Members",
     "Source",
 ]
 
@@ -71,7 +71,7 @@ class Member(msgspec.Struct, Generic[P]):
     replies: list[Any]
 
 
-class Family(msgspec.Struct, Generic[P]):
+class Members(msgspec.Struct, Generic[P]):
     """Members of a family in the order of what their keys name, how many keys were skipped
     (another Redis type), and the key after which the next page starts (None: the last)."""
 
@@ -315,7 +315,7 @@ class Source:
         *reads: tuple[Any, ...],
         after: str | None = None,
         limit: int | None = None,
-    ) -> Family[P]:
+    ) -> Members[P]:
         """The keys of a family (see ``family_keys``) read with ``reads`` in pipelines (see
         ``members``). With ``limit``: one page, the keys after the key ``after``."""
         found = await self.family_keys(prefix, parse)
@@ -324,9 +324,9 @@ class Source:
         if limit is None or len(found) <= limit:
             return await self.members(found, *reads)
         page = await self.members(found[:limit], *reads)
-        return Family(page.members, page.skipped, found[limit - 1][1])
+        return Members(page.members, page.skipped, found[limit - 1][1])
 
-    async def members(self, found: list[tuple[P, str]], *reads: tuple[Any, ...]) -> Family[P]:
+    async def members(self, found: list[tuple[P, str]], *reads: tuple[Any, ...]) -> Members[P]:
         """The replies of ``reads`` (each a command name and the arguments after the key) for
         each (parsed name, key) of ``found``. A key of another Redis type is skipped, logged and
         counted; a key found gone (its first read says absent) is left out."""
@@ -344,7 +344,7 @@ class Source:
                 members.append(Member(parsed, key, mine))
             else:
                 skipped += 1
-        return Family(members, skipped)
+        return Members(members, skipped)
 
     def gone(self, key: str, reply: Any) -> bool:
         """Whether ``reply`` (of a read of ``key``) says the key is absent: nil, or a length or
