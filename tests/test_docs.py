@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
+from starlette.routing import compile_path
+
 from fullon_cache_api.routes import ROUTES
 from fullon_cache_api.routing import Endpoint
 
@@ -92,3 +94,40 @@ def test_api_md_names_every_query_parameter_in_its_row_or_section() -> None:
         "docs/API.md does not name these query parameters (as ?name) in their route's row "
         f"or in its section's text: {unnamed}"
     )
+
+
+SHADOW_ROW = re.compile(r"^\|\s*`(/[^`]*)`\s*\|\s*`(/[^`]*)`\s*\|", re.M)
+
+
+def shadows() -> set[tuple[str, str]]:
+    """(route with a path parameter, earlier route with a fixed word there): a path of both is
+    answered by the earlier (routes are tried in table order), so that word is not a value the
+    later route's parameter can take. Found by filling the earlier route's own parameters with
+    a digit (which every parameter's pattern admits) and matching the later route's pattern."""
+    routes = http_routes()
+    found = set()
+    for index, later in enumerate(routes):
+        pattern = compile_path(later.path)[0]
+        for earlier in routes[:index]:
+            if earlier.path != later.path and pattern.match(re.sub(r"{[^}]*}", "1", earlier.path)):
+                found.add((later.path, earlier.path))
+    return found
+
+
+def test_fixed_words_that_a_path_parameter_cannot_take_are_listed() -> None:
+    """docs/API.md's table of reserved words is the route table's: a symbol or an exchange
+    literally named like a fixed word (``active``, ``health``, ``queues``) is answered by the
+    fixed route, and the page says so."""
+    documented = set(SHADOW_ROW.findall(API_MD.read_text()))
+    assert documented == shadows()
+
+
+def test_no_route_is_shadowed_whole() -> None:
+    """A fixed route placed after a parameter route that takes all its paths would never be
+    reached: each fixed route comes first."""
+    routes = http_routes()
+    for index, earlier in enumerate(routes):
+        pattern = compile_path(earlier.path)[0]
+        for later in routes[index + 1 :]:
+            filled = re.sub(r"{[^}]*}", "1", later.path)
+            assert not (pattern.match(filled) and "{" not in later.path), (earlier, later)
