@@ -95,12 +95,12 @@ class CacheApp(LeanStarlette):
 
 class HeadRouter(Router):
     """Starlette's router, trying in turn only the routes of the path's first segment and
-    number of segments (there are 40-odd routes: trying them all cost as much as answering
-    from the local cache). No redirects: ``/tickers/`` answers like ``/tickers``, mounted or
-    not, and the root path itself (``/api/v1/cache`` under a server's ``root_path``; a host's
-    ``Mount`` never passes it on, its router redirects it) like ``/``. Unknown paths and
-    methods are answered in the API's error shape. WebSocket handshakes go through Starlette's
-    own matching."""
+    number of segments (a handful, not the whole table: the work of matching a path does not
+    grow with the number of routes). No redirects: ``/tickers/`` answers like ``/tickers``,
+    mounted or not, and the root path itself (``/api/v1/cache`` under a server's
+    ``root_path``; a host's ``Mount`` never passes it on, its router redirects it) like ``/``.
+    Unknown paths and methods are answered in the API's error shape. WebSocket handshakes go
+    through Starlette's own matching."""
 
     def __init__(self, routes: list[BaseRoute]) -> None:
         super().__init__(routes, redirect_slashes=False, lifespan=lifespan)
