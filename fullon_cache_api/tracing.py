@@ -150,7 +150,8 @@ class Served:
         self.span: Span = tracer.start_span(self._method, parent, kind=kind, attributes=attributes)
         self.context: Context = trace.set_span_in_context(self.span, parent)
         self.status: int | None = None
-        self._entered: Token[Context] | None = None
+        self._entered: Any = None
+        """``attach``'s token: a ``Token[Context]`` (an ``object`` to opentelemetry-api 1.27)."""
         self._served: Token[tuple[asyncio.Task[Any] | None, Served] | None] | None = None
 
     def matched(self, template: str) -> None:
