@@ -15,7 +15,7 @@ from . import openapi
 from .auth import Auth, Authorize
 from .errors import INTERNAL, ApiError, BadRequest, MethodNotAllowed, NotFound
 from .internals import LeanStarlette
-from .layers import RequestId, RouteApp
+from .layers import RouteApp, around_app
 from .logsafe import clean
 from .redis_clients import Backend, Clock, lifespan
 from .responses import Reply
@@ -88,9 +88,10 @@ class CacheApp(LeanStarlette):
     """The application: the router answers an unknown path (404) or method (405) itself,
     every route's pipeline maps its own errors, and ``ServerErrorMiddleware`` answers anything
     else as the one internal error (see ``internals.LeanStarlette``); middleware a host adds
-    still runs. Outermost, ``RequestId`` gives every request, errors included, its id."""
+    still runs. Outermost, ``RequestId`` gives every request, errors included, its id, and
+    ``Trace`` (when opentelemetry is installed) its span (``layers.around_app``)."""
 
-    outer = staticmethod(RequestId)
+    outer = staticmethod(around_app)
 
 
 class HeadRouter(Router):

@@ -26,7 +26,9 @@ Outermost first::
 A route's ASGI app (``RouteApp``) runs the pipeline and sends its ``Reply``.
 
 Around the whole app (the router, unknown paths and internal errors included), ``RequestId``
-gives each request its id, for its logs and its answer's ``X-Request-ID`` (see ``requestids``).
+gives each request its id, for its logs and its answer's ``X-Request-ID`` (see ``requestids``);
+around that, when opentelemetry is installed, ``Trace`` gives each HTTP request its span (see
+``tracing``), which ``RouteApp`` names by the route's template.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import metrics
+from . import metrics, tracing
 from .auth import Auth, Resource, token_of
 from .context import Ctx
 from .errors import INTERNAL, ApiError, from_redis
@@ -55,7 +57,7 @@ from .requestids import request_id_of, reset_request_id, set_request_id
 from .responses import Reply, etag, etag_matches
 from .routing import Endpoint
 
-__all__ = ["RequestId", "RouteApp", "build_pipeline"]
+__all__ = ["RequestId", "RouteApp", "Trace", "around_app", "build_pipeline"]
 
 log = logging.getLogger("fullon.cache_api.app")
 
@@ -324,9 +326,11 @@ class RouteApp:
 
     def __init__(self, endpoint: Endpoint, backend: Backend, auth: Auth) -> None:
         self.endpoint = endpoint
+        self.template = endpoint.template
         self.pipeline = build_pipeline(endpoint, backend, auth)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tracing.route(self.template)
         call = Call(Request(scope, receive, send))
         reply = await self.pipeline(call)
         try:
@@ -365,3 +369,33 @@ class RequestId:
         # task, and that line carries the id too (the task, and its value, end with it; a
         # next request in the same task sets its own).
         reset_request_id(token)
+
+
+class Trace:
+    """ASGI layer: an HTTP request's span (``tracing.serve``), current while it is served, with
+    the status its answer starts with. A request passes untouched while the host has set no
+    tracer provider."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        served = tracing.serve(scope) if scope["type"] == "http" else None
+        if served is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_traced(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                served.status = message["status"]
+            await send(message)
+
+        with served:
+            await self.app(scope, receive, send_traced)
+
+
+def around_app(app: ASGIApp) -> ASGIApp:
+    """What goes around the whole app: ``RequestId``, and ``Trace`` around it when
+    opentelemetry is installed (without it, not even a layer)."""
+    app = RequestId(app)
+    return Trace(app) if tracing.INSTALLED else app

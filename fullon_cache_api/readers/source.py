@@ -30,6 +30,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from .. import tracing
 from ..errors import is_wrong_type
 from ..flight import SingleFlight
 from ..keys import RedisBytes
@@ -202,9 +203,11 @@ class Source:
         """The replies (error replies as values) of ``commands`` in one round trip, bounded. A
         reply the local cache may keep is kept, with the TTLs of its keys read in the same
         round trip (Redis reports a key's deletion when it expires, which may come well after
-        its time: the cache stops serving it at its time)."""
+        its time: the cache stops serving it at its time). Traced as one span when the request
+        is (``tracing.round_trip``)."""
         reads = [None if self.cache is None else self.cache.open(c) for c in commands]
         ttl_keys = [key for read in reads if read is not None for key in read.keys]
+        trip = tracing.round_trip(self.redis, commands, len(commands) + len(ttl_keys))
         try:
             if len(commands) == 1 and not ttl_keys:
                 try:
@@ -218,11 +221,15 @@ class Source:
                 for key in ttl_keys:
                     pipe.execute_command("PTTL", key)
                 raws = await pipe.execute(raise_on_error=False)
-        except BaseException:
+        except BaseException as exc:
+            if trip is not None:
+                trip.failed(exc)
             for read in reads:
                 if read is not None:
                     read.drop()
             raise
+        if trip is not None:
+            trip.replied(raws)
         self._ran_since = perf_counter()  # it waited for Redis
         ttls = iter(raws[len(commands) :])
         replies: list[Any] = []
