@@ -45,10 +45,10 @@ import re
 import time
 import typing
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, Literal, NamedTuple, Self
 from urllib.parse import quote
 
 import anyio
@@ -512,29 +512,49 @@ def _signature(endpoint: Endpoint) -> inspect.Signature:
 
 
 Work = Callable[[_Client, Endpoint, tuple[Any, ...], dict[str, Any]], Any]
+_WORK: dict[str, Work] = {"get": _Client._get, "pages": _Client._pages, "events": _Client._events}
 
 
-def _add(name: str, endpoint: Endpoint, work: Work, doc: str) -> None:
-    """``name``, a method of both clients that runs ``work`` for ``endpoint``."""
+class _Method(NamedTuple):
+    """One method of both clients: its ``name``, ``endpoint``, what it does (``_WORK``: an
+    answer, the items of every page, a stream's events) and its docstring."""
+
+    name: str
+    endpoint: Endpoint
+    work: Literal["get", "pages", "events"]
+    doc: str
+
+
+def _methods(endpoints: Iterable[Endpoint]) -> Iterator[_Method]:
+    """The methods of the clients for these routes. A method's docstring: its route and the
+    first paragraph of its handler's."""
+    for endpoint in endpoints:
+        name, route = endpoint.handler.__name__, f"GET {endpoint.template}"
+        summary = " ".join((inspect.getdoc(endpoint.handler) or "").split("\n\n")[0].split())
+        if endpoint.is_stream:
+            yield _Method(name, endpoint, "events", f"{route} as Events: {summary}")
+        else:
+            yield _Method(name, endpoint, "get", f"{route}: {summary}")
+        if _is_paged(endpoint):
+            _items_field(endpoint)
+            doc = f"Every item of {route}, page after page: {summary}"
+            yield _Method(f"iter_{name.removeprefix('all_')}", endpoint, "pages", doc)
+
+
+def _add(method: _Method) -> None:
+    """A method of both clients that runs its work for its endpoint."""
+    name, endpoint, work = method.name, method.endpoint, _WORK[method.work]
     if hasattr(_Client, name):
         raise ValueError(f"client: {name} is taken")
 
-    def method(self: _Client, *args: Any, **kwargs: Any) -> Any:
+    def call(self: _Client, *args: Any, **kwargs: Any) -> Any:
         return self._finish(work(self, endpoint, args, kwargs))
 
-    method.__name__, method.__qualname__, method.__doc__ = name, f"_Client.{name}", doc
-    setattr(method, "__signature__", _signature(endpoint))  # noqa: B010  (for help())
-    setattr(method, "endpoint", endpoint)  # noqa: B010
-    setattr(_Client, name, method)
+    call.__name__, call.__qualname__, call.__doc__ = name, f"_Client.{name}", method.doc
+    setattr(call, "__signature__", _signature(endpoint))  # noqa: B010  (for help())
+    setattr(call, "endpoint", endpoint)  # noqa: B010
+    setattr(_Client, name, call)
 
 
-for _endpoint in ENDPOINTS:
-    _name, _route = _endpoint.handler.__name__, f"GET {_endpoint.template}"
-    if _endpoint.is_stream:
-        _add(_name, _endpoint, _Client._events, f"{_route} as Events: {_endpoint.summary}")
-    else:
-        _add(_name, _endpoint, _Client._get, f"{_route}: {_endpoint.summary}")
-    if _is_paged(_endpoint):
-        _items_field(_endpoint)
-        _doc = f"Every item of {_route}, page after page: {_endpoint.summary}"
-        _add(f"iter_{_name.removeprefix('all_')}", _endpoint, _Client._pages, _doc)
+for _method in _methods(ENDPOINTS):
+    _add(_method)
