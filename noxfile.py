@@ -1,6 +1,6 @@
 """nox sessions: tests on Python 3.11 and 3.13, lint (ruff), types (mypy), the demo server,
 the benchmarks; the suite on a loaded machine, on the lowest and on the newest declared
-dependencies; the lock (constraints.txt) and coverage.
+dependencies; the lock (constraints.txt), coverage and the Python client's typing stub.
 
 Every session but ``tests-lowest`` and ``tests-latest`` installs the versions pinned in
 ``constraints.txt`` (``nox -s lock`` writes it)."""
@@ -44,8 +44,23 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package, then on code that uses the Python client (its stub's
+    types: tests/test_client_types.py, skipped where mypy is not installed)."""
     install(session, "-e", ".[test]", "mypy")
     session.run("mypy")
+    session.run("pytest", "-q", "-p", "no:randomly", "tests/test_client_types.py")
+
+
+@nox.session(python="3.11")
+def stubs(session: nox.Session) -> None:
+    """Write the Python client's typing stub, fullon_cache_api/_client_api.pyi, from the route
+    table (after a route is added or changed; tests/test_client_types.py fails until then)."""
+    install(session, "-e", ".[client]")
+    stub = HERE / "fullon_cache_api" / "_client_api.pyi"
+    written = Path(session.create_tmp()) / stub.name
+    with written.open("w") as out:  # the stub is replaced only once it is written whole
+        session.run("python", "-m", "fullon_cache_api.client", "--stub", stdout=out)
+    written.replace(stub)
 
 
 BUSY_LOOP = "while True: pass"

@@ -32,23 +32,32 @@ point (``https://master.example/api/v1/cache``). ``token``: a bearer token (auth
 that never suspend (they call ``httpx.Client`` and ``time.sleep``), so each call runs to its
 end in one step, without an event loop (``_blocking``).
 
+Type checkers see every method typed (its parameters by their kind, its answer Struct) in
+``_client_api.pyi``, a stub written from the same route table by ``stub()``
+(``python -m fullon_cache_api.client --stub > fullon_cache_api/_client_api.pyi``; a test fails
+when it is not the one the table makes): ``CacheClient`` and ``SyncCacheClient`` inherit its
+classes only while type checking.
+
 httpx is needed (the ``client`` extra): the server itself does not use it.
 """
 
 from __future__ import annotations
 
 import abc
+import argparse
 import email.utils
 import inspect
 import logging
 import re
+import sys
+import textwrap
 import time
 import typing
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, Literal, NamedTuple, Self
 from urllib.parse import quote
 
 import anyio
@@ -56,6 +65,7 @@ import httpx
 import msgspec
 
 from .errors import ErrorOut
+from .params import Choice, Cursor, Integer, Number, Param, Text, TextList
 from .routes import ENDPOINTS
 from .routing import Endpoint, Raw
 
@@ -152,10 +162,6 @@ class _Client(abc.ABC):
         self._kept: OrderedDict[str, tuple[str, bytes]] | None = (
             OrderedDict() if conditional else None
         )
-
-    if typing.TYPE_CHECKING:  # the methods made from the route table
-
-        def __getattr__(self, name: str) -> Any: ...
 
     # I/O: the subclass's, over its httpx client. A response is streamed until read.
     @abc.abstractmethod
@@ -287,7 +293,18 @@ class _Client(abc.ABC):
             await self._sleep(wait * self.retry.scale)
 
 
-class CacheClient(_Client):
+if typing.TYPE_CHECKING:  # the route methods' types: _client_api.pyi, written by stub()
+    from ._client_api import CacheClientMethods, SyncCacheClientMethods
+
+    class _AsyncClient(_Client, CacheClientMethods): ...
+
+    class _SyncClient(_Client, SyncCacheClientMethods): ...
+
+else:  # at run time the methods are _Client's, made below
+    _AsyncClient = _SyncClient = _Client
+
+
+class CacheClient(_AsyncClient):
     """An async client of the API at ``base_url``; close it (``aclose``, or ``async with``)."""
 
     http: httpx.AsyncClient
@@ -326,7 +343,7 @@ class CacheClient(_Client):
         return work
 
 
-class SyncCacheClient(_Client):
+class SyncCacheClient(_SyncClient):
     """``CacheClient``'s twin on ``httpx.Client``: the same methods, answering at once (an
     ``iter_`` method or a stream: an iterator); close it (``close``, or ``with``)."""
 
@@ -512,29 +529,249 @@ def _signature(endpoint: Endpoint) -> inspect.Signature:
 
 
 Work = Callable[[_Client, Endpoint, tuple[Any, ...], dict[str, Any]], Any]
+_WORK: dict[str, Work] = {"get": _Client._get, "pages": _Client._pages, "events": _Client._events}
 
 
-def _add(name: str, endpoint: Endpoint, work: Work, doc: str) -> None:
-    """``name``, a method of both clients that runs ``work`` for ``endpoint``."""
+class _Method(NamedTuple):
+    """One method of both clients: its ``name``, ``endpoint``, what it does (``_WORK``: an
+    answer, the items of every page, a stream's events) and its docstring."""
+
+    name: str
+    endpoint: Endpoint
+    work: Literal["get", "pages", "events"]
+    doc: str
+
+
+def _methods(endpoints: Iterable[Endpoint]) -> Iterator[_Method]:
+    """The methods of the clients for these routes: the clients' own, and their stub's. A
+    method's docstring: its route and the first paragraph of its handler's."""
+    for endpoint in endpoints:
+        name, route = endpoint.handler.__name__, f"GET {endpoint.template}"
+        summary = " ".join((inspect.getdoc(endpoint.handler) or "").split("\n\n")[0].split())
+        if endpoint.is_stream:
+            yield _Method(name, endpoint, "events", f"{route} as Events: {summary}")
+        else:
+            yield _Method(name, endpoint, "get", f"{route}: {summary}")
+        if _is_paged(endpoint):
+            _items_field(endpoint)
+            doc = f"Every item of {route}, page after page: {summary}"
+            yield _Method(f"iter_{name.removeprefix('all_')}", endpoint, "pages", doc)
+
+
+def _add(method: _Method) -> None:
+    """A method of both clients that runs its work for its endpoint."""
+    name, endpoint, work = method.name, method.endpoint, _WORK[method.work]
     if hasattr(_Client, name):
         raise ValueError(f"client: {name} is taken")
 
-    def method(self: _Client, *args: Any, **kwargs: Any) -> Any:
+    def call(self: _Client, *args: Any, **kwargs: Any) -> Any:
         return self._finish(work(self, endpoint, args, kwargs))
 
-    method.__name__, method.__qualname__, method.__doc__ = name, f"_Client.{name}", doc
-    setattr(method, "__signature__", _signature(endpoint))  # noqa: B010  (for help())
-    setattr(method, "endpoint", endpoint)  # noqa: B010
-    setattr(_Client, name, method)
+    call.__name__, call.__qualname__, call.__doc__ = name, f"_Client.{name}", method.doc
+    setattr(call, "__signature__", _signature(endpoint))  # noqa: B010  (for help())
+    setattr(call, "endpoint", endpoint)  # noqa: B010
+    setattr(_Client, name, call)
 
 
-for _endpoint in ENDPOINTS:
-    _name, _route = _endpoint.handler.__name__, f"GET {_endpoint.template}"
-    if _endpoint.is_stream:
-        _add(_name, _endpoint, _Client._events, f"{_route} as Events: {_endpoint.summary}")
-    else:
-        _add(_name, _endpoint, _Client._get, f"{_route}: {_endpoint.summary}")
-    if _is_paged(_endpoint):
-        _items_field(_endpoint)
-        _doc = f"Every item of {_route}, page after page: {_endpoint.summary}"
-        _add(f"iter_{_name.removeprefix('all_')}", _endpoint, _Client._pages, _doc)
+for _method in _methods(ENDPOINTS):
+    _add(_method)
+
+
+# The stub: the methods' types, for type checkers and editors. ---------------------------------
+
+STUB_COMMAND = "python -m fullon_cache_api.client --stub > fullon_cache_api/_client_api.pyi"
+"""What writes ``_client_api.pyi`` again (after a change to the route table)."""
+STUB_CLASSES = {"CacheClientMethods": False, "SyncCacheClientMethods": True}
+"""The stub's classes: ``CacheClient``'s (async) and ``SyncCacheClient``'s (sync)."""
+_PARAM_TYPES: dict[type[Param], str] = {
+    Text: "str",  # Digits too: ids are strings, as the cache keys them
+    TextList: "list[str]",
+    Integer: "int",
+    Number: "float",
+    Cursor: "str",  # a next_cursor
+}
+_WIDTH = 100  # the project's line length (ruff)
+
+
+def stub(endpoints: Iterable[Endpoint] = ENDPOINTS) -> str:
+    """The text of ``_client_api.pyi``: two classes, ``CacheClient``'s and ``SyncCacheClient``'s,
+    with a typed method for each of ``_methods`` (path parameters positional, query parameters
+    keyword-only ``= None``; the answer Struct, ``httpx.Response`` for a raw answer; an iterator
+    of items or of ``Event``s), formatted as ruff formats it."""
+    methods = list(_methods(endpoints))
+    writer = _StubWriter()
+    classes = [writer.stub_class(name, sync, methods) for name, sync in STUB_CLASSES.items()]
+    head = [
+        '"""The types of ``CacheClient``\'s and ``SyncCacheClient``\'s route methods, for type',
+        "checkers and editors: the methods are made at import time from the route table",
+        "(``fullon_cache_api.client``), so this stub has no .py twin. Written by",
+        f"``{STUB_COMMAND}``:",
+        'do not edit."""',
+        "",
+        *writer.imports(),
+        "",
+        *writer.aliases,
+    ]
+    body = "\n\n".join("\n".join(lines) for lines in classes)
+    return "\n".join(head) + ("\n" if writer.aliases else "") + "\n" + body + "\n"
+
+
+class _StubWriter:
+    """What a stub's methods name: the imports and ``Literal`` aliases they need."""
+
+    def __init__(self) -> None:
+        self.modules: dict[str, set[str]] = {"collections.abc": set(), "typing": set()}
+        self.where: dict[str, str] = {}  # imported name -> its module
+        self.third_party = False
+        self.aliases: list[str] = []
+        self.literals: dict[tuple[str, ...], str] = {}
+
+    def stub_class(self, name: str, sync: bool, methods: list[_Method]) -> list[str]:
+        client = "SyncCacheClient" if sync else "CacheClient"
+        lines = [
+            f"class {name}:",
+            f'    """The methods ``{client}`` makes from the route table."""',
+        ]
+        for method in methods:
+            lines += ["", *self.method(method, sync)]
+        return lines
+
+    def method(self, method: _Method, sync: bool) -> list[str]:
+        endpoint = method.endpoint
+        parameters = ["self"]
+        parameters += [
+            f"{p.name}: {self.param(endpoint, p)}" for p in endpoint.params if p.where == "path"
+        ]
+        query = [
+            f"{p.name}: {self.param(endpoint, p)} | None = None"
+            for p in endpoint.params
+            if p.where == "query"
+        ]
+        if query:
+            parameters += ["*", *query]
+        if method.work == "get":
+            answer = self.answer(endpoint)
+        else:
+            iterator = "Iterator" if sync else "AsyncIterator"
+            self.modules["collections.abc"].add(iterator)
+            item = self.name(Event) if method.work == "events" else self.item(endpoint)
+            answer = f"{iterator}[{item}]"
+        define = "def" if sync or method.work != "get" else "async def"
+        lines = _wrapped(f"    {define} {method.name}(", parameters, f") -> {answer}:", "    ")
+        return lines + _docstring(method.doc, "        ")
+
+    def param(self, endpoint: Endpoint, param: Param) -> str:
+        if isinstance(param, Choice):
+            return self.literal(endpoint, param)
+        for kind in type(param).__mro__:
+            if kind in _PARAM_TYPES:
+                return _PARAM_TYPES[kind]
+        raise ValueError(
+            f"client stub: {endpoint.template}: no type for {type(param).__name__} "
+            f"({param.name}); add its kind to client._PARAM_TYPES"
+        )
+
+    def literal(self, endpoint: Endpoint, param: Choice) -> str:
+        """An alias of ``Literal[<its choices>]``, named after the route and parameter."""
+        if param.choices not in self.literals:
+            name = "_" + "".join(
+                word.capitalize() for word in f"{endpoint.handler.__name__}_{param.name}".split("_")
+            )
+            self.modules["typing"] |= {"Literal", "TypeAlias"}
+            choices = [_quoted(choice) for choice in param.choices]
+            self.aliases += _wrapped(f"{name}: TypeAlias = Literal[", choices, "]", "")
+            self.literals[param.choices] = name
+        return self.literals[param.choices]
+
+    def answer(self, endpoint: Endpoint) -> str:
+        if endpoint.is_raw:
+            self.third_party = True
+            return "httpx.Response"
+        return self.name(endpoint.response)
+
+    def item(self, endpoint: Endpoint) -> str:
+        """The type of a paged route's items (``list[<it>]``)."""
+        listed = typing.get_type_hints(endpoint.response)[_items_field(endpoint)]
+        (item,) = typing.get_args(listed)
+        return self.name(item)
+
+    def name(self, kind: Any) -> str:
+        """How the stub names a class (and imports it)."""
+        if not isinstance(kind, type) or "." in kind.__qualname__:
+            raise ValueError(f"client stub: cannot name {kind!r}")
+        name = kind.__qualname__
+        if kind.__module__ == "builtins":
+            return name
+        if self.where.setdefault(name, kind.__module__) != kind.__module__:
+            raise ValueError(f"client stub: {name} of {kind.__module__} and {self.where[name]}")
+        self.modules.setdefault(kind.__module__, set()).add(name)
+        return name
+
+    def imports(self) -> list[str]:
+        """The import block, sorted as ruff (isort) sorts it."""
+        standard = [m for m in ("collections.abc", "typing") if self.modules[m]]
+        ours = sorted(m for m in self.modules if m not in ("collections.abc", "typing"))
+        sections = [
+            [line for module in standard for line in self._from(module)],
+            ["import httpx"] if self.third_party else [],
+            [line for module in ours for line in self._from(module)],
+        ]
+        return "\n\n".join("\n".join(section) for section in sections if section).split("\n")
+
+    def _from(self, module: str) -> list[str]:
+        names = sorted(self.modules[module], key=lambda name: (name.lower(), name))
+        return _wrapped(f"from {module} import ", names, "", "", brackets=True)
+
+
+def _wrapped(
+    head: str, items: list[str], tail: str, indent: str, *, brackets: bool = False
+) -> list[str]:
+    """``head`` + the items, comma-separated + ``tail`` on one line when it fits, else one item a
+    line with a trailing comma (which ruff's formatter keeps). ``brackets``: an import's."""
+    opening, closing = ("(", ")") if brackets else ("", "")
+    line = head + ", ".join(items) + tail
+    if len(line) <= _WIDTH:
+        return [line]
+    return [
+        head + opening,
+        *(f"{indent}    {item}," for item in items),
+        indent + closing + tail,
+    ]
+
+
+def _quoted(text: str) -> str:
+    """``text`` between double quotes, as ruff writes a string (refused: one it would escape)."""
+    if '"' in text or "\\" in text or not text.isprintable():
+        raise ValueError(f"client stub: cannot quote {text!r}")
+    return f'"{text}"'
+
+
+def _docstring(doc: str, indent: str) -> list[str]:
+    """A docstring of ``doc``, wrapped within the line length."""
+    if '"""' in doc or doc.endswith('"') or "\\" in doc or not doc.isprintable():
+        raise ValueError(f"client stub: cannot quote {doc!r}")
+    width = _WIDTH - len(indent) - 3  # room for the closing quotes
+    lines = textwrap.wrap(f'"""{doc}', width, break_long_words=False, break_on_hyphens=False)
+    lines[-1] += '"""'
+    return [indent + line for line in lines]
+
+
+def _main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m fullon_cache_api.client",
+        description="The Python client's typing stub, written from the route table.",
+    )
+    parser.add_argument(
+        "--stub",
+        action="store_true",
+        help=f"print _client_api.pyi (written by: {STUB_COMMAND})",
+    )
+    if not parser.parse_args(argv).stub:
+        parser.error("nothing to do: --stub prints the stub")
+    sys.stdout.write(stub())
+
+
+if __name__ == "__main__":  # the package's module writes it (its Event, not __main__'s)
+    from fullon_cache_api.client import _main as main
+
+    main()
