@@ -159,7 +159,8 @@ def test_a_route_needs_only_its_row_and_handler_then_docs_and_tests(
     """Issue 19's exercise, run on a copy of the package: a handler and one row in the route
     table, and nothing else, give a route that is served over Redis, in the OpenAPI document,
     in /metrics and in the Python client; the completeness tests then ask for its docs/API.md
-    row and its Redis budget (tests), and for nothing else."""
+    row, its Redis budget (tests) and the client's type stub made again (one command), and for
+    nothing else."""
     copy = tmp_path / "fullon_cache_api"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     (copy / "handlers" / "tickers.py").write_text(
@@ -202,11 +203,14 @@ def test_a_route_needs_only_its_row_and_handler_then_docs_and_tests(
         "no:randomly",
         str(tests / "test_docs.py"),
         str(tests / "test_budgets.py") + "::test_every_endpoint_has_a_budget",
+        str(tests / "test_client_types.py") + "::test_the_stub_is_the_one_the_route_table_makes",
     )
     failed = sorted(re.findall(r"^FAILED \S+::(\w+)", checked.stdout, re.M))
     assert failed == [
         "test_api_md_lists_exactly_the_http_routes_of_the_route_table",
         "test_every_endpoint_has_a_budget",
         "test_fixed_words_that_a_path_parameter_cannot_take_are_listed",
+        "test_the_stub_is_the_one_the_route_table_makes",
     ], checked.stdout
+    assert "python -m fullon_cache_api.client --stub" in checked.stdout
     assert checked.stdout.count("/tickers/{exchange}/spread") >= 3, checked.stdout
