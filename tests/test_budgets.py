@@ -478,6 +478,8 @@ class Measured:
     trips: int
     commands: Counter[str]
     refused: Counter[str]
+    body: bytes
+    """The answer's first bytes (what a failed budget shows)."""
 
 
 @pytest.fixture
@@ -496,7 +498,8 @@ async def measure(client, admin: redis.Redis, path: str) -> Measured:
     commands = after.calls - before.calls
     commands -= Counter(info=1)  # the admin's first INFO (its second one is not counted yet)
     trips = after.reads - before.reads - 1  # the admin's second INFO is one read
-    return Measured(response.status_code, trips, commands, after.refused - before.refused)
+    refused = after.refused - before.refused
+    return Measured(response.status_code, trips, commands, refused, response.content[:300])
 
 
 # tests ------------------------------------------------------------------------------------------
@@ -524,7 +527,7 @@ async def test_round_trips_within_budget(case: Case, n: int, admin, client, cloc
     assert not got.refused
     if case.template != "/health":
         assert "ping" not in got.commands, "no per-request PING"
-    assert got.commands == case.commands(n)  # no SCAN: keys come from the key index
+    assert got.commands == case.commands(n), got  # no SCAN: keys come from the key index
     assert got.trips == case.trips
 
 
