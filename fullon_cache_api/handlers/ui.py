@@ -94,8 +94,9 @@ async def live_page(ctx: Ctx) -> Response:
     (balances and positions), processes (with their messages) and order queues.
 
     Tickers come from `/stream/tickers`, the other panels are read every few seconds
-    (`?refresh=` seconds, default 5); `?symbol=`, `?timeframe=` and `?bars=` choose the chart. When the API answers 401, the page asks for a bearer token
-    and sends it on every request; a panel the token may not read (403) says so."""
+    (`?refresh=` seconds, default 5); `?symbol=`, `?timeframe=` and `?bars=` choose the chart.
+    When the API answers 401, the page asks for a bearer token and sends it on every request; a
+    panel the token may not read (403) says so."""
     return await _page(ctx, "live.html")
 
 

@@ -26,6 +26,7 @@
   const QUEUE_SAMPLES = 60; // lengths kept per queue: 5 minutes at the default refresh
   const REFRESH_S = boundedParam("refresh", 1, 3600, 5);
   const NUMBER = new Intl.NumberFormat(undefined, { maximumFractionDigits: 10 });
+  const AMOUNT = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 4 }); // volumes
   const PERCENT = new Intl.NumberFormat(undefined, {
     style: "percent",
     maximumFractionDigits: 2,
@@ -213,6 +214,10 @@
     return value === null || value === undefined ? "–" : NUMBER.format(value);
   }
 
+  function amount(value) {
+    return typeof value === "number" ? AMOUNT.format(value) : number(value);
+  }
+
   function setText(node, text) {
     if (node.textContent !== text) node.textContent = text; // live regions speak on change only
   }
@@ -226,7 +231,7 @@
 
   function clockTime(time) {
     const moment = typeof time === "number" ? new Date(time) : new Date(Date.parse(time));
-    return Number.isNaN(moment.getTime()) ? "–" : moment.toLocaleTimeString();
+    return Number.isNaN(moment.getTime()) ? "–" : moment.toLocaleTimeString([], { hour12: false });
   }
 
   // An age cell shows how old `time` is on the API's clock, refreshed every second; with
@@ -532,7 +537,7 @@
         el("td", "wrap", o.symbol || "–"),
         el("td", o.side === "sell" ? "sell" : "buy", o.side || "–"),
         el("td", "num", number(o.price)),
-        el("td", "num", number(o.volume)),
+        el("td", "num", amount(o.volume)),
         el("td", "opt", o.status || "–"),
         el("td", "num opt", o.bot_id || "–"),
         ageCell(o.updated_at),
@@ -829,7 +834,7 @@
   async function readTrades() {
     const exchange = chartExchange();
     const symbol = chart.symbol;
-    const tape = exchange ? await getJSON(path("/trades/{exchange}/{symbol}", { exchange, symbol }, { limit: 25 })) : null;
+    const tape = exchange ? await getJSON(path("/trades/{exchange}/{symbol}", { exchange, symbol }, { limit: 12 })) : null;
     const lists = await Promise.all([...knownUids].sort().map((uid) => ifAllowed(() => getAll(path("/trades/users/{uid}", { uid }), 1))));
     return { tape, lists: lists.filter(Boolean) };
   }
@@ -843,7 +848,7 @@
         el("td", "num", clockTime(t.time)),
         el("td", t.side === "sell" ? "sell" : "buy", t.side || "–"),
         el("td", "num", number(t.price)),
-        el("td", "num", number(t.volume)),
+        el("td", "num", amount(t.volume)),
       ],
       (t) => `Trade ${t.trade_id || ""} (${tape.exchange} ${tape.symbol})`
     );
@@ -1010,7 +1015,7 @@
     for (const entry of shown.values()) if (!entry.row.hidden) drawTrend(entry);
   }
 
-  tickerRows.addEventListener("animationend", (event) => event.target.classList.remove("changed"));
+  tickerRows.addEventListener("animationend", (event) => event.target.closest("tr").classList.remove("changed"));
 
   function matches(row) {
     const wanted = filter.value.trim().toLowerCase();
