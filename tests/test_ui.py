@@ -739,3 +739,133 @@ def test_live_page_with_an_account_owners_token(settings, snapshot, admin, tmp_p
         # /bots/coordination; /orders and /orders/queues (listings across accounts)
         assert refusals(base, "owner1") == {"scope": 6, "allow_list": 2}
         assert [e for e in tab.errors if not re.search(r"status of 40[13]", e)] == []
+
+
+# On the demo (issue 21) ------------------------------------------------------------------------
+
+PANELS = ("tickers", "candles", "trades", "orders", "queues", "processes", "bots", "accounts")
+# What the demo's page shows, panel by panel, read from its DOM: rows drawn, problems, elements
+# wider than their box inside the panel; the chart's bars and last close; the page's colours.
+DEMO_VIEW = """(() => {
+  const panels = Object.fromEntries([...document.querySelectorAll("[data-panel]")].map((p) => [
+    p.dataset.panel, {
+      rows: p.querySelectorAll("tbody tr").length,
+      problem: p.querySelector(".problem").textContent,
+      text: p.innerText,
+      scrolled: [...p.querySelectorAll("*")].filter((e) => e.scrollWidth > e.clientWidth)
+        .map((e) => `${e.tagName}.${e.className} ${e.scrollWidth} > ${e.clientWidth}`),
+      hiddenHeadings: [...p.querySelectorAll("thead th")].filter((th) => !th.offsetParent)
+        .map((th) => th.textContent),
+    }]));
+  const chart = document.querySelector('[data-panel="candles"] [data-bars]');
+  const price = document.querySelector('#ticker-rows tr[data-key="binance BTC/USDT"] .price');
+  return {
+    panels,
+    bars: Number(chart.dataset.bars),
+    lastClose: Number(chart.dataset.lastClose),
+    series: document.getElementById("candle-series").value,
+    btc: price ? Number(price.textContent.replace(/,/g, "")) : null,
+    pageScrolls: document.documentElement.scrollWidth > window.innerWidth,
+    background: getComputedStyle(document.body).backgroundColor,
+    chartBackground: getComputedStyle(document.querySelector(".panel")).backgroundColor,
+  };
+})()"""
+
+
+def demo_view(
+    tab: Tab, what: str, done: Callable[[dict[str, Any]], bool], within: float = WAIT_S
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        view: dict[str, Any] = tab.evaluate(DEMO_VIEW)
+        if done(view):
+            return view
+        assert time.monotonic() < deadline, f"the page never showed {what}: {view}"
+        time.sleep(0.05)
+
+
+def filled(view: dict[str, Any]) -> bool:
+    panels = view["panels"]
+    return (
+        sorted(panels) == sorted(PANELS)
+        and all(panels[name]["rows"] > 0 for name in PANELS if name != "candles")
+        and all(panel["problem"] == "" for panel in panels.values())
+        and view["bars"] >= 100
+        and "exchange timeout" in panels["processes"]["text"]
+        and "bot_41" in panels["processes"]["text"]
+    )
+
+
+@pytest.fixture
+def demo_redis() -> Iterator[Any]:
+    from fullon_cache_api.demo import DemoRedis
+
+    demo = DemoRedis()
+    try:
+        demo.start()
+        yield demo
+    finally:
+        demo.stop()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_live_page_on_the_demo(demo_redis, tmp_path) -> None:
+    """Done when of issue 21, on the demo: every panel filled, a chart of 100 bars and more for
+    BTC/USDT 1m, the error process's message shown, nothing scrolled inside a panel at 1280 px;
+    a price written to Redis in the tickers panel and as the chart's last close within a second
+    (a few here: a busy machine); dark mode; a row's record as JSON; at phone width each
+    table's key columns and nothing wider than the phone."""
+    env = {"REDIS_URL": demo_redis.reader_url}
+    with (
+        serve_api(env=env) as server,
+        chromium_tab(f"{server.base}/ui?refresh=1", tmp_path / "profile", width=1280) as tab,
+    ):
+        view = demo_view(tab, "every panel filled", filled)
+        assert view["series"] == "BTC/USDT 1m"
+        for name, panel in view["panels"].items():
+            assert panel["scrolled"] == [], name
+            assert panel["hiddenHeadings"] == [], name  # every column at 1280 px
+        assert not view["pageScrolls"]
+
+        demo_redis.stop_feeder()  # from here only the test writes
+        with redis.Redis.from_url(demo_redis.server.url) as admin:
+            price = round(view["btc"] * 1.003, 1)
+            write_tick(admin, "binance", "BTC/USDT", price)
+        view = demo_view(
+            tab,
+            "the written price",
+            lambda v: v["btc"] == price and v["lastClose"] == price,
+            within=5,
+        )
+
+        assert view["background"] == "rgb(255, 255, 255)"
+        dark = {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+        tab.call("Emulation.setEmulatedMedia", dark)
+        demo_view(tab, "dark mode", lambda v: v["background"] == "rgb(13, 17, 23)")
+
+        shown = tab.evaluate(
+            "(() => { document.querySelector('#process-rows tr').click();"
+            " return [document.getElementById('record').open,"
+            " document.getElementById('record-title').textContent,"
+            " JSON.parse(document.getElementById('record-json').textContent)]; })()"
+        )
+        assert shown[0] and shown[1].startswith("Process bot:bot_41:")
+        assert shown[2]["message"] == "exchange timeout" and shown[2]["status"] == "error"
+        assert tab.errors == []
+
+        tab.open(f"{server.base}/ui?refresh=1", width=390, mobile=True)
+        view = demo_view(tab, "every panel filled on a phone", filled)
+        assert not view["pageScrolls"]
+        for name, panel in view["panels"].items():
+            assert panel["scrolled"] == [], name
+        hidden = {name: panel["hiddenHeadings"] for name, panel in view["panels"].items()}
+        assert hidden["tickers"] == [
+            "Bid",
+            "Ask",
+            "Spread",
+            "Change",
+            "Last hour (1m closes)",
+        ]  # exchange, symbol, price and age stay
+        assert "Message" not in hidden["processes"] and "Status" not in hidden["processes"]
+        assert tab.errors == []

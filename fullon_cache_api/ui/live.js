@@ -465,8 +465,8 @@
       accounts.items,
       (a) => [
         el("td", "", a.ex_id),
-        el("td", "num", number(a.currencies)),
-        el("td", "num", number(a.positions)),
+        el("td", "num opt", number(a.currencies)), // a phone has them in the cards below
+        el("td", "num opt", number(a.positions)),
         ageCell(a.balances_updated_at),
         ageCell(a.positions_updated_at),
       ],
@@ -533,7 +533,7 @@
       document.getElementById("order-rows"),
       shown.slice(0, ORDER_ROWS),
       (o) => [
-        el("td", "", o.exchange),
+        el("td", "opt", o.exchange), // a phone has the summary above: exchange by exchange
         el("td", "wrap", o.symbol || "–"),
         el("td", o.side === "sell" ? "sell" : "buy", o.side || "–"),
         el("td", "num", number(o.price)),
