@@ -102,7 +102,7 @@ class Process:
 
 
 @dataclass
-class Account:
+class Holdings:
     """One ex_id: its exchange, quote currency, balances and positions as stored."""
 
     ex_id: str
@@ -132,7 +132,7 @@ class Feeder:
         """A trades list's key: its exchange, and its newest trade (a template)."""
         self._user_trades: dict[str, dict[str, Any]] = {}  # exchange: a user trade (template)
         self._queues: set[str] = set()
-        self._accounts: dict[str, Account] = {}
+        self._accounts: dict[str, Holdings] = {}
         self._bots: dict[str, dict[str, Any]] = {}  # bot_id: its feeds as stored
         self._pnl_base: dict[str, float] = {}  # bot_id: its PnL at start
         self._opening: tuple[str, str, str] | None = None  # (bot, ex_id, symbol) of the cycle
@@ -215,7 +215,7 @@ class Feeder:
                 (s.split("/")[1].split(":")[0] for (e, s) in self._tickers if e == exchange),
                 "USDT",
             )
-            self._accounts[ex_id] = Account(
+            self._accounts[ex_id] = Holdings(
                 ex_id,
                 exchange,
                 quote,
@@ -313,7 +313,7 @@ class Feeder:
                 pipe.ltrim(series.key, -BARS_KEPT, -1)
                 series.bar = rows[-1]
 
-    def _open_account(self, pipe: redis.client.Pipeline, account: Account, now: float) -> None:
+    def _open_account(self, pipe: redis.client.Pipeline, account: Holdings, now: float) -> None:
         """Balances of the quote currency and the assets traded, positions near the market."""
         stamp = _iso(now)
         for symbol, position in account.positions.items():
