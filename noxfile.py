@@ -177,6 +177,14 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def screenshots(session: nox.Session) -> None:
+    """docs/live-desktop.png, live-phone.png and live-dark.png: the live page on the demo in
+    headless Chromium (``chromium`` on PATH), as the README shows it."""
+    install(session, "-e", ".[demo]", "httpx")
+    session.run("python", "scripts/screenshots.py", *session.posargs)
+
+
+@nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """The benchmarks: python benchmarks/run.py (about 5 minutes on 2 cores; wrk if installed).
     ``nox -s bench -- --quick`` for a smoke run, ``-- --only server,commands`` for some steps."""

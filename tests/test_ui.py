@@ -9,6 +9,7 @@ and expect a browser build of its own version.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -42,6 +43,7 @@ from support import MOUNT, READER, expect, http_client, serve_api, serve_mounted
 UI_FILES = files("fullon_cache_api").joinpath("ui")
 SCRIPT = UI_FILES.joinpath("live.js").read_text()
 TOKEN = "a-token-for-the-live-page"
+ATTRIBUTION = "https://www.tradingview.com/"  # lightweight-charts' licence asks for the link
 
 
 # Served by the app ---------------------------------------------------------------------------
@@ -68,7 +70,8 @@ async def test_pages_load_only_the_apps_own_files(settings, clock, snapshot, mou
         assert "unsafe" not in policy
         assert "<script>" not in page.text and " style=" not in page.text  # nothing inline
         found = refs(page.text)
-        links = [r for r in found if r != mount]  # data-root is the mount point itself
+        # data-root is the mount point itself; the chart's attribution links to its maker
+        links = [r for r in found if r not in (mount, ATTRIBUTION)]
         assert links and all(r.startswith(f"{mount}/") and "//" not in r for r in links)
         for ref in links:
             response = await client.get(urljoin(page_url, ref))
@@ -81,24 +84,73 @@ async def test_pages_load_only_the_apps_own_files(settings, clock, snapshot, mou
         else:
             assert f'data-root="{mount}"' in page.text
             assert {f"{mount}/ui/live.js", f"{mount}/ui/live.css"} <= set(links)
+            assert f"{mount}/ui/lightweight-charts.js" in links
+            assert f'<a href="{ATTRIBUTION}" rel="noopener noreferrer">TradingView</a>' in page.text
 
 
 def test_the_script_reads_only_routes_of_the_table() -> None:
-    """Every API path in the script is a route of the table, and the ones it reads are these."""
-    paths = set(re.findall(r'"(/[a-z/]+)"', SCRIPT))
+    """Every API path in the script is a route of the table (templates filled in by the script),
+    and the ones it reads are these."""
+    paths = set(re.findall(r'"(/[a-z_/{}]+)"', SCRIPT))
     assert paths == {
         "/tickers",
         "/tickers/health",
         "/stream/tickers",
         "/processes/health",
         "/processes",
+        "/orders",
         "/orders/queues",
         "/accounts",
+        "/accounts/{ex_id}/balances",
+        "/accounts/{ex_id}/positions",
+        "/bots",
+        "/bots/coordination",
+        "/trades/{exchange}/{symbol}",
+        "/trades/users/{uid}",
+        "/ohlcv",
+        "/ohlcv/{symbol}/{timeframe}",
     }
-    assert paths <= {e.path for e in ROUTES}
-    assert "http:" not in SCRIPT and "https:" not in SCRIPT  # nothing from elsewhere
+    table = {re.sub(r":path}", "}", e.path) for e in ROUTES}
+    assert paths <= table
+    # Nothing from elsewhere (the SVG namespace is a name, never fetched).
+    elsewhere = SCRIPT.replace('"http://www.w3.org/2000/svg"', "")
+    assert "http:" not in elsewhere and "https:" not in elsewhere
     # DOM calls only (the policy requires Trusted Types for HTML strings)
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(", SCRIPT)
+
+
+def test_the_vendored_chart_library_is_the_recorded_package() -> None:
+    """lightweight-charts as ``npm pack`` gave it: the manifest's version and hashes, its
+    Apache-2.0 licence beside it; served by the app with the page's strict policy."""
+    manifest = json.loads(UI_FILES.joinpath("vendor", "vendor.json").read_text())
+    entry = manifest["lightweight-charts"]
+    assert (entry["package"], entry["licence"]) == ("lightweight-charts", "Apache-2.0")
+    assert entry["version"] == "5.3.0"
+    for name, sha256 in entry["files"].items():
+        assert hashlib.sha256(UI_FILES.joinpath("vendor", name).read_bytes()).hexdigest() == sha256
+    library = UI_FILES.joinpath("vendor", "lightweight-charts.standalone.production.js")
+    banner = library.read_text()[:300]
+    assert f"TradingView Lightweight Charts\u2122 v{entry['version']}" in banner
+    assert "Licensed under Apache License 2.0" in banner
+    licence = UI_FILES.joinpath("vendor", "lightweight-charts.LICENSE").read_text()
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+    assert "Copyright 2023 TradingView, Inc." in licence
+    assert ui.ASSETS["lightweight-charts.js"][0] == "vendor/" + library.name
+    assert "unsafe-inline" not in ui.POLICY and "unsafe-eval" not in ui.POLICY
+
+
+@pytest.mark.parametrize(
+    ("asset", "file"),
+    [
+        ("lightweight-charts.js", "lightweight-charts.standalone.production.js"),
+        ("lightweight-charts-LICENSE.txt", "lightweight-charts.LICENSE"),
+    ],
+)
+async def test_the_chart_library_and_its_licence_are_served(client, asset, file) -> None:
+    response = await client.get(f"/ui/{asset}")
+    assert response.status_code == 200
+    assert response.content == UI_FILES.joinpath("vendor", file).read_bytes()
+    assert response.headers["cache-control"] == "no-cache" and response.headers["etag"]
 
 
 async def test_what_the_script_reads_answers_mounted(settings, clock, snapshot) -> None:
@@ -109,8 +161,19 @@ async def test_what_the_script_reads_answers_mounted(settings, clock, snapshot) 
             "/tickers/health",
             "/processes/health",
             "/processes",
+            "/orders?status=open&limit=1000",
+            "/orders?symbol=BTC%2FUSDT&status=open&limit=200",
             "/orders/queues",
             "/accounts",
+            "/accounts/1/balances",
+            "/accounts/1/positions",
+            "/bots",
+            "/bots/coordination",
+            "/trades/binance/BTC%2FUSDT?limit=25",
+            "/trades/users/7",
+            "/ohlcv",
+            "/ohlcv/BTC%2FUSDT/1m?limit=1000",
+            "/ohlcv/BTC%2FUSDT/1m?limit=10000&since=0",
         ):
             expect(await client.get(MOUNT + path))
         stream = await client.head(f"{MOUNT}/stream/tickers")  # HEAD opens no stream
@@ -292,13 +355,13 @@ VIEW = """(() => {
                                   stale: row.classList.contains("stale")}])),
     summary: document.getElementById("process-summary").textContent,
     processes: rows("process-rows"),
-    queues: rows("queue-rows"),
+    queues: rows("queue-rows").map((row) => row.slice(0, 2)),  // name, length (then history)
     accounts: rows("account-rows"),
     problems: Object.fromEntries([...document.querySelectorAll("section")].map(
       (section) => [section.id, section.querySelector(".problem").textContent])),
     forbidden: [...document.querySelectorAll("section.forbidden")].map((section) => section.id),
     tablesShown: [...document.querySelectorAll("section")].filter(
-      (section) => section.querySelector("table").offsetParent !== null).map((s) => s.id),
+      (section) => (section.querySelector("table, .chart") || {}).offsetParent).map((s) => s.id),
     tokenAsked: !document.getElementById("token-form").hidden,
     tokenNote: document.getElementById("token-note").textContent,
     overflow: document.documentElement.scrollWidth > window.innerWidth,
@@ -597,7 +660,9 @@ def test_live_page_with_a_market_and_processes_token(settings, snapshot, admin, 
     with scoped_page("screen", settings.redis_url, tmp_path) as (tab, base):
         expected = expected_view(base, bearer("ops"))
         why = {
+            "orders": "this token's scopes do not include the orders scope",
             "queues": "this token's scopes do not include the orders scope",
+            "bots": "this token's scopes do not include the bots scope",
             "accounts": "this token's scopes do not include the accounts scope",
         }
 
@@ -612,7 +677,7 @@ def test_live_page_with_a_market_and_processes_token(settings, snapshot, admin, 
             )
 
         view = tab.wait_for("the snapshot and the refusals", done)
-        assert view["tablesShown"] == ["tickers", "processes"]
+        assert view["tablesShown"] == ["tickers", "candles", "trades", "processes"]
         assert view["queues"] == view["accounts"] == []
         assert view["problems"]["tickers"] == view["problems"]["processes"] == ""
 
@@ -627,7 +692,9 @@ def test_live_page_with_a_market_and_processes_token(settings, snapshot, admin, 
             "the process read again", lambda v: running in [row[:3] for row in v["processes"]]
         )
         assert refused(why)(view)
-        assert refusals(base, "screen") == {"scope": 2}  # /orders/queues, /accounts: once each
+        # Once each: /orders (the orders panel's, and the chart's open orders), /orders/queues,
+        # /bots, /bots/coordination, /accounts
+        assert refusals(base, "screen") == {"scope": 6}
         assert [e for e in tab.errors if not re.search(r"status of 40[13]", e)] == []
 
 
@@ -643,8 +710,11 @@ def test_live_page_with_an_account_owners_token(settings, snapshot, admin, tmp_p
         assert accounts == [["1", "2", "2"]]
         why = {
             "tickers": "this token's scopes do not include the market scope",
-            "processes": "this token's scopes do not include the processes scope",
+            "candles": "this token's scopes do not include the market scope",
+            "orders": "this token reads only its own accounts: name one",
             "queues": "this token reads only its own accounts: name one",
+            "processes": "this token's scopes do not include the processes scope",
+            "bots": "this token's scopes do not include the bots scope",
         }
 
         def done(view: dict[str, Any]) -> bool:
@@ -652,7 +722,7 @@ def test_live_page_with_an_account_owners_token(settings, snapshot, admin, tmp_p
             return refused(why)(view) and view["state"] == "forbidden" and own
 
         view = tab.wait_for("the account and the refusals", done)
-        assert view["tablesShown"] == ["accounts"]
+        assert view["tablesShown"] == ["trades", "accounts"]  # no symbol: no trades read
         assert view["tickers"] == {} and view["processes"] == view["queues"] == []
         assert view["summary"] == "" and view["problems"]["accounts"] == ""
 
@@ -665,6 +735,137 @@ def test_live_page_with_an_account_owners_token(settings, snapshot, admin, tmp_p
             lambda v: [row[:3] for row in v["accounts"]] == [["1", "3", "2"]],
         )
         assert refused(why)(view)
-        # /stream/tickers, /processes/health and /processes; /orders/queues: once each
-        assert refusals(base, "owner1") == {"scope": 3, "allow_list": 1}
+        # Once each: /stream/tickers, /ohlcv, /processes/health, /processes, /bots and
+        # /bots/coordination; /orders and /orders/queues (listings across accounts)
+        assert refusals(base, "owner1") == {"scope": 6, "allow_list": 2}
         assert [e for e in tab.errors if not re.search(r"status of 40[13]", e)] == []
+
+
+# On the demo (issue 21) ------------------------------------------------------------------------
+
+PANELS = ("tickers", "candles", "trades", "orders", "queues", "processes", "bots", "accounts")
+# What the demo's page shows, panel by panel, read from its DOM: rows drawn, problems, elements
+# wider than their box inside the panel; the chart's bars and last close; the page's colours.
+DEMO_VIEW = """(() => {
+  const panels = Object.fromEntries([...document.querySelectorAll("[data-panel]")].map((p) => [
+    p.dataset.panel, {
+      rows: p.querySelectorAll("tbody tr").length,
+      problem: p.querySelector(".problem").textContent,
+      text: p.innerText,
+      scrolled: [...p.querySelectorAll("*")].filter((e) => e.scrollWidth > e.clientWidth)
+        .map((e) => `${e.tagName}.${e.className} ${e.scrollWidth} > ${e.clientWidth}`),
+      hiddenHeadings: [...p.querySelectorAll("thead th")].filter((th) => !th.offsetParent)
+        .map((th) => th.textContent),
+    }]));
+  const chart = document.querySelector('[data-panel="candles"] [data-bars]');
+  const price = document.querySelector('#ticker-rows tr[data-key="binance BTC/USDT"] .price');
+  return {
+    panels,
+    bars: Number(chart.dataset.bars),
+    lastClose: Number(chart.dataset.lastClose),
+    series: document.getElementById("candle-series").value,
+    btc: price ? Number(price.textContent.replace(/,/g, "")) : null,
+    pageScrolls: document.documentElement.scrollWidth > window.innerWidth,
+    background: getComputedStyle(document.body).backgroundColor,
+    chartBackground: getComputedStyle(document.querySelector(".panel")).backgroundColor,
+  };
+})()"""
+
+
+def demo_view(
+    tab: Tab, what: str, done: Callable[[dict[str, Any]], bool], within: float = WAIT_S
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        view: dict[str, Any] = tab.evaluate(DEMO_VIEW)
+        if done(view):
+            return view
+        assert time.monotonic() < deadline, f"the page never showed {what}: {view}"
+        time.sleep(0.05)
+
+
+def filled(view: dict[str, Any]) -> bool:
+    panels = view["panels"]
+    return (
+        sorted(panels) == sorted(PANELS)
+        and all(panels[name]["rows"] > 0 for name in PANELS if name != "candles")
+        and all(panel["problem"] == "" for panel in panels.values())
+        and view["bars"] >= 100
+        and "exchange timeout" in panels["processes"]["text"]
+        and "bot_41" in panels["processes"]["text"]
+    )
+
+
+@pytest.fixture
+def demo_redis() -> Iterator[Any]:
+    from fullon_cache_api.demo import DemoRedis
+
+    demo = DemoRedis()
+    try:
+        demo.start()
+        yield demo
+    finally:
+        demo.stop()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_live_page_on_the_demo(demo_redis, tmp_path) -> None:
+    """Done when of issue 21, on the demo: every panel filled, a chart of 100 bars and more for
+    BTC/USDT 1m, the error process's message shown, nothing scrolled inside a panel at 1280 px;
+    a price written to Redis in the tickers panel and as the chart's last close within a second
+    (a few here: a busy machine); dark mode; a row's record as JSON; at phone width each
+    table's key columns and nothing wider than the phone."""
+    env = {"REDIS_URL": demo_redis.reader_url}
+    with (
+        serve_api(env=env) as server,
+        chromium_tab(f"{server.base}/ui?refresh=1", tmp_path / "profile", width=1280) as tab,
+    ):
+        view = demo_view(tab, "every panel filled", filled)
+        assert view["series"] == "BTC/USDT 1m"
+        for name, panel in view["panels"].items():
+            assert panel["scrolled"] == [], name
+            assert panel["hiddenHeadings"] == [], name  # every column at 1280 px
+        assert not view["pageScrolls"]
+
+        demo_redis.stop_feeder()  # from here only the test writes
+        with redis.Redis.from_url(demo_redis.server.url) as admin:
+            price = round(view["btc"] * 1.003, 1)
+            write_tick(admin, "binance", "BTC/USDT", price)
+        view = demo_view(
+            tab,
+            "the written price",
+            lambda v: v["btc"] == price and v["lastClose"] == price,
+            within=5,
+        )
+
+        assert view["background"] == "rgb(255, 255, 255)"
+        dark = {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+        tab.call("Emulation.setEmulatedMedia", dark)
+        demo_view(tab, "dark mode", lambda v: v["background"] == "rgb(13, 17, 23)")
+
+        shown = tab.evaluate(
+            "(() => { document.querySelector('#process-rows tr').click();"
+            " return [document.getElementById('record').open,"
+            " document.getElementById('record-title').textContent,"
+            " JSON.parse(document.getElementById('record-json').textContent)]; })()"
+        )
+        assert shown[0] and shown[1].startswith("Process bot:bot_41:")
+        assert shown[2]["message"] == "exchange timeout" and shown[2]["status"] == "error"
+        assert tab.errors == []
+
+        tab.open(f"{server.base}/ui?refresh=1", width=390, mobile=True)
+        view = demo_view(tab, "every panel filled on a phone", filled)
+        assert not view["pageScrolls"]
+        for name, panel in view["panels"].items():
+            assert panel["scrolled"] == [], name
+        hidden = {name: panel["hiddenHeadings"] for name, panel in view["panels"].items()}
+        assert hidden["tickers"] == [
+            "Bid",
+            "Ask",
+            "Spread",
+            "Change",
+            "Last hour (1m closes)",
+        ]  # exchange, symbol, price and age stay
+        assert "Message" not in hidden["processes"] and "Status" not in hidden["processes"]
+        assert tab.errors == []

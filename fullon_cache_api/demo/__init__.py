@@ -39,6 +39,12 @@ class DemoRedis:
         self._feeder = Feeder(self.server.url).start()
         return keys
 
+    def stop_feeder(self) -> None:
+        """Stop the feeder only: the data stays as it was, Redis and its users go on."""
+        if self._feeder is not None:
+            self._feeder.stop()
+            self._feeder = None
+
     def stop(self) -> None:
         """Stop the feeder, then Redis, and remove its directory (after a partial start too)."""
         if self._feeder is not None:

@@ -1,4 +1,4 @@
-"""Pages for people: a home page, and a live page of tickers, processes, queues and accounts.
+"""Pages for people: a home page, and a live page of every family of the cache.
 
 Their files are package data (``fullon_cache_api/ui``), served by this app: no build step, no
 CDN. Every URL in them starts at the app's root path, so they work standalone and mounted (at
@@ -24,14 +24,24 @@ from .docs import DocsPage
 __all__ = ["ASSET", "HtmlPage", "LiveAsset", "home_page", "live_asset", "live_page"]
 
 PAGES = {"home.html", "live.html"}
-ASSETS: dict[str, str] = {
-    "live.js": "text/javascript; charset=utf-8",
-    "live.css": "text/css; charset=utf-8",
+JS = "text/javascript; charset=utf-8"
+ASSETS: dict[str, tuple[str, str]] = {  # name served: (its file in the ui folder, media type)
+    "live.js": ("live.js", JS),
+    "live.css": ("live.css", "text/css; charset=utf-8"),
+    # The candle chart's library, vendored from the npm registry unchanged, and its licence
+    # (vendor/vendor.json says which package and version, with their hashes).
+    "lightweight-charts.js": ("vendor/lightweight-charts.standalone.production.js", JS),
+    "lightweight-charts-LICENSE.txt": (
+        "vendor/lightweight-charts.LICENSE",
+        "text/plain; charset=utf-8",
+    ),
 }
 ASSET: Choice = Choice(
     "asset",
     where="path",
-    description="a file of the live page: its script and its style sheet",
+    description=(
+        "a file of the live page: its script, its style sheet, the chart library and its licence"
+    ),
     choices=(*ASSETS,),
 )
 # Only this app's own script, style sheet and requests; no inline script, no plugins, no
@@ -67,6 +77,7 @@ class LiveAsset(Raw):
     media_types: ClassVar[dict[str, dict[str, Any]]] = {
         "text/javascript": {"type": "string"},
         "text/css": {"type": "string"},
+        "text/plain": {"type": "string"},  # the chart library's licence
     }
     headers: ClassVar[dict[str, dict[str, Any]]] = {**_ETAG, **_REVALIDATE}
     other_responses: ClassVar[dict[str, dict[str, Any]]] = NOT_MODIFIED
@@ -78,11 +89,14 @@ async def home_page(ctx: Ctx) -> Response:
 
 
 async def live_page(ctx: Ctx) -> Response:
-    """A live page: tickers as they change, process health, order queues and accounts.
+    """A live page of every family: tickers as they change (with a sparkline of the last hour),
+    a candlestick chart with the symbol's orders and trades, orders, trades, bots, accounts
+    (balances and positions), processes (with their messages) and order queues.
 
     Tickers come from `/stream/tickers`, the other panels are read every few seconds
-    (`?refresh=` seconds, default 5). When the API answers 401, the page asks for a bearer token
-    and sends it on every request; a panel the token may not read (403) says so."""
+    (`?refresh=` seconds, default 5); `?symbol=`, `?timeframe=` and `?bars=` choose the chart.
+    When the API answers 401, the page asks for a bearer token and sends it on every request; a
+    panel the token may not read (403) says so."""
     return await _page(ctx, "live.html")
 
 
@@ -107,8 +121,8 @@ async def _page(ctx: Ctx, name: str) -> Response:
 
 def _read() -> dict[str, tuple[bytes, str]]:
     folder = files("fullon_cache_api").joinpath("ui")
-    types = {**ASSETS, **dict.fromkeys(PAGES, "text/html; charset=utf-8")}
-    return {name: (folder.joinpath(name).read_bytes(), mt) for name, mt in types.items()}
+    served = {**ASSETS, **{page: (page, "text/html; charset=utf-8") for page in PAGES}}
+    return {name: (folder.joinpath(path).read_bytes(), mt) for name, (path, mt) in served.items()}
 
 
 FILES = Files(_read)

@@ -1,27 +1,45 @@
 "use strict";
-// The live page of fullon_cache_api.
+// The live page of fullon_cache_api: one panel per family of the cache.
 //
 // Tickers: every update from /stream/tickers, read with fetch() and parsed as Server-Sent Events
 // (EventSource cannot send an Authorization header), plus GET /tickers each time the stream
-// (re)subscribes, so that nothing written while it was down is missed. The other panels are
-// read every few seconds; each says when it fails and keeps its last answer, the others go on.
-// A panel the token may not read (403: its scopes or allow-lists) says so and is not asked again
-// with that token: each refusal is logged and counted by the API.
+// (re)subscribes, so that nothing written while it was down is missed. Every other panel has a
+// data source: one small function in SOURCES below, read every few seconds (?refresh=) from the
+// panel's REST routes. When a family gets a stream of its own, only its function changes.
+// Each panel says when it fails and keeps its last answer; the others go on. A read the token
+// may not make (403: its scopes or allow-lists) is not asked again with that token (each
+// refusal is logged and counted by the API), and its panel says why.
 // Every URL starts at the app's root path (data-root): the page works standalone and mounted.
 // The page is built with DOM calls only: its Content-Security-Policy refuses HTML strings.
 (function () {
   const ROOT = document.body.dataset.root || "";
+  const PARAMS = new URLSearchParams(location.search);
   const TOKEN_KEY = "fullon_cache_api.token";
   const QUIET_S = 60; // a stream silent this long (not even a heartbeat) is taken as dropped
   const MAX_BACKOFF_MS = 30000;
   const MAX_PAGES = 50; // of a listing (1000 items each): a huge cache cannot keep it reading
-  const REFRESH_S = refreshSeconds();
+  const TICKER_PAGE = 50; // ticker rows shown at once (the others wait on the pager)
+  const SPARK_BARS = 60; // one-minute closes in a ticker's sparkline
+  const CHART_BARS = boundedParam("bars", 10, 10000, 1000); // bars the chart loads
+  const ORDER_ROWS = 200; // most order rows drawn
+  const ACCOUNT_DETAILS = 20; // accounts whose balances and positions are read
+  const QUEUE_SAMPLES = 60; // lengths kept per queue: 5 minutes at the default refresh
+  const REFRESH_S = boundedParam("refresh", 1, 3600, 5);
   const NUMBER = new Intl.NumberFormat(undefined, { maximumFractionDigits: 10 });
+  const AMOUNT = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 4 }); // volumes
+  const PERCENT = new Intl.NumberFormat(undefined, {
+    style: "percent",
+    maximumFractionDigits: 2,
+    minimumFractionDigits: 2,
+    signDisplay: "exceptZero",
+  });
+  const SVG = "http://www.w3.org/2000/svg"; // a namespace name: nothing is fetched from it
 
   let token = readToken();
   let tokenWaiters = [];
   let clockOffsetMs = 0; // the API's clock minus this browser's: ages are the API's ages
   let tickStaleS = 60; // a tick older is stale: the API's max_age, read from /tickers/health
+  const refused = new Map(); // path -> [the token it was refused to, the ApiError]
 
   class ApiError extends Error {
     constructor(status, code, message, sentWith) {
@@ -32,12 +50,20 @@
     }
   }
 
-  function refreshSeconds() {
-    const asked = Number(new URLSearchParams(location.search).get("refresh"));
-    return Number.isFinite(asked) && asked >= 1 && asked <= 3600 ? asked : 5;
+  function boundedParam(name, least, most, otherwise) {
+    const asked = Number(PARAMS.get(name));
+    return Number.isFinite(asked) && asked >= least && asked <= most ? asked : otherwise;
   }
 
   // Requests --------------------------------------------------------------------------------
+
+  // A route of the table with its parameters filled in (each encoded), and a query string.
+  function path(template, values, query) {
+    let filled = template.replace(/\{(\w+)\}/g, (_, name) => encodeURIComponent(values[name]));
+    const pairs = Object.entries(query || {}).filter(([, v]) => v !== undefined && v !== null);
+    if (pairs.length) filled += "?" + new URLSearchParams(pairs).toString();
+    return filled;
+  }
 
   function headers(accept) {
     const sent = { Accept: accept };
@@ -59,32 +85,50 @@
     return new ApiError(response.status, error && error.code, message, sentWith);
   }
 
-  // A successful answer, or an ApiError.
-  async function send(path, accept, signal) {
+  // A successful answer, or an ApiError. A path refused (403) to the current token is not
+  // asked again: its refusal is given back at once.
+  async function send(target, accept, signal) {
     const sentWith = token;
+    const known = refused.get(target);
+    if (known && known[0] === sentWith) throw known[1];
     let response;
     try {
-      response = await fetch(ROOT + path, { headers: headers(accept), cache: "no-store", signal });
+      response = await fetch(ROOT + target, { headers: headers(accept), cache: "no-store", signal });
     } catch (error) {
       throw signal && signal.aborted ? error : new Error("the API did not answer");
     }
-    if (!response.ok) throw await failure(response, sentWith);
+    if (!response.ok) {
+      const error = await failure(response, sentWith);
+      if (error.status === 403) refused.set(target, [sentWith, error]);
+      throw error;
+    }
     return response;
   }
 
-  async function getJSON(path) {
-    return (await send(path, "application/json")).json();
+  async function getJSON(target) {
+    return (await send(target, "application/json")).json();
   }
 
   // An answer whole: a listing's pages followed by their `next_cursor` and joined.
-  async function getAll(path) {
-    const answer = await getJSON(path);
+  async function getAll(target, most) {
+    const answer = await getJSON(target);
+    const join = target.includes("?") ? "&" : "?";
     let page = answer;
-    for (let n = 1; page.next_cursor && n < MAX_PAGES; n++) {
-      page = await getJSON(path + "?cursor=" + encodeURIComponent(page.next_cursor));
+    for (let n = 1; page.next_cursor && n < (most || MAX_PAGES); n++) {
+      page = await getJSON(target + join + "cursor=" + encodeURIComponent(page.next_cursor));
       answer.items.push(...page.items);
     }
     return answer;
+  }
+
+  // An answer, or null when the token may not read it (a panel shows the rest).
+  async function ifAllowed(read) {
+    try {
+      return await read();
+    } catch (error) {
+      if (isForbidden(error)) return null;
+      throw error;
+    }
   }
 
   function describe(error) {
@@ -160,8 +204,18 @@
     return node;
   }
 
+  function svg(tag, attributes) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, value);
+    return node;
+  }
+
   function number(value) {
     return value === null || value === undefined ? "–" : NUMBER.format(value);
+  }
+
+  function amount(value) {
+    return typeof value === "number" ? AMOUNT.format(value) : number(value);
   }
 
   function setText(node, text) {
@@ -173,6 +227,11 @@
     if (s < 3600) return Math.floor(s / 60) + " min";
     if (s < 86400) return (s / 3600).toFixed(1) + " h";
     return Math.floor(s / 86400) + " d";
+  }
+
+  function clockTime(time) {
+    const moment = typeof time === "number" ? new Date(time) : new Date(Date.parse(time));
+    return Number.isNaN(moment.getTime()) ? "–" : moment.toLocaleTimeString([], { hour12: false });
   }
 
   // An age cell shows how old `time` is on the API's clock, refreshed every second; with
@@ -202,41 +261,107 @@
     for (const cell of document.querySelectorAll("td[data-time]")) showAge(cell, now);
   }
 
-  function fillRows(tbody, items, cells) {
+  // Clicking a row (or Enter on it) shows the record it stands for as formatted JSON.
+  const records = new WeakMap(); // row -> [title, record]
+  const dialog = document.getElementById("record");
+
+  function withRecord(row, title, record) {
+    records.set(row, [title, record]);
+    row.tabIndex = 0;
+    row.classList.add("record");
+    return row;
+  }
+
+  function showRecord(row) {
+    const held = records.get(row);
+    if (!held) return;
+    setText(document.getElementById("record-title"), held[0]);
+    document.getElementById("record-json").textContent = JSON.stringify(held[1], null, 2);
+    if (!dialog.open) dialog.showModal();
+  }
+
+  document.addEventListener("click", (event) => {
+    const row = event.target.closest && event.target.closest("tr.record");
+    if (row) showRecord(row);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && event.target.matches && event.target.matches("tr.record")) {
+      showRecord(event.target);
+    }
+  });
+  document.getElementById("record-close").addEventListener("click", () => dialog.close());
+
+  function fillRows(tbody, items, cells, title) {
     const now = Date.now() + clockOffsetMs;
     tbody.replaceChildren(
       ...items.map((item) => {
         const row = el("tr");
         row.append(...cells(item));
         row.querySelectorAll("td[data-time]").forEach((cell) => showAge(cell, now));
-        return row;
+        return title ? withRecord(row, title(item), item) : row;
       })
     );
-    tbody.closest("section").querySelector(".empty").hidden = items.length > 0;
+    const section = tbody.closest("section"); // none for a table not yet in the page
+    const empty = section && section.querySelector(":scope > .empty");
+    if (empty && tbody.closest("table").parentElement.closest("section, article") === section) {
+      empty.hidden = items.length > 0;
+    }
+  }
+
+  // A line of `values` (oldest first) in a small SVG, `width` x `height` user units.
+  function sparkline(values, width, height, className) {
+    const picture = svg("svg", {
+      viewBox: `0 0 ${width} ${height}`,
+      class: "spark " + (className || ""),
+      "aria-hidden": "true",
+      preserveAspectRatio: "none",
+    });
+    const finite = values.filter((v) => Number.isFinite(v));
+    if (finite.length < 2) return picture;
+    const low = Math.min(...finite);
+    const span = Math.max(...finite) - low || 1;
+    const step = width / (values.length - 1);
+    const points = values
+      .map((v, i) => (Number.isFinite(v) ? `${(i * step).toFixed(1)},${(height - 1 - ((v - low) / span) * (height - 2)).toFixed(1)}` : null))
+      .filter(Boolean);
+    picture.append(svg("polyline", { points: points.join(" "), fill: "none", "vector-effect": "non-scaling-stroke" }));
+    return picture;
+  }
+
+  // Bars of `values` (oldest first, at least 0) in a small SVG.
+  function barline(values, width, height) {
+    const picture = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "bars", "aria-hidden": "true", preserveAspectRatio: "none" });
+    const most = Math.max(1, ...values);
+    const step = width / QUEUE_SAMPLES;
+    values.forEach((v, i) => {
+      const tall = Math.max(v > 0 ? 1 : 0, (v / most) * height);
+      const x = width - (values.length - i) * step;
+      picture.append(svg("rect", { x: x.toFixed(1), y: (height - tall).toFixed(1), width: Math.max(step - 0.5, 0.5).toFixed(1), height: tall.toFixed(1) }));
+    });
+    return picture;
   }
 
   // Polled panels --------------------------------------------------------------------------
 
-  function panel(id, paths, render) {
-    const section = document.getElementById(id);
+  // A panel: its section (by data-panel), the function that reads its data, and the one that
+  // draws it. The read runs at the refresh interval (and when the page comes back in view).
+  function panel(name, read, render) {
+    const section = document.querySelector(`[data-panel="${name}"]`);
     const updated = section.querySelector(".updated");
     const problem = section.querySelector(".problem");
     let lastRead = null;
     let busy = false;
-    let deniedTo = null; // the token this panel was refused to (403)
     return async function poll() {
-      if (busy || (deniedTo !== null && deniedTo === token)) return; // asked again with another
+      if (busy) return;
       busy = true;
       try {
-        render(...(await Promise.all(paths.map(getAll))));
+        render(await read());
         lastRead = new Date();
-        deniedTo = null;
         section.classList.remove("failed", "forbidden");
         setText(problem, "");
-        setText(updated, "Read at " + lastRead.toLocaleTimeString());
+        if (updated) setText(updated, "Read at " + lastRead.toLocaleTimeString());
       } catch (error) {
         if (isForbidden(error)) {
-          deniedTo = error.token; // a late answer for a token given before refuses that one only
           section.classList.remove("failed");
           section.classList.add("forbidden");
           setText(problem, notAllowed(error));
@@ -252,7 +377,9 @@
     };
   }
 
-  function renderProcesses(health, list) {
+  // Processes
+
+  function renderProcesses([health, list]) {
     const summary = document.getElementById("process-summary");
     const verdict = el("strong", health.healthy ? "badge ok" : "badge bad", health.healthy ? "healthy" : "not healthy");
     const plural = (n, one, many) => n + " " + (n === 1 ? one : many);
@@ -260,39 +387,515 @@
       verdict,
       " " + [plural(health.total, "process", "processes"), plural(health.errors, "error", "errors"), health.stale + " stale"].join(", ")
     );
-    fillRows(document.getElementById("process-rows"), list.items, (p) => [
-      el("td", "", p.component || p.process_id),
-      el("td", "", p.process_type || "–"),
-      el("td", p.status === "error" ? "bad" : "", p.status || "–"),
-      ageCell(p.heartbeat, list.stale_after),
-    ]);
+    fillRows(
+      document.getElementById("process-rows"),
+      list.items,
+      (p) => [
+        el("td", "wrap", p.component || p.process_id),
+        el("td", "opt", p.process_type || "–"),
+        el("td", p.status === "error" ? "bad" : "", p.status || "–"),
+        ageCell(p.heartbeat, list.stale_after),
+        el("td", "wrap message" + (p.status === "error" ? " bad" : ""), p.message || ""),
+      ],
+      (p) => "Process " + p.process_id
+    );
   }
+
+  // Order queues: the length now, and the lengths this page saw over the last minutes.
+
+  const queueHistory = new Map(); // name -> [length, ...], oldest first
 
   function renderQueues(queues) {
-    fillRows(document.getElementById("queue-rows"), queues.items, (q) => [
-      el("td", "", q.name),
-      el("td", "num", number(q.length)),
-    ]);
+    const seen = new Set();
+    for (const q of queues.items) {
+      const lengths = queueHistory.get(q.name) || [];
+      lengths.push(q.length);
+      if (lengths.length > QUEUE_SAMPLES) lengths.shift();
+      queueHistory.set(q.name, lengths);
+      seen.add(q.name);
+    }
+    for (const name of queueHistory.keys()) if (!seen.has(name)) queueHistory.delete(name);
+    fillRows(
+      document.getElementById("queue-rows"),
+      queues.items,
+      (q) => {
+        const history = el("td", "history");
+        history.append(barline(queueHistory.get(q.name), 120, 20));
+        history.title = "lengths read over the last " + Math.round((QUEUE_SAMPLES * REFRESH_S) / 60) + " minutes";
+        return [el("td", "wrap", q.name), el("td", "num", number(q.length)), history];
+      },
+      (q) => "Queue " + q.name
+    );
   }
 
-  function renderAccounts(accounts) {
-    fillRows(document.getElementById("account-rows"), accounts.items, (a) => [
-      el("td", "", a.ex_id),
-      el("td", "num", number(a.currencies)),
-      el("td", "num", number(a.positions)),
-      ageCell(a.balances_updated_at),
-      ageCell(a.positions_updated_at),
-    ]);
+  // Accounts: one row per ex_id, then each account's balances and positions.
+
+  async function readAccounts() {
+    const accounts = await getAll("/accounts");
+    const details = await Promise.all(
+      accounts.items.slice(0, ACCOUNT_DETAILS).map(async (a) => ({
+        ex_id: a.ex_id,
+        balances: a.currencies > 0 ? await getJSON(path("/accounts/{ex_id}/balances", a)) : null,
+        positions: a.positions > 0 ? await getJSON(path("/accounts/{ex_id}/positions", a)) : null,
+      }))
+    );
+    return [accounts, details];
   }
 
-  const polls = [
-    panel("processes", ["/processes/health", "/processes"], renderProcesses),
-    panel("queues", ["/orders/queues"], renderQueues),
-    panel("accounts", ["/accounts"], renderAccounts),
-  ];
+  function detailTable(caption, headings, items, cells, title) {
+    const table = el("table", "detail");
+    table.append(el("caption", "", caption));
+    const head = el("tr");
+    headings.forEach(([text, className]) => {
+      const th = el("th", className || "", text);
+      th.scope = "col";
+      head.append(th);
+    });
+    const thead = el("thead");
+    thead.append(head);
+    const tbody = el("tbody");
+    table.append(thead, tbody);
+    fillRows(tbody, items, cells, title);
+    return table;
+  }
 
-  function pollAll() {
-    if (form.hidden) polls.forEach((poll) => poll()); // not while waiting for a token
+  function renderAccounts([accounts, details]) {
+    fillRows(
+      document.getElementById("account-rows"),
+      accounts.items,
+      (a) => [
+        el("td", "", a.ex_id),
+        el("td", "num opt", number(a.currencies)), // a phone has them in the cards below
+        el("td", "num opt", number(a.positions)),
+        ageCell(a.balances_updated_at),
+        ageCell(a.positions_updated_at),
+      ],
+      (a) => "Account " + a.ex_id
+    );
+    const cards = details.map((d) => {
+      const card = el("article", "account");
+      card.append(el("h3", "", "ex_id " + d.ex_id));
+      if (d.balances) {
+        card.append(
+          detailTable(
+            "Balances",
+            [["Currency"], ["Free", "num"], ["Used", "num opt"], ["Total", "num"]],
+            d.balances.items,
+            (b) => [el("td", "", b.currency), el("td", "num", number(b.free)), el("td", "num opt", number(b.used)), el("td", "num", number(b.total))],
+            (b) => `Balance ${b.currency} of ex_id ${d.ex_id}`
+          )
+        );
+      }
+      if (d.positions) {
+        card.append(
+          detailTable(
+            "Positions",
+            [["Symbol"], ["Volume", "num"], ["Price", "num"], ["Cost", "num opt"], ["Age", "num opt"]],
+            d.positions.items,
+            (p) => {
+              const age = ageCell(p.updated_at);
+              age.classList.add("opt");
+              return [el("td", "wrap", p.symbol), el("td", "num", number(p.volume)), el("td", "num", number(p.price)), el("td", "num opt", number(p.cost)), age];
+            },
+            (p) => `Position ${p.symbol} of ex_id ${d.ex_id}`
+          )
+        );
+      }
+      return card;
+    });
+    document.getElementById("account-details").replaceChildren(...cards);
+  }
+
+  // Orders: open ones by default, by exchange then id; filters in the panel.
+
+  const orderStatus = document.getElementById("order-status");
+  const orderFilter = document.getElementById("order-filter");
+  const knownUids = new Set(); // users seen in orders: their trade lists are shown
+  let lastOrders = null;
+
+  function readOrders() {
+    return getAll(path("/orders", {}, { status: orderStatus.value || undefined, limit: 1000 }), 5);
+  }
+
+  function renderOrders(orders) {
+    lastOrders = orders;
+    orders.items.forEach((o) => o.uid && knownUids.add(o.uid));
+    const wanted = orderFilter.value.trim().toLowerCase();
+    const shown = orders.items.filter(
+      (o) => !wanted || [o.exchange, o.symbol, o.bot_id && "bot " + o.bot_id, o.side].some((v) => v && v.toLowerCase().includes(wanted))
+    );
+    const byExchange = new Map();
+    shown.forEach((o) => byExchange.set(o.exchange, (byExchange.get(o.exchange) || 0) + 1));
+    const parts = [...byExchange].map(([exchange, n]) => exchange + " " + n);
+    const cut = shown.length > ORDER_ROWS ? ` (the first ${ORDER_ROWS} shown)` : "";
+    setText(document.getElementById("order-summary"), shown.length + " orders" + (parts.length ? ": " + parts.join(", ") : "") + cut);
+    fillRows(
+      document.getElementById("order-rows"),
+      shown.slice(0, ORDER_ROWS),
+      (o) => [
+        el("td", "opt", o.exchange), // a phone has the summary above: exchange by exchange
+        el("td", "wrap", o.symbol || "–"),
+        el("td", o.side === "sell" ? "sell" : "buy", o.side || "–"),
+        el("td", "num", number(o.price)),
+        el("td", "num", amount(o.volume)),
+        el("td", "opt", o.status || "–"),
+        el("td", "num opt", o.bot_id || "–"),
+        ageCell(o.updated_at),
+      ],
+      (o) => `Order ${o.order_id} on ${o.exchange}`
+    );
+  }
+
+  orderFilter.addEventListener("input", () => lastOrders && renderOrders(lastOrders));
+  orderStatus.addEventListener("change", () => polls.orders());
+
+  // Bots: each bot's feeds as stored, what it holds (blocks, openings), the age of its update.
+
+  function readBots() {
+    return Promise.all([getAll("/bots"), ifAllowed(() => getJSON("/bots/coordination"))]);
+  }
+
+  function reports(feed) {
+    const skip = new Set(["status", "pnl", "timestamp"]);
+    return Object.entries(feed)
+      .filter(([name]) => !skip.has(name))
+      .map(([name, value]) => name + ": " + (Array.isArray(value) ? value.join(", ") : typeof value === "object" && value !== null ? JSON.stringify(value) : String(value)))
+      .join(" · ");
+  }
+
+  function renderBots([bots, coordination]) {
+    const holds = new Map(); // bot_id -> ["1:BTC/USDT", "opening 1:ETH/USDT"]
+    const hold = (bot, text) => holds.set(bot, [...(holds.get(bot) || []), text]);
+    if (coordination) {
+      coordination.blocks.forEach((b) => hold(b.bot_id, "block " + b.ex_id + ":" + b.symbol));
+      coordination.openings.forEach((o) => hold(o.bot_id, "opening " + o.ex_id + ":" + o.symbol));
+    }
+    const rows = [];
+    for (const bot of bots.items) {
+      const feeds = Object.entries(bot.feeds || {});
+      if (!feeds.length) feeds.push(["–", {}]);
+      feeds.forEach(([name, feed]) => rows.push({ bot, name, feed: feed && typeof feed === "object" ? feed : { value: feed } }));
+    }
+    fillRows(
+      document.getElementById("bot-rows"),
+      rows,
+      ({ bot, name, feed }) => {
+        const pnl = typeof feed.pnl === "number" ? feed.pnl : null;
+        return [
+          el("td", "num", bot.bot_id),
+          el("td", "opt", name),
+          el("td", feed.status === "error" ? "bad" : "", feed.status === undefined ? "–" : String(feed.status)),
+          el("td", "num " + (pnl > 0 ? "up" : pnl < 0 ? "down" : ""), pnl === null ? "–" : NUMBER.format(pnl)),
+          el("td", "wrap opt", reports(feed)),
+          el("td", "wrap", (holds.get(bot.bot_id) || []).join(", ") || "–"),
+          ageCell(typeof feed.timestamp === "string" ? feed.timestamp : bot.updated_at),
+        ];
+      },
+      ({ bot }) => "Bot " + bot.bot_id
+    );
+  }
+
+  // Candles: a candlestick chart of one series, its volume, the symbol's open orders (price
+  // lines) and public trades (marks), the last bar following the ticker stream.
+
+  const chart = {
+    container: document.getElementById("chart"),
+    select: document.getElementById("candle-series"),
+    api: null,
+    candles: null,
+    volume: null,
+    marks: null,
+    lines: [],
+    key: "", // "symbol timeframe" drawn
+    symbol: "",
+    timeframe: "",
+    period: 60,
+    bars: [], // {time, open, high, low, close, volume}, ascending, time in seconds
+  };
+
+  function timeframeSeconds(timeframe) {
+    const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000 }[timeframe.slice(-1)];
+    return (parseInt(timeframe, 10) || 1) * (unit || 60);
+  }
+
+  function themeColour(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function chartTheme() {
+    return {
+      layout: { background: { color: themeColour("--panel") }, textColor: themeColour("--text"), attributionLogo: false },
+      grid: { vertLines: { color: themeColour("--grid") }, horzLines: { color: themeColour("--grid") } },
+      rightPriceScale: { borderColor: themeColour("--line") },
+      timeScale: { borderColor: themeColour("--line"), timeVisible: true, secondsVisible: false },
+    };
+  }
+
+  function candleColours() {
+    const up = themeColour("--up");
+    const down = themeColour("--down");
+    return { upColor: up, downColor: down, borderUpColor: up, borderDownColor: down, wickUpColor: up, wickDownColor: down };
+  }
+
+  function makeChart() {
+    const charts = window.LightweightCharts;
+    if (!charts) throw new Error("the chart library did not load");
+    chart.api = charts.createChart(chart.container, { autoSize: true, ...chartTheme() });
+    chart.candles = chart.api.addSeries(charts.CandlestickSeries, candleColours());
+    chart.volume = chart.api.addSeries(charts.HistogramSeries, {
+      priceScaleId: "volume",
+      priceFormat: { type: "volume" },
+      lastValueVisible: false,
+      priceLineVisible: false,
+    });
+    chart.api.priceScale("volume").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+    chart.candles.priceScale().applyOptions({ scaleMargins: { top: 0.05, bottom: 0.25 } });
+    chart.marks = charts.createSeriesMarkers(chart.candles, []);
+  }
+
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+    if (!chart.api) return;
+    chart.api.applyOptions(chartTheme());
+    chart.candles.applyOptions(candleColours());
+    drawCandles();
+  });
+
+  function volumeBar(bar) {
+    return { time: bar.time, value: bar.volume, color: bar.close >= bar.open ? themeColour("--up-faint") : themeColour("--down-faint") };
+  }
+
+  function drawCandles() {
+    chart.candles.setData(chart.bars);
+    chart.volume.setData(chart.bars.map(volumeBar));
+    chart.container.dataset.bars = chart.bars.length;
+  }
+
+  function drawLastBar() {
+    const bar = chart.bars[chart.bars.length - 1];
+    chart.candles.update(bar);
+    chart.volume.update(volumeBar(bar));
+    chart.container.dataset.bars = chart.bars.length;
+    chart.container.dataset.lastClose = bar.close;
+    const last = document.getElementById("candle-last");
+    setText(last, "last " + number(bar.close));
+  }
+
+  function toBar([ts, open, high, low, close, volume]) {
+    return { time: Math.floor(ts / 1000), open, high, low, close, volume: volume || 0 };
+  }
+
+  // Bars read from the API replace the ones of the same time, and go after the others.
+  function mergeBars(fresh) {
+    const bars = chart.bars;
+    for (const bar of fresh) {
+      while (bars.length && bars[bars.length - 1].time > bar.time) bars.pop(); // a rewritten tail
+      if (bars.length && bars[bars.length - 1].time === bar.time) bars[bars.length - 1] = bar;
+      else bars.push(bar);
+    }
+    if (bars.length > 10000) bars.splice(0, bars.length - 10000);
+  }
+
+  // The exchange whose ticks and trades go with the chart: the first with a ticker of its symbol.
+  function chartExchange() {
+    const ticks = [...shown.values()].map((e) => e.tick).filter((t) => t.symbol === chart.symbol);
+    ticks.sort(compareTicks);
+    return ticks.length ? ticks[0].exchange : null;
+  }
+
+  function defaultSeries(series) {
+    const wanted = [PARAMS.get("symbol"), "BTC/USDT"];
+    const timeframe = PARAMS.get("timeframe") || "1m";
+    for (const symbol of wanted) {
+      const found = series.find((s) => s.symbol === symbol && s.timeframe === timeframe) || series.find((s) => s.symbol === symbol);
+      if (found) return found;
+    }
+    return series.find((s) => s.timeframe === timeframe) || series[0];
+  }
+
+  function fillSeriesChoice(series) {
+    const keys = series.map((s) => s.symbol + " " + s.timeframe);
+    const have = [...chart.select.options].map((o) => o.value);
+    if (keys.join("\n") === have.join("\n")) return;
+    const chosen = chart.key;
+    chart.select.replaceChildren(...keys.map((key) => new Option(key, key)));
+    chart.select.selectedIndex = keys.indexOf(chosen); // -1 (none) until one is drawn
+  }
+
+  async function readCandles() {
+    const series = (await getAll("/ohlcv")).items;
+    fillSeriesChoice(series);
+    if (!series.length) return { series };
+    if (!chart.select.value) chart.select.value = defaultSeries(series).symbol + " " + defaultSeries(series).timeframe;
+    const [symbol, timeframe] = splitKey(chart.select.value);
+    const key = symbol + " " + timeframe;
+    const last = key === chart.key && chart.bars.length ? chart.bars[chart.bars.length - 1].time : null;
+    const query = last === null ? { limit: CHART_BARS } : { limit: 10000, since: last * 1000 };
+    const bars = await getJSON(path("/ohlcv/{symbol}/{timeframe}", { symbol, timeframe }, query));
+    const orders = await ifAllowed(() => getAll(path("/orders", {}, { symbol, status: "open", limit: 200 }), 1));
+    const exchange = key === chart.key ? chartExchange() : null;
+    const trades = exchange ? await ifAllowed(() => getJSON(path("/trades/{exchange}/{symbol}", { exchange, symbol }, { limit: 50 }))) : null;
+    return { series, key, symbol, timeframe, bars, orders, trades, fromScratch: last === null };
+  }
+
+  function splitKey(key) {
+    const cut = key.lastIndexOf(" ");
+    return [key.slice(0, cut), key.slice(cut + 1)];
+  }
+
+  function renderCandles(answer) {
+    const section = chart.container.closest("section");
+    section.querySelector(".empty").hidden = answer.series.length > 0;
+    if (!answer.bars) return;
+    if (!chart.api) makeChart();
+    if (answer.fromScratch) {
+      chart.key = answer.key;
+      chart.symbol = answer.symbol;
+      chart.timeframe = answer.timeframe;
+      chart.period = timeframeSeconds(answer.timeframe);
+      chart.bars = [];
+      mergeBars(answer.bars.bars.map(toBar));
+      drawCandles();
+      chart.api.timeScale().scrollToRealTime();
+    } else {
+      mergeBars(answer.bars.bars.map(toBar));
+      drawCandles();
+    }
+    if (chart.bars.length) drawLastBar();
+    // The symbol's open orders as dashed price lines.
+    chart.lines.forEach((line) => chart.candles.removePriceLine(line));
+    chart.lines = ((answer.orders && answer.orders.items) || []).map((o) =>
+      chart.candles.createPriceLine({
+        price: o.price,
+        color: themeColour(o.side === "sell" ? "--down" : "--up"),
+        lineStyle: 2,
+        lineWidth: 1,
+        axisLabelVisible: true,
+        title: `${o.side || ""} ${number(o.volume)}${o.bot_id ? " bot " + o.bot_id : ""}`,
+      })
+    );
+    // Its public trades as marks on the bar of their time.
+    const marks = [];
+    for (const t of (answer.trades && answer.trades.items) || []) {
+      const at = Date.parse(t.time) / 1000;
+      const bar = barAt(at);
+      if (bar === null) continue;
+      const buy = t.side !== "sell";
+      marks.push({
+        time: bar,
+        position: buy ? "belowBar" : "aboveBar",
+        shape: buy ? "arrowUp" : "arrowDown",
+        color: themeColour(buy ? "--up" : "--down"),
+        size: 0.6,
+      });
+    }
+    marks.sort((a, b) => a.time - b.time);
+    chart.marks.setMarkers(marks);
+  }
+
+  function barAt(seconds) {
+    const bars = chart.bars;
+    if (!bars.length || !(seconds >= bars[0].time)) return null;
+    let low = 0;
+    let high = bars.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (bars[middle].time <= seconds) low = middle;
+      else high = middle - 1;
+    }
+    return bars[low].time;
+  }
+
+  // A tick of the chart's symbol moves its last bar (or opens the next one).
+  function candleTick(tick) {
+    if (!chart.api || !chart.bars.length || tick.symbol !== chart.symbol) return;
+    if (tick.exchange !== chartExchange() || typeof tick.price !== "number") return;
+    const seconds = Date.parse(tick.time) / 1000;
+    const last = chart.bars[chart.bars.length - 1];
+    if (!(seconds >= last.time)) return; // older than the bar shown: the bars know better
+    if (seconds >= last.time + chart.period) {
+      const start = last.time + Math.floor((seconds - last.time) / chart.period) * chart.period;
+      chart.bars.push({ time: start, open: tick.price, high: tick.price, low: tick.price, close: tick.price, volume: 0 });
+    } else {
+      last.close = tick.price;
+      last.high = Math.max(last.high, tick.price);
+      last.low = Math.min(last.low, tick.price);
+    }
+    drawLastBar();
+  }
+
+  chart.select.addEventListener("change", () => {
+    chart.key = ""; // drawn from scratch
+    polls.candles();
+    polls.trades();
+  });
+
+  // Trades: the tape of the chart's symbol on its exchange, and the users' trade lists.
+
+  async function readTrades() {
+    const exchange = chartExchange();
+    const symbol = chart.symbol;
+    const tape = exchange ? await getJSON(path("/trades/{exchange}/{symbol}", { exchange, symbol }, { limit: 12 })) : null;
+    const lists = await Promise.all([...knownUids].sort().map((uid) => ifAllowed(() => getAll(path("/trades/users/{uid}", { uid }), 1))));
+    return { tape, lists: lists.filter(Boolean) };
+  }
+
+  function renderTrades({ tape, lists }) {
+    setText(document.getElementById("trades-of"), tape ? `${tape.symbol} on ${tape.exchange}, newest first` : "The chart's symbol has no ticker: no exchange to read trades of.");
+    fillRows(
+      document.getElementById("trade-rows"),
+      tape ? tape.items : [],
+      (t) => [
+        el("td", "num", clockTime(t.time)),
+        el("td", t.side === "sell" ? "sell" : "buy", t.side || "–"),
+        el("td", "num", number(t.price)),
+        el("td", "num", amount(t.volume)),
+      ],
+      (t) => `Trade ${t.trade_id || ""} (${tape.exchange} ${tape.symbol})`
+    );
+    const rows = lists.flatMap((list) => list.items.map((item) => ({ uid: list.uid, ...item })));
+    fillRows(
+      document.getElementById("user-trade-rows"),
+      rows,
+      (r) => [el("td", "", r.uid), el("td", "", r.exchange), el("td", "num", number(r.length))],
+      (r) => `Trades of uid ${r.uid} on ${r.exchange}`
+    );
+  }
+
+  // Every panel's data source: one function each (REST at the refresh interval, for now).
+  const SOURCES = {
+    candles: readCandles,
+    trades: readTrades,
+    orders: readOrders,
+    bots: readBots,
+    accounts: readAccounts,
+    processes: () => Promise.all([getJSON("/processes/health"), getAll("/processes")]),
+    queues: () => getAll("/orders/queues"),
+  };
+  const RENDER = {
+    candles: renderCandles,
+    trades: renderTrades,
+    orders: renderOrders,
+    bots: renderBots,
+    accounts: renderAccounts,
+    processes: renderProcesses,
+    queues: renderQueues,
+  };
+  const polls = {};
+  for (const name of Object.keys(SOURCES)) polls[name] = panel(name, SOURCES[name], RENDER[name]);
+  // The tickers' sparklines are read with the panels; a failure leaves the last ones drawn (the
+  // tickers panel speaks for the stream).
+  polls.sparklines = async () => {
+    try {
+      renderSparklines(await readSparklines());
+    } catch (_) {
+      // shown again at the next refresh
+    }
+  };
+
+  async function pollAll() {
+    if (!form.hidden) return; // not while waiting for a token
+    await polls.candles(); // first: the trades panel follows its symbol
+    Object.entries(polls).forEach(([name, poll]) => name !== "candles" && poll());
   }
 
   // Tickers --------------------------------------------------------------------------------
@@ -302,9 +905,12 @@
   const streamState = document.getElementById("stream-state");
   const streamProblem = tickerSection.querySelector(".problem");
   const filter = document.getElementById("ticker-filter");
+  const pager = tickerSection.querySelector(".pager");
   const shown = new Map(); // "exchange symbol" -> {tick, row}
+  const spark = new Map(); // symbol -> [close, ...] of its last one-minute bars, oldest first
   let pending = new Map(); // the newest update of each ticker, until the next paint
   let flushTimer = 0;
+  let tickerPage = 0;
 
   function keyOf(tick) {
     return tick.exchange + " " + tick.symbol;
@@ -337,14 +943,16 @@
         const row = el("tr");
         row.dataset.key = key;
         row.append(
-          el("td", "exchange", tick.exchange),
-          el("td", "symbol", tick.symbol),
+          el("td", "exchange wrap", tick.exchange),
+          el("td", "symbol wrap", tick.symbol),
           el("td", "num price"),
-          el("td", "num bid"),
-          el("td", "num ask"),
+          el("td", "num opt"),
+          el("td", "num opt"),
+          el("td", "num opt"),
+          el("td", "num opt change"),
+          el("td", "opt trend"),
           el("td", "num age")
         );
-        row.hidden = !matches(row);
         entry = { tick, row };
         shown.set(key, entry);
         added = true;
@@ -352,31 +960,96 @@
         entry.row.classList.add("changed");
       }
       entry.tick = tick;
+      withRecord(entry.row, `Ticker ${tick.symbol} on ${tick.exchange}`, tick);
       const cells = entry.row.cells;
       setText(cells[2], number(tick.price));
       setText(cells[3], number(tick.bid));
       setText(cells[4], number(tick.ask));
-      cells[5].dataset.time = tick.time || "";
-      cells[5].dataset.staleAfter = tickStaleS;
-      showAge(cells[5], now);
+      const spread = typeof tick.bid === "number" && typeof tick.ask === "number" ? tick.ask - tick.bid : null;
+      setText(cells[5], spread === null ? "–" : number(Number(spread.toPrecision(6))));
+      drawTrend(entry);
+      cells[8].dataset.time = tick.time || "";
+      cells[8].dataset.staleAfter = tickStaleS;
+      showAge(cells[8], now);
+      candleTick(tick);
     }
     pending = new Map();
     if (added) {
       const sorted = [...shown.values()].sort((a, b) => compareTicks(a.tick, b.tick));
       tickerRows.append(...sorted.map((entry) => entry.row)); // moves the rows into order
+      paginate();
     }
     tickerSection.querySelector(".empty").hidden = shown.size > 0;
   }
 
-  tickerRows.addEventListener("animationend", (event) => event.target.classList.remove("changed"));
+  // The change since the first bar of the sparkline's window, and the sparkline.
+  function drawTrend(entry) {
+    const closes = spark.get(entry.tick.symbol);
+    const cells = entry.row.cells;
+    if (!closes || !closes.length) {
+      setText(cells[6], "–");
+      cells[7].replaceChildren();
+      return;
+    }
+    const first = closes[0];
+    const price = entry.tick.price;
+    const change = typeof price === "number" && first ? (price - first) / first : null;
+    setText(cells[6], change === null ? "–" : PERCENT.format(change));
+    cells[6].className = "num opt change " + (change > 0 ? "up" : change < 0 ? "down" : "");
+    const values = typeof price === "number" ? [...closes.slice(1), price] : closes;
+    cells[7].replaceChildren(sparkline(values, 120, 24, change < 0 ? "down" : "up"));
+  }
+
+  // Sparklines: the last hour of one-minute closes of the symbols on the shown page of tickers.
+  async function readSparklines() {
+    const symbols = new Set([...shown.values()].filter((e) => !e.row.hidden).map((e) => e.tick.symbol));
+    if (!symbols.size) return [];
+    const series = (await getAll("/ohlcv")).items.filter((s) => s.timeframe === "1m" && symbols.has(s.symbol));
+    return Promise.all(
+      series.map(async (s) => [s.symbol, (await getJSON(path("/ohlcv/{symbol}/{timeframe}", s, { limit: SPARK_BARS }))).bars])
+    );
+  }
+
+  function renderSparklines(found) {
+    for (const [symbol, bars] of found) spark.set(symbol, bars.map((bar) => bar[4]));
+    for (const entry of shown.values()) if (!entry.row.hidden) drawTrend(entry);
+  }
+
+  tickerRows.addEventListener("animationend", (event) => event.target.closest("tr").classList.remove("changed"));
 
   function matches(row) {
     const wanted = filter.value.trim().toLowerCase();
     return !wanted || row.dataset.key.toLowerCase().includes(wanted);
   }
 
+  // Only one page of the rows that match the filter is shown: a thousand tickers stay light.
+  function paginate() {
+    const matching = [...tickerRows.rows].filter(matches);
+    const pages = Math.max(1, Math.ceil(matching.length / TICKER_PAGE));
+    tickerPage = Math.min(tickerPage, pages - 1);
+    const first = tickerPage * TICKER_PAGE;
+    const onPage = new Set(matching.slice(first, first + TICKER_PAGE));
+    for (const row of tickerRows.rows) row.hidden = !onPage.has(row);
+    pager.hidden = pages < 2;
+    setText(pager.querySelector(".pages"), `${first + 1}–${Math.min(first + TICKER_PAGE, matching.length)} of ${matching.length}`);
+    pager.querySelector(".prev").disabled = tickerPage === 0;
+    pager.querySelector(".next").disabled = tickerPage >= pages - 1;
+  }
+
   filter.addEventListener("input", () => {
-    for (const row of tickerRows.rows) row.hidden = !matches(row);
+    tickerPage = 0;
+    paginate();
+    polls.sparklines();
+  });
+  pager.querySelector(".prev").addEventListener("click", () => {
+    tickerPage -= 1;
+    paginate();
+    polls.sparklines();
+  });
+  pager.querySelector(".next").addEventListener("click", () => {
+    tickerPage += 1;
+    paginate();
+    polls.sparklines();
   });
 
   async function loadTickers() {
@@ -422,7 +1095,7 @@
   // What one event means; a reason string when the stream ended in order.
   async function handleEvent(message) {
     for (const comment of message.comments) {
-      if (comment === "subscribed") {
+      if (comment === "subscribed" || comment.startsWith("subscribed after")) {
         // Subscribed: from here no update is missed, so re-read what was written before.
         streamState.dataset.connects = Number(streamState.dataset.connects) + 1;
         setState("live");
