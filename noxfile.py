@@ -181,7 +181,7 @@ def screenshots(session: nox.Session) -> None:
     """docs/live-desktop.png, live-phone.png and live-dark.png: the live page on the demo in
     headless Chromium (``chromium`` on PATH), as the README shows it."""
     install(session, "-e", ".[demo]", "httpx")
-    session.run("python", "scripts/screenshots.py", *session.posargs)
+    session.run("python", "docs/screenshots.py", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parent
 SHOTS = {  # file: (width, height, extra flags)
     "live-desktop.png": (1280, 2000, ()),
     "live-phone.png": (390, 3400, ("--force-device-scale-factor=1",)),
