@@ -65,7 +65,12 @@ _DocsAssetAsset: TypeAlias = Literal[
     "favicon-32x32.png",
     "init.js",
 ]
-_LiveAssetAsset: TypeAlias = Literal["live.js", "live.css"]
+_LiveAssetAsset: TypeAlias = Literal[
+    "live.js",
+    "live.css",
+    "lightweight-charts.js",
+    "lightweight-charts-LICENSE.txt",
+]
 _ProcessesType: TypeAlias = Literal[
     "tick",
     "ohlcv",
@@ -121,8 +126,10 @@ class CacheClientMethods:
         """GET /: What this API is, with links to the live page, the docs, health and metrics."""
 
     async def live_page(self) -> httpx.Response:
-        """GET /ui: A live page: tickers as they change, process health, order queues and
-        accounts."""
+        """GET /ui: A live page of every family: tickers as they change (with a sparkline of the
+        last hour), a candlestick chart with the symbol's orders and trades, orders, trades,
+        bots, accounts (balances and positions), processes (with their messages) and order
+        queues."""
 
     async def live_asset(self, asset: _LiveAssetAsset) -> httpx.Response:
         """GET /ui/{asset}: A file of the live page: its script and style sheet; 404 for any
@@ -601,8 +608,10 @@ class SyncCacheClientMethods:
         """GET /: What this API is, with links to the live page, the docs, health and metrics."""
 
     def live_page(self) -> httpx.Response:
-        """GET /ui: A live page: tickers as they change, process health, order queues and
-        accounts."""
+        """GET /ui: A live page of every family: tickers as they change (with a sparkline of the
+        last hour), a candlestick chart with the symbol's orders and trades, orders, trades,
+        bots, accounts (balances and positions), processes (with their messages) and order
+        queues."""
 
     def live_asset(self, asset: _LiveAssetAsset) -> httpx.Response:
         """GET /ui/{asset}: A file of the live page: its script and style sheet; 404 for any
