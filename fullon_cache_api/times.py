@@ -24,7 +24,10 @@ def to_epoch(value: object) -> float | None:
         return None
     text = value.strip()
     if len(text) >= 10 and text[4] == "-":  # ISO: tried first, float() would raise on it
-        return _iso_epoch(text)
+        epoch = _iso_epoch(text)
+        if epoch is not None:
+            return epoch
+        # not a time: a number may still hold "-" there ("100e-00005")
     try:
         number = float(text)
     except ValueError:
@@ -58,27 +61,22 @@ def rfc3339(epoch: float | None) -> str | None:
 
 def parse_time(value: object) -> str | None:
     """A stored time in the API's form (None when it cannot be read as a time)."""
-    if _isoformat_utc(value):
+    if _utc_shaped(value):
         # What Python's isoformat() writes in UTC (fullon_cache's own times) is already the
-        # API's form but for the zone: no round trip through epoch seconds.
+        # API's form but for the zone: no round trip through epoch seconds (a float that
+        # cannot hold the microseconds of a far-off year).
         try:
-            datetime.fromisoformat(value)  # a real time, not just its shape
-        except ValueError:
-            return None
-        return value[:-6] + "Z"
+            exact = datetime.fromisoformat(value).isoformat() == value
+        except ValueError:  # not a time: the round trip says so too
+            exact = False
+        if exact:  # exactly that form, not another ISO form of its length
+            return value[:-6] + "Z"
     return rfc3339(to_epoch(value))
 
 
-def _isoformat_utc(value: object) -> TypeGuard[str]:
-    """``YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`` with non-zero microseconds, by shape."""
-    return (
-        type(value) is str
-        and len(value) in (25, 32)
-        and value.endswith("+00:00")
-        and value[10] == "T"
-        and value[19] in "+."
-        and value[19:26] != ".000000"
-    )
+def _utc_shaped(value: object) -> TypeGuard[str]:
+    """Of the length and zone of ``YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00``: cheap to tell."""
+    return type(value) is str and len(value) in (25, 32) and value.endswith("+00:00")
 
 
 def age_s(epoch: float | None, now: float) -> float | None:
