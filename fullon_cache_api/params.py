@@ -258,6 +258,10 @@ class Integer(Param):
         return schema
 
 
+_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]+")
+"""URL-safe base64 without padding: the characters of every cursor ``next_cursor`` gives."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Cursor(Param):
     """Where a listing's next page starts: the ``next_cursor`` its previous page gave, opaque
@@ -271,11 +275,15 @@ class Cursor(Param):
         return self.start
 
     def convert(self, raw: str) -> Any:
-        try:
-            data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-            position = msgspec.msgpack.decode(data, type=self.position)
-        except (ValueError, binascii.Error, msgspec.DecodeError):
-            position = None
+        position = None
+        # Only as next_cursor writes it (the documented pattern's characters): base64 alone
+        # would also read padding, + and /, and skip stray characters.
+        if _CURSOR_TEXT.fullmatch(raw):
+            try:
+                data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+                position = msgspec.msgpack.decode(data, type=self.position)
+            except (ValueError, binascii.Error, msgspec.DecodeError):
+                position = None
         if position is None or (isinstance(position, int) and position < 0):
             raise self.bad("is not a cursor this listing gave (ask without it to start over)")
         return position
