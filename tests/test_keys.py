@@ -136,3 +136,108 @@ def test_every_declared_family_is_listed_once_and_none_hides_another() -> None:
             assert other is family or not other.key.startswith(family.key), (family, other)
     assert keys.is_tracked(keys.tickers_key("binance"))
     assert not keys.is_tracked(keys.ticker_time_key("binance", "BTC/USDT"))  # never read
+
+
+def sample_key(family: keys.KeyFamily[object]) -> str:
+    """A key of ``family``: its one key, or its prefix with a name after it."""
+    return family.key + "binance" if family.key.endswith(":") else family.key
+
+
+@pytest.mark.parametrize("family", keys.FAMILIES, ids=lambda family: family.name)
+def test_family_of_names_the_family_of_each_key(family: keys.KeyFamily[object]) -> None:
+    assert keys.family_of(sample_key(family)) is family
+
+
+@pytest.mark.parametrize(
+    ("key", "family"),
+    [
+        ("process:components", "process_components"),  # an exact key inside a prefix's segment
+        ("process:data:abc", "process_data"),
+        ("process:other", None),
+        ("ticker_time:binance", "ticker_time"),  # not "tickers"
+        ("tickers", None),  # the prefix's segment without its colon
+        ("accounts:1", None),  # an exact key with more after it
+        ("TRADE:STATUS:binance", "trade_status"),
+        ("TRADE:binance", None),
+    ],
+)
+def test_family_of_exact_keys_and_prefixes_sharing_a_segment(key: str, family: str | None) -> None:
+    found = keys.family_of(key)
+    assert (found and found.name) == family
+
+
+READ_FAMILIES = [family for family in keys.FAMILIES if family is not keys.TICKER_TIME]
+
+
+@pytest.mark.parametrize("family", READ_FAMILIES, ids=lambda family: family.name)
+def test_a_write_to_any_family_the_api_reads_is_reported(family: keys.KeyFamily[object]) -> None:
+    assert family.tracked
+    assert keys.is_tracked(sample_key(family))
+
+
+def test_a_write_elsewhere_is_not_reported() -> None:
+    """ticker_time keys are only counted (/overview), their values read by no endpoint: the
+    feed writes one per tick, which the local cache is not told of."""
+    assert not keys.TICKER_TIME.tracked
+    assert not keys.is_tracked("ticker_time:binance:BTC/USDT")
+    assert not keys.is_tracked("unrelated:1")
+    assert not keys.is_tracked("")
+
+
+def test_key_builders_write_fullon_cache_names() -> None:
+    """docs/LAYOUT.md: the names as fullon_cache writes them (trade keys drop the "/")."""
+    assert keys.tickers_key("binance") == "tickers:binance"
+    assert keys.ticker_time_key("binance", "BTC/USDT") == "ticker_time:binance:BTC/USDT"
+    assert keys.orders_key("3") == "order_status:3"
+    assert keys.queue_key("binance") == "new_orders:binance"
+    assert keys.trades_key("binance", "BTC/USDT") == "trades:binance:BTCUSDT"
+    assert keys.trades_key("kraken", "BTC/USDC:USDC") == "trades:kraken:BTCUSDC:USDC"
+    assert keys.trade_symbol("A/B/C") == "ABC"
+    assert keys.trades_exchange_prefix("binance") == "trades:binance:"
+    assert keys.trade_status_key("binance") == "TRADE:STATUS:binance"
+    assert keys.user_trades_key("7", "binance") == "user_trades:7:binance"
+    assert keys.user_trades_prefix("7") == "user_trades:7:"
+    assert keys.user_trade_status_key("binance") == "USER_TRADE:STATUS:binance"
+    assert keys.ohlcv_key("BTC/USDT", "1m") == "ohlcv:BTC/USDT:1m"
+    assert keys.ohlcv_symbol_prefix("BTC/USDT") == "ohlcv:BTC/USDT:"
+    assert keys.process_data_key("tick:binance") == "process:data:tick:binance"
+    assert keys.process_active_key("tick") == "process:active:tick"
+    assert keys.block_field("1", "BTC/USDT") == "1:BTC/USDT"
+    assert keys.ticker_channel("binance", "BTC/USDT") == "ticker_updates:binance:BTC/USDT"
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        (b"tickers:binance", "tickers:binance"),
+        ("tickers:binance", "tickers:binance"),  # a decoded reply: as it is
+        ("币安人生/USDT".encode(), "币安人生/USDT"),  # UTF-8
+        (b"a\xffb", "a\ufffdb"),  # not UTF-8: replaced, never an error
+        (b"", ""),
+    ],
+)
+def test_text_reads_a_redis_reply_as_utf8(raw: keys.RedisBytes, decoded: str) -> None:
+    assert keys.text(raw) == decoded
+
+
+@pytest.mark.parametrize(
+    ("family", "key"),
+    [
+        (keys.TICKERS, keys.tickers_key("binance")),
+        (keys.ORDERS, keys.orders_key("binance")),
+        (keys.TRADES, keys.trades_key("binance", "BTC/USDC:USDC")),
+        (keys.TRADE_STATUS, keys.trade_status_key("binance")),
+    ],
+    ids=lambda value: getattr(value, "name", "key"),
+)
+def test_the_exchange_a_key_names(family: keys.KeyFamily[object], key: str) -> None:
+    """/exchanges discovers exchanges from these families' keys, and from no other."""
+    assert family.exchange is not None
+    parts = family.parse(key)
+    assert parts is not None
+    assert family.exchange(parts) == "binance"
+
+
+def test_only_those_families_name_an_exchange() -> None:
+    named = {family.name for family in keys.FAMILIES if family.exchange is not None}
+    assert named == {"tickers", "orders", "trades", "trade_status"}
