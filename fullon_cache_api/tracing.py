@@ -25,7 +25,8 @@ trip (``db.operation.batch.size`` says how many, the PTTLs the local cache adds 
 ``db.system`` and ``db.system.name`` ``redis``, ``db.operation.name``, the database index
 (``db.namespace``) and the server's address when the client's pool names them. Never a key, an
 argument or a value: an error (raised, or an error reply) sets only ``error.type``, the
-exception's type. Replies the local cache answers are no round trip and have no span.
+exception's type. Replies the local cache answers read no key and have no span (nor has
+the hub's freshness ``PING``).
 
 Round trips are traced only in the task that serves the request: a task it starts inherits its
 context but traces nothing (a stream hub's pollers begin in the request that first needs them

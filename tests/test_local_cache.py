@@ -1,4 +1,4 @@
-"""The local cache, on real Redis: repeated reads of unchanged keys cost no round trip, and no
+"""The local cache, on real Redis: repeated reads of unchanged keys read no key again, and no
 read is ever older than a write acknowledged before it began (Redis's client tracking
 invalidates, whoever writes), through a hub outage, a refusal by ACL, expiries and flushes.
 
