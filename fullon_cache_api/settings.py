@@ -58,6 +58,9 @@ class Settings:
     full) before the server ends it."""
     stream_max_lifetime: float = 3600.0
     """Seconds a stream stays open; it then ends with an ``end`` event (clients reconnect)."""
+    stream_coalesce: float = 0.05
+    """Seconds a watched stream's writes are gathered: at most one re-read per this long,
+    whatever the writes and the listeners."""
     request_timeout: float = 5.0
     """Seconds one request may take in all (its Redis commands together) before it is 504."""
     max_value_bytes: int = 1_048_576
@@ -193,6 +196,7 @@ _NUMBERS: dict[str, tuple[type[float] | type[int], int, int]] = {
     "max_streams_per_client": (int, 1, 100_000),
     "client_send_timeout": (float, 0, 0),
     "stream_max_lifetime": (float, 0, 0),
+    "stream_coalesce": (float, 0, 0),
     "request_timeout": (float, 0, 0),
     "max_value_bytes": (int, 1024, 512 * 1024 * 1024),
     "heavy_concurrency": (int, 1, 1000),
