@@ -353,6 +353,8 @@ class StreamHub:
         """The watchers of each watched key, and of each watched key prefix."""
         self._state_bytes = 0
         """What the watchers' last states weigh, together."""
+        self._tracking_lost = False
+        """Tracking held, then stopped: when it holds again, watchers send snapshots."""
         self._closing: set[Callable[[], None]] = set()
         """What to tell when the hub closes (``on_close``)."""
         self._ready: asyncio.Future[None] | None = None
@@ -590,9 +592,11 @@ class StreamHub:
     def _invalidated(self, changed: list[str] | None) -> None:
         """The local cache's invalidations: the watchers of a written key read again. None
         (everything may have changed: a flush, tracking lost or set up again): every watcher
-        reads again, and once tracking holds again, sends its listeners a fresh snapshot."""
+        reads again, and when tracking holds again after it was lost, sends its listeners a
+        fresh snapshot."""
         if changed is None:
-            resync = self._cache is not None and self._cache.on
+            on = self._cache is not None and self._cache.on
+            resync, self._tracking_lost = on and self._tracking_lost, not on
             for watcher in self._pollers.values():
                 watcher.resync = watcher.resync or resync
                 watcher.dirty.set()

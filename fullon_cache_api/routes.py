@@ -9,12 +9,15 @@ before ``/tickers/{exchange}``): Starlette matches in order.
 
 from __future__ import annotations
 
+import dataclasses
+
 from . import answers
 from .envelopes import DOMAIN, GATEWAY
 from .handlers import (
     accounts,
     bots,
     docs,
+    live,
     ohlcv,
     orders,
     processes,
@@ -62,8 +65,9 @@ from .params import (
     UID_FILTER,
     UNTIL,
     IdKind,
+    Param,
 )
-from .routing import Access, Endpoint, Family, Socket
+from .routing import Access, Endpoint, Family, Handler, Socket
 from .ws import accounts as ws_accounts
 from .ws import bots as ws_bots
 from .ws import gateway as ws_gateway
@@ -91,6 +95,24 @@ GATEWAY_FAMILIES = tuple(
 )
 
 ORDER_FILTERS = (STATUS_FILTER, SYMBOL_FILTER, BOT_ID_FILTER, UID_FILTER, LIMIT)
+# /stream/orders: /orders and /orders/{exchange} in one, its exchange a query parameter.
+STREAM_EXCHANGE = dataclasses.replace(ORDERS_EXCHANGE, where="query")
+
+
+def _stream(
+    path: str, handler: Handler, events: type, params: tuple[Param, ...], family: Family
+) -> Endpoint:
+    """A live stream (``handlers.live``): the twin of REST routes, in their family."""
+    return Endpoint(
+        path,
+        handler,
+        events,
+        params,
+        tag="stream",
+        etag=False,
+        family=family,
+        stream_headers=stream.HEADERS,
+    )
 
 
 ROUTES: tuple[Endpoint | Socket, ...] = (
@@ -248,6 +270,16 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         etag=False,
         family=Family.MARKET,
         stream_headers=stream.HEADERS,
+    ),
+    _stream(
+        "/stream/orders",
+        live.stream_orders,
+        live.OrderEvents,
+        (STREAM_EXCHANGE, *ORDER_FILTERS),
+        Family.ORDERS,
+    ),
+    _stream(
+        "/stream/orders/queues", live.stream_order_queues, live.QueueEvents, (PAGE,), Family.ORDERS
     ),
     # Accounts
     Endpoint(
