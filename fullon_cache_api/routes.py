@@ -281,6 +281,35 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
     _stream(
         "/stream/orders/queues", live.stream_order_queues, live.QueueEvents, (PAGE,), Family.ORDERS
     ),
+    _stream(
+        "/stream/accounts/{ex_id}",
+        live.stream_account,
+        live.AccountEvents,
+        (EX_ID,),
+        Family.ACCOUNTS,
+    ),
+    _stream("/stream/bots", live.stream_bots, live.BotEvents, (PAGE,), Family.BOTS),
+    _stream(
+        "/stream/processes",
+        live.stream_processes,
+        live.ProcessEvents,
+        (PROCESS_TYPE, COMPONENT_FILTER, PROCESS_STATUS, SINCE_MINUTES, STALE_AFTER, PAGE),
+        Family.PROCESSES,
+    ),
+    _stream(
+        "/stream/trades/{exchange}/{symbol:path}",
+        live.stream_trades,
+        live.TradeEvents,
+        (EXCHANGE, SYMBOL, LIMIT),
+        Family.MARKET,
+    ),
+    _stream(
+        "/stream/ohlcv/{symbol:path}/{timeframe}",
+        live.stream_ohlcv,
+        live.OhlcvEvents,
+        (SYMBOL, TIMEFRAME, OHLCV_LIMIT, SINCE, UNTIL),
+        Family.MARKET,
+    ),
     # Accounts
     Endpoint(
         "/accounts",

@@ -502,7 +502,16 @@ async def measure(client, admin: redis.Redis, path: str) -> Measured:
 # tests ------------------------------------------------------------------------------------------
 
 
-STREAMS = {"/stream/tickers", "/stream/orders", "/stream/orders/queues"}
+STREAMS = {
+    "/stream/tickers",
+    "/stream/orders",
+    "/stream/orders/queues",
+    "/stream/accounts/{ex_id}",
+    "/stream/bots",
+    "/stream/processes",
+    "/stream/trades/{exchange}/{symbol:path}",
+    "/stream/ohlcv/{symbol:path}/{timeframe}",
+}
 """Long-lived endpoints, budgeted by ``test_a_stream_subscribes_once_and_never_polls`` (tickers)
 and ``tests/test_live.py`` (the watched streams: their reads per coalescing window, whatever
 their listeners)."""

@@ -116,6 +116,17 @@ class Case(NamedTuple):
 
 
 BAR = [1764100000000, 1.0, 2.0, 0.5, 1.5, 9.0]
+AGAIN = [1764099940000, 119.0, 121.0, 118.0, 120.5, 25.0]  # the last candle, sent again
+FEEDS = json.dumps({"feed_0": {"status": "stopped", "timestamp": "2026-11-26T05:00:00+00:00"}})
+
+
+def balances(usdt_free: float) -> str:
+    """ex_id 1's balances as fullon_cache's upsert_user_account writes them (whole document)."""
+    usdt = {"free": usdt_free, "used": 5000.0 - usdt_free, "total": 5000.0}
+    btc = {"free": 0.5, "used": 0.0, "total": 0.5}
+    return json.dumps({"USDT": usdt, "BTC": btc, "date": "2026-11-26T05:00:00+00:00"})
+
+
 CASES = {
     "orders of an exchange": Case(
         "/stream/orders?exchange=binance",
@@ -146,6 +157,76 @@ CASES = {
         lambda admin: admin.rpush("new_orders:local-binance", "EX-9"),
         "upsert",
         lambda data: data == {"name": "local-binance", "length": 2},
+    ),
+    "an account's positions": Case(
+        "/stream/accounts/1",
+        {"ex_id": "1", "balances": "/accounts/1/balances", "positions": "/accounts/1/positions"},
+        lambda admin: admin.hset("account_positions", "1", positions(-0.5)),
+        "positions.upsert",
+        lambda data: (data["symbol"], data["volume"]) == ("BTC/USDT", -0.5),
+    ),
+    "bots' blocks": Case(
+        "/stream/bots",
+        {"bots": "/bots", "coordination": "/bots/coordination"},
+        lambda admin: admin.hset("block_exchange", "2:ETH/USD", "42"),
+        "blocks.upsert",
+        lambda data: (data["ex_id"], data["symbol"], data["bot_id"]) == ("2", "ETH/USD", "42"),
+    ),
+    "processes": Case(
+        "/stream/processes",
+        "/processes",
+        register,
+        "upsert",
+        lambda data: data["process_id"] == "tick:binance:XRP/USDT:1795668790.0",
+    ),
+    "public trades": Case(
+        "/stream/trades/binance/BTC/USDT",
+        "/trades/binance/BTC/USDT",
+        lambda admin: admin.rpush("trades:binance:BTCUSDT", trade(9001)),
+        "append",
+        lambda data: [t["trade_id"] for t in data] == ["9001"],
+    ),
+    "candles": Case(
+        "/stream/ohlcv/BTC/USDT/1m",
+        "/ohlcv/BTC/USDT/1m",
+        lambda admin: admin.rpush("ohlcv:BTC/USDT:1m", json.dumps(BAR)),
+        "append",
+        lambda data: data == [BAR],
+    ),
+    "an account's balances": Case(
+        "/stream/accounts/1",
+        {"ex_id": "1", "balances": "/accounts/1/balances", "positions": "/accounts/1/positions"},
+        lambda admin: admin.hset("accounts", "1", balances(4100.0)),
+        "balances.upsert",
+        lambda data: data == {"currency": "USDT", "free": 4100.0, "used": 900.0, "total": 5000.0},
+    ),
+    "a queue consumed": Case(
+        "/stream/orders/queues",
+        "/orders/queues",
+        lambda admin: admin.lpop("new_orders:local-kraken"),  # as the order service's BLPOP
+        "delete",
+        lambda data: data == {"name": "local-kraken"},
+    ),
+    "bots' feeds": Case(
+        "/stream/bots",
+        {"bots": "/bots", "coordination": "/bots/coordination"},
+        lambda admin: admin.hset("bot_status", "41", FEEDS),
+        "bots.upsert",
+        lambda data: data["bot_id"] == "41" and data["feeds"]["feed_0"]["status"] == "stopped",
+    ),
+    "a candle sent again": Case(
+        "/stream/ohlcv/BTC/USDT/1m",
+        "/ohlcv/BTC/USDT/1m",
+        lambda admin: admin.rpush("ohlcv:BTC/USDT:1m", json.dumps(AGAIN)),
+        "upsert",
+        lambda data: data == AGAIN,
+    ),
+    "a trade list consumed": Case(
+        "/stream/trades/binance/BTC/USDT",
+        "/trades/binance/BTC/USDT",
+        lambda admin: admin.lpop("trades:binance:BTCUSDT"),
+        "snapshot",  # not an append: only a snapshot tells
+        lambda data: data["count"] == 2,
     ),
     "tickers": Case(
         "/stream/tickers?exchange=binance",
@@ -262,6 +343,12 @@ AUTHORIZED = [  # (stream, its REST twin), with the README's hook for the owner 
     ("/stream/orders?exchange=binance", "/orders/binance"),
     ("/stream/orders/queues", "/orders/queues"),
     ("/stream/tickers", "/tickers"),
+    ("/stream/accounts/3", "/accounts/3/balances"),
+    ("/stream/accounts/11", "/accounts/11/balances"),
+    ("/stream/bots", "/bots"),
+    ("/stream/processes", "/processes"),
+    ("/stream/trades/binance/BTC/USDT", "/trades/binance/BTC/USDT"),
+    ("/stream/ohlcv/BTC/USDT/1m", "/ohlcv/BTC/USDT/1m"),
 ]
 
 
@@ -280,10 +367,8 @@ async def test_a_stream_is_authorized_as_its_twin_before_any_event(settings, clo
             if opened.status_code == 403:
                 refused = await http.get("/api/v1/cache" + stream)
                 assert refused.status_code == 403 and b"event:" not in refused.content
-    assert [s for s, _ in AUTHORIZED if s.endswith(("=11", "uid=5"))] == [
-        "/stream/orders?exchange=11",
-        "/stream/orders?uid=5",
-    ]
+    allowed = [s for s, _ in AUTHORIZED if s.endswith(("=11", "uid=5", "/11"))]
+    assert allowed == ["/stream/orders?exchange=11", "/stream/orders?uid=5", "/stream/accounts/11"]
 
 
 async def test_an_allowed_stream_shows_only_the_users_own_orders(settings, clock, admin) -> None:
@@ -396,3 +481,43 @@ async def test_100_listeners_of_one_stream_cost_the_reads_of_one(redis_server, a
     assert all(f.state == final and f.snapshots == 1 for f in followers)
     assert 0 < per_read <= 6, per_read
     assert made <= per_read * (2 * took / window + 2), (made, per_read, took)
+
+
+# the clock, the slots ---------------------------------------------------------------------------
+
+
+async def test_processes_going_stale_with_the_clock_are_upserted(settings, clock, admin) -> None:
+    """No write: the clock moves past ``stale_after``, and the next read (every poll interval:
+    the clock changes this stream) upserts each process as stale."""
+    clock.now = GENERATED_AT + 30
+    app = create_app(dataclasses.replace(settings, ws_poll_interval=0.05), clock=clock)
+    async with serve_in_process(app) as base:
+        url = base.replace("ws:", "http:")
+        params = {"since_minutes": "60", "stale_after": "300"}
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=60) as http,
+            http.stream("GET", "/stream/processes", params=params) as response,
+        ):
+            stream = events(response)
+            first = await next_event(stream)
+            assert not any(p["stale"] for p in first.data["items"]) and first.data["count"] == 4
+            clock.now += 400
+            stale = {(await next_event(stream)).data["process_id"] for _ in range(4)}
+            rest = expect(await http.get("/processes", params=params))
+    assert stale == {p["process_id"] for p in rest["items"] if p["stale"]}
+    assert len(stale) == 4
+
+
+async def test_every_stream_gives_its_slots_back_on_every_path(served) -> None:
+    """Refused at its snapshot (404, 400), ended by its client: no slot, watcher or per-client
+    count is left."""
+    hub = served.app.state.backend.resources().hub
+    assert expect(await served.http.get("/stream/ohlcv/NOPE/USDT/1m"), 404)
+    bad = {"since": "5", "until": "1"}
+    assert expect(await served.http.get("/stream/ohlcv/BTC/USDT/1m", params=bad), 400)
+    for path in ("/stream/bots", "/stream/accounts/2", "/stream/processes"):
+        async with served.http.stream("GET", path) as response:
+            assert (await next_event(events(response))).name == "snapshot"
+    with anyio.fail_after(10):
+        while hub.pollers or hub._slotted or hub._clients:
+            await anyio.sleep(0.02)
