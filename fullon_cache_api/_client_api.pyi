@@ -71,7 +71,7 @@ _LiveAssetAsset: TypeAlias = Literal[
     "lightweight-charts.js",
     "lightweight-charts-LICENSE.txt",
 ]
-_ProcessesType: TypeAlias = Literal[
+_StreamProcessesType: TypeAlias = Literal[
     "tick",
     "ohlcv",
     "bot",
@@ -81,7 +81,7 @@ _ProcessesType: TypeAlias = Literal[
     "crawler",
     "user_trades_service",
 ]
-_ProcessesStatus: TypeAlias = Literal[
+_StreamProcessesStatus: TypeAlias = Literal[
     "starting",
     "running",
     "processing",
@@ -220,8 +220,68 @@ class CacheClientMethods:
         exchange: str | None = None,
         symbols: list[str] | None = None,
     ) -> AsyncIterator[Event]:
-        """GET /stream/tickers as Events: Live tickers as Server-Sent Events: `event: ticker`,
-        data = the ticker object."""
+        """GET /stream/tickers as Events: Live tickers as Server-Sent Events: `event: snapshot`,
+        then `event: ticker` per update."""
+
+    def stream_orders(
+        self,
+        *,
+        exchange: str | None = None,
+        status: str | None = None,
+        symbol: str | None = None,
+        bot_id: str | None = None,
+        uid: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[Event]:
+        """GET /stream/orders as Events: Orders as Server-Sent Events: a snapshot (`/orders`),
+        then `upsert` and `delete`."""
+
+    def stream_order_queues(self, *, limit: int | None = None) -> AsyncIterator[Event]:
+        """GET /stream/orders/queues as Events: Order queues as Server-Sent Events: a snapshot
+        (`/orders/queues`), then their lengths."""
+
+    def stream_account(self, ex_id: str) -> AsyncIterator[Event]:
+        """GET /stream/accounts/{ex_id} as Events: An account's balances and positions as
+        Server-Sent Events: a snapshot, then each change."""
+
+    def stream_bots(self, *, limit: int | None = None) -> AsyncIterator[Event]:
+        """GET /stream/bots as Events: Bots, blocks and openings as Server-Sent Events: a
+        snapshot, then each change."""
+
+    def stream_processes(
+        self,
+        *,
+        type: _StreamProcessesType | None = None,
+        component: str | None = None,
+        status: _StreamProcessesStatus | None = None,
+        since_minutes: float | None = None,
+        stale_after: float | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[Event]:
+        """GET /stream/processes as Events: Processes as Server-Sent Events: a snapshot
+        (`/processes`), then `upsert` and `delete`."""
+
+    def stream_trades(
+        self,
+        exchange: str,
+        symbol: str,
+        *,
+        limit: int | None = None,
+    ) -> AsyncIterator[Event]:
+        """GET /stream/trades/{exchange}/{symbol} as Events: A symbol's public trades as
+        Server-Sent Events: a snapshot, then `append` of new ones."""
+
+    def stream_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str,
+        *,
+        limit: int | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> AsyncIterator[Event]:
+        """GET /stream/ohlcv/{symbol}/{timeframe} as Events: A series' bars as Server-Sent
+        Events: a snapshot, then `append` and `upsert`."""
 
     async def accounts(self, *, limit: int | None = None, cursor: str | None = None) -> AccountsOut:
         """GET /accounts: Every account (ex_id) with balances or positions: counts and update
@@ -525,9 +585,9 @@ class CacheClientMethods:
     async def processes(
         self,
         *,
-        type: _ProcessesType | None = None,
+        type: _StreamProcessesType | None = None,
         component: str | None = None,
-        status: _ProcessesStatus | None = None,
+        status: _StreamProcessesStatus | None = None,
         since_minutes: float | None = None,
         stale_after: float | None = None,
         limit: int | None = None,
@@ -539,9 +599,9 @@ class CacheClientMethods:
     def iter_processes(
         self,
         *,
-        type: _ProcessesType | None = None,
+        type: _StreamProcessesType | None = None,
         component: str | None = None,
-        status: _ProcessesStatus | None = None,
+        status: _StreamProcessesStatus | None = None,
         since_minutes: float | None = None,
         stale_after: float | None = None,
         limit: int | None = None,
@@ -702,8 +762,68 @@ class SyncCacheClientMethods:
         exchange: str | None = None,
         symbols: list[str] | None = None,
     ) -> Iterator[Event]:
-        """GET /stream/tickers as Events: Live tickers as Server-Sent Events: `event: ticker`,
-        data = the ticker object."""
+        """GET /stream/tickers as Events: Live tickers as Server-Sent Events: `event: snapshot`,
+        then `event: ticker` per update."""
+
+    def stream_orders(
+        self,
+        *,
+        exchange: str | None = None,
+        status: str | None = None,
+        symbol: str | None = None,
+        bot_id: str | None = None,
+        uid: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Event]:
+        """GET /stream/orders as Events: Orders as Server-Sent Events: a snapshot (`/orders`),
+        then `upsert` and `delete`."""
+
+    def stream_order_queues(self, *, limit: int | None = None) -> Iterator[Event]:
+        """GET /stream/orders/queues as Events: Order queues as Server-Sent Events: a snapshot
+        (`/orders/queues`), then their lengths."""
+
+    def stream_account(self, ex_id: str) -> Iterator[Event]:
+        """GET /stream/accounts/{ex_id} as Events: An account's balances and positions as
+        Server-Sent Events: a snapshot, then each change."""
+
+    def stream_bots(self, *, limit: int | None = None) -> Iterator[Event]:
+        """GET /stream/bots as Events: Bots, blocks and openings as Server-Sent Events: a
+        snapshot, then each change."""
+
+    def stream_processes(
+        self,
+        *,
+        type: _StreamProcessesType | None = None,
+        component: str | None = None,
+        status: _StreamProcessesStatus | None = None,
+        since_minutes: float | None = None,
+        stale_after: float | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Event]:
+        """GET /stream/processes as Events: Processes as Server-Sent Events: a snapshot
+        (`/processes`), then `upsert` and `delete`."""
+
+    def stream_trades(
+        self,
+        exchange: str,
+        symbol: str,
+        *,
+        limit: int | None = None,
+    ) -> Iterator[Event]:
+        """GET /stream/trades/{exchange}/{symbol} as Events: A symbol's public trades as
+        Server-Sent Events: a snapshot, then `append` of new ones."""
+
+    def stream_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str,
+        *,
+        limit: int | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> Iterator[Event]:
+        """GET /stream/ohlcv/{symbol}/{timeframe} as Events: A series' bars as Server-Sent
+        Events: a snapshot, then `append` and `upsert`."""
 
     def accounts(self, *, limit: int | None = None, cursor: str | None = None) -> AccountsOut:
         """GET /accounts: Every account (ex_id) with balances or positions: counts and update
@@ -992,9 +1112,9 @@ class SyncCacheClientMethods:
     def processes(
         self,
         *,
-        type: _ProcessesType | None = None,
+        type: _StreamProcessesType | None = None,
         component: str | None = None,
-        status: _ProcessesStatus | None = None,
+        status: _StreamProcessesStatus | None = None,
         since_minutes: float | None = None,
         stale_after: float | None = None,
         limit: int | None = None,
@@ -1006,9 +1126,9 @@ class SyncCacheClientMethods:
     def iter_processes(
         self,
         *,
-        type: _ProcessesType | None = None,
+        type: _StreamProcessesType | None = None,
         component: str | None = None,
-        status: _ProcessesStatus | None = None,
+        status: _StreamProcessesStatus | None = None,
         since_minutes: float | None = None,
         stale_after: float | None = None,
         limit: int | None = None,

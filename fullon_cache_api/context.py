@@ -41,6 +41,11 @@ class Ctx:
         self.app = app
         self.root_path = root_path
 
+    def lasting(self) -> Ctx:
+        """A twin for the reads of a stream that outlives its request: each use of ``source``
+        a new one (each read sees every write acknowledged before it began)."""
+        return Ctx(self._backend, self.app, self.root_path, lasting=True)
+
     @property
     def settings(self) -> Settings:
         return self._backend.settings

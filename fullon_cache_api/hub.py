@@ -15,15 +15,23 @@ the loop every few hundred listeners. A listener holds its pending updates in or
 ``stream_queue`` items and ``stream_queue_bytes`` bytes; beyond either its client is behind and
 they conflate to the newest per key: a ticker listener leaves the fan-out (a publication then
 costs nothing for it) and its next batch is the newest publication of each of its symbols,
-which the hub keeps; a poller's listener keeps its newest state. If even that exceeds
+which the hub keeps; a watcher's listener keeps its newest state, or (following changes)
+gets a fresh snapshot instead of what it missed. If even that exceeds
 ``stream_queue_bytes``, the client is too slow and the listener fails with ``SlowClient`` (its
 stream ends, its memory freed). A consumer may give a listener a ``gate`` (its room to send):
 updates wait meanwhile, so the work a publication costs is bounded by what the clients take.
 
-What has no publication is polled: one poller per distinct read (``poll``, keyed by what it
-reads), shared by all its listeners, reads every ``ws_poll_interval`` seconds (through the
-local cache, like a request) and pushes each state that differs from the last; it starts with
-its first listener and stops with its last.
+What has no publication is watched: one watcher per distinct read (``watch``, keyed by what it
+reads), shared by all its listeners, reads (through the local cache, like a request) when the
+local cache's invalidations name a key it watches: pushed within ``stream_coalesce`` of a
+write by any client, however many writes and listeners (at most one read per
+``stream_coalesce``). It pushes each state that differs from the last, or what changed between
+the two, worked out once for all its listeners (``Diff``). While tracking does not hold
+(refused, the hub reconnecting, the local cache off) watchers read every ``ws_poll_interval``
+instead (``/metrics``: ``fullon_cache_api_watchers{mode="polled"}``); when it holds again they
+read at once and send their listeners a fresh snapshot. A watcher starts with its first
+listener and stops with its last; at most ``MAX_WATCHERS`` run at once, and their last states
+hold at most ``local_cache_mb`` megabytes (then new ones are refused: 503).
 
 The connection is kept while the local cache wants it or a listener is open. When it drops
 (or stops answering its heartbeat), the local cache is flushed and turned off, open streams end
@@ -31,7 +39,7 @@ with the error, and the hub connects again (backing off up to 5 s) and turns the
 on once tracking is in place again. Slots are taken synchronously (no ``await`` between the
 check and the count), so the stream limit holds under any concurrency, and every listener
 gives its slot back when closed, on every path. Closing the hub (the server shuts down) ends
-every listener's stream and pollers, and tells whoever asked (``on_close``: WebSockets).
+every listener's stream and watchers, and tells whoever asked (``on_close``: WebSockets).
 """
 
 from __future__ import annotations
@@ -42,7 +50,8 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from redis.asyncio import ConnectionPool
 from redis.asyncio.client import PubSub
@@ -53,13 +62,32 @@ from . import keys
 from .errors import TooManyStreams
 from .keys import text
 from .local_cache import LocalCache
-from .metrics import LOCAL_CACHE_EVENTS, POLLERS, STREAM_DROPPED, STREAMS
+from .metrics import (
+    LOCAL_CACHE_EVENTS,
+    POLLERS,
+    STREAM_DROPPED,
+    STREAMS,
+    WATCHED_BYTES,
+    WATCHERS,
+)
 from .settings import Settings
 
-__all__ = ["Gate", "HubClosed", "Listener", "SlowClient", "StreamHub", "TickerUpdate"]
+__all__ = [
+    "MAX_WATCHERS",
+    "Diff",
+    "Gate",
+    "HubClosed",
+    "Listener",
+    "SlowClient",
+    "StreamHub",
+    "TickerUpdate",
+    "Watch",
+]
 
 log = logging.getLogger("fullon.cache_api.hub")
 T = TypeVar("T")
+S = TypeVar("S", contravariant=True)
+C = TypeVar("C")
 TickerUpdate = tuple[str, str, bytes]
 """(exchange, symbol, stored tick JSON) of one publication."""
 
@@ -67,7 +95,9 @@ _POLL_S = 1.0  # a bounded wait per read, so that closing is prompt with any red
 _SILENT_READS = 3  # whole waits with nothing read, each then a ping: the connection is gone
 _YIELD_EVERY = 256  # listeners served between two yields to the loop in one fan-out
 _INBOX = 100_000  # publications pending between the read loop and the fan-out
-_NOTHING: Any = object()  # a poller's state before its first read; an absent item
+_NOTHING: Any = object()  # a watcher's state before its first read; an absent item
+MAX_WATCHERS = 4096
+"""Most watchers (distinct watched streams) per process; more streams are refused (503)."""
 
 
 class HubClosed(Exception):
@@ -86,6 +116,10 @@ WebSocket's outbox below its bound). Meanwhile the listener conflates."""
 
 def _whole(item: Any) -> Hashable:
     return None  # a polled state: only the newest matters
+
+
+def _stay(listener: Listener[Any]) -> None:
+    """A watcher's listener stays its listener while behind (a push then costs nothing)."""
 
 
 def _ticker_key(update: TickerUpdate) -> Hashable:
@@ -225,13 +259,56 @@ class Listener(Generic[T]):
             self._on_close(self)
 
 
-class _Poller:
-    """One shared read, its listeners, and the last state it pushed."""
+@dataclass(frozen=True)
+class Watch:
+    """What a watched read depends on: the keys, and the key prefixes, whose writes may change
+    it (tracked: see ``keys.TRACKED_PREFIXES``), and whether it changes with the clock too (its
+    watcher then also reads every ``ws_poll_interval``: a process going stale, a time window)."""
 
-    def __init__(self, read: Callable[[], Awaitable[Any]]) -> None:
+    keys: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    clock: bool = False
+
+
+class Diff(Protocol[S, C]):
+    """How a watcher's listeners follow its states change by change (instead of state by
+    state): what changed between two states, worked out once for every listener."""
+
+    def changes(self, old: S, new: S) -> list[C] | None:
+        """The items telling what changed ([]: nothing); None when only a snapshot can."""
+
+    def snapshot(self, state: S) -> C:
+        """The item that carries a whole state: a listener's first, and what a listener that
+        fell behind gets instead of what it missed."""
+
+    def weight(self, item: C) -> int:
+        """Bytes an item holds (a listener's bound)."""
+
+
+class _Watcher:
+    """One shared read, its listeners, and the last state it read (see ``StreamHub.watch``)."""
+
+    def __init__(
+        self, read: Callable[[], Awaitable[Any]], on: Watch | None, diff: Diff[Any, Any] | None
+    ) -> None:
         self.read = read
+        self.on = on
+        self.diff = diff
         self.listeners: set[Listener[Any]] = set()
+        self.joining: set[Listener[Any]] = set()
+        """Listeners that wait for their first state: that of a read begun after they came."""
         self.state: Any = _NOTHING
+        self.snapshot: Any = _NOTHING
+        """``diff.snapshot(state)``, made once per state."""
+        self.bytes = 0
+        """What the snapshot weighs: the memory of the last state, counted."""
+        self.dirty = asyncio.Event()
+        """Set when what it reads may have changed (an invalidation, a listener came)."""
+        self.resync = False
+        """The next read goes out to every listener as a snapshot (tracking came back)."""
+        self.mode: str | None = None
+        """``pushed`` while tracking tells it of writes, else ``polled``."""
+        self.stopped = False
         self.task: asyncio.Task[None] | None = None
 
 
@@ -267,9 +344,17 @@ class StreamHub:
         times ``stream_queue_bytes`` bytes; beyond either the oldest are dropped and counted)."""
         self._inbox_bytes = 0
         self._inbox_ready = asyncio.Event()
-        self._slotted: set[Listener[TickerUpdate]] = set()
+        self._slotted: set[Listener[Any]] = set()
         """The listeners that hold one of the ``max_streams`` slots (Server-Sent Events)."""
-        self._pollers: dict[Hashable, _Poller] = {}
+        self._pollers: dict[Hashable, _Watcher] = {}
+        """The watchers, by what they read."""
+        self._by_key: dict[str, set[_Watcher]] = {}
+        self._by_prefix: dict[str, set[_Watcher]] = {}
+        """The watchers of each watched key, and of each watched key prefix."""
+        self._state_bytes = 0
+        """What the watchers' last states weigh, together."""
+        self._tracking_lost = False
+        """Tracking held, then stopped: when it holds again, watchers send snapshots."""
         self._closing: set[Callable[[], None]] = set()
         """What to tell when the hub closes (``on_close``)."""
         self._ready: asyncio.Future[None] | None = None
@@ -282,6 +367,8 @@ class StreamHub:
         self._patterns = False
         """Whether it holds the ticker channels' patterns (while a stream is open)."""
         self._subscribing = asyncio.Lock()
+        if cache is not None:
+            cache.observe(self._invalidated)
 
     @property
     def listeners(self) -> int:
@@ -416,55 +503,192 @@ class StreamHub:
         if not self._wanted():
             self._stop()
 
-    def poll(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> Listener[T]:
-        """A listener of the states ``read`` returns, read by the one poller of ``key`` (made
-        with ``read`` by its first listener; the same key must mean the same read). It gets the
-        poller's current state at once when there is one, then every state that differs from
-        the last. ``close()`` it on every path: the poller stops with its last listener."""
-        poller = self._pollers.get(key)
-        if poller is None:
-            poller = self._pollers[key] = _Poller(read)
-            poller.task = asyncio.create_task(self._poll(poller), name=f"poller {key!r}")
+    def watch(
+        self,
+        key: Hashable,
+        read: Callable[[], Awaitable[Any]],
+        on: Watch | None = None,
+        diff: Diff[Any, Any] | None = None,
+        *,
+        slot: bool = False,
+    ) -> Listener[Any]:
+        """A listener of the one watcher of ``key`` (made with ``read``, ``on`` and ``diff`` by
+        its first listener; the same key must mean the same read). Its first item comes from a
+        read begun after it came: the state ``read`` returns, or with ``diff`` its snapshot;
+        then every state that differs from the last, or with ``diff`` the changes between two
+        states (a listener that falls behind its bounds gets a fresh snapshot instead). A
+        watcher reads when tracking reports a write to what it watches (``on``), at most once
+        per ``stream_coalesce``; without tracking (or without ``on``) every
+        ``ws_poll_interval``. With ``slot`` the listener takes one of the process's
+        ``max_streams`` slots. 503 ``too_many_streams`` past either bound, or past
+        ``MAX_WATCHERS`` watchers (or the bytes their states may hold). ``close()`` it on every
+        path: the watcher stops with its last listener."""
+        settings = self._settings
+        if slot and len(self._slotted) >= settings.max_streams:
+            raise TooManyStreams(f"at most {settings.max_streams} streams are served at once")
+        watcher = self._pollers.get(key)
+        if watcher is None:
+            if len(self._pollers) >= MAX_WATCHERS:
+                raise TooManyStreams(f"at most {MAX_WATCHERS} distinct streams are watched")
+            if self._state_bytes >= settings.local_cache_mb * 2**20:
+                raise TooManyStreams("the watched streams' states hold their most bytes")
+            watcher = self._pollers[key] = _Watcher(read, on, diff)
+            for name in on.keys if on is not None else ():
+                self._by_key.setdefault(name, set()).add(watcher)
+            for prefix in on.prefixes if on is not None else ():
+                self._by_prefix.setdefault(prefix, set()).add(watcher)
+            watcher.task = asyncio.create_task(self._poll(watcher), name=f"watcher {key!r}")
             POLLERS.inc()
-        listener: Listener[T] = Listener(
-            self._settings.stream_queue, functools.partial(self._unpoll, key)
-        )  # conflated to the newest state (the streams send what changed since the last)
-        poller.listeners.add(listener)
-        if poller.state is not _NOTHING:
-            listener.push(poller.state)
+        close = functools.partial(self._unpoll, key)
+        listener: Listener[Any]
+        if watcher.diff is None:  # conflated to the newest state
+            listener = Listener(settings.stream_queue, close)
+        else:  # in order; behind: a fresh snapshot
+            listener = Listener(
+                settings.stream_queue,
+                close,
+                max_bytes=settings.stream_queue_bytes,
+                weight=watcher.diff.weight,
+                behind=_stay,
+                catch_up=lambda _: [watcher.snapshot],
+            )
+        watcher.joining.add(listener)
+        watcher.dirty.set()
+        if slot:
+            self._slotted.add(listener)
+            STREAMS.inc()
         if self._closed:
             listener.fail(HubClosed("the server is shutting down"))
         return listener
 
     def _unpoll(self, key: Hashable, listener: Listener[Any]) -> None:
-        poller = self._pollers.get(key)
-        if poller is None:
+        if listener in self._slotted:
+            self._slotted.discard(listener)
+            STREAMS.dec()
+        watcher = self._pollers.get(key)
+        if watcher is None:
             return
-        poller.listeners.discard(listener)
-        if not poller.listeners:
-            del self._pollers[key]
-            POLLERS.dec()
-            if poller.task is not None:
-                poller.task.cancel()
+        watcher.listeners.discard(listener)
+        watcher.joining.discard(listener)
+        if watcher.listeners or watcher.joining:
+            return
+        del self._pollers[key]
+        watcher.stopped = True
+        POLLERS.dec()
+        self._set_mode(watcher, None)
+        self._weigh(watcher, 0)
+        on = watcher.on or Watch()
+        for name, index in [(k, self._by_key) for k in on.keys] + [
+            (p, self._by_prefix) for p in on.prefixes
+        ]:
+            group = index.get(name)
+            if group is not None:
+                group.discard(watcher)
+                if not group:
+                    del index[name]
+        if watcher.task is not None:
+            watcher.task.cancel()
 
-    async def _poll(self, poller: _Poller) -> None:
+    def _invalidated(self, changed: list[str] | None) -> None:
+        """The local cache's invalidations: the watchers of a written key read again. None
+        (everything may have changed: a flush, tracking lost or set up again): every watcher
+        reads again, and when tracking holds again after it was lost, sends its listeners a
+        fresh snapshot."""
+        if changed is None:
+            on = self._cache is not None and self._cache.on
+            resync, self._tracking_lost = on and self._tracking_lost, not on
+            for watcher in self._pollers.values():
+                watcher.resync = watcher.resync or resync
+                watcher.dirty.set()
+            return
+        by_key, by_prefix = self._by_key, self._by_prefix
+        for key in changed:
+            for watcher in by_key.get(key, ()):
+                watcher.dirty.set()
+            for prefix, group in by_prefix.items():
+                if key.startswith(prefix):
+                    for watcher in group:
+                        watcher.dirty.set()
+
+    async def _poll(self, watcher: _Watcher) -> None:
+        """A watcher's reads: one when something it watches may have changed, at most one per
+        ``stream_coalesce``; a failed read is tried again at the next (logged once per
+        outage), and fails the listeners of a ``diff`` that wait for their first item."""
+        loop = asyncio.get_running_loop()
         failing = False
-        # Ends with its last listener even if a cancellation was lost (redis-py may swallow
-        # one that comes during a command, returning the reply instead).
-        while poller.listeners:
+        # Ends once stopped even if a cancellation was lost (redis-py may swallow one that
+        # comes during a command, returning the reply instead).
+        while not watcher.stopped:
+            watcher.dirty.clear()
+            began = loop.time()
+            resync, watcher.resync = watcher.resync, False
+            joining = list(watcher.joining)
             try:
-                state = await poller.read()
-            except Exception as exc:  # a poller outlives an outage: it reads again next time
-                if not failing:  # logged once per outage, not every interval
-                    log.warning("poll failed, retrying every interval: %r", exc)
+                state = await watcher.read()
+            except Exception as exc:
+                if not failing:  # logged once per outage, not every read
+                    log.warning("watched read failed, retrying: %r", exc)
                 failing = True
+                if watcher.diff is not None:  # their streams answer the error
+                    for listener in joining:
+                        watcher.joining.discard(listener)
+                        listener.fail(exc)
             else:
                 failing = False
-                if poller.state is _NOTHING or state != poller.state:
-                    poller.state = state
-                    for listener in poller.listeners:
-                        listener.push(state)
-            await asyncio.sleep(self._settings.ws_poll_interval)
+                self._publish(watcher, state, joining, resync)
+            await self._next_read(watcher, began)
+
+    def _publish(
+        self, watcher: _Watcher, state: Any, joining: list[Listener[Any]], resync: bool
+    ) -> None:
+        """A state read: what changed to the listeners, the state itself to those joining."""
+        diff = watcher.diff
+        old, watcher.state = watcher.state, state
+        first: Any = state
+        if diff is None:
+            if old is _NOTHING or state != old:
+                for listener in watcher.listeners:
+                    listener.push(state)
+        else:
+            first = watcher.snapshot = diff.snapshot(state)
+            self._weigh(watcher, diff.weight(first))
+            changes = None if old is _NOTHING or resync else diff.changes(old, state)
+            for listener in watcher.listeners:
+                for item in [first] if changes is None else changes:
+                    listener.push(item)
+        for listener in joining:
+            if listener in watcher.joining:  # not closed meanwhile
+                watcher.joining.discard(listener)
+                watcher.listeners.add(listener)
+                listener.push(first)
+
+    async def _next_read(self, watcher: _Watcher, began: float) -> None:
+        """Wait until what the watcher reads may have changed (tracking reports a write to
+        it), or, without tracking, for the poll interval; then until ``stream_coalesce``
+        from when the last read began."""
+        settings, cache, on = self._settings, self._cache, watcher.on
+        pushed = on is not None and cache is not None and cache.on
+        self._set_mode(watcher, "pushed" if pushed else "polled")
+        wait = None if pushed and on is not None and not on.clock else settings.ws_poll_interval
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await watcher.dirty.wait()
+        rest = began + settings.stream_coalesce - asyncio.get_running_loop().time()
+        if rest > 0:
+            await asyncio.sleep(rest)
+
+    def _set_mode(self, watcher: _Watcher, mode: str | None) -> None:
+        if mode != watcher.mode:
+            if watcher.mode is not None:
+                WATCHERS.labels(watcher.mode).dec()
+            if mode is not None:
+                WATCHERS.labels(mode).inc()
+            watcher.mode = mode
+
+    def _weigh(self, watcher: _Watcher, size: int) -> None:
+        self._state_bytes += size - watcher.bytes
+        watcher.bytes = size
+        WATCHED_BYTES.set(self._state_bytes)
 
     def on_close(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` once when the hub closes (at once if it is closed); returns what
@@ -679,11 +903,11 @@ class StreamHub:
             listener.fail(closed)
         tasks = [self._task]
         self._stop()
-        for key, poller in list(self._pollers.items()):
-            for listener in list(poller.listeners):
+        for key, watcher in list(self._pollers.items()):
+            for listener in [*watcher.listeners, *watcher.joining]:
                 listener.fail(closed)
                 self._unpoll(key, listener)
-            tasks.append(poller.task)
+            tasks.append(watcher.task)
         for callback in list(self._closing):
             callback()
         self._closing.clear()

@@ -33,6 +33,8 @@ __all__ = [
     "REQUESTS",
     "SKIPPED",
     "STREAMS",
+    "WATCHED_BYTES",
+    "WATCHERS",
     "WS_DROPPED",
     "WS_SOCKETS",
     "WS_STREAMS",
@@ -89,7 +91,21 @@ WS_DROPPED = Counter(
 )
 POLLERS = Gauge(
     "fullon_cache_api_pollers",
-    "Running pollers of the stream hub (one per distinct polled stream)",
+    "Running watchers of the stream hub (one per distinct watched stream, whatever its listeners)",
+    multiprocess_mode="livesum",
+)
+WATCHERS = Gauge(
+    "fullon_cache_api_watchers",
+    "Watchers of the stream hub by mode: pushed (Redis's tracking tells them of writes) or "
+    "polled (tracking is off: they read every poll interval)",
+    ["mode"],
+    multiprocess_mode="livesum",
+)
+for _mode in ("pushed", "polled"):
+    WATCHERS.labels(_mode)  # both series from the start, at 0
+WATCHED_BYTES = Gauge(
+    "fullon_cache_api_watched_state_bytes",
+    "Bytes of the last states the stream hub's watchers keep (estimated)",
     multiprocess_mode="livesum",
 )
 KEY_INDEX_KEYS = Gauge(

@@ -23,6 +23,7 @@ __all__ = [
     "etag",
     "etag_matches",
     "sse_comment",
+    "sse_data",
     "sse_event",
 ]
 
@@ -110,8 +111,14 @@ def etag_matches(header: str | None, tag: str) -> bool:
 
 def sse_event(event: str, body: Any, event_id: int | None = None) -> bytes:
     """One Server-Sent Event whose data is ``body`` as JSON, with its ``id`` when given."""
+    return sse_data(event, encode(body), event_id)
+
+
+def sse_data(event: str, data: bytes, event_id: int | None = None) -> bytes:
+    """One Server-Sent Event whose data is ``data`` (JSON, encoded once for every stream that
+    sends it), with its ``id`` when given."""
     head = b"event: " + event.encode() + (b"" if event_id is None else b"\nid: %d" % event_id)
-    return head + b"\ndata: " + encode(body) + b"\n\n"
+    return head + b"\ndata: " + data + b"\n\n"
 
 
 def sse_comment(comment: str) -> bytes:

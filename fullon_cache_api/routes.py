@@ -9,12 +9,15 @@ before ``/tickers/{exchange}``): Starlette matches in order.
 
 from __future__ import annotations
 
+import dataclasses
+
 from . import answers
 from .envelopes import DOMAIN, GATEWAY
 from .handlers import (
     accounts,
     bots,
     docs,
+    live,
     ohlcv,
     orders,
     processes,
@@ -62,8 +65,9 @@ from .params import (
     UID_FILTER,
     UNTIL,
     IdKind,
+    Param,
 )
-from .routing import Access, Endpoint, Family, Socket
+from .routing import Access, Endpoint, Family, Handler, Socket
 from .ws import accounts as ws_accounts
 from .ws import bots as ws_bots
 from .ws import gateway as ws_gateway
@@ -91,6 +95,24 @@ GATEWAY_FAMILIES = tuple(
 )
 
 ORDER_FILTERS = (STATUS_FILTER, SYMBOL_FILTER, BOT_ID_FILTER, UID_FILTER, LIMIT)
+# /stream/orders: /orders and /orders/{exchange} in one, its exchange a query parameter.
+STREAM_EXCHANGE = dataclasses.replace(ORDERS_EXCHANGE, where="query")
+
+
+def _stream(
+    path: str, handler: Handler, events: type, params: tuple[Param, ...], family: Family
+) -> Endpoint:
+    """A live stream (``handlers.live``): the twin of REST routes, in their family."""
+    return Endpoint(
+        path,
+        handler,
+        events,
+        params,
+        tag="stream",
+        etag=False,
+        family=family,
+        stream_headers=stream.HEADERS,
+    )
 
 
 ROUTES: tuple[Endpoint | Socket, ...] = (
@@ -248,6 +270,45 @@ ROUTES: tuple[Endpoint | Socket, ...] = (
         etag=False,
         family=Family.MARKET,
         stream_headers=stream.HEADERS,
+    ),
+    _stream(
+        "/stream/orders",
+        live.stream_orders,
+        live.OrderEvents,
+        (STREAM_EXCHANGE, *ORDER_FILTERS),
+        Family.ORDERS,
+    ),
+    _stream(
+        "/stream/orders/queues", live.stream_order_queues, live.QueueEvents, (PAGE,), Family.ORDERS
+    ),
+    _stream(
+        "/stream/accounts/{ex_id}",
+        live.stream_account,
+        live.AccountEvents,
+        (EX_ID,),
+        Family.ACCOUNTS,
+    ),
+    _stream("/stream/bots", live.stream_bots, live.BotEvents, (PAGE,), Family.BOTS),
+    _stream(
+        "/stream/processes",
+        live.stream_processes,
+        live.ProcessEvents,
+        (PROCESS_TYPE, COMPONENT_FILTER, PROCESS_STATUS, SINCE_MINUTES, STALE_AFTER, PAGE),
+        Family.PROCESSES,
+    ),
+    _stream(
+        "/stream/trades/{exchange}/{symbol:path}",
+        live.stream_trades,
+        live.TradeEvents,
+        (EXCHANGE, SYMBOL, LIMIT),
+        Family.MARKET,
+    ),
+    _stream(
+        "/stream/ohlcv/{symbol:path}/{timeframe}",
+        live.stream_ohlcv,
+        live.OhlcvEvents,
+        (SYMBOL, TIMEFRAME, OHLCV_LIMIT, SINCE, UNTIL),
+        Family.MARKET,
     ),
     # Accounts
     Endpoint(

@@ -464,6 +464,12 @@ class Settings(FromEnv):
         Seconds(),
         "Seconds a stream stays open; it then ends with an end event (clients reconnect).",
     )
+    stream_coalesce: float = setting(
+        0.05,
+        Seconds(),
+        "Seconds a watched stream's writes are gathered: at most one re-read per this long, "
+        "whatever the writes and the listeners.",
+    )
     request_timeout: float = setting(
         5.0,
         Seconds(),

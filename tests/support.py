@@ -509,3 +509,34 @@ def _wire(value: str, schema: dict[str, Any]) -> Any:
         number = float(value)
         return int(number) if number.is_integer() and kind == "integer" else number
     return value
+
+
+# The README's authorize hook, and a host that puts its user on each request ---------------------
+
+
+class ReadmeUser:
+    """A user as the README's hook reads one: owns ex_id 11 and uid 5, no admin."""
+
+    def __init__(self, name: str) -> None:
+        self.is_admin = False
+        self.ex_ids = {"11"}
+        self.uid = 5
+        self.name = name
+
+
+class SetReadmeUser:
+    """A host's middleware (ASGI) that puts a ``ReadmeUser`` on every HTTP request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["user"] = ReadmeUser("owner of ex_id 11")
+        await self.app(scope, receive, send)
+
+
+async def readme_authorize(request: Any, resource: Any) -> bool:
+    """The README's example hook, verbatim."""
+    user = request.state.user
+    return user.is_admin or resource.ex_id in user.ex_ids or resource.uid == str(user.uid)

@@ -505,8 +505,19 @@ async def measure(client, admin: redis.Redis, path: str) -> Measured:
 # tests ------------------------------------------------------------------------------------------
 
 
-STREAMS = {"/stream/tickers"}
-"""Long-lived endpoints, budgeted by ``test_a_stream_subscribes_once_and_never_polls``."""
+STREAMS = {
+    "/stream/tickers",
+    "/stream/orders",
+    "/stream/orders/queues",
+    "/stream/accounts/{ex_id}",
+    "/stream/bots",
+    "/stream/processes",
+    "/stream/trades/{exchange}/{symbol:path}",
+    "/stream/ohlcv/{symbol:path}/{timeframe}",
+}
+"""Long-lived endpoints, budgeted by ``test_a_stream_subscribes_once_and_never_polls`` (tickers)
+and ``tests/test_live.py`` (the watched streams: their reads per coalescing window, whatever
+their listeners)."""
 
 
 def test_every_endpoint_has_a_budget() -> None:
@@ -567,9 +578,10 @@ async def _until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
 
 
 async def test_a_stream_subscribes_once_and_never_polls(admin, settings, clock: Clock) -> None:
-    """Opening /stream/tickers is one PSUBSCRIBE (plus opening its connection); while it is
-    open, heartbeats and updates cost Redis nothing but the hub's own heartbeat: the
-    subscription pushes, nobody polls."""
+    """Opening /stream/tickers is one PSUBSCRIBE (plus opening its connection) and its
+    snapshot's read (one HLEN: the exchange has no tickers hash); while it is open, heartbeats
+    and updates cost Redis nothing but the hub's own heartbeat: the subscription pushes,
+    nobody polls."""
     app = create_app(replace(settings, stream_heartbeat=0.05), clock=clock)
     body = bytearray()
     gone = anyio.Event()
@@ -613,7 +625,7 @@ async def test_a_stream_subscribes_once_and_never_polls(admin, settings, clock: 
     # the number of streams) is the one command besides: it finds a connection that died.
     seconds = time.monotonic() - started
     opening = (opened.calls - before.calls) - Counter(info=1)
-    assert _beyond_setup(opening) - Counter(ping=opening["ping"]) == Counter(psubscribe=1)
+    assert _beyond_setup(opening) - Counter(ping=opening["ping"]) == Counter(psubscribe=1, hlen=1)
     streaming = (after.calls - opened.calls) - Counter(info=1, publish=1)
     pings = streaming.pop("ping", 0) + opening["ping"]
     assert streaming == Counter(), "an open stream sends no commands"

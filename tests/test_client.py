@@ -460,6 +460,7 @@ def test_the_readme_example_runs_against_a_served_api(redis_server, snapshot, ad
     assert example.returncode == 0, printed
     listed = [f"{t['exchange']} {t['symbol']} {t['price']}" for t in tickers["items"]]
     assert len(listed) > 2 and "next_cursor" not in tickers  # one page: all of them
-    *lines, event, ticker = printed.splitlines()
+    *lines, snapshot, event, ticker = printed.splitlines()
     assert lines == ["BTC/USDT 300.0", *listed, "404 not_found", "subscribed None"]
+    assert re.fullmatch(r"snapshot \d+", snapshot)  # the state first
     assert re.fullmatch(r"ticker \d+", event) and ticker == "BTC/USDT 301.0"

@@ -229,8 +229,10 @@ def poll(url: str, ready, timeout: float = 30.0) -> Any:
 def first_ticker_event(base: str) -> dict[str, Any]:
     with httpx.stream("GET", base + "/stream/tickers", timeout=60) as response:
         assert response.status_code == 200
+        event = ""
         for line in response.iter_lines():
-            if line.startswith("data: "):
+            event = line.removeprefix("event: ") if line.startswith("event: ") else event
+            if line.startswith("data: ") and event == "ticker":  # after the snapshot
                 return json.loads(line.removeprefix("data: "))
     raise AssertionError("the stream ended")
 

@@ -65,6 +65,8 @@ async def test_updates_arrive_as_ticker_events(server, admin) -> None:
         stream = events(response)
         with anyio.fail_after(5):
             assert await anext(stream) == ("comment", "subscribed")
+            kind, data = await anext(stream)  # the state first: what /tickers answers
+            assert kind == "snapshot" and set(json.loads(data)) == {"items", "count"}
             tick = {**TICK, "time": 1764100100.0, "symbol": "ignored"}
             admin.publish("ticker_updates:binance:BTC/USDT", json.dumps(tick))
             admin.publish("next_ticker:hyperliquid:BTC/USDC:USDC", '{"price": NaN, "time": 1}')
@@ -93,8 +95,8 @@ async def test_updates_arrive_as_ticker_events(server, admin) -> None:
 
 async def test_ticker_events_carry_growing_ids_and_a_last_event_id_is_echoed(server, admin) -> None:
     """``id:`` per ticker event, one more each; a reconnect's ``Last-Event-ID`` is named in the
-    first comment (the stream is from now all the same); one that is not 1 to 128 visible
-    ASCII characters is not."""
+    first comment and marks the snapshot ``resumed`` (the stream is from now all the same);
+    one that is not 1 to 128 visible ASCII characters is not."""
     async with httpx.AsyncClient(base_url=server, timeout=60) as http:
         for given, first in (("41", ": subscribed after 41"), ("a b", ": subscribed")):
             headers = {"Last-Event-ID": given}
@@ -103,6 +105,9 @@ async def test_ticker_events_carry_growing_ids_and_a_last_event_id_is_echoed(ser
                 lines = r.aiter_lines()
                 with anyio.fail_after(5):
                     assert await anext(lines) == first
+                    snapshot = [line async for line in until(lines, 1)][-1]
+                    resumed = json.loads((await anext(lines))[6:]).get("resumed", False)
+                    assert snapshot.startswith("id: ") and resumed is (given == "41")
                     for price in (1, 2):
                         tick = json.dumps({**TICK, "price": price})
                         admin.publish("ticker_updates:binance:BTC/USDT", tick)
@@ -303,6 +308,7 @@ async def test_a_stopping_server_ends_open_streams_at_once(redis_server) -> None
         ):
             stream = events(response)
             assert await anext(stream) == ("comment", "subscribed")
+            assert (await anext(stream))[0] == "snapshot"
             start = time.monotonic()
             served.process.terminate()
             with anyio.fail_after(5):

@@ -1,4 +1,5 @@
-"""Streams: live ticker updates as Server-Sent Events, pushed from the stream hub.
+"""Streams: Server-Sent Events pushed from the stream hub: ticker publications, and the
+changes of what the hub's watchers read (``live``).
 
 Every slot belongs to a live client. A stream holds one of the process's ``max_streams`` slots
 and one of its client address's ``max_streams_per_client``, both given back when it ends, on
@@ -12,12 +13,12 @@ each symbol, and if even those exceed ``stream_queue_bytes`` the stream ends wit
 it too. Both are counted in /metrics
 (``fullon_cache_api_clients_ended``).
 
-Each ``event: ticker`` carries an ``id:``, a counter of the process (it grows by one an event,
-across its streams), so that EventSource and ``fullon_cache_api.client`` send it back as
-``Last-Event-ID`` when they reconnect. A stream is state, not history: a reconnecting client
-gets the stream from now, and its first comment, ``: subscribed after <id>``, says only that
-its ``Last-Event-ID`` was seen (updates in between are not replayed; ``/tickers`` holds the
-current state).
+Every event carries an ``id:``, a counter of the process (it grows by one an event, across its
+streams), so that EventSource and ``fullon_cache_api.client`` send it back as
+``Last-Event-ID`` when they reconnect. A stream is state, not history: its first event is
+``event: snapshot`` (the body its REST twin answers), and a reconnecting client gets a fresh
+one marked ``"resumed": true`` (the current state supersedes what it missed); its first
+comment, ``: subscribed after <id>``, says that its ``Last-Event-ID`` was seen.
 """
 
 from __future__ import annotations
@@ -26,24 +27,40 @@ import asyncio
 import itertools
 import re
 import time
-from collections.abc import AsyncGenerator
-from typing import Any, ClassVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from typing import Any, ClassVar, NamedTuple
 
 import msgspec
 from redis.exceptions import RedisError
 from starlette.types import Message, Receive, Scope, Send
 
 from ..context import Ctx
-from ..errors import CacheUnavailable, ErrorOut, TooManyStreams, from_redis
-from ..hub import HubClosed, Listener, SlowClient, TickerUpdate
+from ..errors import CacheUnavailable, ErrorOut, NotFound, TooManyStreams, from_redis
+from ..hub import Diff, HubClosed, Listener, SlowClient, Watch
 from ..metrics import CLIENTS_ENDED
 from ..openapi import error_response
+from ..params import PAGE
 from ..readers.tickers import published_ticks
-from ..responses import EventStream, Reply, sse_comment, sse_event
+from ..responses import EventStream, Reply, encode, sse_comment, sse_data, sse_event
 from ..routing import Raw
-from .tickers import TickerOut, ticker_out
+from .tickers import (
+    ExchangeTickersOut,
+    TickerOut,
+    TickersOut,
+    all_tickers,
+    exchange_tickers,
+    ticker_out,
+)
 
-__all__ = ["ClientStream", "StreamEnd", "TickerEvents", "stream_tickers"]
+__all__ = [
+    "Change",
+    "ClientStream",
+    "StreamEnd",
+    "StreamEvents",
+    "TickerEvents",
+    "stream_tickers",
+    "watched_stream",
+]
 
 HEADERS = {
     "Content-Type": "text/event-stream",
@@ -53,8 +70,10 @@ HEADERS = {
 PROBE_S = 1.0
 """Seconds between two probes of an idle stream's connection (an empty comment: one write)."""
 PROBE = sse_comment("")
+FIRST_PAGE = PAGE.default_value or 1000
+"""A ticker stream's snapshot: the first page of its REST twin, as it answers by default."""
 _EVENT_IDS = itertools.count(1)
-"""The ``id`` of the process's next ``event: ticker``."""
+"""The ``id`` of the process's next event."""
 _LAST_EVENT_ID = re.compile(r"[\x21-\x7e]{1,128}")  # visible ASCII: echoed in a comment
 
 
@@ -64,57 +83,148 @@ class StreamEnd(msgspec.Struct, kw_only=True, frozen=True):
     reason: str
 
 
-class TickerEvents(Raw):
-    """Route-table marker: a Server-Sent Events stream of ticker objects."""
+class Change(NamedTuple):
+    """One event of a watched stream, its data encoded once for all its listeners."""
 
-    description: ClassVar[str] = (
-        "`text/event-stream`: `event: ticker` blocks whose `data` is a ticker object (as "
-        "`/tickers/{exchange}/{symbol}` answers) and whose `id` grows by one an event, "
-        "`: subscribed` first (`: subscribed after <id>` for a request with a `Last-Event-ID`: "
-        "from now all the same, nothing is replayed), `: heartbeat`, `: dropped N` and empty "
-        "(`: `, a probe of the connection each idle second) comments, and a last `event: end` "
-        '(`data` `{"reason"}`: `max_lifetime`, `shutdown` or `slow_client`) or `event: error` '
-        "(`data` an error)."
-    )
+    event: str
+    """``snapshot``, ``upsert``, ``delete``, ``append`` (``<list>.upsert``... in a stream of
+    several lists)."""
+    data: bytes
+
+
+class StreamEvents(Raw):
+    """Route-table marker: a Server-Sent Events stream (its events, by name, in ``events``)."""
+
     media_types: ClassVar[dict[str, dict[str, Any]]] = {"text/event-stream": {"type": "string"}}
     other_responses: ClassVar[dict[str, dict[str, Any]]] = {
         "503": error_response(
             503,
             (CacheUnavailable.code, TooManyStreams.code),
             "Redis is unavailable, or this process (or this client address) serves its most "
-            "streams already.",
+            "streams already (or watches its most distinct streams).",
         )
     }
-    events: ClassVar[dict[str, type]] = {"ticker": TickerOut, "end": StreamEnd, "error": ErrorOut}
+    events: ClassVar[dict[str, type]] = {"end": StreamEnd, "error": ErrorOut}
+
+
+ENDING = (
+    "`: subscribed` comes first (`: subscribed after <id>` for a request with a "
+    '`Last-Event-ID`, whose snapshot is then marked `"resumed": true`); every event has an '
+    "`id` that grows by one an event; `: heartbeat` and empty (`: `, a probe of the "
+    'connection each idle second) comments; a last `event: end` (`data` `{"reason"}`: '
+    "`max_lifetime`, `shutdown` or `slow_client`) or `event: error` (`data` an error)."
+)
+
+
+class TickerEvents(StreamEvents):
+    """Route-table marker: a Server-Sent Events stream of ticker objects."""
+
+    description: ClassVar[str] = (
+        "`text/event-stream`: `event: snapshot` first, whose `data` is the body `/tickers` "
+        "answers (`/tickers/{exchange}` with `?exchange`: its first page), then `event: ticker` "
+        "blocks whose `data` is a ticker object (as `/tickers/{exchange}/{symbol}` answers); "
+        "`: dropped N` comments when a slow client missed N updates. " + ENDING
+    )
+    events: ClassVar[dict[str, type]] = {
+        "snapshot": TickersOut,
+        "ticker": TickerOut,
+        **StreamEvents.events,
+    }
 
 
 async def stream_tickers(ctx: Ctx, exchange: str | None, symbols: list[str] | None) -> EventStream:
-    """Live tickers as Server-Sent Events: `event: ticker`, data = the ticker object.
+    """Live tickers as Server-Sent Events: `event: snapshot`, then `event: ticker` per update.
 
-    Follows fullon_cache's `ticker_updates:{exchange}:{symbol}` publications (and the legacy
-    `next_ticker:` ones) through the process's one subscription. `: heartbeat` comments keep
-    proxies open; `: dropped N` says that a slow client missed N updates (the buffer keeps the
-    newest per symbol); a client further behind gets `event: end` (reason `slow_client`). A
-    stream ends after the maximum lifetime setting with `event: end` (clients reconnect). 503
-    `too_many_streams` beyond the per-process or per-client-address limit. HEAD answers the
-    headers without opening a stream."""
+    The snapshot is the first page `/tickers` answers (`/tickers/{exchange}` with `?exchange`;
+    an exchange without tickers is an empty list). Then follows fullon_cache's
+    `ticker_updates:{exchange}:{symbol}` publications (and the legacy `next_ticker:` ones)
+    through the process's one subscription, data = the ticker object. `: heartbeat` comments
+    keep proxies open; `: dropped N` says that a slow client missed N updates (the buffer keeps
+    the newest per symbol); a client further behind gets `event: end` (reason `slow_client`).
+    A stream ends after the maximum lifetime setting with `event: end` (clients reconnect).
+    503 `too_many_streams` beyond the per-process or per-client-address limit. HEAD answers
+    the headers without opening a stream."""
     listener = ctx.hub.listen_tickers(exchange, symbols)
     try:
         await ctx.hub.connected()  # a Redis outage is a 503 here, before the stream starts
+        body = await _tickers_now(ctx, exchange, symbols)  # subscribed first: nothing missed
     except BaseException:
         listener.close()
         raise
-    return ClientStream(ctx, listener)
+    return ClientStream(ctx, listener, [Change("snapshot", encode(body))], _tickers)
+
+
+async def _tickers_now(
+    ctx: Ctx, exchange: str | None, symbols: list[str] | None
+) -> TickersOut | ExchangeTickersOut:
+    """The first page of the stream's REST twin."""
+    if exchange is None:
+        async with ctx.heavy:
+            return await all_tickers(ctx, symbols, None, PAGE.default_value or 1000, None)
+    try:
+        return await exchange_tickers(
+            ctx, exchange, symbols, None, PAGE.default_value or 1000, None
+        )
+    except NotFound:  # no tickers hash (yet): the stream waits for its first
+        return ExchangeTickersOut(exchange=exchange, items=[], count=0)
+
+
+async def watched_stream(
+    ctx: Ctx,
+    key: Hashable,
+    read: Callable[[], Awaitable[Any]],
+    on: Watch,
+    diff: Diff[Any, Change],
+) -> EventStream:
+    """A stream of what the hub's watcher of ``key`` reads (``read``, when a write to what
+    ``on`` names is reported; ``diff`` says what changed), in one of the process's stream
+    slots. Its first events (the snapshot) are read before it answers: an error of that read
+    is the request's (503, 404...)."""
+    listener = ctx.hub.watch(key, read, on, diff, slot=True)
+    try:
+        first: list[Change] = []
+        while not first:  # within the request's deadline
+            first = await listener.next_batch(PROBE_S)
+    except BaseException:
+        listener.close()
+        raise
+    return ClientStream(ctx, listener, first, _changes)
+
+
+Render = Callable[[Ctx, list[Any]], list[bytes]]
+"""A stream's events of one batch of its listener's items."""
+
+
+def _tickers(ctx: Ctx, updates: list[Any]) -> list[bytes]:
+    now_s = ctx.now()
+    return [
+        sse_event("ticker", ticker_out(exchange, symbol, tick, now_s), next(_EVENT_IDS))
+        for exchange, symbol, tick in published_ticks(updates)
+    ]
+
+
+def _changes(ctx: Ctx, changes: list[Any], resumed: bool = False) -> list[bytes]:
+    """Each change an event; the first snapshot marked ``"resumed": true`` when ``resumed``."""
+    chunks = []
+    for change in changes:
+        data = change.data
+        if resumed and change.event == "snapshot":
+            data, resumed = b'{"resumed":true' + (b"," if data != b"{}" else b"") + data[1:], False
+        chunks.append(sse_data(change.event, data, next(_EVENT_IDS)))
+    return chunks
 
 
 class ClientStream(EventStream):
     """An ``EventStream`` that takes its client address's slot before it starts (503 when the
     address holds its most), and gives up a write the client does not take in time. Its
     ``last_event_id`` is the request's ``Last-Event-ID`` (when it is 1 to 128 visible ASCII
-    characters), known once it is called: its events begin there."""
+    characters), known once it is called: its events begin there. ``first``: its first events
+    (the snapshot), then ``render`` makes the events of each batch of the listener's items."""
 
-    def __init__(self, ctx: Ctx, listener: Listener[TickerUpdate]) -> None:
-        super().__init__(_events(ctx, listener, self), listener.close, HEADERS)
+    def __init__(
+        self, ctx: Ctx, listener: Listener[Any], first: list[Change], render: Render
+    ) -> None:
+        super().__init__(_events(ctx, listener, self, first, render), listener.close, HEADERS)
         self.hub = ctx.hub
         self.limit = ctx.settings.max_streams_per_client
         self.send_timeout = ctx.settings.client_send_timeout
@@ -148,7 +258,7 @@ class ClientStream(EventStream):
 
 
 async def _events(
-    ctx: Ctx, listener: Listener[TickerUpdate], stream: ClientStream
+    ctx: Ctx, listener: Listener[Any], stream: ClientStream, first: list[Change], render: Render
 ) -> AsyncGenerator[bytes, None]:
     """The stream's chunks; it runs once ``stream`` is called (its ``last_event_id`` known)."""
     settings = ctx.settings
@@ -157,6 +267,7 @@ async def _events(
     beat = now + settings.stream_heartbeat
     resumed = stream.last_event_id
     yield sse_comment("subscribed" if resumed is None else f"subscribed after {resumed}")
+    yield b"".join(_changes(ctx, first, resumed is not None))
     reported = 0
     while (left := end - (now := time.monotonic())) > 0:
         due = beat - now <= min(left, PROBE_S)  # this wait ends at the heartbeat
@@ -185,9 +296,6 @@ async def _events(
         if listener.dropped > reported:
             chunks.append(sse_comment(f"dropped {listener.dropped - reported}"))
             reported = listener.dropped
-        now_s = ctx.now()
-        for exchange, symbol, tick in published_ticks(updates):
-            ticker = ticker_out(exchange, symbol, tick, now_s)
-            chunks.append(sse_event("ticker", ticker, next(_EVENT_IDS)))
+        chunks += render(ctx, updates)
         yield b"".join(chunks) if chunks else sse_comment("heartbeat")
     yield sse_event("end", StreamEnd(reason="max_lifetime"))

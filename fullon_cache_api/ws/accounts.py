@@ -16,6 +16,7 @@ from ..answers import balance_out
 from ..context import Ctx
 from ..errors import NotFound
 from ..params import IdKind
+from ..readers import watched
 from ..readers.accounts import (
     StoredBalance,
     StoredPosition,
@@ -153,6 +154,7 @@ async def stream_positions(
         ("positions", exchange),
         lambda: _positions(ctx.source, exchange),
         _position_updates,
+        watched.account_watch(balances=exchange is None),  # every account: the listing reads both
     )
 
 

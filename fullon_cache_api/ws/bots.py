@@ -13,6 +13,7 @@ from ..actions import Action, TextArg
 from ..context import Ctx
 from ..errors import NotFound
 from ..params import IdKind
+from ..readers import watched
 from ..readers.bots import read_block, read_bot, read_bots
 from ..readers.source import Source
 from .pages import first_pages
@@ -101,6 +102,7 @@ async def stream_bot_status(ctx: Ctx, bot_id: str | None) -> Polled[dict[str, Fe
         ("bots", bot_id),
         lambda: _bots(ctx.source, bot_id),
         updates,
+        watched.bots_watch(coordination=False),
     )
 
 

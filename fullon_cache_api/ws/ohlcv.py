@@ -8,6 +8,7 @@ import msgspec
 
 from ..actions import Action, IntegerArg, TextArg
 from ..context import Ctx
+from ..readers import watched
 from ..readers.ohlcv import Bar, read_bars, read_last_bar
 from .pages import MAX_ITEMS
 from .streams import Polled
@@ -57,6 +58,7 @@ async def stream_ohlcv(ctx: Ctx, symbol: str, timeframe: str) -> Polled[Bar | No
         ("ohlcv", symbol, timeframe),
         lambda: read_last_bar(ctx.source, symbol, timeframe),
         updates,
+        watched.series_watch(symbol, timeframe),
     )
 
 

@@ -10,6 +10,7 @@ from ..actions import Action, TextArg
 from ..context import Ctx
 from ..ids import StoredId
 from ..params import IdKind
+from ..readers import watched
 from ..readers.orders import count_orders, read_order
 from ..times import to_epoch
 from .streams import Polled
@@ -84,6 +85,7 @@ async def stream_order_queue(ctx: Ctx, exchange: str) -> Polled[int]:
         ("order_count", exchange),
         lambda: count_orders(ctx.source, exchange),
         updates,
+        watched.orders_watch(exchange),
     )
 
 

@@ -10,6 +10,7 @@ import msgspec
 from ..actions import Action, NumberArg, TextArg
 from ..answers import processes_health
 from ..context import Ctx
+from ..readers import watched
 from ..readers.processes import every_active_process, read_active_processes
 from .pages import first_pages
 from .streams import Polled
@@ -100,7 +101,13 @@ async def stream_process_health(ctx: Ctx) -> Polled[int]:
     def updates(previous: int | None, active: int, key: str) -> list[HealthUpdate]:
         return [HealthUpdate(stream_key=key, active_processes=active, timestamp=ctx.now())]
 
-    return Polled("Streaming started for process health", ("active_processes",), count, updates)
+    return Polled(
+        "Streaming started for process health",
+        ("active_processes",),
+        count,
+        updates,
+        watched.processes_watch(),
+    )
 
 
 ACTIONS = (

@@ -1,6 +1,7 @@
-"""Polled streams: what fullon_cache does not publish (positions, order counts, bots, trades,
-bars, processes) is read by the stream hub's pollers, one per distinct read, shared by every
-socket that streams it; a stream turns each new state into its messages."""
+"""Watched streams: what fullon_cache does not publish (positions, order counts, bots, trades,
+bars, processes) is read by the stream hub's watchers, one per distinct read, shared by every
+socket that streams it, pushed when Redis reports a write to what the read watches (see
+``hub.StreamHub.watch``); a stream turns each new state into its messages."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from ..actions import Emit, Stream
-from ..hub import HubClosed, Listener, StreamHub
+from ..hub import HubClosed, Listener, StreamHub, Watch
 
 __all__ = ["Polled"]
 
@@ -22,20 +23,27 @@ Changes = Callable[[S | None, S, str], Sequence[msgspec.Struct]]
 
 
 class Polled(Stream, Generic[S]):
-    """A stream of the states ``read`` returns. ``key`` names the read: every stream with the
-    same key shares one poller (the same key must mean the same read). The first state is sent
-    at once (the initial snapshot), then each state that differs from the one before."""
+    """A stream of the states ``read`` returns, read again when a write to what ``on`` names
+    is reported. ``key`` names the read: every stream with the same key shares one watcher (the
+    same key must mean the same read). The first state is sent at once (the initial
+    snapshot), then each state that differs from the one before."""
 
     def __init__(
-        self, message: str, key: Hashable, read: Callable[[], Awaitable[S]], changes: Changes[S]
+        self,
+        message: str,
+        key: Hashable,
+        read: Callable[[], Awaitable[S]],
+        changes: Changes[S],
+        on: Watch,
     ) -> None:
         self.message = message
         self.key = key
         self.read = read
         self.changes = changes
+        self.on = on
 
     async def listen(self, hub: StreamHub) -> Listener[Any]:
-        listener: Listener[Any] = hub.poll(self.key, self.read)
+        listener: Listener[Any] = hub.watch(self.key, self.read, self.on)
         listener.gate = self.gate
         return listener
 

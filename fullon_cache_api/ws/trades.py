@@ -13,6 +13,7 @@ from msgspec import UNSET, UnsetType
 from ..actions import Action, TextArg
 from ..context import Ctx
 from ..ids import StoredId
+from ..readers import watched
 from ..readers.source import Source
 from ..readers.trades import Trades, read_exchange_trades, read_trades
 from ..times import to_epoch
@@ -117,6 +118,7 @@ async def stream_trade_updates(ctx: Ctx, exchange: str, symbol: str | None) -> P
         ("trades", exchange, symbol),
         lambda: _lists(ctx.source, exchange, symbol),
         _trade_updates,
+        watched.symbol_trades_watch(exchange, symbol),
     )
 
 
