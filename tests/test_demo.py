@@ -144,7 +144,7 @@ def test_feeder_writes_as_fullon_cache_does(fed_redis) -> None:
         orders = admin.hgetall(f"order_status:{exchange}")
         sample = orders_in_sample(exchange)
         new = set(orders) - set(sample)
-        assert set(sample) <= set(orders) and len(new) <= 2  # ORDERS_KEPT
+        assert set(sample) <= set(orders) and len(new) <= feeder.ORDERS_KEPT
         fields = set(json.loads(next(iter(sample.values()))))
         for order_id in new:
             order = json.loads(orders[order_id])
