@@ -103,6 +103,7 @@ def fed_redis(monkeypatch) -> Iterator[redis.Redis]:
     test sees them at once); a client of its default user."""
     monkeypatch.setattr(feeder, "EVENT_CHANCE", 1.0)
     monkeypatch.setattr(feeder, "ORDERS_KEPT", 2)
+    monkeypatch.setattr(feeder, "QUEUE_KEPT", 5)  # every round pushes: the trim is seen
     demo = DemoRedis()
     try:
         assert demo.start() == len(SNAPSHOT["keys"])
@@ -150,7 +151,7 @@ def test_feeder_writes_as_fullon_cache_does(fed_redis) -> None:
             order = json.loads(orders[order_id])
             assert (order["order_id"], order["status"], set(order)) == (order_id, "open", fields)
         queue = f"new_orders:local-{exchange}"
-        assert admin.llen(queue) <= 5  # trimmed: nobody consumes the demo's queues
+        assert admin.llen(queue) <= feeder.QUEUE_KEPT  # trimmed (and now and then popped)
         if new:
             assert admin.lindex(queue, -1) in new  # the newest order is queued
         fed += len(new)
