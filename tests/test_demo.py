@@ -104,6 +104,7 @@ def fed_redis(monkeypatch) -> Iterator[redis.Redis]:
     monkeypatch.setattr(feeder, "EVENT_CHANCE", 1.0)
     monkeypatch.setattr(feeder, "ORDERS_KEPT", 2)
     monkeypatch.setattr(feeder, "QUEUE_KEPT", 5)  # every round pushes: the trim is seen
+    monkeypatch.setattr(feeder, "FILL_CHANCE", 0.0)  # new orders stay open (fills: see below)
     demo = DemoRedis()
     try:
         assert demo.start() == len(SNAPSHOT["keys"])
