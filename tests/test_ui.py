@@ -330,11 +330,18 @@ class Tab:
         assert "exceptionDetails" not in result, result["exceptionDetails"]
         return result["result"].get("value")
 
-    def wait_for(self, what: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        """The page's view (``VIEW``) once ``done`` holds of it; fails after ``WAIT_S``."""
-        deadline = time.monotonic() + WAIT_S
+    def wait_for(
+        self,
+        what: str,
+        done: Callable[[dict[str, Any]], bool],
+        script: str | None = None,
+        within: float = WAIT_S,
+    ) -> dict[str, Any]:
+        """The page's view (``script``, by default ``VIEW``) once ``done`` holds of it; fails
+        after ``within`` seconds."""
+        deadline = time.monotonic() + within
         while True:
-            view: dict[str, Any] = self.evaluate(VIEW)
+            view: dict[str, Any] = self.evaluate(script or VIEW)
             if done(view):
                 return view
             assert time.monotonic() < deadline, f"the page never showed {what}: {view}"
@@ -775,13 +782,7 @@ DEMO_VIEW = """(() => {
 def demo_view(
     tab: Tab, what: str, done: Callable[[dict[str, Any]], bool], within: float = WAIT_S
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        view: dict[str, Any] = tab.evaluate(DEMO_VIEW)
-        if done(view):
-            return view
-        assert time.monotonic() < deadline, f"the page never showed {what}: {view}"
-        time.sleep(0.05)
+    return tab.wait_for(what, done, DEMO_VIEW, within)
 
 
 def filled(view: dict[str, Any]) -> bool:
