@@ -3,9 +3,9 @@
 One hub per event loop (so one per serving process): one dedicated pub/sub connection, never
 taken from the request pool, holding a fixed set of subscriptions however many streams and
 symbols are open: ``PSUBSCRIBE ticker_updates:* next_ticker:*`` (while a stream is open; when
-the last closes, within a second), and for the local cache
-``SUBSCRIBE __redis__:invalidate`` with ``CLIENT TRACKING ON REDIRECT <itself> BCAST PREFIX``
-every family the API reads (see ``local_cache``).
+the last closes, within a second), and for the local cache, the key index and the watchers
+``SUBSCRIBE __redis__:invalidate``, where Redis reports writes to the keys the local cache's
+connections read and, broadcast, to ``keys.BROADCAST_PREFIXES`` (see ``_track``).
 
 Reading never waits behind the clients: the read loop only reads (invalidations are applied at
 once, publications queued in order for the fan-out task), and its heartbeat counts empty reads,
@@ -61,7 +61,7 @@ from redis.exceptions import NoPermissionError, RedisError
 from . import keys
 from .errors import TooManyStreams
 from .keys import text
-from .local_cache import LocalCache
+from .local_cache import LocalCache, Tracked
 from .metrics import (
     LOCAL_CACHE_EVENTS,
     POLLERS,
@@ -318,8 +318,12 @@ class StreamHub:
         make_pool: Callable[[], ConnectionPool],
         settings: Settings,
         cache: LocalCache | None = None,
+        make_tracked: Callable[[int, Callable[[], None]], Tracked] | None = None,
     ) -> None:
         self._make_pool = make_pool
+        self._make_tracked = make_tracked
+        """What the local cache reads through, given this hub's ``CLIENT ID`` (where its
+        connections' reports go) and what to call when one closes (see ``_track``)."""
         self._settings = settings
         self._cache = cache
         self._tickers: dict[str | None, set[Listener[TickerUpdate]]] = {}
@@ -360,6 +364,9 @@ class StreamHub:
         self._ready: asyncio.Future[None] | None = None
         """Done when the current connection holds its subscriptions (or failed to)."""
         self._task: asyncio.Task[None] | None = None
+        self._ending: set[asyncio.Future[None]] = set()
+        """Connections' tasks stopped but maybe not ended yet, and their closes: ``aclose``
+        waits for them (no connection outlives the hub)."""
         self._tracking_refused = False
         self._closed = False
         self._pubsub: PubSub | None = None
@@ -758,15 +765,16 @@ class StreamHub:
         cache = self._cache
         self._pubsub, self._patterns = pubsub, False
         fan_out: asyncio.Task[None] | None = None
+        tracked: Tracked | None = None
         try:
             if cache is not None and not self._tracking_refused:
-                await self._track(pool, pubsub)
+                tracked = await self._track(pool, pubsub, cache)
             if self._symbols:  # the ticker channels only while a stream follows them
                 await pubsub.psubscribe(*keys.TICKER_CHANNEL_PATTERNS)
                 self._patterns = True
             ready.set_result(None)
-            if cache is not None and not self._tracking_refused:
-                cache.start(pubsub.ping)
+            if cache is not None and tracked is not None:
+                cache.start(pubsub.ping, tracked)
             fan_out = asyncio.create_task(self._fan_out(), name="stream hub fan-out")
             silent = 0
             loop = asyncio.get_running_loop()
@@ -797,21 +805,29 @@ class StreamHub:
             self._pubsub, self._patterns = None, False
             if cache is not None:
                 cache.stop()
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-            with contextlib.suppress(RedisError, OSError):
-                await pool.aclose()
+            # Closed to the end even when this task is cancelled again meanwhile (a shutdown):
+            # a tracked connection left open would outlive the hub its reports go to.
+            await asyncio.shield(self._end(_close_all(tracked, pubsub, pool)))
 
-    async def _track(self, pool: ConnectionPool, pubsub: PubSub) -> None:
-        """Client tracking in broadcast mode, redirected to this connection itself, and the
-        subscription its messages arrive on. A refusal by ACL is logged and counted once; the
-        local cache then stays off (every read goes to Redis)."""
+    async def _track(
+        self, pool: ConnectionPool, pubsub: PubSub, cache: LocalCache
+    ) -> Tracked | None:
+        """Client tracking redirected to this connection, the subscription its messages arrive
+        on, and the client the local cache reads through (``make_tracked``: each of its
+        connections tracks the keys it reads); None when tracking is refused.
+
+        Two kinds of report come: the next write to a key a tracked connection read (once: a
+        write to a key nobody read since costs Redis nothing); and, in broadcast mode, every
+        write under ``keys.BROADCAST_PREFIXES``, which the key index and the watchers follow.
+        Tickers are left out of those: a tick is the hottest write, and a message each to every
+        API process would cost the writer about as much as the tick. A refusal by ACL is
+        logged and counted once; the local cache then stays off (every read goes to Redis)."""
         # The pool's one connection, which the pub/sub then takes.
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await connection.send_command("CLIENT", "ID")
             own_id = await connection.read_response()
-            prefixes = [arg for prefix in keys.TRACKED_PREFIXES for arg in ("PREFIX", prefix)]
+            prefixes = [arg for prefix in keys.BROADCAST_PREFIXES for arg in ("PREFIX", prefix)]
             await connection.send_command(
                 "CLIENT", "TRACKING", "ON", "REDIRECT", own_id, "BCAST", *prefixes
             )
@@ -824,10 +840,12 @@ class StreamHub:
                 "every read goes to Redis (see the ACL line in the README)",
                 exc,
             )
-            return
+            return None
         finally:
             await pool.release(connection)
         await pubsub.subscribe(keys.INVALIDATION_CHANNEL)
+        assert self._make_tracked is not None, "a hub with a local cache reads through it"
+        return self._make_tracked(int(own_id), cache.flush)
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -893,6 +911,14 @@ class StreamHub:
         task, self._task, self._ready = self._task, None, None
         if task is not None:
             task.cancel()
+            self._end(task)
+
+    def _end(self, ending: Awaitable[None]) -> asyncio.Future[None]:
+        """``ending`` (a task or a close) waited for by ``aclose``."""
+        future = asyncio.ensure_future(ending)
+        self._ending.add(future)
+        future.add_done_callback(self._ending.discard)
+        return future
 
     async def aclose(self) -> None:
         """End every listener's stream, the pollers and the connection, for good, and tell
@@ -901,8 +927,8 @@ class StreamHub:
         closed = HubClosed("the server is shutting down")
         for listener in list(self._symbols):
             listener.fail(closed)
-        tasks = [self._task]
         self._stop()
+        tasks: list[asyncio.Future[None] | None] = []
         for key, watcher in list(self._pollers.items()):
             for listener in [*watcher.listeners, *watcher.joining]:
                 listener.fail(closed)
@@ -915,6 +941,17 @@ class StreamHub:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        while self._ending:  # a connection's task, then its close
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ending.pop()
+
+
+async def _close_all(*closable: Any) -> None:
+    """Close each of ``closable`` (None: nothing) whatever the others' failures."""
+    for item in closable:
+        if item is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await item.aclose()
 
 
 def _ticker_bytes(update: TickerUpdate) -> int:

@@ -13,12 +13,20 @@ from starlette.applications import Starlette
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp
 
-__all__ = ["LeanStarlette", "idle_connections", "reset_parser"]
+__all__ = ["LeanStarlette", "idle_connections", "reset_parser", "socket_fd"]
 
 
 def idle_connections(pool: ConnectionPool) -> list[AbstractConnection]:
     """The pool's connections that no request holds ([] when the attribute moved)."""
     return list(getattr(pool, "_available_connections", ()))
+
+
+def socket_fd(connection: AbstractConnection) -> int | None:
+    """The file descriptor of an open ``connection``'s socket (None when it cannot be had)."""
+    try:
+        return int(connection._writer.get_extra_info("socket").fileno())  # type: ignore[union-attr]
+    except (AttributeError, OSError):
+        return None
 
 
 def reset_parser(connection: AbstractConnection) -> bool:

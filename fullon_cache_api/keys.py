@@ -116,8 +116,13 @@ FAMILIES: tuple[KeyFamily[Any], ...] = (
 """Every family fullon_cache writes (a test checks that each module-level KeyFamily is here)."""
 
 TRACKED_PREFIXES: tuple[str, ...] = tuple(family.key for family in FAMILIES if family.tracked)
-"""What the local cache asks Redis to track (``CLIENT TRACKING ... BCAST PREFIX`` each); Redis
-refuses overlapping prefixes (a test checks that none starts another)."""
+"""The families whose replies the local cache may keep (Redis reports the next write to a key
+that one of its connections read); a test checks that none starts another."""
+
+BROADCAST_PREFIXES: tuple[str, ...] = tuple(p for p in TRACKED_PREFIXES if p != TICKERS.key)
+"""Where the stream hub hears of every write (``CLIENT TRACKING ... BCAST PREFIX`` each), for
+the key index and the watchers: every tracked family but tickers, whose writes (one a tick,
+the hottest write there is) would each cost the writer a message to every API process."""
 
 INVALIDATION_CHANNEL = "__redis__:invalidate"
 """Where Redis reports writes to tracked keys (a client that redirects tracking to itself)."""

@@ -1,10 +1,12 @@
 """The local cache: replies of reads kept in this process while Redis says they are unchanged.
 
-Redis's client-side caching, in broadcast mode: the stream hub's connection runs ``CLIENT
-TRACKING ON REDIRECT <its own id> BCAST PREFIX ...`` over every key family the API reads, and
-Redis then tells it of every write to any key under those prefixes, by any client (writers
-that never PUBLISH included), on ``__redis__:invalidate``. A reply read from a tracked key is
-kept until such a message names the key.
+Redis's client-side caching: while the cache serves, reads go through connections that run
+``CLIENT TRACKING ON REDIRECT <the stream hub's connection>`` (``redis_clients.TrackedReads``),
+so Redis remembers each key they read and tells the hub of its next write, by any client
+(writers that never PUBLISH included), on ``__redis__:invalidate``: once, and only for a key
+read since its last write (a write nobody read before costs Redis nothing more). The hub also
+hears every write under ``keys.BROADCAST_PREFIXES`` (broadcast tracking, for the key index and
+the watchers). A kept reply is dropped when such a message names one of its keys.
 
 Never stale: a read that begins after a write was acknowledged does not get the older reply.
 - before it serves a kept reply, a read waits for one round trip on the hub's connection (a
@@ -15,8 +17,11 @@ Never stale: a read that begins after a write was acknowledged does not get the 
   read to Redis instead;
 - a read in flight when one of its keys is invalidated is not kept (``Read.keep`` refuses);
 - the cache serves only while tracking is known to hold: the hub flushes it and turns it off
-  when its connection drops or tracking cannot be set up, and on again once it is;
-- only keys under the tracked prefixes are kept (no message would come for the others);
+  when its connection drops or tracking cannot be set up, and on again once it is; and it
+  forgets everything when a connection that read for it closes, here or by the server (Redis
+  reports nothing for the keys a closed connection read): checked after the round trip,
+  before a kept reply is served;
+- only keys under the tracked prefixes are kept;
 - a reply of a key with a TTL is served only until that time (Redis reports an expired key when
   it deletes it, which may come well after).
 
@@ -30,12 +35,15 @@ import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from . import keys
 from .metrics import LOCAL_CACHE_BYTES, LOCAL_CACHE_ENTRIES, LOCAL_CACHE_EVENTS
 
-__all__ = ["MISS", "LocalCache", "Read"]
+__all__ = ["MISS", "LocalCache", "Read", "Tracked", "TrackingLost"]
 
 T = TypeVar("T")
 
@@ -107,12 +115,30 @@ class Read:
         self._cache._close(self)
 
 
+class TrackingLost(RedisConnectionError):
+    """A tracked connection could not be opened: the hub's connection its reports go to is
+    gone. The cache is then off until the hub is back; the read goes to Redis directly."""
+
+
+class Tracked(Protocol):
+    """What the cache reads through while it serves (``redis_clients.TrackedReads``): a client
+    whose connections track what they read, and whether one of them was lost."""
+
+    client: Redis
+
+    def lost(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
 class LocalCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
         self.on = False
         """Tracking holds: the hub set it up and its connection is up."""
+        self.tracked: Tracked | None = None
+        """What reads go through while ``on`` (``start``)."""
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self._by_key: dict[str, set[tuple[Any, ...]]] = {}
         self._reads: dict[str, list[Read]] = {}
@@ -140,7 +166,8 @@ class LocalCache:
     async def settle(self) -> bool:
         """True once every write Redis acknowledged before this call is applied here (a kept
         reply may then be served): the answer to a ``PING`` sent on the hub's connection after
-        the call began. False when the cache is off or the answer is late (``SYNC_S``)."""
+        the call began, and no tracked connection lost. False when the cache is off, the answer
+        is late (``SYNC_S``), or a tracked connection was lost (the cache then forgot all)."""
         if not self.on:
             return False
         waiting = self._next
@@ -150,9 +177,11 @@ class LocalCache:
                 self._send()
         try:
             async with asyncio.timeout(SYNC_S):
-                return await asyncio.shield(waiting) and self.on
+                settled = await asyncio.shield(waiting)
         except TimeoutError:
             return False
+        tracked = self.tracked
+        return settled and self.on and tracked is not None and not tracked.lost()
 
     def _send(self) -> None:
         """The waiting reads' round trip: a ``PING`` with a token of its own."""
@@ -271,10 +300,12 @@ class LocalCache:
             _INVALIDATIONS.inc()
         self._measure()
 
-    def start(self, ping: Callable[[bytes], Awaitable[Any]]) -> None:
+    def start(self, ping: Callable[[bytes], Awaitable[Any]], tracked: Tracked) -> None:
         """Tracking holds from now on (the hub has set it up); ``ping`` sends a ``PING`` with
-        the token given on the hub's connection, whose answer the hub passes to ``pong``."""
+        the token given on the hub's connection, whose answer the hub passes to ``pong``;
+        reads go through ``tracked`` (what its connections read is reported)."""
         self._ping = ping
+        self.tracked = tracked
         self.on = True
         for observer in self._observers:  # what was written before is not known
             observer(None)
@@ -283,6 +314,7 @@ class LocalCache:
         """Tracking no longer holds: forget everything; reads go to Redis until ``start``."""
         self.on = False
         self._ping = None
+        self.tracked = None
         self._end_rounds()
         self.flush()
 

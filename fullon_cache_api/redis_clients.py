@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import select
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,14 +18,15 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from starlette.applications import Starlette
 
 from .deadlines import Deadlines
 from .flight import SingleFlight
 from .hub import StreamHub
-from .internals import idle_connections, reset_parser
+from .internals import idle_connections, reset_parser, socket_fd
 from .keyspace import Keyspace
-from .local_cache import LocalCache
+from .local_cache import LocalCache, TrackingLost
 from .settings import Settings
 
 __all__ = [
@@ -92,9 +94,12 @@ def _connection_options(settings: Settings) -> dict[str, Any]:
 
 class _SentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """Sentinel discovery with redis-py's bounded wait for a free connection (the MRO puts
-    BlockingConnectionPool's get_connection/release under Sentinel's address lookup).
-    The pool owns its Sentinel: closing the pool also closes the connections to the sentinels.
-    """
+    BlockingConnectionPool's get_connection/release under Sentinel's address lookup)."""
+
+
+class _OwnSentinelPool(_SentinelPool):
+    """The request pool, which owns its Sentinel: closing the pool also closes the connections
+    to the sentinels."""
 
     async def aclose(self) -> None:
         try:
@@ -120,7 +125,7 @@ def _sentinel_client(settings: Settings, size: int) -> Redis:
     client_for = sentinel.slave_for if settings.read_from == "replica" else sentinel.master_for
     client: Redis = client_for(
         settings.sentinel_service,
-        connection_pool_class=_SentinelPool,
+        connection_pool_class=_OwnSentinelPool,
         max_connections=size,
         timeout=settings.pool_timeout,
         **options,
@@ -167,35 +172,136 @@ _CONNECTION_OPTIONS = frozenset(
 )
 
 
+def _like(pool: ConnectionPool, blocking: bool, **options: Any) -> ConnectionPool:
+    """A new pool of RESP2 connections to the server ``pool`` reaches, with its connections'
+    options (server, credentials, timeouts, name) and ``options``; ``blocking``: a request
+    waits for a free connection (redis-py's ``BlockingConnectionPool``)."""
+    options = {
+        **{
+            name: value
+            for name, value in pool.connection_kwargs.items()
+            if name in _CONNECTION_OPTIONS or name.startswith("ssl_")
+        },
+        "connection_class": pool.connection_class,
+        "protocol": 2,
+        **options,
+    }
+    if isinstance(pool, SentinelConnectionPool):
+        sentinel_class = _SentinelPool if blocking else SentinelConnectionPool
+        return sentinel_class(  # type: ignore[no-untyped-call]
+            pool.service_name, pool.sentinel_manager, is_master=pool.is_master, **options
+        )
+    return (BlockingConnectionPool if blocking else ConnectionPool)(**options)
+
+
 def single_connection_pool(pool: ConnectionPool) -> ConnectionPool:
     """A new pool of one connection to the server ``pool`` reaches, with its options: what the
     stream hub subscribes on, so that it never holds a connection of the request pool (also
     when the host passed its own client). RESP2, where tracking messages arrive as pub/sub
     messages; and no retry: a connection that drops must be seen to drop (its subscriptions
     and tracking go with it), never quietly reconnected."""
-    options = {
-        name: value
-        for name, value in pool.connection_kwargs.items()
-        if name in _CONNECTION_OPTIONS or name.startswith("ssl_")
-    }
-    options.update(
-        connection_class=pool.connection_class,
-        max_connections=1,
-        protocol=2,
-        retry=Retry(NoBackoff(), 0),
-    )
-    if isinstance(pool, SentinelConnectionPool):
-        return SentinelConnectionPool(  # type: ignore[no-untyped-call]
-            pool.service_name, pool.sentinel_manager, is_master=pool.is_master, **options
+    return _like(pool, False, max_connections=1, retry=Retry(NoBackoff(), 0))
+
+
+class TrackedReads:
+    """The client the local cache reads through while it serves: each of its connections runs
+    ``CLIENT TRACKING ON REDIRECT <redirect>`` (the stream hub's connection) when it opens, so
+    Redis remembers every key it reads and reports that key's next write to the hub, once. A
+    write to a key nobody read since its last write costs Redis nothing more.
+
+    Redis reports nothing for the keys a closed connection read, so every close of one makes
+    the cache forget what it kept (``on_lost``), whether this process closes it
+    (``disconnect``) or the server does (an idle timeout, ``CLIENT KILL``): ``lost`` polls the
+    connections' sockets for the server's end (one ``poll`` for all, no wait) before a kept
+    reply is served."""
+
+    def __init__(
+        self, pool: ConnectionPool, redirect: int, size: int, on_lost: Callable[[], None]
+    ) -> None:
+        self._redirect = redirect
+        self._on_lost = on_lost
+        self.broken = False
+        """A connection could not be tracked (the hub's connection is gone)."""
+        self._poll = select.poll()
+        self._fds: dict[AbstractConnection, int] = {}
+        self.client = Redis.from_pool(
+            _like(
+                pool,
+                True,
+                connection_class=_watched(pool.connection_class, self),
+                max_connections=size,
+                timeout=pool.timeout if isinstance(pool, BlockingConnectionPool) else None,
+                retry=pool.connection_kwargs.get("retry"),
+                redis_connect_func=self._opened,
+            )
         )
-    return ConnectionPool(**options)
+
+    async def _opened(self, connection: AbstractConnection) -> None:
+        if self.broken:  # closed (the hub's session ended) or lost: no connection outlives it
+            raise TrackingLost("the local cache's tracking has ended")
+        await connection.on_connect()
+        await connection.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", self._redirect)
+        try:
+            await connection.read_response()
+        except ResponseError as exc:  # the hub's connection is gone: the cache turns off
+            self._break()
+            raise TrackingLost(f"tracking refused: {exc}") from None
+        fd = socket_fd(connection)
+        if fd is None:
+            self._break()
+            raise TrackingLost("a tracked connection's socket cannot be watched")
+        self._fds[connection] = fd
+        self._poll.register(fd, select.POLLRDHUP)
+
+    def _break(self) -> None:
+        self.broken = True
+        self._on_lost()
+
+    def closing(self, connection: AbstractConnection) -> None:
+        """``connection`` is closing: what the cache kept may have been read through it."""
+        fd = self._fds.pop(connection, None)
+        if fd is not None:
+            self._poll.unregister(fd)
+            self._on_lost()
+
+    def lost(self) -> bool:
+        """Whether tracking broke, or the server closed one of the connections (it is then
+        forgotten, and so is everything the cache kept)."""
+        if self.broken:
+            return True
+        closed = {fd for fd, _ in self._poll.poll(0)}
+        if not closed:
+            return False
+        for connection, fd in list(self._fds.items()):
+            if fd in closed:
+                self.closing(connection)
+        return True
+
+    async def aclose(self) -> None:
+        self.broken = True
+        await self.client.aclose()
+
+
+def _watched(
+    connection_class: type[AbstractConnection], tracked: TrackedReads
+) -> type[AbstractConnection]:
+    """``connection_class`` whose ``disconnect`` tells ``tracked`` first."""
+
+    async def disconnect(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        tracked.closing(self)
+        await connection_class.disconnect(self, *args, **kwargs)
+
+    return type(
+        f"Tracked{connection_class.__name__}", (connection_class,), {"disconnect": disconnect}
+    )
 
 
 def _caches(settings: Settings) -> bool:
     """Whether the local cache may serve: asked for, and every read goes to one server (with
     Sentinel reading from replicas, reads go round robin over replicas that apply a write at
     different times, while tracking watches one of them)."""
-    return settings.local_cache and not (settings.sentinels and settings.read_from == "replica")
+    replicas = settings.sentinels and settings.read_from == "replica"
+    return settings.local_cache and not replicas and hasattr(select, "POLLRDHUP")
 
 
 class LoopResources:
@@ -214,8 +320,12 @@ class LoopResources:
         self._owned = backend.given is None
         self.cache = LocalCache(settings.local_cache_mb * 2**20) if _caches(settings) else None
         """Replies kept while Redis's tracking says they are unchanged (see local_cache)."""
+        pool = self.redis.connection_pool
         self.hub = StreamHub(
-            lambda: single_connection_pool(self.redis.connection_pool), settings, self.cache
+            lambda: single_connection_pool(pool),
+            settings,
+            self.cache,
+            lambda redirect, lost: TrackedReads(pool, redirect, settings.pool_size, lost),
         )
         self.hub.start()
         self.keyspace = Keyspace(

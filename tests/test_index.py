@@ -95,11 +95,29 @@ async def test_a_listing_begun_after_a_new_key_was_written_lists_it(
     before = queue_names(expect(await http.get("/orders/queues")))
     walked = scans(admin)
     admin.rpush("new_orders:aaa-fresh", "EX-1")
-    admin.hset("tickers:newex", "BTC/USDT", json.dumps({"price": 1.0, "time": WRITTEN_AT}))
+    admin.hset("order_status:newex", "O-1", json.dumps({"order_id": "O-1"}))
     assert queue_names(expect(await http.get("/orders/queues"))) == ["aaa-fresh", *before]
     exchanges = [row["exchange"] for row in expect(await http.get("/exchanges"))["items"]]
     assert "newex" in exchanges
     assert scans(admin) == walked
+
+
+async def test_a_new_exchange_of_tickers_is_found_by_the_next_walk(
+    settings, clock, admin, snapshot
+) -> None:
+    """Ticks are not broadcast (each would cost the writer a message): a new tickers hash is
+    listed after the next verification walk, not before."""
+    app = create_app(dataclasses.replace(settings, index_walk_interval=0.5), clock=clock)
+    async with lifespan(app), http_client(app) as http:
+        await tracking_on(http)
+        walked = scans(admin)
+        admin.hset("tickers:newex", "BTC/USDT", json.dumps({"price": 1.0, "time": WRITTEN_AT}))
+        listed = [r["exchange"] for r in expect(await http.get("/tickers"))["items"]]
+        with anyio.fail_after(30):  # seconds of margin for a 0.5 s interval
+            while "newex" not in listed:
+                await anyio.sleep(0.05)
+                listed = [r["exchange"] for r in expect(await http.get("/tickers"))["items"]]
+        assert scans(admin) > walked  # found by a walk
 
 
 async def test_a_key_deleted_leaves_listings_at_once(indexed, admin, snapshot) -> None:

@@ -4,10 +4,13 @@ update internals.py, nothing else."""
 
 from __future__ import annotations
 
+import os
+import socket
+
 import redis
 from redis.asyncio import ConnectionPool
 
-from fullon_cache_api.internals import idle_connections, reset_parser
+from fullon_cache_api.internals import idle_connections, reset_parser, socket_fd
 
 VERSION = f"redis-py {redis.__version__}"
 
@@ -22,6 +25,20 @@ async def test_idle_connections_and_a_new_parser(redis_server) -> None:
     old = connection._parser
     assert reset_parser(connection), f"{VERSION}: Connection._get_parser moved"
     assert connection._parser is not old and type(connection._parser) is type(old)
+    await pool.aclose()
+
+
+async def test_the_socket_of_an_open_connection(redis_server) -> None:
+    """The local cache polls its tracked connections' sockets (redis_clients.TrackedReads)."""
+    pool = ConnectionPool(port=redis_server.port)
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    fd = socket_fd(connection)
+    assert fd is not None, f"{VERSION}: Connection._writer moved"
+    with socket.socket(fileno=os.dup(fd)) as peer:
+        assert peer.getpeername()[1] == redis_server.port
+    await pool.release(connection)
+    await pool.disconnect()
+    assert socket_fd(connection) is None  # closed: no socket
     await pool.aclose()
 
 

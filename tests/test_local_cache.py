@@ -9,6 +9,7 @@ the admin's, as fullon_cache's writers do them (HSET without PUBLISH).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -81,8 +82,9 @@ def tick(price: float) -> str:
 
 
 async def test_1000_reads_of_an_unchanged_ticker_read_nothing_from_redis(client, admin) -> None:
-    """One read (the first, with its key's TTL); besides, each request's one round trip is the
-    hub's freshness ``PING`` (and the ``SWAPDB`` watcher's INFO)."""
+    """One read (the first, with its key's TTL, on the tracked connection it opens: AUTH,
+    CLIENT SETNAME, CLIENT TRACKING); besides, each request's one round trip is the hub's
+    freshness ``PING`` (and the ``SWAPDB`` watcher's INFO)."""
     await wait_on(client)
     before = calls(admin)
     for _ in range(1000):
@@ -90,7 +92,7 @@ async def test_1000_reads_of_an_unchanged_ticker_read_nothing_from_redis(client,
     commands = sent(before, calls(admin))
     assert commands.pop("ping") <= 1000 + 2, commands  # and the hub's heartbeats
     commands.pop("info", None)
-    assert commands == {"hget": 1, "pttl": 1}
+    assert commands == {"hget": 1, "pttl": 1, "auth": 1, "client": 2}
     info = await local_cache(client)
     assert info["hits"] >= 999 and info["entries"] >= 1 and info["bytes"] > 0, info
 
@@ -122,17 +124,22 @@ async def test_identical_reads_in_flight_share_one_command(client, uncached, adm
         admin.hset("tickers:binance", "BTC/USDT", tick(300.0))
 
 
-async def test_the_setting_off_sends_every_read_and_asks_for_no_tracking(uncached, admin) -> None:
-    info = await local_cache(uncached)
-    assert info["enabled"] is False and info["on"] is False and info["hits"] == 0
-    before = calls(admin)
-    for _ in range(10):
-        expect(await uncached.get(BTC))
-    assert sent(before, calls(admin)).get("hget") == 10
-    tracking = [
-        c for c in admin.client_list() if c["name"] == "fullon_cache_api" and "t" in c["flags"]
-    ]
-    assert tracking == []
+async def test_the_setting_off_sends_every_read_and_asks_for_no_tracking(
+    settings, clock, admin
+) -> None:
+    """Every read sent; and none of the app's connections (those opened since it began: other
+    tests' apps may still be closing theirs) asks for tracking."""
+    older = {c["id"] for c in admin.client_list()}
+    app = create_app(dataclasses.replace(settings, local_cache=False), clock=clock)
+    async with lifespan(app), http_client(app) as uncached:
+        info = await local_cache(uncached)
+        assert info["enabled"] is False and info["on"] is False and info["hits"] == 0
+        before = calls(admin)
+        for _ in range(10):
+            expect(await uncached.get(BTC))
+        assert sent(before, calls(admin)).get("hget") == 10
+        own = [c for c in admin.client_list() if c["id"] not in older]
+    assert own and all(c["name"] == "fullon_cache_api" and "t" not in c["flags"] for c in own)
 
 
 # Never stale -------------------------------------------------------------------------------
@@ -390,9 +397,21 @@ async def test_a_read_after_an_acknowledged_write_waits_for_its_late_invalidatio
 # The cache itself (no Redis: its bookkeeping) --------------------------------------------------
 
 
+class Holding:
+    """The bookkeeping tests' tracked client: no connection, none ever lost."""
+
+    client: Any = None
+
+    def lost(self) -> bool:
+        return False
+
+    async def aclose(self) -> None:
+        return None
+
+
 def cache(max_bytes: int = 10_000) -> LocalCache:
     made = LocalCache(max_bytes)
-    made.start(unsent)  # tracking holds (these tests read the cache without ``settle``)
+    made.start(unsent, Holding())  # tracking holds (these tests read the cache without settle)
     return made
 
 
@@ -438,7 +457,7 @@ async def test_a_read_waits_for_a_round_trip_sent_after_it_began() -> None:
     async def ping(token: bytes) -> None:
         pings.append(token)
 
-    kept.start(ping)
+    kept.start(ping, Holding())
     first = asyncio.create_task(kept.settle())
     await asyncio.sleep(0.01)
     assert len(pings) == 1 and not first.done()
@@ -469,7 +488,7 @@ async def test_a_failed_round_trip_sends_the_read_to_redis() -> None:
     async def broken(token: bytes) -> None:
         raise ConnectionError("gone")
 
-    kept.start(broken)
+    kept.start(broken, Holding())
     assert await kept.settle() is False
 
 

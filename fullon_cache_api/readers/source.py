@@ -35,7 +35,7 @@ from ..errors import is_wrong_type
 from ..flight import SingleFlight
 from ..keys import RedisBytes
 from ..keyspace import Keyspace
-from ..local_cache import MISS, LocalCache
+from ..local_cache import MISS, LocalCache, TrackingLost
 from ..redis_clients import shed_idle_connections
 from .base import Oversized, usable
 from .recorder import Recorder, read_digest
@@ -205,22 +205,21 @@ class Source:
         round trip (Redis reports a key's deletion when it expires, which may come well after
         its time: the cache stops serving it at its time). Traced as one span when the request
         is (``tracing.round_trip``)."""
-        reads = [None if self.cache is None else self.cache.open(c) for c in commands]
+        cache = self.cache
+        reads = [None if cache is None else cache.open(c) for c in commands]
         ttl_keys = [key for read in reads if read is not None for key in read.keys]
-        trip = tracing.round_trip(self.redis, commands, len(commands) + len(ttl_keys))
+        # A read whose reply may be kept goes through the cache's tracked connections: Redis
+        # then reports the next write to each key it read. One that cannot be opened (the
+        # hub's connection is gone: the cache turned off) is sent again directly.
+        tracked = None if cache is None or not ttl_keys else cache.tracked
+        redis = self.redis if tracked is None else tracked.client
+        trip = tracing.round_trip(redis, commands, len(commands) + len(ttl_keys))
         try:
-            if len(commands) == 1 and not ttl_keys:
-                try:
-                    raws = [await self.redis.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
-                except ResponseError as exc:
-                    raws = [exc]
-            else:
-                pipe = self.redis.pipeline(transaction=False)
-                for command in commands:
-                    pipe.execute_command(*command)
-                for key in ttl_keys:
-                    pipe.execute_command("PTTL", key)
-                raws = await pipe.execute(raise_on_error=False)
+            try:
+                raws = await _send(redis, commands, ttl_keys)
+            except TrackingLost:
+                redis = self.redis
+                raws = await _send(redis, commands, ttl_keys)
         except BaseException as exc:
             if trip is not None:
                 trip.failed(exc)
@@ -241,7 +240,7 @@ class Source:
             size += reply_size
             replies.append(reply)
         if size > BIG_REPLY:
-            await self._drop_idle_connections()
+            await self._drop_idle_connections(redis)
         return replies
 
     def _bound(self, name: str, reply: Any) -> tuple[Any, int]:
@@ -270,10 +269,10 @@ class Source:
         cursor, fields = reply  # "scan": (cursor, {field: value})
         return (cursor, {field: bounded(raw) for field, raw in fields.items()}), size
 
-    async def _drop_idle_connections(self) -> None:
+    async def _drop_idle_connections(self, redis: Redis) -> None:
         """After a large reply: the connection that read it would keep its read buffer."""
         log.info("closing idle Redis connections after a reply of more than %d bytes", BIG_REPLY)
-        await shed_idle_connections(self.redis.connection_pool)
+        await shed_idle_connections(redis.connection_pool)
 
     # plain reads ---------------------------------------------------------------------------
 
@@ -373,3 +372,20 @@ _VALUES = {
     "HGETALL": "hash",
     "HSCAN": "scan",
 }
+
+
+async def _send(redis: Redis, commands: list[tuple[Any, ...]], ttl_keys: list[str]) -> list[Any]:
+    """The replies (error replies as values) of ``commands`` and the PTTL of ``ttl_keys``, in
+    one round trip."""
+    if len(commands) == 1 and not ttl_keys:
+        try:
+            return [await redis.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
+        except ResponseError as exc:
+            return [exc]
+    pipe = redis.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    for key in ttl_keys:
+        pipe.execute_command("PTTL", key)
+    raws: list[Any] = await pipe.execute(raise_on_error=False)
+    return raws

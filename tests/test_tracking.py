@@ -1,0 +1,81 @@
+"""What the local cache's tracking costs the writers, and that it never serves a stale reply:
+reads go through connections that track what they read (Redis reports the next write to a key
+read since its last one, once), tickers are not broadcast, and a tracked connection closed by
+the server makes the cache forget what it kept. Counted on a real Redis, never timed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import httpx
+import redis
+
+from support import WRITTEN_AT, expect
+
+BTC = "/tickers/binance/BTC/USDT"
+
+
+async def local_cache(http: httpx.AsyncClient) -> dict[str, Any]:
+    info: dict[str, Any] = expect(await http.get("/info"))["local_cache"]
+    return info
+
+
+async def serving(http: httpx.AsyncClient) -> None:
+    with anyio.fail_after(10):  # the hub sets tracking up
+        while not (await local_cache(http))["on"]:
+            await anyio.sleep(0.02)
+
+
+def tick(price: float) -> str:
+    return json.dumps({"price": price, "bid": price, "ask": price, "time": WRITTEN_AT})
+
+
+def api_clients(admin: redis.Redis) -> list[dict[str, Any]]:
+    return [c for c in admin.client_list() if c["name"] == "fullon_cache_api"]
+
+
+async def test_reads_go_through_connections_that_track_into_the_hub(
+    client, admin, snapshot
+) -> None:
+    await serving(client)
+    expect(await client.get(BTC))
+    clients = api_clients(admin)
+    (hub,) = [c for c in clients if "P" in c["flags"]]
+    readers = [c for c in clients if "t" in c["flags"] and "P" not in c["flags"]]
+    assert readers, clients
+    assert {c["redir"] for c in readers} == {hub["id"]}
+    assert "B" not in "".join(c["flags"] for c in readers)  # not broadcast: what they read
+
+
+async def test_a_tick_nobody_read_since_the_last_one_costs_no_report(
+    client, admin, snapshot
+) -> None:
+    """Twenty writes of a ticker read once: one report (the first write), not twenty."""
+    await serving(client)
+    expect(await client.get(BTC))  # read: tracked
+    before = (await local_cache(client))["invalidations"]
+    for n in range(20):
+        admin.hset("tickers:binance", "BTC/USDT", tick(500.0 + n))
+    assert expect(await client.get(BTC))["price"] == 519.0  # the reports read first (settle)
+    assert (await local_cache(client))["invalidations"] == before + 1
+
+
+async def test_a_tracked_connection_the_server_closed_leaves_no_stale_read(
+    client, admin, snapshot
+) -> None:
+    """A kept reply; the server closes every connection that read it (Redis would report
+    nothing for them); a write; the next read sees the write."""
+    await serving(client)
+    with anyio.fail_after(10):
+        while True:  # kept: served from memory
+            hits = (await local_cache(client))["hits"]
+            price = expect(await client.get(BTC))["price"]
+            if (await local_cache(client))["hits"] > hits:
+                break
+    for reader in api_clients(admin):
+        if "t" in reader["flags"] and "P" not in reader["flags"]:
+            admin.client_kill_filter(_id=reader["id"])
+    admin.hset("tickers:binance", "BTC/USDT", tick(price + 1))
+    assert expect(await client.get(BTC))["price"] == price + 1
