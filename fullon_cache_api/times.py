@@ -18,7 +18,10 @@ def to_epoch(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond a float's range (JSON sets no bound)
+            return None
         return number if math.isfinite(number) else None
     if not isinstance(value, str) or not value:
         return None

@@ -69,6 +69,19 @@ def test_a_number_that_is_not_finite_is_no_time(stored) -> None:
     assert parse_time(stored) is None
 
 
+@pytest.mark.parametrize("stored", [10**400, -(10**400), 2**1024])
+def test_an_integer_beyond_a_float_is_no_time(stored: int) -> None:
+    """A JSON integer has no bound (a bot feed's ``"timestamp": 1000...0`` decodes to an int):
+    float() raises OverflowError on it, which a listing must not."""
+    assert to_epoch(stored) is None
+    assert parse_time(stored) is None
+
+
+def test_the_largest_integers_a_float_holds_are_read() -> None:
+    assert to_epoch(2**1023) == float(2**1023)
+    assert to_epoch(-(2**53) - 1) == -9007199254740992.0  # rounded to the nearest float
+
+
 def test_a_float_subclass_reads_as_the_float_it_is() -> None:
     """numpy.float64 is one: a value that is a float without being of type float."""
 
