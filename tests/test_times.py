@@ -143,6 +143,9 @@ def test_a_utc_isoformat_time_keeps_its_microseconds_exactly(stored, expected) -
         ("2026-W48-4T04:53:03+00:00", "2026-11-26T04:53:03Z"),
         ("2026-W48-4T04:53:03.123456+00:00", "2026-11-26T04:53:03.123456Z"),
         ("2026-11-26T045303.12345+00:00", "2026-11-26T04:53:03.123450Z"),
+        # isoformat()'s form with spaces before it: fromisoformat() refuses it, to_epoch strips
+        (" 2026-11-26T04:53:03+00:00", "2026-11-26T04:53:03Z"),
+        ("  4000-01-01T00:00:00.000001+00:00", "4000-01-01T00:00:00Z"),
     ],
 )
 def test_other_forms_take_the_round_trip(stored, expected) -> None:
