@@ -25,7 +25,7 @@ def to_epoch(value: object) -> float | None:
     if not isinstance(value, str) or not value:
         return None
     text = value.strip()
-    if len(text) >= 10 and text[4] == "-":  # ISO: tried first, float() would raise on it
+    if len(text) > 4 and text[4] == "-":  # ISO first: float() would raise on it
         epoch = _iso_epoch(text)
         if epoch is not None:
             return epoch

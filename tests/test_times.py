@@ -107,6 +107,8 @@ def test_what_is_neither_a_number_nor_text_is_no_time(stored) -> None:
         ("-1.5", -1.5),
         ("100e-00005", 0.001),  # a "-" at index 4 of a numeric string: not a date
         ("1.0e-00005", 1e-05),
+        ("100e-5", 0.001),  # shorter than a date: the same
+        ("-10e-5", -0.0001),  # "-" at index 4 again
         ("2025-01-15", 1736899200.0),  # a date alone: midnight UTC
         ("2025-01-15T10:30", 1736937000.0),
         ("20250115510", 20250115510.0),  # also an ISO basic form ("5" as the separator)
