@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import math
 from datetime import UTC, datetime
-from typing import TypeGuard
 
 __all__ = ["age_s", "parse_time", "rfc3339", "to_epoch"]
 
@@ -18,12 +17,15 @@ def to_epoch(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond a float's range (JSON sets no bound)
+            return None
         return number if math.isfinite(number) else None
     if not isinstance(value, str) or not value:
         return None
     text = value.strip()
-    if len(text) >= 10 and text[4] == "-":  # ISO: tried first, float() would raise on it
+    if len(text) > 4 and text[4] == "-":  # ISO first: float() would raise on it
         epoch = _iso_epoch(text)
         if epoch is not None:
             return epoch
@@ -61,22 +63,17 @@ def rfc3339(epoch: float | None) -> str | None:
 
 def parse_time(value: object) -> str | None:
     """A stored time in the API's form (None when it cannot be read as a time)."""
-    if _utc_shaped(value):
+    if type(value) is str and value.endswith("+00:00"):
         # What Python's isoformat() writes in UTC (fullon_cache's own times) is already the
         # API's form but for the zone: no round trip through epoch seconds (a float that
-        # cannot hold the microseconds of a far-off year).
+        # cannot hold the microseconds of a far-off year). The equality alone tells that form
+        # (25 or 32 characters) from another ISO form, of its length or not.
         try:
-            exact = datetime.fromisoformat(value).isoformat() == value
-        except ValueError:  # not a time: the round trip says so too
-            exact = False
-        if exact:  # exactly that form, not another ISO form of its length
-            return value[:-6] + "Z"
+            if datetime.fromisoformat(value).isoformat() == value:
+                return value[:-6] + "Z"
+        except ValueError:
+            pass  # not a time, or one with spaces before it: the round trip says which
     return rfc3339(to_epoch(value))
-
-
-def _utc_shaped(value: object) -> TypeGuard[str]:
-    """Of the length and zone of ``YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00``: cheap to tell."""
-    return type(value) is str and len(value) in (25, 32) and value.endswith("+00:00")
 
 
 def age_s(epoch: float | None, now: float) -> float | None:

@@ -69,6 +69,19 @@ def test_a_number_that_is_not_finite_is_no_time(stored) -> None:
     assert parse_time(stored) is None
 
 
+@pytest.mark.parametrize("stored", [10**400, -(10**400), 2**1024])
+def test_an_integer_beyond_a_float_is_no_time(stored: int) -> None:
+    """A JSON integer has no bound (a bot feed's ``"timestamp": 1000...0`` decodes to an int):
+    float() raises OverflowError on it, which a listing must not."""
+    assert to_epoch(stored) is None
+    assert parse_time(stored) is None
+
+
+def test_the_largest_integers_a_float_holds_are_read() -> None:
+    assert to_epoch(2**1023) == float(2**1023)
+    assert to_epoch(-(2**53) - 1) == -9007199254740992.0  # rounded to the nearest float
+
+
 def test_a_float_subclass_reads_as_the_float_it_is() -> None:
     """numpy.float64 is one: a value that is a float without being of type float."""
 
@@ -94,6 +107,8 @@ def test_what_is_neither_a_number_nor_text_is_no_time(stored) -> None:
         ("-1.5", -1.5),
         ("100e-00005", 0.001),  # a "-" at index 4 of a numeric string: not a date
         ("1.0e-00005", 1e-05),
+        ("100e-5", 0.001),  # shorter than a date: the same
+        ("-10e-5", -0.0001),  # "-" at index 4 again
         ("2025-01-15", 1736899200.0),  # a date alone: midnight UTC
         ("2025-01-15T10:30", 1736937000.0),
         ("20250115510", 20250115510.0),  # also an ISO basic form ("5" as the separator)
@@ -130,6 +145,9 @@ def test_a_utc_isoformat_time_keeps_its_microseconds_exactly(stored, expected) -
         ("2026-W48-4T04:53:03+00:00", "2026-11-26T04:53:03Z"),
         ("2026-W48-4T04:53:03.123456+00:00", "2026-11-26T04:53:03.123456Z"),
         ("2026-11-26T045303.12345+00:00", "2026-11-26T04:53:03.123450Z"),
+        # isoformat()'s form with spaces before it: fromisoformat() refuses it, to_epoch strips
+        (" 2026-11-26T04:53:03+00:00", "2026-11-26T04:53:03Z"),
+        ("  4000-01-01T00:00:00.000001+00:00", "4000-01-01T00:00:00Z"),
     ],
 )
 def test_other_forms_take_the_round_trip(stored, expected) -> None:
