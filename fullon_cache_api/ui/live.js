@@ -298,7 +298,9 @@
 
   function refreshAges() {
     const now = Date.now() + clockOffsetMs;
-    for (const cell of document.querySelectorAll("td[data-time]")) showAge(cell, now);
+    for (const cell of document.querySelectorAll("td[data-time]")) {
+      if (!cell.parentElement.hidden) showAge(cell, now); // a ticker on another page: when shown
+    }
   }
 
   // Clicking a row (or Enter on it) shows the record it stands for as formatted JSON.
@@ -1226,6 +1228,13 @@
   }
 
   function drawBars() {
+    paintBars();
+    drawLines();
+    drawMarks();
+    followTape();
+  }
+
+  function paintBars() {
     if (!chart.api) makeChart();
     if (chartChanges.all) {
       drawCandles();
@@ -1240,9 +1249,6 @@
     chartChanges.all = false;
     chartChanges.tail = [];
     if (chart.bars.length) drawLastBar();
-    drawLines();
-    drawMarks();
-    followTape();
   }
 
   function startChart(key) {
@@ -1267,11 +1273,9 @@
     if (answer.bars) {
       if (!chart.api) makeChart();
       if (answer.fromScratch) startChart(answer.key);
-      mergeBars(answer.bars.bars.map(toBar));
-      drawCandles();
-      if (chart.scroll) chart.api.timeScale().scrollToRealTime();
-      chart.scroll = false;
-      if (chart.bars.length) drawLastBar();
+      takeBars("append", answer.bars.bars); // the new ones drawn alone, as the stream's
+      if (answer.fromScratch) chartChanges.all = true;
+      paintBars();
     }
     if (chart.api) drawLines();
     followTape();
@@ -1611,6 +1615,7 @@
     setText(pager.querySelector(".pages"), `${first + 1}–${Math.min(first + TICKER_PAGE, matching.length)} of ${matching.length}`);
     pager.querySelector(".prev").disabled = tickerPage === 0;
     pager.querySelector(".next").disabled = tickerPage >= pages - 1;
+    refreshAges(); // the rows now shown: their ages were not kept while hidden
   }
 
   filter.addEventListener("input", () => {
