@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,11 +35,12 @@ from starlette.routing import Mount
 from websockets.sync.client import ClientConnection, connect
 
 from fullon_cache_api import Settings, create_app
+from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.handlers import ui
 from fullon_cache_api.routes import ROUTES
 from fullon_cache_api.tokens import digest
 
-from support import MOUNT, READER, expect, http_client, serve_api, serve_mounted
+from support import MOUNT, READER, expect, http_client, serve, serve_api, serve_mounted
 
 UI_FILES = files("fullon_cache_api").joinpath("ui")
 SCRIPT = UI_FILES.joinpath("live.js").read_text()
@@ -399,7 +401,9 @@ SUBMIT = (
 
 
 @contextmanager
-def chromium_tab(url: str, profile: Path, **options: Any) -> Iterator[Tab]:
+def chromium_tab(
+    url: str, profile: Path, flags: tuple[str, ...] = (), **options: Any
+) -> Iterator[Tab]:
     """Headless Chromium on ``url``; the browser and every process it started are stopped at
     the end. Its DevTools address is read from its stderr, which goes to a file (a pipe left
     unread could fill and stall the browser)."""
@@ -407,7 +411,7 @@ def chromium_tab(url: str, profile: Path, **options: Any) -> Iterator[Tab]:
     log = profile.parent / "chromium.log"
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [CHROMIUM, *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}"],
+            [CHROMIUM, *FLAGS, *flags, "--remote-debugging-port=0", f"--user-data-dir={profile}"],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,  # its own process group: stopped as one below
@@ -969,6 +973,43 @@ def test_accounts_follow_their_streams(settings, snapshot, admin, tmp_path) -> N
         view = stream_view(tab, "the writes, streamed", written)
         assert view["streams"]["accounts"] == "live" and view["problems"] == ""
         assert tab.errors == []
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the server's cert")
+def test_over_http2_every_family_is_streamed(settings, snapshot, admin, tmp_path) -> None:
+    """Served over TLS by hypercorn (HTTP/2 by ALPN), mounted: one connection carries every
+    stream, so the page streams every family by default (the 3 accounts each), and a queue
+    written shows from its stream."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    tls = ["--certfile", str(cert), "--keyfile", str(key)]
+    bind = ["--bind", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "hypercorn", *bind, *tls, "support:mounted_host()"]
+    tests = str(Path(__file__).parent)
+    env = {"REDIS_URL": settings.redis_url, "PYTHONPATH": tests}
+    with (
+        serve(command, port, env),
+        chromium_tab(
+            f"https://127.0.0.1:{port}{MOUNT}/ui?{NO_REFRESH}",
+            tmp_path / "profile",
+            flags=("--ignore-certificate-errors",),
+        ) as tab,
+    ):
+        every = ("orders", "processes", "bots", "queues", "candles", "trades", "accounts")
+        stream_view(tab, "every stream", live_panels(*every))
+        protocol = "performance.getEntriesByType('navigation')[0].nextHopProtocol"
+        assert tab.evaluate(protocol) == "h2"
+        admin.rpush("new_orders:local-kraken", "KRAKEN-00099")
+        view = stream_view(tab, "the queue", lambda v: ["local-kraken", "2"] in v["queues"])
+        assert view["accounts"] == [["1", "2", "2"], ["2", "2", "2"], ["3", "2", "1"]]
+        assert view["problems"] == "" and tab.errors == []
 
 
 # On the demo (issue 21) ------------------------------------------------------------------------
