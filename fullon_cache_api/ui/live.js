@@ -15,18 +15,24 @@
 // lists, the accounts listing, the tickers' sparklines, and the families not streamed.
 //
 // How many streams: a browser holds at most 6 HTTP/1.1 connections to a host, shared by all
-// its tabs, and a stream holds one for as long as it is open. Over HTTP/1.1 (the API served
-// bare, as `python -m fullon_cache_api` does) the page therefore streams tickers, orders,
-// processes and bots only (4 connections, 2 left for the REST reads) and reads queues, candles,
-// trades and accounts by REST. Over HTTP/2 or HTTP/3 (behind a TLS proxy) one connection
-// carries every stream and the page streams every family: at most 7 + ACCOUNT_STREAMS = 10,
-// so two tabs stay within the API's default 20 streams per client address
-// (FULLON_CACHE_API_MAX_STREAMS_PER_CLIENT; 40 per token). `?streams=orders,queues,...` names
-// the families streamed (besides tickers) instead; `?streams=none` streams tickers only.
+// its tabs, and a stream holds one for as long as it is open (more would wait for a free one,
+// and so would every REST read behind them). Over HTTP/1.1 (the API served bare, as
+// `python -m fullon_cache_api` does) the tabs of this origin therefore share SLOTS = 4 stream
+// connections (Web Locks, given back when a tab closes; 2 are left for the REST reads), and the
+// page streams tickers, orders, processes and bots only (the first tab gets all 4), reading
+// queues, candles, trades and accounts by REST; a stream without a slot waits for one, its
+// panel read by REST meanwhile. Without Web Locks (not a secure context: plain http to another
+// host than localhost) only the tickers stream, one connection per tab. Over HTTP/2 or HTTP/3
+// (behind a TLS proxy) one connection carries every stream and the page streams every family:
+// at most 7 + ACCOUNT_STREAMS = 10, so two tabs stay within the API's default 20 streams per
+// client address (FULLON_CACHE_API_MAX_STREAMS_PER_CLIENT; 40 per token).
+// `?streams=orders,queues,...` names the families streamed (besides tickers) instead;
+// `?streams=none` streams tickers only.
 // Each panel says when it fails and keeps its last state; the others go on. A stream that
 // fails is opened again after 1, 2, 4... 30 s. A read the token may not make (403: its scopes
 // or allow-lists) is not asked again with that token (each refusal is logged and counted by
-// the API), and its panel says why.
+// the API), nor is the REST twin of a stream refused, and its panel says why. The orders
+// stream follows the first 1000 orders (its twin's first page; the summary says so past it).
 // Every URL starts at the app's root path (data-root): the page works standalone and mounted.
 // The page is built with DOM calls only: its Content-Security-Policy refuses HTML strings.
 (function () {
