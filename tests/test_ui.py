@@ -837,13 +837,18 @@ def test_orders_processes_and_bots_follow_their_streams(
         serve_api(env=env) as server,
         chromium_tab(f"{server.base}/ui?{NO_REFRESH}", tmp_path / "profile") as tab,
     ):
-        view = stream_view(tab, "the streams", live_panels("orders", "processes", "bots"))
+
+        def snapshots(view: dict[str, Any]) -> bool:  # drawn once the streams are open
+            return (
+                live_panels("orders", "processes", "bots")(view)
+                and view["orderSummary"] == "5 orders: binance 2, hyperliquid 1, kraken 2"
+                and view["summary"].startswith("not healthy")
+                and ["43", "feed_0", "stopped"] in [row[:3] for row in view["bots"]]
+            )
+
+        view = stream_view(tab, "the streams' snapshots", snapshots)
         assert {view["streams"][name] for name in ("queues", "candles", "accounts")} == {""}
         assert view["streams"]["trades"] == ""
-        assert view["orderSummary"] == "5 orders: binance 2, hyperliquid 1, kraken 2"
-        assert view["summary"].startswith("not healthy") and ["43", "feed_0", "stopped"] in [
-            row[:3] for row in view["bots"]
-        ]
 
         order = json.loads(admin.hget("order_status:binance", "BINANCE-00001") or "{}")
         order.update(order_id="BINANCE-00099", price=321.5, volume=0.75, side="sell")
@@ -914,10 +919,18 @@ def test_queues_chart_and_tape_follow_their_streams(settings, snapshot, admin, t
     ):
         series = "ohlcv:BTC/USDT:1m"
         before = admin.llen(series)
-        view = stream_view(tab, "the streams", live_panels("queues", "candles", "trades"))
+        tape = min(12, admin.llen("trades:binance:BTCUSDT"))
+
+        def snapshots(view: dict[str, Any]) -> bool:  # drawn once the streams are open
+            return (
+                live_panels("queues", "candles", "trades")(view)
+                and ["local-binance", "1"] in view["queues"]
+                and view["bars"] == before
+                and len(view["tape"]) == tape
+            )
+
+        view = stream_view(tab, "the streams' snapshots", snapshots)
         assert view["streams"]["orders"] == view["streams"]["bots"] == ""
-        assert ["local-binance", "1"] in view["queues"] and view["bars"] == before
-        assert len(view["tape"]) == min(12, admin.llen("trades:binance:BTCUSDT"))
 
         admin.rpush("new_orders:local-binance", "BINANCE-00099")
         last = json.loads(admin.lindex(series, -1) or "[]")
@@ -953,8 +966,17 @@ def test_accounts_follow_their_streams(settings, snapshot, admin, tmp_path) -> N
             f"{server.base}/ui?{NO_REFRESH}&streams=accounts", tmp_path / "profile"
         ) as tab,
     ):
-        view = stream_view(tab, "the streams", live_panels("accounts"))
-        assert view["accounts"] == [["1", "2", "2"], ["2", "2", "2"], ["3", "2", "1"]]
+        before = [["1", "2", "2"], ["2", "2", "2"], ["3", "2", "1"]]
+
+        def snapshots(view: dict[str, Any]) -> bool:  # drawn once the streams are open
+            shown = view["details"]
+            return (
+                live_panels("accounts")(view)
+                and view["accounts"] == before
+                and ("BTC/USDC:USDC0.02300" in shown and "ETH1.25" not in shown)
+            )
+
+        stream_view(tab, "the streams' snapshots", snapshots)
 
         balances = json.loads(admin.hget("accounts", "2") or "{}")
         balances["ETH"] = {"free": 1.25, "used": 0.0, "total": 1.25}

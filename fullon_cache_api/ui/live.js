@@ -525,6 +525,7 @@
           if (stream.controller && stream.controller.signal.reason === RESTART) continue;
           if (error instanceof ApiError && error.status === 401) {
             report("token");
+            letGo(); // another tab may have a token
             if (!token) await tokenGiven();
             continue;
           }
