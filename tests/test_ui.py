@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,11 +35,12 @@ from starlette.routing import Mount
 from websockets.sync.client import ClientConnection, connect
 
 from fullon_cache_api import Settings, create_app
+from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.handlers import ui
 from fullon_cache_api.routes import ROUTES
 from fullon_cache_api.tokens import digest
 
-from support import MOUNT, READER, expect, http_client, serve_api, serve_mounted
+from support import MOUNT, READER, expect, http_client, serve, serve_api, serve_mounted
 
 UI_FILES = files("fullon_cache_api").joinpath("ui")
 SCRIPT = UI_FILES.joinpath("live.js").read_text()
@@ -109,6 +111,13 @@ def test_the_script_reads_only_routes_of_the_table() -> None:
         "/trades/users/{uid}",
         "/ohlcv",
         "/ohlcv/{symbol}/{timeframe}",
+        "/stream/orders",
+        "/stream/orders/queues",
+        "/stream/accounts/{ex_id}",
+        "/stream/bots",
+        "/stream/processes",
+        "/stream/trades/{exchange}/{symbol}",
+        "/stream/ohlcv/{symbol}/{timeframe}",
     }
     table = {re.sub(r":path}", "}", e.path) for e in ROUTES}
     assert paths <= table
@@ -176,9 +185,19 @@ async def test_what_the_script_reads_answers_mounted(settings, clock, snapshot) 
             "/ohlcv/BTC%2FUSDT/1m?limit=10000&since=0",
         ):
             expect(await client.get(MOUNT + path))
-        stream = await client.head(f"{MOUNT}/stream/tickers")  # HEAD opens no stream
-        assert stream.status_code == 200
-        assert stream.headers["content-type"].startswith("text/event-stream")
+        for path in (
+            "/stream/tickers",
+            "/stream/orders?status=open&limit=1000",
+            "/stream/orders/queues",
+            "/stream/accounts/1",
+            "/stream/bots?limit=1000",
+            "/stream/processes",
+            "/stream/trades/binance/BTC%2FUSDT?limit=50",
+            "/stream/ohlcv/BTC%2FUSDT/1m?limit=1000",
+        ):
+            stream = await client.head(MOUNT + path)  # HEAD opens no stream
+            assert stream.status_code == 200, path
+            assert stream.headers["content-type"].startswith("text/event-stream")
 
 
 @pytest.mark.parametrize("path", ["/", "/ui", "/ui/live.js", "/ui/live.css"])
@@ -382,7 +401,9 @@ SUBMIT = (
 
 
 @contextmanager
-def chromium_tab(url: str, profile: Path, **options: Any) -> Iterator[Tab]:
+def chromium_tab(
+    url: str, profile: Path, flags: tuple[str, ...] = (), **options: Any
+) -> Iterator[Tab]:
     """Headless Chromium on ``url``; the browser and every process it started are stopped at
     the end. Its DevTools address is read from its stderr, which goes to a file (a pipe left
     unread could fill and stall the browser)."""
@@ -390,7 +411,7 @@ def chromium_tab(url: str, profile: Path, **options: Any) -> Iterator[Tab]:
     log = profile.parent / "chromium.log"
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [CHROMIUM, *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}"],
+            [CHROMIUM, *FLAGS, *flags, "--remote-debugging-port=0", f"--user-data-dir={profile}"],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,  # its own process group: stopped as one below
@@ -699,9 +720,10 @@ def test_live_page_with_a_market_and_processes_token(settings, snapshot, admin, 
             "the process read again", lambda v: running in [row[:3] for row in v["processes"]]
         )
         assert refused(why)(view)
-        # Once each: /orders (the orders panel's, and the chart's open orders), /orders/queues,
-        # /bots, /bots/coordination, /accounts
-        assert refusals(base, "screen") == {"scope": 6}
+        # Once each: /stream/orders (the orders panel's stream), /orders (the chart's open
+        # orders), /orders/queues, /stream/bots (bots and their coordination), /accounts; the
+        # REST twins of the refused streams are not asked
+        assert refusals(base, "screen") == {"scope": 5}
         assert [e for e in tab.errors if not re.search(r"status of 40[13]", e)] == []
 
 
@@ -742,10 +764,285 @@ def test_live_page_with_an_account_owners_token(settings, snapshot, admin, tmp_p
             lambda v: [row[:3] for row in v["accounts"]] == [["1", "3", "2"]],
         )
         assert refused(why)(view)
-        # Once each: /stream/tickers, /ohlcv, /processes/health, /processes, /bots and
-        # /bots/coordination; /orders and /orders/queues (listings across accounts)
-        assert refusals(base, "owner1") == {"scope": 6, "allow_list": 2}
+        # Once each: /stream/tickers, /ohlcv, /stream/processes and /stream/bots (their REST
+        # twins not asked); /stream/orders and /orders/queues (listings across accounts)
+        assert refusals(base, "owner1") == {"scope": 4, "allow_list": 2}
         assert [e for e in tab.errors if not re.search(r"status of 40[13]", e)] == []
+
+
+# Through the family streams (issue 21) ------------------------------------------------------------
+
+# What the streamed panels show, read from the DOM: each panel's stream state (data-stream), its
+# rows and texts.
+STREAM_VIEW = """(() => {
+  const rows = (id) => [...document.getElementById(id).rows].map(
+    (row) => [...row.cells].map((cell) => cell.textContent));
+  const chart = document.getElementById("chart");
+  return {
+    streams: Object.fromEntries([...document.querySelectorAll("[data-panel]")].map(
+      (p) => [p.dataset.panel, p.dataset.stream || ""])),
+    resumed: Object.fromEntries([...document.querySelectorAll("[data-panel]")].map(
+      (p) => [p.dataset.panel, Number(p.dataset.resumed || 0)])),
+    problem: Object.fromEntries([...document.querySelectorAll("[data-panel]")].map(
+      (p) => [p.dataset.panel, p.querySelector(".problem").textContent])),
+    tickers: document.getElementById("stream-state").dataset.state || "",
+    problems: [...document.querySelectorAll(".problem")].map((p) => p.textContent).join(""),
+    orderSummary: document.getElementById("order-summary").textContent,
+    orders: rows("order-rows"),
+    bots: rows("bot-rows"),
+    summary: document.getElementById("process-summary").textContent,
+    processes: rows("process-rows"),
+    queues: rows("queue-rows").map((row) => row.slice(0, 2)),
+    accounts: rows("account-rows").map((row) => row.slice(0, 3)),
+    details: document.getElementById("account-details").textContent,
+    tape: rows("trade-rows"),
+    bars: Number(chart.dataset.bars),
+    lastClose: Number(chart.dataset.lastClose),
+  };
+})()"""
+NO_REFRESH = "refresh=3600"  # the REST reads once, at the start: what comes later is streamed
+
+
+def stream_view(tab: Tab, what: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    return tab.wait_for(what, done, STREAM_VIEW)
+
+
+def live_panels(*names: str) -> Callable[[dict[str, Any]], bool]:
+    """The panels ``names`` follow their streams (and the tickers theirs), none failing."""
+
+    def done(view: dict[str, Any]) -> bool:
+        streams = view["streams"]
+        return (
+            view["tickers"] == "live"
+            and all(streams[name] == "live" for name in names)
+            and view["problems"] == ""
+        )
+
+    return done
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_orders_processes_and_bots_follow_their_streams(
+    settings, snapshot, admin, tmp_path
+) -> None:
+    """Over HTTP/1.1 the page streams tickers, orders, processes and bots (4 connections of the
+    browser's 6): with the REST reads made once, an order written, a process's status and a
+    bot's feed show in their panels from the streams' events alone; the other families are read
+    by REST. When the server goes away, each streamed panel says so and keeps what it showed;
+    when it is back, the streams resume with Last-Event-ID and show what was written
+    meanwhile."""
+    heartbeat_all(admin)
+    env = {"REDIS_URL": settings.redis_url}
+    with (
+        serve_api(env=env) as server,
+        chromium_tab(f"{server.base}/ui?{NO_REFRESH}", tmp_path / "profile") as tab,
+    ):
+
+        def snapshots(view: dict[str, Any]) -> bool:  # drawn once the streams are open
+            return (
+                live_panels("orders", "processes", "bots")(view)
+                and view["orderSummary"] == "5 orders: binance 2, hyperliquid 1, kraken 2"
+                and view["summary"].startswith("not healthy")
+                and ["43", "feed_0", "stopped"] in [row[:3] for row in view["bots"]]
+            )
+
+        view = stream_view(tab, "the streams' snapshots", snapshots)
+        assert {view["streams"][name] for name in ("queues", "candles", "accounts")} == {""}
+        assert view["streams"]["trades"] == ""
+
+        order = json.loads(admin.hget("order_status:binance", "BINANCE-00001") or "{}")
+        order.update(order_id="BINANCE-00099", price=321.5, volume=0.75, side="sell")
+        admin.hset("order_status:binance", "BINANCE-00099", json.dumps(order))
+        key = next(admin.scan_iter("process:data:bot:bot_41:*"))
+        admin.set(
+            key, json.dumps({**json.loads(admin.get(key)), "status": "running"}), keepttl=True
+        )
+        feeds = json.loads(admin.hget("bot_status", "43") or "{}")
+        feeds["feed_0"].update(status="running", pnl=-12.5, timestamp=iso(time.time()))
+        admin.hset("bot_status", "43", json.dumps(feeds))
+
+        with httpx.Client(base_url=server.base, timeout=60) as api:
+            health = expect(api.get("/processes/health"))
+            processes = expect(api.get("/processes"))["items"]
+        assert health["healthy"] and health["errors"] == 0
+
+        def written(view: dict[str, Any]) -> bool:
+            bots = {row[0]: row[:4] for row in view["bots"]}
+            return (
+                view["orderSummary"] == "6 orders: binance 3, hyperliquid 1, kraken 2"
+                and ["binance", "BTC/USDT", "sell", "321.5", "0.75"]
+                in [row[:5] for row in view["orders"]]
+                and view["summary"]
+                == f"healthy {health['total']} processes, 0 errors, {health['stale']} stale"
+                and [row[:3] for row in view["processes"]]
+                == [[p["component"], p["process_type"], p["status"]] for p in processes]
+                and bots.get("43") == ["43", "feed_0", "running", "-12.5"]
+            )
+
+        view = stream_view(tab, "the writes, streamed", written)
+        assert view["streams"]["orders"] == "live" and view["problems"] == ""
+        streamed = ("orders", "processes", "bots")
+        assert [view["resumed"][name] for name in streamed] == [0, 0, 0]  # no snapshot since
+
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(30)
+
+        said = re.compile(
+            r"Live updates stopped: the API did not answer\. Retrying in \d+ s\. "
+            r"Showing what was read at \S.*\.$"
+        )
+
+        def stopped(view: dict[str, Any]) -> bool:
+            return all(said.match(view["problem"][name]) for name in streamed)
+
+        view = stream_view(tab, "the streams stopped", stopped)
+        assert written(view)  # what they showed, kept
+        admin.hdel("order_status:binance", "BINANCE-00099")  # while the API is away
+
+        with serve(
+            [sys.executable, "-m", "fullon_cache_api", "--port", str(server.port)], server.port, env
+        ):
+
+            def resumed(view: dict[str, Any]) -> bool:
+                return (
+                    all(view["resumed"][name] == 1 for name in streamed)
+                    and live_panels(*streamed)(view)
+                    and view["orderSummary"] == "5 orders: binance 2, hyperliquid 1, kraken 2"
+                )
+
+            view = stream_view(tab, "the streams resumed", resumed)
+            assert view["resumed"]["queues"] == 0
+        assert all(e.startswith("network: ") for e in tab.errors), tab.errors
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_queues_chart_and_tape_follow_their_streams(settings, snapshot, admin, tmp_path) -> None:
+    """With ``?streams=queues,candles,trades`` (tickers and these three: the browser's 4): an
+    order id pushed on a queue, a bar appended to the chart's series and a trade to its
+    symbol's list show from the streams alone."""
+    with (
+        serve_api(env={"REDIS_URL": settings.redis_url}) as server,
+        chromium_tab(
+            f"{server.base}/ui?{NO_REFRESH}&streams=queues,candles,trades", tmp_path / "profile"
+        ) as tab,
+    ):
+        series = "ohlcv:BTC/USDT:1m"
+        before = admin.llen(series)
+        tape = min(12, admin.llen("trades:binance:BTCUSDT"))
+
+        def snapshots(view: dict[str, Any]) -> bool:  # drawn once the streams are open
+            return (
+                live_panels("queues", "candles", "trades")(view)
+                and ["local-binance", "1"] in view["queues"]
+                and view["bars"] == before
+                and len(view["tape"]) == tape
+            )
+
+        view = stream_view(tab, "the streams' snapshots", snapshots)
+        assert view["streams"]["orders"] == view["streams"]["bots"] == ""
+
+        admin.rpush("new_orders:local-binance", "BINANCE-00099")
+        last = json.loads(admin.lindex(series, -1) or "[]")
+        bar = [last[0] + 60_000, 110.0, 120.0, 105.0, 117.25, 9.0]
+        admin.rpush(series, json.dumps(bar))
+        trade = json.loads(admin.lindex("trades:binance:BTCUSDT", -1) or "{}")
+        trade.update(trade_id=6001, side="sell", price=117.5, volume=0.3, time=time.time())
+        admin.rpush("trades:binance:BTCUSDT", json.dumps(trade))
+
+        def written(view: dict[str, Any]) -> bool:
+            tape = view["tape"]
+            return (
+                ["local-binance", "2"] in view["queues"]
+                and view["bars"] == before + 1
+                and view["lastClose"] == 117.25
+                and bool(tape)
+                and tape[0][1:4] == ["sell", "117.5", "0.3"]
+            )
+
+        view = stream_view(tab, "the writes, streamed", written)
+        assert view["problems"] == "" and tab.errors == []
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_accounts_follow_their_streams(settings, snapshot, admin, tmp_path) -> None:
+    """With ``?streams=accounts``: one stream per account (the snapshot's 3, with the tickers'
+    the browser's 4); a currency added to a balance and a position changed show from the
+    streams alone, the account's counts with them."""
+    with (
+        serve_api(env={"REDIS_URL": settings.redis_url}) as server,
+        chromium_tab(
+            f"{server.base}/ui?{NO_REFRESH}&streams=accounts", tmp_path / "profile"
+        ) as tab,
+    ):
+        before = [["1", "2", "2"], ["2", "2", "2"], ["3", "2", "1"]]
+
+        def snapshots(view: dict[str, Any]) -> bool:  # drawn once the streams are open
+            shown = view["details"]
+            return (
+                live_panels("accounts")(view)
+                and view["accounts"] == before
+                and ("BTC/USDC:USDC0.02300" in shown and "ETH1.25" not in shown)
+            )
+
+        stream_view(tab, "the streams' snapshots", snapshots)
+
+        balances = json.loads(admin.hget("accounts", "2") or "{}")
+        balances["ETH"] = {"free": 1.25, "used": 0.0, "total": 1.25}
+        admin.hset("accounts", "2", json.dumps(balances))
+        positions = json.loads(admin.hget("account_positions", "3") or "{}")
+        positions["BTC/USDC:USDC"].update(volume=0.0425, price=97_123.5)
+        admin.hset("account_positions", "3", json.dumps(positions))
+
+        def written(view: dict[str, Any]) -> bool:
+            return (
+                view["accounts"] == [["1", "2", "2"], ["2", "3", "2"], ["3", "2", "1"]]
+                and "ETH1.25" in view["details"]
+                and "0.042597,123.5" in view["details"]
+            )
+
+        view = stream_view(tab, "the writes, streamed", written)
+        assert view["streams"]["accounts"] == "live" and view["problems"] == ""
+        assert tab.errors == []
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the server's cert")
+def test_over_http2_every_family_is_streamed(settings, snapshot, admin, tmp_path) -> None:
+    """Served over TLS by hypercorn (HTTP/2 by ALPN), mounted: one connection carries every
+    stream, so the page streams every family by default (the 3 accounts each), and a queue
+    written shows from its stream."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    tls = ["--certfile", str(cert), "--keyfile", str(key)]
+    bind = ["--bind", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "hypercorn", *bind, *tls, "support:mounted_host()"]
+    tests = str(Path(__file__).parent)
+    env = {"REDIS_URL": settings.redis_url, "PYTHONPATH": tests}
+    with (
+        serve(command, port, env),
+        chromium_tab(
+            f"https://127.0.0.1:{port}{MOUNT}/ui?{NO_REFRESH}",
+            tmp_path / "profile",
+            flags=("--ignore-certificate-errors",),
+        ) as tab,
+    ):
+        every = ("orders", "processes", "bots", "queues", "candles", "trades", "accounts")
+        stream_view(tab, "every stream", live_panels(*every))
+        protocol = "performance.getEntriesByType('navigation')[0].nextHopProtocol"
+        assert tab.evaluate(protocol) == "h2"
+        admin.rpush("new_orders:local-kraken", "KRAKEN-00099")
+        view = stream_view(tab, "the queue", lambda v: ["local-kraken", "2"] in v["queues"])
+        assert view["accounts"] == [["1", "2", "2"], ["2", "2", "2"], ["3", "2", "1"]]
+        assert view["problems"] == "" and tab.errors == []
 
 
 # On the demo (issue 21) ------------------------------------------------------------------------
@@ -857,6 +1154,13 @@ def test_live_page_on_the_demo(demo_redis, tmp_path) -> None:
 
         tab.open(f"{server.base}/ui?refresh=1", width=390, mobile=True)
         view = demo_view(tab, "every panel filled on a phone", filled)
+        # The first tab holds the 4 stream connections this browser shares between its tabs
+        # over HTTP/1.1: this one reads every panel by REST meanwhile, and says so.
+        shared = tab.evaluate(STREAM_VIEW)
+        assert shared["tickers"] == "waiting"
+        assert [shared["streams"][name] for name in ("orders", "processes", "bots")] == [
+            "waiting"
+        ] * 3
         assert not view["pageScrolls"]
         for name, panel in view["panels"].items():
             assert panel["scrolled"] == [], name

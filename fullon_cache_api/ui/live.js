@@ -1,14 +1,38 @@
 "use strict";
 // The live page of fullon_cache_api: one panel per family of the cache.
 //
-// Tickers: every update from /stream/tickers, read with fetch() and parsed as Server-Sent Events
-// (EventSource cannot send an Authorization header), plus GET /tickers each time the stream
-// (re)subscribes, so that nothing written while it was down is missed. Every other panel has a
-// data source: one small function in SOURCES below, read every few seconds (?refresh=) from the
-// panel's REST routes. When a family gets a stream of its own, only its function changes.
-// Each panel says when it fails and keeps its last answer; the others go on. A read the token
-// may not make (403: its scopes or allow-lists) is not asked again with that token (each
-// refusal is logged and counted by the API), and its panel says why.
+// Live panels follow the API's family streams (/stream/...), read with fetch() and parsed as
+// Server-Sent Events (EventSource cannot send an Authorization header), all through one reader
+// (follow() below): the stream's `snapshot` is the panel's state, its `upsert`, `delete` and
+// `append` events change it, and a reconnect sends the last event's id as Last-Event-ID (the
+// API answers a fresh snapshot). Tickers always come by stream (`ticker` events; the rest of a
+// listing longer than the snapshot's first page is read from /tickers). The other families
+// with a stream: orders, processes (the health summary is counted from the streamed list),
+// bots (with blocks and openings), order queues, the chart's bars (/stream/ohlcv), the chart's
+// trade tape (/stream/trades) and each shown account's balances and positions (one stream per
+// ex_id, the first ACCOUNT_STREAMS of them). What has no stream is read every few seconds
+// (?refresh=) from its REST route: the series list, the chart's open orders, the users' trade
+// lists, the accounts listing, the tickers' sparklines, and the families not streamed.
+//
+// How many streams: a browser holds at most 6 HTTP/1.1 connections to a host, shared by all
+// its tabs, and a stream holds one for as long as it is open (more would wait for a free one,
+// and so would every REST read behind them). Over HTTP/1.1 (the API served bare, as
+// `python -m fullon_cache_api` does) the tabs of this origin therefore share SLOTS = 4 stream
+// connections (Web Locks, given back when a tab closes; 2 are left for the REST reads), and the
+// page streams tickers, orders, processes and bots only (the first tab gets all 4), reading
+// queues, candles, trades and accounts by REST; a stream without a slot waits for one, its
+// panel read by REST meanwhile. Without Web Locks (not a secure context: plain http to another
+// host than localhost) only the tickers stream, one connection per tab. Over HTTP/2 or HTTP/3
+// (behind a TLS proxy) one connection carries every stream and the page streams every family:
+// at most 7 + ACCOUNT_STREAMS = 10, so two tabs stay within the API's default 20 streams per
+// client address (FULLON_CACHE_API_MAX_STREAMS_PER_CLIENT; 40 per token).
+// `?streams=orders,queues,...` names the families streamed (besides tickers) instead;
+// `?streams=none` streams tickers only.
+// Each panel says when it fails and keeps its last state; the others go on. A stream that
+// fails is opened again after 1, 2, 4... 30 s. A read the token may not make (403: its scopes
+// or allow-lists) is not asked again with that token (each refusal is logged and counted by
+// the API), nor is the REST twin of a stream refused, and its panel says why. The orders
+// stream follows the first 1000 orders (its twin's first page; the summary says so past it).
 // Every URL starts at the app's root path (data-root): the page works standalone and mounted.
 // The page is built with DOM calls only: its Content-Security-Policy refuses HTML strings.
 (function () {
@@ -23,8 +47,17 @@
   const CHART_BARS = boundedParam("bars", 10, 10000, 1000); // bars the chart loads
   const ORDER_ROWS = 200; // most order rows drawn
   const ACCOUNT_DETAILS = 20; // accounts whose balances and positions are read
-  const QUEUE_SAMPLES = 60; // lengths kept per queue: 5 minutes at the default refresh
+  const QUEUE_SAMPLES = 60; // lengths kept per queue, one each QUEUE_SAMPLE_S: 5 minutes
+  const QUEUE_SAMPLE_S = 5;
+  const TAPE_ROWS = 12; // trades in the tape (the chart marks up to TAPE_KEPT)
+  const TAPE_KEPT = 50;
+  const ACCOUNT_STREAMS = 3; // accounts whose balances and positions are streamed
   const REFRESH_S = boundedParam("refresh", 1, 3600, 5);
+  const FAMILIES = ["orders", "processes", "bots", "queues", "candles", "trades", "accounts"];
+  const MULTIPLEXED = ["h2", "h3"].includes(protocol()); // one connection carries every stream
+  const STREAMED = streamedFamilies();
+  const SLOTS = 4; // streams open at once over HTTP/1.1 by all tabs of this browser (of 6)
+  const SLOT_RETRY_MS = 5000;
   const NUMBER = new Intl.NumberFormat(undefined, { maximumFractionDigits: 10 });
   const AMOUNT = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 4 }); // volumes
   const PERCENT = new Intl.NumberFormat(undefined, {
@@ -50,6 +83,19 @@
     }
   }
 
+  // The families streamed besides tickers: ?streams= when given, else as many as the protocol
+  // lets one tab hold (see the header).
+  function streamedFamilies() {
+    const asked = PARAMS.get("streams");
+    if (asked !== null) return new Set(asked.split(",").filter((name) => FAMILIES.includes(name)));
+    return new Set(MULTIPLEXED ? FAMILIES : ["orders", "processes", "bots"]);
+  }
+
+  function protocol() {
+    const navigation = performance.getEntriesByType("navigation")[0];
+    return (navigation && navigation.nextHopProtocol) || "";
+  }
+
   function boundedParam(name, least, most, otherwise) {
     const asked = Number(PARAMS.get(name));
     return Number.isFinite(asked) && asked >= least && asked <= most ? asked : otherwise;
@@ -65,8 +111,8 @@
     return filled;
   }
 
-  function headers(accept) {
-    const sent = { Accept: accept };
+  function headers(accept, more) {
+    const sent = { Accept: accept, ...more };
     if (token) sent.Authorization = "Bearer " + token;
     return sent;
   }
@@ -87,13 +133,13 @@
 
   // A successful answer, or an ApiError. A path refused (403) to the current token is not
   // asked again: its refusal is given back at once.
-  async function send(target, accept, signal) {
+  async function send(target, accept, signal, more) {
     const sentWith = token;
     const known = refused.get(target);
     if (known && known[0] === sentWith) throw known[1];
     let response;
     try {
-      response = await fetch(ROOT + target, { headers: headers(accept), cache: "no-store", signal });
+      response = await fetch(ROOT + target, { headers: headers(accept, more), cache: "no-store", signal });
     } catch (error) {
       throw signal && signal.aborted ? error : new Error("the API did not answer");
     }
@@ -258,7 +304,9 @@
 
   function refreshAges() {
     const now = Date.now() + clockOffsetMs;
-    for (const cell of document.querySelectorAll("td[data-time]")) showAge(cell, now);
+    for (const cell of document.querySelectorAll("td[data-time]")) {
+      if (!cell.parentElement.hidden) showAge(cell, now); // a ticker on another page: when shown
+    }
   }
 
   // Clicking a row (or Enter on it) shows the record it stands for as formatted JSON.
@@ -341,43 +389,338 @@
     return picture;
   }
 
-  // Polled panels --------------------------------------------------------------------------
+  // Panels ---------------------------------------------------------------------------------
 
-  // A panel: its section (by data-panel), the function that reads its data, and the one that
-  // draws it. The read runs at the refresh interval (and when the page comes back in view).
-  function panel(name, read, render) {
+  // What a panel says of its sources (its REST reads, its streams), each by name: a refusal
+  // wins over a failure; a failed panel keeps its last state and says when it was read.
+  const statuses = new Map(); // panel name -> its status
+  function statusOf(name) {
+    if (statuses.has(name)) return statuses.get(name);
     const section = document.querySelector(`[data-panel="${name}"]`);
     const updated = section.querySelector(".updated");
     const problem = section.querySelector(".problem");
+    const problems = new Map(); // source -> ["failed" or "forbidden", text]
     let lastRead = null;
+    function show() {
+      const kinds = [...problems.values()].map(([kind]) => kind);
+      const forbidden = kinds.includes("forbidden");
+      section.classList.toggle("forbidden", forbidden);
+      section.classList.toggle("failed", !forbidden && kinds.length > 0);
+      const texts = [...new Set([...problems.values()].map(([kind, text]) => (forbidden && kind === "failed" ? "" : text)))].filter(Boolean);
+      const since = !forbidden && kinds.length && lastRead ? " Showing what was read at " + lastRead.toLocaleTimeString() + "." : "";
+      setText(problem, texts.join(" ") + since);
+    }
+    const status = {
+      section,
+      ok(source, how) {
+        lastRead = new Date();
+        if (updated) setText(updated, how + " " + lastRead.toLocaleTimeString());
+        if (problems.delete(source)) show();
+      },
+      failed(source, text) {
+        problems.set(source, ["failed", text]);
+        show();
+      },
+      forbidden(source, error) {
+        problems.set(source, ["forbidden", notAllowed(error)]);
+        show();
+      },
+      clear(source) {
+        if (problems.delete(source)) show();
+      },
+    };
+    statuses.set(name, status);
+    return status;
+  }
+
+  // A panel read from REST: the function that reads its data, and the one that draws it. The
+  // read runs at the refresh interval (and when the page comes back in view).
+  function panel(name, read, render) {
+    const status = statusOf(name);
+    const streamed = () => byStream(streams[name]) && !["candles", "trades", "accounts"].includes(name);
     let busy = false;
     return async function poll() {
-      if (busy) return;
+      if (busy || streamed()) return; // its stream holds a connection: it reads the panel
       busy = true;
       try {
-        render(await read());
-        lastRead = new Date();
-        section.classList.remove("failed", "forbidden");
-        setText(problem, "");
-        if (updated) setText(updated, "Read at " + lastRead.toLocaleTimeString());
+        const answer = await read();
+        if (streamed()) return; // it got one meanwhile: its snapshot is newer
+        render(answer);
+        status.ok("rest", "Read at");
       } catch (error) {
-        if (isForbidden(error)) {
-          section.classList.remove("failed");
-          section.classList.add("forbidden");
-          setText(problem, notAllowed(error));
-          return;
-        }
-        section.classList.remove("forbidden");
-        section.classList.add("failed");
-        const shown = lastRead ? " Showing what was read at " + lastRead.toLocaleTimeString() + "." : "";
-        setText(problem, "Could not read it: " + describe(error) + "." + shown);
+        if (isForbidden(error)) status.forbidden("rest", error);
+        else status.failed("rest", "Could not read it: " + describe(error) + ".");
       } finally {
         busy = false;
       }
     };
   }
 
-  // Processes
+  // Streams ----------------------------------------------------------------------------------
+
+  // One Server-Sent Event: its type, its data lines joined, its id (null: none), its comments.
+  function parseEvent(block) {
+    const message = { event: "message", data: [], id: null, comments: [] };
+    for (const raw of block.split("\n")) {
+      const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+      if (line.startsWith(":")) {
+        message.comments.push(line.slice(1).trim());
+        continue;
+      }
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "event") message.event = value;
+      else if (field === "data") message.data.push(value);
+      else if (field === "id") message.id = value;
+    }
+    return { ...message, data: message.data.join("\n") };
+  }
+
+  const RESTART = new Error("restarted"); // an abort's reason: open the stream again at once
+
+  // A stream followed for as long as the page is open. `spec.target()` is its path (null: none
+  // yet, waits for restart()); `spec.event(name, data)` takes each event with data (may be
+  // async); `spec.state(kind, detail)` hears "live", "token", "forbidden" (the error),
+  // "failed" (the error, the wait in ms) and "ended" (the server's reason). `comment(text)`
+  // hears the comments. A reconnect to the same path sends the last event's id.
+  function follow(spec) {
+    const stream = { target: null, lastId: null, controller: null, wake: null, release: null, kind: "starting" };
+    const report = (kind, detail, wait) => {
+      stream.kind = kind;
+      spec.state(kind, detail, wait);
+    };
+    const letGo = () => {
+      if (stream.release) stream.release();
+      stream.release = null;
+    };
+    stream.restart = () => {
+      if (stream.controller) stream.controller.abort(RESTART);
+      if (stream.wake) stream.wake();
+    };
+    stream.report = report;
+    const waitForRestart = () => new Promise((resolve) => (stream.wake = resolve));
+    (async () => {
+      let backoff = 1000;
+      for (;;) {
+        let wait = 0;
+        try {
+          let target = spec.target();
+          if (target === null) {
+            letGo();
+            await waitForRestart();
+            continue;
+          }
+          if (!stream.release) {
+            stream.release = await streamSlot(spec.tickers, () => report("waiting"));
+            stream.kind = "connecting";
+            target = spec.target(); // it may have changed meanwhile
+            if (target === null) continue;
+          }
+          const reason = await streamOnce(stream, spec, target); // the server ended it
+          report("ended", reason);
+          backoff = 1000;
+        } catch (error) {
+          if (stream.controller && stream.controller.signal.reason === RESTART) continue;
+          if (error instanceof ApiError && error.status === 401) {
+            report("token");
+            letGo(); // another tab may have a token
+            if (!token) await tokenGiven();
+            continue;
+          }
+          if (isForbidden(error)) {
+            report("forbidden", error);
+            letGo();
+            if (error.token === token) await Promise.race([tokenGiven(), waitForRestart()]); // not with that token
+            continue;
+          }
+          wait = backoff;
+          backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+          report("failed", error, wait);
+        } finally {
+          stream.controller = null;
+          stream.wake = null;
+        }
+        if (wait) await Promise.race([new Promise((resolve) => setTimeout(resolve, wait)), waitForRestart()]);
+      }
+    })();
+    return stream;
+  }
+
+  // A connection for a stream. Over HTTP/1.1 a browser opens at most 6 to a host, for all its
+  // tabs: the tabs of this origin share SLOTS of them for streams (Web Locks, held while the
+  // stream is followed, given back when its tab closes), the others are left for REST reads. A
+  // stream waits for a free slot, its panel read by REST meanwhile. Without Web Locks (not a
+  // secure context) only the tickers stream, as one connection per tab.
+  async function streamSlot(tickers, waiting) {
+    const none = () => {};
+    if (MULTIPLEXED) return none;
+    if (!navigator.locks && !tickers) waiting();
+    if (!navigator.locks) return tickers ? none : new Promise(() => {});
+    for (let round = 0; ; round++) {
+      for (let i = 0; i < SLOTS; i++) {
+        const release = await tryLock("fullon_cache_api.stream." + i);
+        if (release) return release;
+      }
+      if (round === 0) waiting(); // its panel is read by REST meanwhile
+      await new Promise((resolve) => setTimeout(resolve, SLOT_RETRY_MS * (0.5 + Math.random())));
+    }
+  }
+
+  function tryLock(name) {
+    return new Promise((resolve) => {
+      navigator.locks
+        .request(name, { ifAvailable: true }, (lock) => {
+          if (!lock) return resolve(null);
+          return new Promise((release) => resolve(release)); // held until release()
+        })
+        .catch(() => resolve(null));
+    });
+  }
+
+  // Whether a stream reads its panel (or the part it streams): unless it waits for a connection.
+  // A stream refused (401, 403) or failing keeps it too: its REST twin would be refused as
+  // well, and a failed panel keeps its last state.
+  function byStream(stream) {
+    return Boolean(stream) && stream.kind !== "waiting";
+  }
+
+  async function streamOnce(stream, spec, target) {
+    const controller = new AbortController();
+    stream.controller = controller;
+    const silence = () => controller.abort(new Error("nothing heard for " + QUIET_S + " s"));
+    let watchdog = setTimeout(silence, QUIET_S * 1000);
+    if (target !== stream.target) {
+      stream.target = target;
+      stream.lastId = null; // another stream: nothing to resume
+    }
+    try {
+      const resume = stream.lastId === null ? {} : { "Last-Event-ID": stream.lastId };
+      const response = await send(target, "text/event-stream", controller.signal, resume);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("the connection closed");
+        clearTimeout(watchdog);
+        watchdog = setTimeout(silence, QUIET_S * 1000);
+        buffer += value;
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const message = parseEvent(buffer.slice(0, cut));
+          buffer = buffer.slice(cut + 2);
+          if (message.id !== null) stream.lastId = message.id;
+          for (const comment of message.comments) {
+            if (comment === "subscribed" || comment.startsWith("subscribed after")) stream.report("live");
+            if (spec.comment) await spec.comment(comment);
+          }
+          if (message.event === "end") {
+            controller.abort();
+            return JSON.parse(message.data).reason || "end";
+          }
+          if (message.event === "error") {
+            const error = JSON.parse(message.data).error || {};
+            throw new ApiError(error.status, error.code, error.message || "stream error");
+          }
+          if (message.data) await spec.event(message.event, JSON.parse(message.data));
+        }
+      }
+    } finally {
+      clearTimeout(watchdog);
+    }
+  }
+
+  // A panel's stream: its state changes shown in the panel, `draw()` called at most once per
+  // paint after events (a burst of them is one drawing).
+  function panelStream(name, source, target, event, draw) {
+    const status = statusOf(name);
+    let drawing = 0;
+    const redraw = () => {
+      if (!drawing) {
+        drawing = setTimeout(() => {
+          drawing = 0;
+          draw();
+        }, 50);
+      }
+    };
+    return follow({
+      target,
+      event: (kind, data) => {
+        if (kind === "snapshot" && data.resumed) status.section.dataset.resumed = Number(status.section.dataset.resumed || 0) + 1;
+        event(kind, data);
+        redraw();
+        status.ok(source, "Updated at");
+      },
+      state: (kind, detail, wait) => {
+        status.section.dataset.stream = kind;
+        if (kind === "waiting" && polls[name]) setTimeout(polls[name]); // read by REST meanwhile
+        if (kind === "live") status.clear("rest");
+        if (kind === "live" || kind === "ended" || kind === "token" || kind === "waiting") status.clear(source);
+        else if (kind === "forbidden") status.forbidden(source, detail);
+        else if (kind === "failed") status.failed(source, "Live updates stopped: " + describe(detail) + ". Retrying in " + wait / 1000 + " s.");
+      },
+    });
+  }
+
+  // Items by their ids: a listing streamed as snapshot, upsert and delete.
+  function itemsById(idOf) {
+    const items = new Map();
+    return {
+      items,
+      snapshot(list) {
+        items.clear();
+        list.forEach((item) => items.set(idOf(item), item));
+      },
+      upsert(item) {
+        items.set(idOf(item), item);
+      },
+      delete(ids) {
+        items.delete(idOf(ids));
+      },
+      list(compare) {
+        return [...items.values()].sort(compare);
+      },
+    };
+  }
+
+  function byKeys(...keys) {
+    return (a, b) => {
+      for (const key of keys) {
+        const x = a[key] === null || a[key] === undefined ? "" : String(a[key]);
+        const y = b[key] === null || b[key] === undefined ? "" : String(b[key]);
+        const numbers = /^\d+$/.test(x) && /^\d+$/.test(y); // ids: 2 before 10
+        const order = numbers ? Number(x) - Number(y) : x < y ? -1 : x > y ? 1 : 0;
+        if (order) return order;
+      }
+      return 0;
+    };
+  }
+
+  // Processes: the health summary, then each process. Streamed, the summary is counted from the
+  // list as /processes/health counts it (the same processes, the same stale_after).
+
+  const processState = itemsById((p) => p.process_id);
+  let processList = null; // the streamed snapshot's body but its items
+
+  function countHealth(items) {
+    const errors = items.filter((p) => p.status === "error").length;
+    const stale = items.filter((p) => p.stale).length;
+    return { healthy: errors === 0 && stale === 0, total: items.length, errors, stale };
+  }
+
+  function takeProcesses(kind, data) {
+    if (kind === "snapshot") {
+      processState.snapshot(data.items);
+      processList = data;
+    } else if (kind === "upsert") processState.upsert(data);
+    else if (kind === "delete") processState.delete(data);
+  }
+
+  function drawProcesses() {
+    const items = [...processState.items.values()]; // the snapshot's order, new ones after
+    renderProcesses([countHealth(items), { ...processList, items }]);
+  }
 
   function renderProcesses([health, list]) {
     const summary = document.getElementById("process-summary");
@@ -401,27 +744,46 @@
     );
   }
 
-  // Order queues: the length now, and the lengths this page saw over the last minutes.
+  // Order queues: the length now, and the lengths this page saw over the last minutes (one
+  // sample each QUEUE_SAMPLE_S, the last bar the length now).
 
+  const queueState = itemsById((q) => q.name);
   const queueHistory = new Map(); // name -> [length, ...], oldest first
+  let queuesRead = false;
 
-  function renderQueues(queues) {
-    const seen = new Set();
-    for (const q of queues.items) {
+  function takeQueues(kind, data) {
+    if (kind === "snapshot") queueState.snapshot(data.items);
+    else if (kind === "upsert") queueState.upsert(data);
+    else if (kind === "delete") queueState.delete(data);
+    queuesRead = true;
+  }
+
+  function sampleQueues() {
+    if (!queuesRead) return;
+    for (const name of queueHistory.keys()) if (!queueState.items.has(name)) queueHistory.delete(name);
+    for (const q of queueState.items.values()) {
       const lengths = queueHistory.get(q.name) || [];
       lengths.push(q.length);
       if (lengths.length > QUEUE_SAMPLES) lengths.shift();
       queueHistory.set(q.name, lengths);
-      seen.add(q.name);
     }
-    for (const name of queueHistory.keys()) if (!seen.has(name)) queueHistory.delete(name);
+    renderQueues();
+  }
+
+  function renderQueues() {
+    const items = queueState.list(byKeys("name"));
+    for (const q of items) {
+      const lengths = queueHistory.get(q.name);
+      if (lengths) lengths[lengths.length - 1] = q.length;
+      else queueHistory.set(q.name, [q.length]);
+    }
     fillRows(
       document.getElementById("queue-rows"),
-      queues.items,
+      items,
       (q) => {
         const history = el("td", "history");
         history.append(barline(queueHistory.get(q.name), 120, 20));
-        history.title = "lengths read over the last " + Math.round((QUEUE_SAMPLES * REFRESH_S) / 60) + " minutes";
+        history.title = "lengths over the last " + Math.round((QUEUE_SAMPLES * QUEUE_SAMPLE_S) / 60) + " minutes";
         return [el("td", "wrap", q.name), el("td", "num", number(q.length)), history];
       },
       (q) => "Queue " + q.name
@@ -430,16 +792,59 @@
 
   // Accounts: one row per ex_id, then each account's balances and positions.
 
+  // The listing is read at the refresh interval; the first ACCOUNT_STREAMS accounts' balances
+  // and positions come by their streams (when streamed), the others' by REST with the listing.
+  const accountStreams = new Map(); // ex_id -> {stream, detail, stopped}
+  let lastAccounts = null;
+
   async function readAccounts() {
     const accounts = await getAll("/accounts");
+    const shown = accounts.items.slice(0, ACCOUNT_DETAILS);
+    const streamed = new Set(STREAMED.has("accounts") ? shown.slice(0, ACCOUNT_STREAMS).map((a) => String(a.ex_id)) : []);
+    for (const [exId, entry] of accountStreams) {
+      if (!streamed.has(exId)) {
+        entry.stopped = true; // its target is null from now on: it waits, holding no connection
+        entry.stream.restart();
+        statusOf("accounts").clear("stream " + exId);
+        accountStreams.delete(exId);
+      }
+    }
+    for (const exId of streamed) if (!accountStreams.has(exId)) accountStreams.set(exId, followAccount(exId));
+    const live = (a) => accountStreams.has(String(a.ex_id)) && byStream(accountStreams.get(String(a.ex_id)).stream);
     const details = await Promise.all(
-      accounts.items.slice(0, ACCOUNT_DETAILS).map(async (a) => ({
-        ex_id: a.ex_id,
-        balances: a.currencies > 0 ? await getJSON(path("/accounts/{ex_id}/balances", a)) : null,
-        positions: a.positions > 0 ? await getJSON(path("/accounts/{ex_id}/positions", a)) : null,
-      }))
+      shown.map(async (a) =>
+        live(a)
+          ? { ex_id: a.ex_id, streamed: true }
+          : {
+              ex_id: a.ex_id,
+              balances: a.currencies > 0 ? await getJSON(path("/accounts/{ex_id}/balances", a)) : null,
+              positions: a.positions > 0 ? await getJSON(path("/accounts/{ex_id}/positions", a)) : null,
+            }
+      )
     );
     return [accounts, details];
+  }
+
+  function followAccount(exId) {
+    const entry = { detail: null, stopped: false };
+    const balances = itemsById((b) => b.currency);
+    const positions = itemsById((p) => p.symbol);
+    let bodies = { balances: null, positions: null }; // the snapshot's, but their items
+    const take = (kind, data) => {
+      if (kind === "snapshot") {
+        bodies = { balances: data.balances, positions: data.positions };
+        balances.snapshot(data.balances ? data.balances.items : []);
+        positions.snapshot(data.positions ? data.positions.items : []);
+      } else if (kind === "balances.upsert") balances.upsert(data);
+      else if (kind === "balances.delete") balances.delete(data);
+      else if (kind === "positions.upsert") positions.upsert(data);
+      else if (kind === "positions.delete") positions.delete(data);
+      const body = (held, items, key) => (held || items.items.size ? { ...held, items: items.list(byKeys(key)) } : null);
+      entry.detail = { ex_id: exId, balances: body(bodies.balances, balances, "currency"), positions: body(bodies.positions, positions, "symbol") };
+    };
+    const target = () => (entry.stopped ? null : path("/stream/accounts/{ex_id}", { ex_id: exId }));
+    entry.stream = panelStream("accounts", "stream " + exId, target, take, () => lastAccounts && renderAccounts(lastAccounts));
+    return entry;
   }
 
   function detailTable(caption, headings, items, cells, title) {
@@ -459,14 +864,25 @@
     return table;
   }
 
-  function renderAccounts([accounts, details]) {
+  function renderAccounts(answer) {
+    lastAccounts = answer;
+    const [accounts, read] = answer;
+    const live = (exId) => {
+      const entry = accountStreams.get(String(exId));
+      return entry && byStream(entry.stream) ? entry.detail : null;
+    };
+    const details = read.map((d) => (d.streamed ? live(d.ex_id) : d)).filter(Boolean);
+    const counted = (a, list) => {
+      const detail = live(a.ex_id); // a streamed account's counts follow its stream
+      return detail ? (detail[list] ? detail[list].items.length : 0) : a[list === "balances" ? "currencies" : "positions"];
+    };
     fillRows(
       document.getElementById("account-rows"),
       accounts.items,
       (a) => [
         el("td", "", a.ex_id),
-        el("td", "num opt", number(a.currencies)), // a phone has them in the cards below
-        el("td", "num opt", number(a.positions)),
+        el("td", "num opt", number(counted(a, "balances"))), // a phone has them in the cards below
+        el("td", "num opt", number(counted(a, "positions"))),
         ageCell(a.balances_updated_at),
         ageCell(a.positions_updated_at),
       ],
@@ -512,9 +928,28 @@
   const orderFilter = document.getElementById("order-filter");
   const knownUids = new Set(); // users seen in orders: their trade lists are shown
   let lastOrders = null;
+  const orderState = itemsById((o) => o.exchange + " " + o.order_id);
+  let ordersCut = false; // the stream follows the first 1000 orders only
 
   function readOrders() {
+    ordersCut = false;
     return getAll(path("/orders", {}, { status: orderStatus.value || undefined, limit: 1000 }), 5);
+  }
+
+  function ordersStream() {
+    return path("/stream/orders", {}, { status: orderStatus.value || undefined, limit: 1000 });
+  }
+
+  function takeOrders(kind, data) {
+    if (kind === "snapshot") {
+      orderState.snapshot(data.items);
+      ordersCut = Boolean(data.next_cursor);
+    } else if (kind === "upsert") orderState.upsert(data);
+    else if (kind === "delete") orderState.delete(data);
+  }
+
+  function drawOrders() {
+    renderOrders({ items: orderState.list(byKeys("exchange", "order_id")) });
   }
 
   function renderOrders(orders) {
@@ -527,7 +962,7 @@
     const byExchange = new Map();
     shown.forEach((o) => byExchange.set(o.exchange, (byExchange.get(o.exchange) || 0) + 1));
     const parts = [...byExchange].map(([exchange, n]) => exchange + " " + n);
-    const cut = shown.length > ORDER_ROWS ? ` (the first ${ORDER_ROWS} shown)` : "";
+    const cut = (shown.length > ORDER_ROWS ? ` (the first ${ORDER_ROWS} shown)` : "") + (ordersCut ? ", of the first 1000 followed" : "");
     setText(document.getElementById("order-summary"), shown.length + " orders" + (parts.length ? ": " + parts.join(", ") : "") + cut);
     fillRows(
       document.getElementById("order-rows"),
@@ -547,12 +982,39 @@
   }
 
   orderFilter.addEventListener("input", () => lastOrders && renderOrders(lastOrders));
-  orderStatus.addEventListener("change", () => polls.orders());
+  orderStatus.addEventListener("change", () => {
+    if (streams.orders) streams.orders.restart();
+    polls.orders(); // unless its stream is live
+  });
 
   // Bots: each bot's feeds as stored, what it holds (blocks, openings), the age of its update.
 
   function readBots() {
     return Promise.all([getAll("/bots"), ifAllowed(() => getJSON("/bots/coordination"))]);
+  }
+
+  const botState = itemsById((b) => b.bot_id);
+  const pairId = (b) => b.ex_id + ":" + b.symbol;
+  const blockState = itemsById(pairId);
+  const openingState = itemsById(pairId);
+  let coordinated = false; // the snapshot had the coordination (not too large to read)
+
+  function takeBots(kind, data) {
+    if (kind === "snapshot") {
+      botState.snapshot(data.bots.items);
+      coordinated = Boolean(data.coordination && data.coordination.blocks);
+      blockState.snapshot(coordinated ? data.coordination.blocks : []);
+      openingState.snapshot(coordinated ? data.coordination.openings : []);
+      return;
+    }
+    const [list, change] = kind.split(".");
+    const state = { bots: botState, blocks: blockState, openings: openingState }[list];
+    if (state && (change === "upsert" || change === "delete")) state[change](data);
+  }
+
+  function drawBots() {
+    const coordination = coordinated ? { blocks: blockState.list(byKeys("ex_id", "symbol")), openings: openingState.list(byKeys("ex_id", "symbol")) } : null;
+    renderBots([{ items: botState.list(byKeys("bot_id")) }, coordination]);
   }
 
   function reports(feed) {
@@ -611,6 +1073,9 @@
     timeframe: "",
     period: 60,
     bars: [], // {time, open, high, low, close, volume}, ascending, time in seconds
+    wanted: "", // "symbol timeframe" its stream reads
+    scroll: false, // to the latest bar once drawn
+    orders: null, // {key, items}: the open orders of the series `key`
   };
 
   function timeframeSeconds(timeframe) {
@@ -728,13 +1193,79 @@
     if (!chart.select.value) chart.select.value = defaultSeries(series).symbol + " " + defaultSeries(series).timeframe;
     const [symbol, timeframe] = splitKey(chart.select.value);
     const key = symbol + " " + timeframe;
+    const orders = await ifAllowed(() => getAll(path("/orders", {}, { symbol, status: "open", limit: 200 }), 1));
+    if (streams.candles && chart.wanted !== key) {
+      chart.wanted = key; // its stream draws it, once it has a connection
+      streams.candles.restart();
+    }
+    if (byStream(streams.candles)) return { series, key, orders };
     const last = key === chart.key && chart.bars.length ? chart.bars[chart.bars.length - 1].time : null;
     const query = last === null ? { limit: CHART_BARS } : { limit: 10000, since: last * 1000 };
     const bars = await getJSON(path("/ohlcv/{symbol}/{timeframe}", { symbol, timeframe }, query));
-    const orders = await ifAllowed(() => getAll(path("/orders", {}, { symbol, status: "open", limit: 200 }), 1));
-    const exchange = key === chart.key ? chartExchange() : null;
-    const trades = exchange ? await ifAllowed(() => getJSON(path("/trades/{exchange}/{symbol}", { exchange, symbol }, { limit: 50 }))) : null;
-    return { series, key, symbol, timeframe, bars, orders, trades, fromScratch: last === null };
+    return { series, key, symbol, timeframe, bars, orders, fromScratch: last === null };
+  }
+
+  // The chart's bars streamed: the snapshot draws them all, a bar appended or sent again at the
+  // end is drawn alone (a 10,000-bar chart is not drawn again for each).
+  const chartChanges = { all: false, tail: [] };
+
+  function candlesStream() {
+    if (!chart.wanted) return null;
+    const [symbol, timeframe] = splitKey(chart.wanted);
+    return path("/stream/ohlcv/{symbol}/{timeframe}", { symbol, timeframe }, { limit: CHART_BARS });
+  }
+
+  function takeBars(kind, data) {
+    if (kind === "snapshot") {
+      const key = chart.wanted;
+      if (key !== chart.key) startChart(key);
+      chart.bars = [];
+      mergeBars(data.bars.map(toBar));
+      chartChanges.all = true;
+      chartChanges.tail = [];
+      return;
+    }
+    const fresh = kind === "append" ? data.map(toBar) : kind === "upsert" ? [toBar(data)] : [];
+    for (const bar of fresh) {
+      const last = chart.bars[chart.bars.length - 1];
+      if (!last || bar.time >= last.time) chartChanges.tail.push(bar);
+      else chartChanges.all = true; // a bar inside the window changed
+    }
+    mergeBars(fresh);
+  }
+
+  function drawBars() {
+    paintBars();
+    drawLines();
+    drawMarks();
+    followTape();
+  }
+
+  function paintBars() {
+    if (!chart.api) makeChart();
+    if (chartChanges.all) {
+      drawCandles();
+      if (chart.scroll) chart.api.timeScale().scrollToRealTime();
+      chart.scroll = false;
+    } else {
+      for (const bar of chartChanges.tail) {
+        chart.candles.update(bar);
+        chart.volume.update(volumeBar(bar));
+      }
+    }
+    chartChanges.all = false;
+    chartChanges.tail = [];
+    if (chart.bars.length) drawLastBar();
+  }
+
+  function startChart(key) {
+    const [symbol, timeframe] = splitKey(key);
+    chart.key = key;
+    chart.symbol = symbol;
+    chart.timeframe = timeframe;
+    chart.period = timeframeSeconds(timeframe);
+    chart.bars = [];
+    chart.scroll = true;
   }
 
   function splitKey(key) {
@@ -745,25 +1276,23 @@
   function renderCandles(answer) {
     const section = chart.container.closest("section");
     section.querySelector(".empty").hidden = answer.series.length > 0;
-    if (!answer.bars) return;
-    if (!chart.api) makeChart();
-    if (answer.fromScratch) {
-      chart.key = answer.key;
-      chart.symbol = answer.symbol;
-      chart.timeframe = answer.timeframe;
-      chart.period = timeframeSeconds(answer.timeframe);
-      chart.bars = [];
-      mergeBars(answer.bars.bars.map(toBar));
-      drawCandles();
-      chart.api.timeScale().scrollToRealTime();
-    } else {
-      mergeBars(answer.bars.bars.map(toBar));
-      drawCandles();
+    if (answer.key) chart.orders = { key: answer.key, items: (answer.orders && answer.orders.items) || [] };
+    if (answer.bars) {
+      if (!chart.api) makeChart();
+      if (answer.fromScratch) startChart(answer.key);
+      takeBars("append", answer.bars.bars); // the new ones drawn alone, as the stream's
+      if (answer.fromScratch) chartChanges.all = true;
+      paintBars();
     }
-    if (chart.bars.length) drawLastBar();
-    // The symbol's open orders as dashed price lines.
+    if (chart.api) drawLines();
+    followTape();
+  }
+
+  // The symbol's open orders as dashed price lines.
+  function drawLines() {
     chart.lines.forEach((line) => chart.candles.removePriceLine(line));
-    chart.lines = ((answer.orders && answer.orders.items) || []).map((o) =>
+    const orders = chart.orders && chart.orders.key === chart.key ? chart.orders.items : [];
+    chart.lines = orders.map((o) =>
       chart.candles.createPriceLine({
         price: o.price,
         color: themeColour(o.side === "sell" ? "--down" : "--up"),
@@ -773,9 +1302,14 @@
         title: `${o.side || ""} ${number(o.volume)}${o.bot_id ? " bot " + o.bot_id : ""}`,
       })
     );
-    // Its public trades as marks on the bar of their time.
+  }
+
+  // Its public trades (the tape's) as marks on the bar of their time.
+  function drawMarks() {
+    if (!chart.api) return;
     const marks = [];
-    for (const t of (answer.trades && answer.trades.items) || []) {
+    const trades = tape && tape.symbol === chart.symbol ? tape.items : [];
+    for (const t of trades) {
       const at = Date.parse(t.time) / 1000;
       const bar = barAt(at);
       if (bar === null) continue;
@@ -829,30 +1363,54 @@
     polls.trades();
   });
 
-  // Trades: the tape of the chart's symbol on its exchange, and the users' trade lists.
+  // Trades: the tape of the chart's symbol on its exchange, and the users' trade lists (read at
+  // the refresh interval: they have no stream).
+
+  let tape = null; // {exchange, symbol, items}: the newest TAPE_KEPT trades, newest first
+  let tapeWanted = null; // the tape stream's path
+
+  function tapeStream() {
+    const exchange = chartExchange();
+    return exchange && chart.symbol ? path("/stream/trades/{exchange}/{symbol}", { exchange, symbol: chart.symbol }, { limit: TAPE_KEPT }) : null;
+  }
+
+  // The tape stream follows the chart's symbol, on the exchange of its first ticker.
+  function followTape() {
+    if (!streams.trades) return;
+    const wanted = tapeStream();
+    if (wanted === tapeWanted) return;
+    tapeWanted = wanted;
+    if (wanted === null) {
+      tape = null;
+      renderTape();
+    }
+    streams.trades.restart();
+  }
+
+  function takeTape(kind, data) {
+    if (kind === "snapshot") tape = data;
+    else if (kind === "append" && tape) tape = { ...tape, items: [...data, ...tape.items].slice(0, TAPE_KEPT) };
+  }
+
+  function drawTape() {
+    renderTape();
+    drawMarks();
+  }
 
   async function readTrades() {
     const exchange = chartExchange();
     const symbol = chart.symbol;
-    const tape = exchange ? await getJSON(path("/trades/{exchange}/{symbol}", { exchange, symbol }, { limit: 12 })) : null;
+    const streamed = byStream(streams.trades);
+    const read = exchange && !streamed ? await getJSON(path("/trades/{exchange}/{symbol}", { exchange, symbol }, { limit: TAPE_KEPT })) : null;
     const lists = await Promise.all([...knownUids].sort().map((uid) => ifAllowed(() => getAll(path("/trades/users/{uid}", { uid }), 1))));
-    return { tape, lists: lists.filter(Boolean) };
+    return { tape: streamed ? tape : read, lists: lists.filter(Boolean) };
   }
 
-  function renderTrades({ tape, lists }) {
-    setText(document.getElementById("trades-of"), tape ? `${tape.symbol} on ${tape.exchange}, newest first` : "The chart's symbol has no ticker: no exchange to read trades of.");
-    fillRows(
-      document.getElementById("trade-rows"),
-      tape ? tape.items : [],
-      (t) => [
-        el("td", "num", clockTime(t.time)),
-        el("td", t.side === "sell" ? "sell" : "buy", t.side || "–"),
-        el("td", "num", number(t.price)),
-        el("td", "num", amount(t.volume)),
-      ],
-      (t) => `Trade ${t.trade_id || ""} (${tape.exchange} ${tape.symbol})`
-    );
-    const rows = lists.flatMap((list) => list.items.map((item) => ({ uid: list.uid, ...item })));
+  function renderTrades(answer) {
+    if (!byStream(streams.trades)) tape = answer.tape; // else the stream's, newer
+    renderTape();
+    drawMarks();
+    const rows = answer.lists.flatMap((list) => list.items.map((item) => ({ uid: list.uid, ...item })));
     fillRows(
       document.getElementById("user-trade-rows"),
       rows,
@@ -861,13 +1419,29 @@
     );
   }
 
-  // Every panel's data source: one function each (REST at the refresh interval, for now).
+  function renderTape() {
+    setText(document.getElementById("trades-of"), tape ? `${tape.symbol} on ${tape.exchange}, newest first` : "The chart's symbol has no ticker: no exchange to read trades of.");
+    fillRows(
+      document.getElementById("trade-rows"),
+      tape ? tape.items.slice(0, TAPE_ROWS) : [],
+      (t) => [
+        el("td", "num", clockTime(t.time)),
+        el("td", t.side === "sell" ? "sell" : "buy", t.side || "–"),
+        el("td", "num", number(t.price)),
+        el("td", "num", amount(t.volume)),
+      ],
+      (t) => `Trade ${t.trade_id || ""} (${tape.exchange} ${tape.symbol})`
+    );
+  }
+
+  // Every panel's sources: its stream (when its family is streamed) and its REST reads at the
+  // refresh interval (for what has no stream, or all of it when its family is not streamed).
   const SOURCES = {
     candles: readCandles,
     trades: readTrades,
+    accounts: readAccounts,
     orders: readOrders,
     bots: readBots,
-    accounts: readAccounts,
     processes: () => Promise.all([getJSON("/processes/health"), getAll("/processes")]),
     queues: () => getAll("/orders/queues"),
   };
@@ -878,10 +1452,23 @@
     bots: renderBots,
     accounts: renderAccounts,
     processes: renderProcesses,
-    queues: renderQueues,
+    queues: (answer) => {
+      takeQueues("snapshot", answer);
+      renderQueues();
+    },
   };
+  // Each: its path (a function: null while there is none), what its events change, the drawing.
+  const STREAMS = {
+    orders: [ordersStream, takeOrders, drawOrders],
+    processes: [() => "/stream/processes", takeProcesses, drawProcesses],
+    bots: [() => path("/stream/bots", {}, { limit: 1000 }), takeBots, drawBots],
+    queues: [() => "/stream/orders/queues", takeQueues, renderQueues],
+    candles: [candlesStream, takeBars, drawBars],
+    trades: [() => tapeWanted, takeTape, drawTape],
+  };
+  const streams = {};
   const polls = {};
-  for (const name of Object.keys(SOURCES)) polls[name] = panel(name, SOURCES[name], RENDER[name]);
+  for (const [name, read] of Object.entries(SOURCES)) polls[name] = panel(name, read, RENDER[name]);
   // The tickers' sparklines are read with the panels; a failure leaves the last ones drawn (the
   // tickers panel speaks for the stream).
   polls.sparklines = async () => {
@@ -978,6 +1565,7 @@
       const sorted = [...shown.values()].sort((a, b) => compareTicks(a.tick, b.tick));
       tickerRows.append(...sorted.map((entry) => entry.row)); // moves the rows into order
       paginate();
+      followTape(); // the chart's exchange may be known now
     }
     tickerSection.querySelector(".empty").hidden = shown.size > 0;
   }
@@ -1034,6 +1622,7 @@
     setText(pager.querySelector(".pages"), `${first + 1}–${Math.min(first + TICKER_PAGE, matching.length)} of ${matching.length}`);
     pager.querySelector(".prev").disabled = tickerPage === 0;
     pager.querySelector(".next").disabled = tickerPage >= pages - 1;
+    refreshAges(); // the rows now shown: their ages were not kept while hidden
   }
 
   filter.addEventListener("input", () => {
@@ -1052,11 +1641,15 @@
     polls.sparklines();
   });
 
-  async function loadTickers() {
+  // The tickers the stream's snapshot did not hold (a listing longer than its first page), or,
+  // after this page read too slowly and missed updates, all of them.
+  async function loadTickers(cursor) {
     try {
-      const [answer, health] = await Promise.all([getAll("/tickers"), getJSON("/tickers/health")]);
-      tickStaleS = health.max_age;
-      answer.items.forEach(takeTick);
+      let page = { next_cursor: cursor };
+      do {
+        page = await getJSON(path("/tickers", {}, { cursor: page.next_cursor }));
+        page.items.forEach(takeTick);
+      } while (page.next_cursor);
       flush();
       setText(streamProblem, "");
     } catch (error) {
@@ -1065,111 +1658,50 @@
     }
   }
 
+  async function takeTickers(kind, data) {
+    if (kind === "ticker") {
+      takeTick(data);
+    } else if (kind === "snapshot") {
+      data.items.forEach(takeTick);
+      flush();
+      if (data.next_cursor) await loadTickers(data.next_cursor);
+    }
+  }
+
+  async function tickerComment(comment) {
+    if (comment === "subscribed" || comment.startsWith("subscribed after")) {
+      streamState.dataset.connects = Number(streamState.dataset.connects) + 1;
+      try {
+        tickStaleS = (await getJSON("/tickers/health")).max_age;
+      } catch (_) {
+        // the last one (60 s at first) marks stale ticks meanwhile
+      }
+    } else if (comment.startsWith("dropped")) {
+      await loadTickers(); // this page read too slowly and missed updates: catch up
+    }
+  }
+
   function setState(state, problem) {
     streamState.dataset.state = state;
-    const label = { live: "Live", token: "Waiting for a token", forbidden: "Not for this token" };
+    const label = {
+      live: "Live",
+      token: "Waiting for a token",
+      forbidden: "Not for this token",
+      waiting: `Read every ${REFRESH_S} s: other tabs hold this browser's stream connections`,
+    };
     setText(streamState, label[state] || "Reconnecting");
     tickerSection.classList.toggle("forbidden", state === "forbidden");
     setText(streamProblem, problem || "");
   }
 
-  // One Server-Sent Event: its type, its data lines joined, its comments.
-  function parseEvent(block) {
-    const message = { event: "message", data: [], comments: [] };
-    for (const raw of block.split("\n")) {
-      const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-      if (line.startsWith(":")) {
-        message.comments.push(line.slice(1).trim());
-        continue;
-      }
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let value = colon < 0 ? "" : line.slice(colon + 1);
-      if (value.startsWith(" ")) value = value.slice(1);
-      if (field === "event") message.event = value;
-      else if (field === "data") message.data.push(value);
-    }
-    return { event: message.event, data: message.data.join("\n"), comments: message.comments };
-  }
-
-  // What one event means; a reason string when the stream ended in order.
-  async function handleEvent(message) {
-    for (const comment of message.comments) {
-      if (comment === "subscribed" || comment.startsWith("subscribed after")) {
-        // Subscribed: from here no update is missed, so re-read what was written before.
-        streamState.dataset.connects = Number(streamState.dataset.connects) + 1;
-        setState("live");
-        await loadTickers();
-      } else if (comment.startsWith("dropped")) {
-        await loadTickers(); // this page read too slowly and missed updates: catch up
-      }
-    }
-    if (message.event === "ticker") {
-      takeTick(JSON.parse(message.data));
-    } else if (message.event === "end") {
-      return JSON.parse(message.data).reason || "end";
-    } else if (message.event === "error") {
-      const error = JSON.parse(message.data).error || {};
-      throw new ApiError(error.status, error.code, error.message || "stream error");
-    }
-    return null;
-  }
-
-  async function streamOnce() {
-    const controller = new AbortController();
-    const silence = () => controller.abort(new Error("nothing heard for " + QUIET_S + " s"));
-    let watchdog = setTimeout(silence, QUIET_S * 1000);
-    try {
-      const response = await send("/stream/tickers", "text/event-stream", controller.signal);
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error("the connection closed");
-        clearTimeout(watchdog);
-        watchdog = setTimeout(silence, QUIET_S * 1000);
-        buffer += value;
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const message = parseEvent(buffer.slice(0, cut));
-          buffer = buffer.slice(cut + 2);
-          const ended = await handleEvent(message);
-          if (ended) {
-            controller.abort();
-            return ended;
-          }
-        }
-      }
-    } finally {
-      clearTimeout(watchdog);
-    }
-  }
-
-  async function follow() {
-    let backoff = 1000;
-    for (;;) {
-      let wait = 0;
-      try {
-        const reason = await streamOnce(); // the server ended it (max_lifetime, shutdown)
-        setState("reconnecting", "");
-        streamState.dataset.lastEnd = reason;
-        backoff = 1000;
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 401) {
-          setState("token", "");
-          if (!token) await tokenGiven();
-          continue;
-        }
-        if (isForbidden(error)) {
-          setState("forbidden", notAllowed(error));
-          if (error.token === token) await tokenGiven(); // not retried with the same token
-          continue;
-        }
-        wait = backoff;
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-        setState("reconnecting", "Live updates stopped: " + describe(error) + ". Retrying in " + wait / 1000 + " s.");
-      }
-      await new Promise((resolve) => setTimeout(resolve, wait));
+  function tickerState(kind, detail, wait) {
+    if (kind === "live" || kind === "waiting") setState(kind);
+    else if (kind === "token") setState("token");
+    else if (kind === "forbidden") setState("forbidden", notAllowed(detail));
+    else if (kind === "failed") setState("reconnecting", "Live updates stopped: " + describe(detail) + ". Retrying in " + wait / 1000 + " s.");
+    else if (kind === "ended") {
+      setState("reconnecting");
+      streamState.dataset.lastEnd = detail;
     }
   }
 
@@ -1182,6 +1714,11 @@
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) pollAll();
   });
+  setInterval(sampleQueues, QUEUE_SAMPLE_S * 1000);
+  const tickerStream = follow({ target: () => "/stream/tickers", event: takeTickers, comment: tickerComment, state: tickerState, tickers: true });
+  polls.tickers = () => !byStream(tickerStream) && loadTickers(); // no connection for its stream: REST
+  for (const [name, [target, take, draw]] of Object.entries(STREAMS)) {
+    if (STREAMED.has(name)) streams[name] = panelStream(name, "stream", target, take, draw);
+  }
   pollAll();
-  follow();
 })();
