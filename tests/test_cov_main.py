@@ -41,11 +41,16 @@ def workers_of(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_worker_that_dies_stops_the_others_and_the_server_exits_1(redis_server) -> None:
+def test_a_worker_that_dies_stops_the_others_and_the_server_exits_1(
+    redis_server, tmp_path: Path
+) -> None:
     """One worker is killed: the server logs it and stops the others (SIGTERM); one that does
     not stop (here: stopped with SIGSTOP, so SIGTERM waits) is killed after the graceful
-    timeout and 10 s more. The exit status says a worker failed."""
-    env = {"REDIS_URL": reader_url(redis_server)}
+    timeout and 10 s more. The exit status says a worker failed. The workers' metrics go to
+    the ``PROMETHEUS_MULTIPROC_DIR`` given (none made), which stays."""
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    env = {"REDIS_URL": reader_url(redis_server), "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
     args = ("--workers", "2", "--graceful-timeout", "1")
     with serve_api(*args, env=env, output=True) as (process, base, _):
         deadline = time.monotonic() + 60
@@ -59,6 +64,8 @@ def test_a_worker_that_dies_stops_the_others_and_the_server_exits_1(redis_server
         assert process.wait(60) == 1
         output = process.stdout.read() if process.stdout else ""
     assert "a worker exited by itself: stopping the others" in output
+    assert "metrics of the 2 workers shared in" not in output
+    assert any(metrics.iterdir())  # the workers' files, kept
     assert "Traceback" not in output
     for worker in (stuck, dying):
         assert not Path(f"/proc/{worker}").exists()  # both gone (and reaped)

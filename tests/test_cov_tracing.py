@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
+from test_scaleout import primary, replica, sentinel, sentinel_settings  # module fixtures
 from test_tracing import (  # the fixtures: a provider set globally, its spans kept in memory
     SCOPE,
     TRACEPARENT,
@@ -45,7 +46,15 @@ from support import (
     redis_process,
 )
 
-__all__ = ["provider", "saved_provider", "spans", "traced"]  # fixtures, used by name
+__all__ = [
+    "primary",
+    "provider",
+    "replica",
+    "saved_provider",
+    "sentinel",
+    "spans",
+    "traced",
+]  # fixtures, used by name
 
 
 async def test_with_the_sdk_disabled_nothing_is_traced(
@@ -200,3 +209,29 @@ def test_without_opentelemetry_nothing_is_traced_and_nothing_asks_for_it() -> No
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [False, None, None, None]
+
+
+async def test_a_url_without_a_port_names_the_address_alone(spans, clock) -> None:
+    """Redis's default port is not written in the URL: the span names no port it was not
+    given (whatever answers there, if anything: the test asserts only the span)."""
+    quick = {**PATIENT, "connect_timeout": 2.0, "command_timeout": 2.0, "request_timeout": 5.0}
+    url = f"redis://{READER}:{READER_PASSWORD}@127.0.0.1/0"
+    app = create_app(Settings(redis_url=url, local_cache=False, **quick), clock=clock)
+    async with lifespan(app), http_client(app) as http:
+        await http.get("/tickers/binance/BTC/USDT")
+    trips = redis_spans(spans)
+    assert trips
+    for trip in trips:
+        attributes = dict(trip.attributes or {})
+        assert attributes["server.address"] == "127.0.0.1" and "server.port" not in attributes
+
+
+async def test_through_sentinels_no_server_address_is_named(spans, sentinel, clock) -> None:
+    """Sentinels find the server: the client's pool names no host, and the span invents none."""
+    app = create_app(sentinel_settings(sentinel, local_cache=False), clock=clock)
+    async with lifespan(app), http_client(app) as http:
+        assert expect(await http.get("/tickers/binance/BTC/USDT"))["price"] == 300.0
+    (hget,) = redis_spans(spans)
+    attributes = dict(hget.attributes or {})
+    assert attributes["db.operation.name"] == "HGET"
+    assert "server.address" not in attributes and "server.port" not in attributes
