@@ -41,7 +41,10 @@ def test_references_are_renamed_in_a_discriminators_mapping_and_nowhere_else() -
             "mapping": {"buy": "#/components/schemas/Buy", "sell": "#/components/schemas/Sell"},
         },
         "properties": {
-            "mapping": {"$ref": "#/components/schemas/Buy"},  # a property so named
+            "mapping": {  # a property so named
+                "$ref": "#/components/schemas/Buy",
+                "properties": {"side": {"$ref": "#/components/schemas/Sell"}},
+            },
             "other": {"$ref": "https://example.com/schema.json"},  # not a component
             "host": {"$ref": "#/components/schemas/HostOwn"},  # a component not ours
         },
@@ -60,7 +63,10 @@ def test_references_are_renamed_in_a_discriminators_mapping_and_nowhere_else() -
             },
         },
         "properties": {
-            "mapping": {"$ref": "#/components/schemas/Cache_Buy"},
+            "mapping": {
+                "$ref": "#/components/schemas/Cache_Buy",
+                "properties": {"side": {"$ref": "#/components/schemas/Cache_Sell"}},
+            },
             "other": {"$ref": "https://example.com/schema.json"},
             "host": {"$ref": "#/components/schemas/HostOwn"},
         },

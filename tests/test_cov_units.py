@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api.auth import Buckets
+from fullon_cache_api.context import Ctx
 from fullon_cache_api.demo import DemoRedis
 from fullon_cache_api.demo.market import Market
 from fullon_cache_api.demo.snapshot import load_snapshot, rebased
@@ -148,3 +150,19 @@ def test_a_demo_never_started_stops_without_anything_to_stop() -> None:
     demo.stop_feeder()  # no feeder yet
     demo.stop()
     assert demo.server.process is None and demo.server.dir is None
+
+
+async def test_a_requests_reads_share_one_source_and_a_lasting_streams_each_its_own(
+    settings: Settings,
+) -> None:
+    """One Redis source per request (its reads recorded together for the ETag); a stream that
+    outlives its request gets a new one at each use (each read sees every write acknowledged
+    before it began)."""
+    app = create_app(settings)
+    async with lifespan(app):
+        ctx = Ctx(app.state.backend, app)
+        assert ctx.source is ctx.source
+        lasting = ctx.lasting()
+        first, second = lasting.source, lasting.source
+        assert first is not second and first is not ctx.source
+        assert lasting.settings is ctx.settings and lasting.app is app
