@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from .hub import StreamHub
@@ -66,10 +65,6 @@ class Ctx:
                 self._recorder,
             )
         return self._source
-
-    @property
-    def redis(self) -> Redis:
-        return self._resources.redis
 
     @property
     def hub(self) -> StreamHub:

@@ -118,10 +118,6 @@ class TokenTable:
             return None
         return token
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(token.name for token in self.tokens)
-
 
 def plain(tokens: Iterable[str]) -> list[Token]:
     """``FULLON_CACHE_API_TOKENS``: tokens of scope ``*``, named ``token1``, ``token2``..."""
@@ -253,7 +249,3 @@ class TokenFile:
         self.table = TokenTable([*tokens, *self.extra])
         log.info("tokens file reloaded: %d tokens", len(self.table.tokens))
         return self.table
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return self.current().names

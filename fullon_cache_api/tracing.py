@@ -173,8 +173,7 @@ class Served:
     ) -> None:
         if self._served is not None:
             _SERVED.reset(self._served)
-        if self._entered is not None:
-            otel_context.detach(self._entered)
+        otel_context.detach(self._entered)  # set by __enter__: a Served is only used in a with
         span, status = self.span, self.status
         if status is not None:
             span.set_attribute("http.response.status_code", status)
