@@ -187,7 +187,7 @@ async def test_an_acl_that_refuses_info_turns_the_swapdb_watch_off(
     redis_server, clock, caplog
 ) -> None:
     """A Redis user without INFO: the SWAPDB watch says once that it is off; listings are
-    served as ever."""
+    served as ever, and /info, which reads INFO, is 502 naming the permission."""
     user, acl = "cache_api_noinfo", READ_ONLY_ACL.replace(" +info", "")
     with redis.Redis(port=redis_server.port) as admin:
         admin.execute_command("ACL", "SETUSER", user, "reset", *acl.split(), f">{READER_PASSWORD}")
@@ -202,11 +202,17 @@ async def test_an_acl_that_refuses_info_turns_the_swapdb_watch_off(
                         while not any("INFO refused" in r.getMessage() for r in caplog.records):
                             await anyio.sleep(0.05)
                     assert "noinfo" in queues(expect(await http.get("/orders/queues")))
+                    info = expect(await http.get("/info"), 502)  # /info reads INFO itself
         finally:
             admin.execute_command("ACL", "DELUSER", user)
             admin.delete("new_orders:noinfo")
     refused = [r for r in caplog.records if "SWAPDB is not watched" in r.getMessage()]
     assert len(refused) == 1
+    assert info["error"] == {
+        "status": 502,
+        "code": "cache_refused",
+        "message": "the API's Redis user lacks +info (see the ACL line)",
+    }
 
 
 async def test_a_new_key_past_the_index_bound_is_left_out(settings, clock, admin) -> None:
