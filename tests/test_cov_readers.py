@@ -113,3 +113,14 @@ async def test_a_coordination_hash_too_large_to_read_whole_is_refused(client, ad
     body = expect(await client.get("/bots/coordination"), 400)
     assert body["error"]["code"] == "too_large"
     assert "page through /bots/blocks" in body["error"]["message"]
+
+
+async def test_a_value_with_nan_and_a_wrong_type_is_corrupt(client, admin, snapshot) -> None:
+    """JSON with NaN is read through its slower path; wrong there too, it is corrupt: the
+    ticker is 502 ``bad_cache_value`` and the listing skips it (counted)."""
+    admin.hset("tickers:binance", "NAN/USDT", '{"price": NaN, "bid": "not a number"}')
+    body = expect(await client.get("/tickers/binance/NAN/USDT"), 502)
+    assert body["error"]["code"] == "bad_cache_value"
+    listing = expect(await client.get("/tickers/binance"))
+    assert "NAN/USDT" not in [item["symbol"] for item in listing["items"]]
+    assert listing["skipped"] == 1

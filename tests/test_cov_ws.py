@@ -167,3 +167,19 @@ async def test_a_trade_stream_whose_last_trade_seen_was_consumed(settings, clock
         pipe.execute()
         ids = [(await frame(ws))["result"]["trade_id"] for _ in range(2)]
     assert ids == [2, 3]
+
+
+async def test_a_host_hook_may_accept_the_socket_itself(settings, clock) -> None:
+    """A hook that accepts the socket (and sets its user): the session does not accept it
+    again, and serves it."""
+
+    async def hook(websocket: Any) -> bool:
+        await websocket.accept()
+        return True
+
+    app = create_app(settings, clock=clock, authenticate_websocket=hook)
+    async with serve_in_process(app) as base, connect(f"{base}/ws/tickers/c1") as ws:
+        await ask(ws, "get_ticker", {"exchange": "binance", "symbol": "BTC/USDT"}, "r1")
+        reply = await frame(ws)
+    assert (reply["request_id"], reply["success"]) == ("r1", True)
+    assert reply["result"]["symbol"] == "BTC/USDT"
