@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import anyio
 import pytest
@@ -17,7 +18,15 @@ from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api.demo.redis_server import RedisServer
 from fullon_cache_api.readers.source import READ_BATCH
 
-from support import PATIENT, WRITTEN_AT, expect, http_client, reader_url, redis_process
+from support import (
+    GENERATED_AT,
+    PATIENT,
+    WRITTEN_AT,
+    expect,
+    http_client,
+    reader_url,
+    redis_process,
+)
 
 BTC = "/tickers/binance/BTC/USDT"
 
@@ -124,3 +133,27 @@ async def test_a_value_with_nan_and_a_wrong_type_is_corrupt(client, admin, snaps
     listing = expect(await client.get("/tickers/binance"))
     assert "NAN/USDT" not in [item["symbol"] for item in listing["items"]]
     assert listing["skipped"] == 1
+
+
+async def test_process_health_counts_more_processes_than_one_read_batch(
+    client, admin, clock
+) -> None:
+    """More active processes than one batch of reads: the health aggregate reads them page
+    after page and counts every one."""
+    now = GENERATED_AT + 7
+    clock.now = now
+    stamp = datetime.fromtimestamp(now - 10, UTC).isoformat()
+    pipe = admin.pipeline(transaction=False)
+    for i in range(READ_BATCH + 5):
+        process_id = f"cov:worker_{i:04d}:{now - 60}"
+        record = {"process_id": process_id, "process_type": "cov", "component": f"worker_{i:04d}"}
+        record |= {"status": "running", "updated_at": stamp, "heartbeat": stamp}
+        pipe.set(f"process:data:{process_id}", json.dumps(record), ex=86400)
+        pipe.hset("process:active:cov", process_id, stamp)
+    pipe.execute()
+    body = expect(await client.get("/processes/health"))
+    assert (body["total"], body["by_type"], body["stale"]) == (
+        READ_BATCH + 5,
+        {"cov": READ_BATCH + 5},
+        0,
+    )
