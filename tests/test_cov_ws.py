@@ -17,10 +17,12 @@ import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from fullon_cache_api import create_app
+from fullon_cache_api import Settings, create_app
+from fullon_cache_api.redis_clients import end_streams
+from fullon_cache_api.ws.tickers import RETRY_S
 from fullon_cache_api.ws.trades import STREAM_LISTS
 
-from support import serve_in_process
+from support import PATIENT, prepare, reader_url, redis_process, serve_in_process
 
 pytestmark = [pytest.mark.usefixtures("snapshot"), pytest.mark.slow]
 TICK = {"price": 1.0, "bid": 0.5, "ask": 1.5, "last": 1.0, "volume": 2.0, "time": 1764100100.0}
@@ -183,3 +185,46 @@ async def test_a_host_hook_may_accept_the_socket_itself(settings, clock) -> None
         reply = await frame(ws)
     assert (reply["request_id"], reply["success"]) == ("r1", True)
     assert reply["result"]["symbol"] == "BTC/USDT"
+
+
+async def test_a_ticker_stream_subscribes_again_after_redis_was_down(clock) -> None:
+    """Redis stopped for longer than the stream's retry: its tries to subscribe again fail
+    meanwhile; started again, the stream subscribes and gets the ticks published then."""
+    with redis_process() as server:
+        settings = Settings(redis_url=reader_url(server), **PATIENT)
+        app = create_app(settings, clock=clock)
+        async with serve_in_process(app) as base, connect(f"{base}/ws/tickers/c1") as ws:
+            await ask(ws, "stream_tickers", {"exchange": "binance", "symbols": ["BTC/USDT"]})
+            assert (await frame(ws))["success"] is True
+            assert (await frame(ws))["result"]["symbol"] == "BTC/USDT"
+            await anyio.to_thread.run_sync(server.stop)
+            await anyio.sleep(3 * RETRY_S)  # several tries to subscribe again, in vain
+            await anyio.to_thread.run_sync(lambda: prepare(server.start()))
+            with redis.Redis(port=server.port) as admin:
+                price = 2000.0
+                with anyio.fail_after(60):
+                    while True:  # published until the stream, subscribed again, has one
+                        price += 1
+                        admin.publish(
+                            "ticker_updates:binance:BTC/USDT", json.dumps({**TICK, "price": price})
+                        )
+                        with anyio.move_on_after(0.2):
+                            result = json.loads(await ws.recv())["result"]
+                            if result["price"] > 2000.0:
+                                break
+    assert result["symbol"] == "BTC/USDT"
+
+
+async def test_open_sockets_are_closed_going_away_when_the_server_stops(settings, clock) -> None:
+    """The server's stop ends the streams (``end_streams``): a socket with a ticker stream is
+    closed with 1001."""
+    app = create_app(settings, clock=clock)
+    async with serve_in_process(app) as base, connect(f"{base}/ws/tickers/c1") as ws:
+        await ask(ws, "stream_tickers", {"exchange": "binance", "symbols": ["BTC/USDT"]})
+        assert (await frame(ws))["success"] is True
+        await end_streams(app)
+        with anyio.fail_after(30), pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1001, "server shutting down")
