@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -226,35 +227,56 @@ async def test_updates_a_client_missed_are_told_in_a_dropped_comment(settings, a
     assert len(prices) + dropped == 50
 
 
+async def never_reading(api: Api, admin: redis.Redis) -> None:
+    """A raw connection asks ``api`` for a stream and never reads; ticks are published until
+    the server has ended that stream."""
+    hub = hub_of(api.app)
+    tick = json.dumps(TICK)
+    port = int(api.base.rsplit(":", 1)[1])
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /stream/tickers HTTP/1.1\r\nHost: api\r\n\r\n")
+    await writer.drain()
+    try:
+        with anyio.fail_after(90):
+            while not hub.listeners:  # the stream is open
+                await anyio.sleep(0.02)
+            while hub.listeners:  # ticks of 2000 symbols a round, until its writes wait
+                pipe = admin.pipeline(transaction=False)
+                for i in range(2000):
+                    pipe.publish(f"ticker_updates:big:B{i:04d}/USDT", tick)
+                pipe.execute()
+                await anyio.sleep(0.1)
+    finally:
+        writer.close()
+
+
 async def test_a_client_that_reads_nothing_is_ended_and_counted(settings, admin) -> None:
     """A raw connection asks for a stream and never reads: once the server's writes wait past
     ``client_send_timeout`` the stream ends (counted ``not_reading``) and its slots (the
     process's and the address's) are given back."""
-    tick = json.dumps(TICK)
     async with serve(settings, client_send_timeout=1.0, max_streams_per_client=1) as api:
-        hub = hub_of(api.app)
         before = await metric(api.http, ENDED, transport="sse", reason="not_reading")
-        port = int(api.base.rsplit(":", 1)[1])
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /stream/tickers HTTP/1.1\r\nHost: api\r\n\r\n")
-        await writer.drain()
-        try:
-            with anyio.fail_after(90):
-                while not hub.listeners:  # the stream is open
-                    await anyio.sleep(0.02)
-                while hub.listeners:  # ticks of 2000 symbols a round, until its writes wait
-                    pipe = admin.pipeline(transaction=False)
-                    for i in range(2000):
-                        pipe.publish(f"ticker_updates:big:B{i:04d}/USDT", tick)
-                    pipe.execute()
-                    await anyio.sleep(0.1)
-        finally:
-            writer.close()
+        await never_reading(api, admin)
         after = await metric(api.http, ENDED, transport="sse", reason="not_reading")
         assert after == before + 1
         # the address's one slot is free again: a new stream of this client is served
         async with api.http.stream("GET", "/stream/tickers") as response:
             await opened(response)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="responses.EventStream catches OSError, but anyio 4's task group raises the send "
+    "timeout wrapped in an ExceptionGroup: the app logs 'unhandled error on GET "
+    "/stream/tickers' and hypercorn 'Error in ASGI Framework', each with a traceback",
+)
+async def test_a_client_that_reads_nothing_is_ended_without_an_error_logged(
+    settings, admin, caplog
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        async with serve(settings, client_send_timeout=1.0) as api:
+            await never_reading(api, admin)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 # the stream's own clock -----------------------------------------------------------------------
