@@ -228,3 +228,18 @@ async def test_open_sockets_are_closed_going_away_when_the_server_stops(settings
                 await ws.recv()
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1001, "server shutting down")
+
+
+async def test_an_exchange_trade_stream_sends_every_trade_of_a_new_list(
+    settings, clock, admin
+) -> None:
+    """A list created after an exchange's trade stream began: each of its trades is new."""
+    admin.rpush("trades:newlistex:AUSDT", trade(1, "A/USDT"))
+    app = create_app(settings, clock=clock)
+    async with serve_in_process(app) as base, connect(f"{base}/ws/trades/c1") as ws:
+        await ask(ws, "stream_trade_updates", {"exchange": "newlistex"})
+        assert (await frame(ws))["success"] is True
+        assert (await frame(ws))["result"]["trade_id"] == 1
+        admin.rpush("trades:newlistex:BUSDT", trade(2, "B/USDT"), trade(3, "B/USDT"))
+        new = [(await frame(ws))["result"] for _ in range(2)]
+    assert [(t["symbol"], t["trade_id"]) for t in new] == [("B/USDT", 2), ("B/USDT", 3)]
