@@ -1,0 +1,27 @@
+"""Shared work (fullon_cache_api.flight) when a caller waiting for another's work goes away:
+the work goes on for the others, and that caller alone is cancelled. No Redis needed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from test_hygiene import Work, started
+
+from fullon_cache_api.flight import SingleFlight
+
+
+@pytest.mark.anyio
+async def test_a_caller_cancelled_while_it_waits_leaves_the_work_to_the_others() -> None:
+    flights, work = SingleFlight(), Work()
+    doer = asyncio.create_task(flights.run("k", work, share_for=60))
+    await started(doer)
+    quitter = asyncio.create_task(flights.run("k", work, share_for=60))
+    stayer = asyncio.create_task(flights.run("k", work, share_for=60))
+    await started(doer, quitter, stayer)
+    quitter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await quitter
+    assert not doer.done() and not stayer.done()  # the work in flight was not cancelled
+    work.release.set()
+    assert (await doer, await stayer, work.runs) == (1, 1, 1)
