@@ -752,6 +752,8 @@ class StreamHub:
                 if not ready.done():
                     ready.set_exception(exc)
                     ready.exception()  # retrieved: waiters re-raise it from the shield
+                elif connected:  # a stream opened during the backoff waits for the next one
+                    self._ready = asyncio.get_running_loop().create_future()
                 for listener in self._symbols:
                     listener.fail(exc)
             await asyncio.sleep(backoff)

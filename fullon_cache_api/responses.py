@@ -155,8 +155,8 @@ class EventStream(Response):
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
                 group.cancel_scope.cancel()
-        except OSError:  # the client went away while we wrote (ASGI 2.4 servers)
-            pass
+        except* OSError:  # the client went away while we wrote (ASGI 2.4 servers), or does not
+            pass  # read (a send timeout); raised bare or by the task group in a group
         finally:
             self.on_close()
 

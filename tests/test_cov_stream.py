@@ -264,12 +264,6 @@ async def test_a_client_that_reads_nothing_is_ended_and_counted(settings, admin)
             await opened(response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="responses.EventStream catches OSError, but anyio 4's task group raises the send "
-    "timeout wrapped in an ExceptionGroup: the app logs 'unhandled error on GET "
-    "/stream/tickers' and hypercorn 'Error in ASGI Framework', each with a traceback",
-)
 async def test_a_client_that_reads_nothing_is_ended_without_an_error_logged(
     settings, admin, caplog
 ) -> None:

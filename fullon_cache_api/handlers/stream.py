@@ -27,7 +27,8 @@ import asyncio
 import itertools
 import re
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, NamedTuple
 
 import msgspec
@@ -145,12 +146,9 @@ async def stream_tickers(ctx: Ctx, exchange: str | None, symbols: list[str] | No
     503 `too_many_streams` beyond the per-process or per-client-address limit. HEAD answers
     the headers without opening a stream."""
     listener = ctx.hub.listen_tickers(exchange, symbols)
-    try:
+    with _opening(listener):
         await ctx.hub.connected()  # a Redis outage is a 503 here, before the stream starts
         body = await _tickers_now(ctx, exchange, symbols)  # subscribed first: nothing missed
-    except BaseException:
-        listener.close()
-        raise
     return ClientStream(ctx, listener, [Change("snapshot", encode(body))], _tickers)
 
 
@@ -181,14 +179,25 @@ async def watched_stream(
     slots. Its first events (the snapshot) are read before it answers: an error of that read
     is the request's (503, 404...)."""
     listener = ctx.hub.watch(key, read, on, diff, slot=True)
-    try:
-        first: list[Change] = []
+    first: list[Change] = []
+    with _opening(listener):
         while not first:  # within the request's deadline
             first = await listener.next_batch(PROBE_S)
+    return ClientStream(ctx, listener, first, _changes)
+
+
+@contextmanager
+def _opening(listener: Listener[Any]) -> Iterator[None]:
+    """A stream being opened: its listener closed when that fails; the hub closed (the server
+    is shutting down) is a 503, as Redis down is."""
+    try:
+        yield
+    except HubClosed as exc:
+        listener.close()
+        raise CacheUnavailable(str(exc)) from None
     except BaseException:
         listener.close()
         raise
-    return ClientStream(ctx, listener, first, _changes)
 
 
 Render = Callable[[Ctx, list[Any]], list[bytes]]
