@@ -305,9 +305,7 @@ async def test_concurrent_first_streams_subscribe_the_ticker_patterns_once(
     assert stats["cmdstat_psubscribe"]["calls"] == 1
 
 
-async def test_a_stream_opened_while_the_hub_reconnects_misses_nothing(
-    settings, admin
-) -> None:
+async def test_a_stream_opened_while_the_hub_reconnects_misses_nothing(settings, admin) -> None:
     """The hub's connection killed: a stream opened while the hub backs off waits for the next
     connection (``connected`` does not answer from the lost one), so a publication right after
     it reaches the stream. Five times: each lands in a backoff, or after it."""
