@@ -629,6 +629,18 @@ def bearer(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {SCOPED[name][0]}"}
 
 
+def asked_once(base: str, name: str, expected: dict[str, tuple[int, int]]) -> None:
+    """The token ``name``'s refusals by reason, each within its (least, most), and none more
+    after three refresh intervals of the page (``?refresh=1``): a refused read is not asked
+    again."""
+    counts = refusals(base, name)
+    assert set(counts) == set(expected), counts
+    for reason, (least, most) in expected.items():
+        assert least <= counts[reason] <= most, (reason, counts)
+    time.sleep(3)
+    assert refusals(base, name) == counts
+
+
 def refusals(base: str, name: str) -> dict[str, float]:
     """How many requests of the token ``name`` the API refused, by reason (its /metrics)."""
     with httpx.Client(base_url=base, timeout=60) as api:
@@ -722,8 +734,9 @@ def test_live_page_with_a_market_and_processes_token(settings, snapshot, admin, 
         assert refused(why)(view)
         # Once each: /stream/orders (the orders panel's stream), /orders (the chart's open
         # orders), /orders/queues, /stream/bots (bots and their coordination), /accounts; the
-        # REST twins of the refused streams are not asked
-        assert refusals(base, "screen") == {"scope": 5}
+        # REST twins of the refused streams are not asked, but for a panel that read its twin
+        # while it waited for a stream connection (a busy machine): at most 2 more
+        asked_once(base, "screen", {"scope": (5, 7)})
         assert [e for e in tab.errors if not re.search(r"status of 40[13]", e)] == []
 
 
@@ -765,8 +778,10 @@ def test_live_page_with_an_account_owners_token(settings, snapshot, admin, tmp_p
         )
         assert refused(why)(view)
         # Once each: /stream/tickers, /ohlcv, /stream/processes and /stream/bots (their REST
-        # twins not asked); /stream/orders and /orders/queues (listings across accounts)
-        assert refusals(base, "owner1") == {"scope": 4, "allow_list": 2}
+        # twins not asked, but for a panel that read its twin while it waited for a stream
+        # connection: at most 3 more); /stream/orders and /orders/queues (listings across
+        # accounts)
+        asked_once(base, "owner1", {"scope": (4, 7), "allow_list": (2, 2)})
         assert [e for e in tab.errors if not re.search(r"status of 40[13]", e)] == []
 
 
