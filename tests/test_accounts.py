@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from budgets import HGET, Case, fill_accounts
 from support import GENERATED_AT, Clock, expect, snapshot_value
 
 pytestmark = pytest.mark.usefixtures("snapshot")
@@ -486,3 +487,28 @@ async def test_bad_input_is_400_naming_the_parameter(client, path: str, name: st
     body = expect(await client.get(path), 400)
     assert body["error"]["code"] == "bad_request"
     assert f"'{name}'" in body["error"]["message"]
+
+
+# Redis budgets -----------------------------------------------------------------------------------
+
+BUDGETS: tuple[Case, ...] = (
+    Case("/accounts", "/accounts", fill_accounts, {"hlen": 2, "hgetall": 2}, trips=2),
+    Case("/accounts/{ex_id}/balances", "/accounts/1/balances", fill_accounts, HGET, trips=1),
+    Case(
+        "/accounts/{ex_id}/balances/{currency}",
+        "/accounts/1/balances/C1",
+        fill_accounts,
+        HGET,
+        trips=1,
+    ),
+    Case("/accounts/{ex_id}/positions", "/accounts/1/positions", fill_accounts, HGET, trips=1),
+    Case(
+        "/accounts/{ex_id}/positions/{symbol:path}",
+        "/accounts/1/positions/S1/USDT",
+        fill_accounts,
+        HGET,
+        trips=1,
+    ),
+    Case("/accounts/{ex_id}/status", "/accounts/1/status", fill_accounts, {"hget": 2}, trips=1),
+)
+"""The account routes' Redis budgets (tests/test_budgets.py measures them)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from budgets import HGET, HLEN_HGETALL, Case, fill_bots
 from support import expect, snapshot_value
 
 pytestmark = pytest.mark.usefixtures("snapshot")
@@ -297,3 +298,28 @@ async def test_bad_input_is_400_naming_the_parameter(client, path: str, name: st
     body = expect(await client.get(path), 400)
     assert body["error"]["code"] == "bad_request"
     assert f"'{name}'" in body["error"]["message"]
+
+
+# Redis budgets -----------------------------------------------------------------------------------
+
+BUDGETS: tuple[Case, ...] = (
+    Case("/bots", "/bots", fill_bots, HLEN_HGETALL, trips=2),
+    # the blocks' page, then the opening marks of its pairs
+    Case("/bots/blocks", "/bots/blocks", fill_bots, {**HLEN_HGETALL, "hmget": 1}, trips=3),
+    Case(
+        "/bots/coordination",
+        "/bots/coordination",
+        fill_bots,
+        {"hlen": 2, "hgetall": 2},
+        trips=2,
+    ),
+    Case(
+        "/bots/blocks/{ex_id}/{symbol:path}",
+        "/bots/blocks/1/S1/USDT",
+        fill_bots,
+        {"hget": 2},
+        trips=1,
+    ),
+    Case("/bots/{bot_id}", "/bots/41", fill_bots, HGET, trips=1),
+)
+"""The bot routes' Redis budgets (tests/test_budgets.py measures them)."""

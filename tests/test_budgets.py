@@ -12,18 +12,25 @@ every request pays.
 Every endpoint is asked with its data scaled to 3 and to 50 items. The round trips must be the
 budget's, and only pipelined commands may grow with the items: a single item is one command, a
 listing over N keys is one pipeline (its keys come from the key index: no request sends SCAN).
-No endpoint but ``/health`` sends PING. A new route without a budget here fails
-``test_every_endpoint_has_a_budget``.
+No endpoint but ``/health`` sends PING.
+
+A route's budget lives with the route's own tests: the test module of its family (its tag in
+``routes.py``: tests/test_tickers.py for the ticker routes...) declares ``BUDGETS``, a tuple of
+``Case`` (tests/budgets.py: ``Case``, the budget shapes and the ``fill_*`` writers). This module
+reads every ``tests/test_*.py``, imports those that declare ``BUDGETS`` and measures all their
+cases. A new route without a budget fails ``test_every_endpoint_has_a_budget``, which names the
+module its budget belongs in.
 """
 
 from __future__ import annotations
 
-import json
+import ast
+import importlib
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import anyio
 import pytest
@@ -32,421 +39,55 @@ import redis
 from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api.routes import ENDPOINTS
 
-from support import WRITTEN_AT, Clock, reader_url
-
-Fill = Callable[[redis.Redis, int, float], None]
-"""Write the data of one case with ``n`` items, as fullon_cache would; ``now`` is the app's."""
+from budgets import Case, fill_tickers, tick
+from support import Clock, reader_url
 
 SIZES = (3, 50)
 
 
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
-# data -------------------------------------------------------------------------------------------
-
-
-def _tick(symbol: str, exchange: str) -> str:
-    return json.dumps(
-        {
-            "symbol": symbol,
-            "exchange": exchange,
-            "price": 100.5,
-            "volume": 10.0,
-            "time": WRITTEN_AT,
-            "bid": 100.0,
-            "ask": 101.0,
-            "last": 100.5,
-        }
-    )
-
-
-def fill_tickers(admin: redis.Redis, n: int, now: float) -> None:
-    """``bench`` with n tickers; exchanges ex0..ex{n-1} with two tickers each (n+1 hashes)."""
-    pipe = admin.pipeline(transaction=False)
-    pipe.hset(
-        "tickers:bench", mapping={f"S{i}/USDT": _tick(f"S{i}/USDT", "bench") for i in range(n)}
-    )
-    for i in range(n - 1):
-        exchange = f"ex{i}"
-        pipe.hset(
-            f"tickers:{exchange}",
-            mapping={s: _tick(s, exchange) for s in ("BTC/USDT", "ETH/USDT")},
-        )
-    pipe.execute()
-
-
-def fill_exchange_keys(admin: redis.Redis, n: int, now: float) -> None:
-    """n ticker hashes and n order queues (n hash keys and n list keys)."""
-    pipe = admin.pipeline(transaction=False)
-    for i in range(n):
-        pipe.hset(f"tickers:ex{i}", "BTC/USDT", _tick("BTC/USDT", f"ex{i}"))
-        pipe.rpush(f"new_orders:local-{i}", f"EX-{i}")
-    pipe.execute()
-
-
-def fill_accounts(admin: redis.Redis, n: int, now: float) -> None:
-    """ex_id 1 with n currencies and n positions; ex_ids 2..n with one of each (n accounts)."""
-    date = _iso(now)
-
-    def balances(count: int) -> str:
-        doc: dict[str, object] = {
-            f"C{i}": {"free": 1.0 + i, "used": 0.5, "total": 1.5 + i} for i in range(count)
-        }
-        return json.dumps({**doc, "date": date})
-
-    def positions(count: int) -> str:
-        doc: dict[str, object] = {
-            f"S{i}/USDT": {
-                "cost": 10.0,
-                "volume": 0.1,
-                "fee": 0.01,
-                "count": 1,
-                "price": 100.0,
-                "timestamp": WRITTEN_AT,
-            }
-            for i in range(count)
-        }
-        return json.dumps({**doc, "timestamp": date})
-
-    admin.hset("accounts", mapping={str(e): balances(n if e == 1 else 1) for e in range(1, n + 1)})
-    admin.hset(
-        "account_positions",
-        mapping={str(e): positions(n if e == 1 else 1) for e in range(1, n + 1)},
-    )
-
-
-def _order(order_id: str, exchange: str) -> str:
-    return json.dumps(
-        {
-            "order_id": order_id,
-            "ex_order_id": order_id,
-            "bot_id": 41,
-            "uid": 7,
-            "ex_id": 1,
-            "exchange": exchange,
-            "symbol": "BTC/USDT",
-            "side": "buy",
-            "order_type": "limit",
-            "volume": 0.1,
-            "price": 300.0,
-            "status": "open",
-            "timestamp": _iso(WRITTEN_AT),
-        }
-    )
-
-
-def fill_orders(admin: redis.Redis, n: int, now: float) -> None:
-    """``bench`` with n orders, ex1..ex{n-1} with one (n hashes); queue ``q0`` of n ids and
-    q1..q{n-1} of one (n queues)."""
-    pipe = admin.pipeline(transaction=False)
-    pipe.hset("order_status:bench", mapping={f"O{i}": _order(f"O{i}", "bench") for i in range(n)})
-    pipe.rpush("new_orders:q0", *(f"O{i}" for i in range(n)))
-    for i in range(1, n):
-        pipe.hset(f"order_status:ex{i}", "O0", _order("O0", f"ex{i}"))
-        pipe.rpush(f"new_orders:q{i}", "O0")
-    pipe.execute()
-
-
-def fill_bots(admin: redis.Redis, n: int, now: float) -> None:
-    """n bots, n blocks and n opening marks."""
-    feed = {"status": "running", "symbols": ["BTC/USDT"], "timestamp": _iso(now)}
-    admin.hset("bot_status", mapping={str(40 + i): json.dumps({"feed_0": feed}) for i in range(n)})
-    admin.hset("block_exchange", mapping={f"1:S{i}/USDT": str(40 + i) for i in range(n)})
-    admin.hset(
-        "opening_position", mapping={f"1:S{i}/USDT": f"{40 + i}:{_iso(now)}" for i in range(n)}
-    )
-
-
-def _trade(i: int) -> str:
-    return json.dumps(
-        {
-            "trade_id": i,
-            "ex_trade_id": f"T{i}",
-            "uid": 7,
-            "ex_id": 1,
-            "symbol": "BTC/USDT",
-            "side": "buy",
-            "volume": 0.01,
-            "price": 300.0,
-            "cost": 3.0,
-            "fee": 0.1,
-            "time": WRITTEN_AT + i,
-        }
-    )
-
-
-def fill_trades(admin: redis.Redis, n: int, now: float) -> None:
-    """Exchanges ex0..ex{n-1}, each with a trades list, a user-7 list and both statuses; the
-    ex0 lists hold n trades, the others one."""
-    pipe = admin.pipeline(transaction=False)
-    for i in range(n):
-        count = n if i == 0 else 1
-        pipe.rpush(f"trades:ex{i}:BTCUSDT", *(_trade(t) for t in range(count)))
-        pipe.rpush(f"user_trades:7:ex{i}", *(_trade(t) for t in range(count)))
-        pipe.set(f"TRADE:STATUS:ex{i}", _iso(now))
-        pipe.set(f"USER_TRADE:STATUS:ex{i}", _iso(now))
-    pipe.execute()
-
-
-def fill_ohlcv(admin: redis.Redis, n: int, now: float) -> None:
-    """``BTC/USDT`` in n timeframes (1m..{n}m); the 1m series holds n bars, the others one."""
-    base = int(WRITTEN_AT) * 1000
-    pipe = admin.pipeline(transaction=False)
-    for k in range(1, n + 1):
-        count = n if k == 1 else 1
-        bars = (json.dumps([base + i * 60_000, 1.0, 2.0, 0.5, 1.5, 10.0]) for i in range(count))
-        pipe.rpush(f"ohlcv:BTC/USDT:{k}m", *bars)
-    pipe.execute()
-
-
-def _process_type(i: int) -> str:
-    return "tick" if i == 0 else f"type{i}"
-
-
-def fill_processes(admin: redis.Redis, n: int, now: float) -> None:
-    """n live processes, each of its own type (n ``process:active:*`` hashes)."""
-    pipe = admin.pipeline(transaction=False)
-    for i in range(n):
-        kind, component = _process_type(i), f"comp{i}"
-        process_id = f"{kind}:{component}:{WRITTEN_AT}"
-        record = {
-            "process_id": process_id,
-            "process_type": kind,
-            "component": component,
-            "params": {},
-            "status": "running",
-            "message": "ok",
-            "created_at": _iso(now - 60),
-            "updated_at": _iso(now),
-            "heartbeat": _iso(now),
-        }
-        pipe.set(f"process:data:{process_id}", json.dumps(record), ex=86400)
-        pipe.hset(f"process:active:{kind}", process_id, _iso(now))
-        pipe.hset("process:components", component, process_id)
-    pipe.execute()
-
-
-def fill_nothing(admin: redis.Redis, n: int, now: float) -> None:
-    fill_tickers(admin, n, now)  # data the request does not read
-
-
 # budgets ----------------------------------------------------------------------------------------
 
+TESTS = Path(__file__).parent
 
-@dataclass(frozen=True)
-class Case:
-    """One request and its Redis budget."""
-
-    template: str
-    """The route table path this request exercises."""
-    path: str
-    fill: Fill
-    fixed: dict[str, int] = field(default_factory=dict)
-    """Commands sent whatever the number of items."""
-    per_item: dict[str, int] = field(default_factory=dict)
-    """Commands sent per item: allowed only inside a pipeline (or multi-key command)."""
-    trips: int = 0
-    """Round trips: constant."""
-
-    def commands(self, n: int) -> Counter[str]:
-        expected = Counter(self.fixed)
-        for name, count in self.per_item.items():
-            expected[name] += count * n
-        return expected
+BUDGETS: tuple[Case, ...] = ()
+"""The budgets of routes whose family has no test module of its own (none today): a route's
+budget lives in the ``BUDGETS`` of the test module of its family (its tag in ``routes.py``)."""
 
 
-PING = {"ping": 1}
-HGET = {"hget": 1}
-HGETALL = {"hgetall": 1}
-LRANGE = {"lrange": 1}
-HLEN_HGETALL = {"hlen": 1, "hgetall": 1}
-LLEN_LRANGE = {"llen": 1, "lrange": 1}
+def declares_budgets(path: Path) -> bool:
+    """Whether the module at ``path`` assigns ``BUDGETS`` at its top level (read, not imported)."""
+    for node in ast.parse(path.read_text(), str(path)).body:
+        targets: list[ast.expr]
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        elif isinstance(node, ast.Assign):
+            targets = node.targets
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "BUDGETS" for t in targets):
+            return True
+    return False
 
-CASES: tuple[Case, ...] = (
-    # Service
-    Case("/health", "/health", fill_nothing, PING, trips=1),
-    Case("/info", "/info", fill_nothing, {"info": 3}, trips=1),
-    Case(
-        "/overview",
-        "/overview",
-        fill_exchange_keys,
-        {"info": 3},
-        {"hlen": 1, "llen": 1},
-        trips=1,
-    ),
-    Case("/exchanges", "/exchanges", fill_exchange_keys, {}, {"hlen": 1}, trips=1),
-    Case("/metrics", "/metrics", fill_nothing),  # the process's own counters, no Redis
-    # Docs: no Redis at all
-    Case("/openapi.json", "/openapi.json", fill_nothing),
-    Case("/docs", "/docs", fill_nothing),
-    Case("/docs/{asset}", "/docs/swagger-ui.css", fill_nothing),
-    # Pages for people: no Redis at all (the live page's script reads the API like any client)
-    Case("/", "/", fill_nothing),
-    Case("/ui", "/ui", fill_nothing),
-    Case("/ui/{asset}", "/ui/live.js", fill_nothing),
-    # Tickers
-    # Hashes: HLEN (in one pipeline for a family), then HGETALL of the small ones in one more.
-    Case("/tickers", "/tickers", fill_tickers, {}, HLEN_HGETALL, trips=2),
-    Case("/tickers", "/tickers?symbols=BTC/USDT", fill_tickers, {}, HLEN_HGETALL, trips=2),
-    Case("/tickers/health", "/tickers/health", fill_tickers, {}, HLEN_HGETALL, trips=2),
-    Case("/tickers/{exchange}", "/tickers/bench", fill_tickers, HLEN_HGETALL, trips=2),
-    Case(
-        "/tickers/{exchange}",
-        "/tickers/bench?symbols=S0/USDT,S1/USDT,S2/USDT",
-        fill_tickers,
-        {"hmget": 1},
-        trips=1,
-    ),
-    Case(
-        "/tickers/{exchange}/active", "/tickers/bench/active", fill_tickers, HLEN_HGETALL, trips=2
-    ),
-    Case(
-        "/tickers/{exchange}/{symbol:path}",
-        "/tickers/bench/S1/USDT",
-        fill_tickers,
-        HGET,
-        trips=1,
-    ),
-    # Accounts
-    Case("/accounts", "/accounts", fill_accounts, {"hlen": 2, "hgetall": 2}, trips=2),
-    Case("/accounts/{ex_id}/balances", "/accounts/1/balances", fill_accounts, HGET, trips=1),
-    Case(
-        "/accounts/{ex_id}/balances/{currency}",
-        "/accounts/1/balances/C1",
-        fill_accounts,
-        HGET,
-        trips=1,
-    ),
-    Case("/accounts/{ex_id}/positions", "/accounts/1/positions", fill_accounts, HGET, trips=1),
-    Case(
-        "/accounts/{ex_id}/positions/{symbol:path}",
-        "/accounts/1/positions/S1/USDT",
-        fill_accounts,
-        HGET,
-        trips=1,
-    ),
-    Case("/accounts/{ex_id}/status", "/accounts/1/status", fill_accounts, {"hget": 2}, trips=1),
-    # Orders
-    Case("/orders", "/orders?limit=1000", fill_orders, {}, HLEN_HGETALL, trips=2),
-    Case(
-        "/orders",
-        "/orders?status=open&limit=1000",
-        fill_orders,
-        {},
-        HLEN_HGETALL,
-        trips=2,
-    ),
-    Case("/orders/queues", "/orders/queues", fill_orders, {}, {"llen": 1}, trips=1),
-    Case(
-        "/orders/queues/{name:path}",
-        "/orders/queues/q0",
-        fill_orders,
-        {"llen": 1, "lrange": 1},
-        trips=1,
-    ),
-    Case("/orders/{exchange}", "/orders/bench?limit=1000", fill_orders, HLEN_HGETALL, trips=2),
-    Case("/orders/{exchange}/{order_id:path}", "/orders/bench/O1", fill_orders, HGET, trips=1),
-    # Bots
-    Case("/bots", "/bots", fill_bots, HLEN_HGETALL, trips=2),
-    # the blocks' page, then the opening marks of its pairs
-    Case("/bots/blocks", "/bots/blocks", fill_bots, {**HLEN_HGETALL, "hmget": 1}, trips=3),
-    Case(
-        "/bots/coordination",
-        "/bots/coordination",
-        fill_bots,
-        {"hlen": 2, "hgetall": 2},
-        trips=2,
-    ),
-    Case(
-        "/bots/blocks/{ex_id}/{symbol:path}",
-        "/bots/blocks/1/S1/USDT",
-        fill_bots,
-        {"hget": 2},
-        trips=1,
-    ),
-    Case("/bots/{bot_id}", "/bots/41", fill_bots, HGET, trips=1),
-    # Trades
-    # the lists' lengths, then their exchanges' statuses
-    Case("/trades", "/trades", fill_trades, {}, {"llen": 1, "get": 1}, trips=2),
-    Case("/trades/status", "/trades/status", fill_trades, {}, {"get": 2}, trips=1),
-    Case(
-        "/trades/metrics",
-        "/trades/metrics",
-        fill_trades,
-        {},
-        {"llen": 2, "get": 2},
-        trips=3,
-    ),
-    Case("/trades/users/{uid}", "/trades/users/7", fill_trades, {}, {"llen": 1}, trips=1),
-    Case(
-        "/trades/users/{uid}/{exchange}",
-        "/trades/users/7/ex0?limit=1000",
-        fill_trades,
-        LLEN_LRANGE,
-        trips=1,
-    ),
-    Case(
-        "/trades/{exchange}/{symbol:path}",
-        "/trades/ex0/BTC/USDT?limit=1000",
-        fill_trades,
-        LLEN_LRANGE,
-        trips=1,
-    ),
-    # OHLCV
-    Case("/ohlcv", "/ohlcv", fill_ohlcv, {}, {"llen": 1, "lindex": 2}, trips=1),
-    Case("/ohlcv/{symbol:path}/timeframes", "/ohlcv/BTC/USDT/timeframes", fill_ohlcv),
-    # LLEN, then one window (a series this short needs no LINDEX probes to find it)
-    Case(
-        "/ohlcv/{symbol:path}/{timeframe}", "/ohlcv/BTC/USDT/1m", fill_ohlcv, LLEN_LRANGE, trips=2
-    ),
-    Case(
-        "/ohlcv/{symbol:path}/{timeframe}",
-        "/ohlcv/BTC/USDT/1m?limit=2&since=0",
-        fill_ohlcv,
-        LLEN_LRANGE,
-        trips=2,
-    ),
-    # Processes: the active hashes (HLEN, HGETALL) name the records to read (MGET).
-    Case(
-        "/processes",
-        "/processes",
-        fill_processes,
-        {"mget": 1},
-        HLEN_HGETALL,
-        trips=3,
-    ),
-    Case(
-        "/processes",
-        "/processes?type=tick",
-        fill_processes,
-        {"hlen": 1, "hgetall": 1, "mget": 1},
-        trips=3,
-    ),
-    Case(
-        "/processes/health",
-        "/processes/health",
-        fill_processes,
-        {"mget": 1},
-        HLEN_HGETALL,
-        trips=3,
-    ),
-    Case(
-        "/processes/components/{component:path}",
-        "/processes/components/comp1",
-        fill_processes,
-        {"hget": 1, "get": 1},
-        trips=2,
-    ),
-    Case(
-        "/processes/{process_id:path}",
-        f"/processes/type1:comp1:{WRITTEN_AT}",
-        fill_processes,
-        {"get": 1},
-        trips=1,
-    ),
-)
+
+def collect_budgets() -> tuple[tuple[str, Case], ...]:
+    """Every test module's ``BUDGETS`` as (module file, case), in route table order (a
+    template's cases in the order its module lists them). Every ``tests/test_*.py`` is read,
+    so a module that declares budgets cannot be missed; only those that do are imported."""
+    order = {e.path: i for i, e in enumerate(ENDPOINTS)}
+    found: list[tuple[str, Case]] = [(f"tests/{Path(__file__).name}", c) for c in BUDGETS]
+    for path in sorted(TESTS.glob("test_*.py")):
+        if path.name == Path(__file__).name or not declares_budgets(path):
+            continue
+        budgets = importlib.import_module(path.stem).BUDGETS
+        assert isinstance(budgets, tuple), path
+        assert all(isinstance(c, Case) for c in budgets), path
+        found.extend((f"tests/{path.name}", c) for c in budgets)
+    return tuple(sorted(found, key=lambda pair: order.get(pair[1].template, len(order))))
+
+
+COLLECTED = collect_budgets()
+CASES: tuple[Case, ...] = tuple(case for _, case in COLLECTED)
+"""Every route's budgets, from every test module's ``BUDGETS``."""
 
 
 # measuring --------------------------------------------------------------------------------------
@@ -520,12 +161,42 @@ and ``tests/test_live.py`` (the watched streams: their reads per coalescing wind
 their listeners)."""
 
 
+TAGS = {e.path: e.tag for e in ENDPOINTS}
+
+
+def family_modules() -> dict[str, set[str]]:
+    """The test modules holding each tag's budgets."""
+    found: dict[str, set[str]] = {}
+    for module, case in COLLECTED:
+        found.setdefault(TAGS.get(case.template, ""), set()).add(module)
+    return found
+
+
+def home(template: str) -> str:
+    """The module whose ``BUDGETS`` a route's budget belongs in: its family's (its tag's), or
+    this module's own table for a family that has none yet."""
+    modules = family_modules().get(TAGS[template], set())
+    return min(modules) if modules else f"tests/{Path(__file__).name}"
+
+
 def test_every_endpoint_has_a_budget() -> None:
     templates = [e.path for e in ENDPOINTS]
     missing = [t for t in templates if t not in {c.template for c in CASES} | STREAMS]
-    assert not missing, f"routes without a Redis budget in tests/test_budgets.py: {missing}"
+    assert not missing, (
+        "routes without a Redis budget (a Case in the BUDGETS of the module named): "
+        f"{ {t: home(t) for t in missing} }"
+    )
     stale = [t for t in [c.template for c in CASES] + sorted(STREAMS) if t not in templates]
-    assert not stale, f"budgets for routes that are not in the table: {stale}"
+    stale_in = {c.template: m for m, c in COLLECTED if c.template in stale}
+    assert not stale, f"budgets for routes that are not in the table: {stale} (in {stale_in})"
+
+
+def test_a_family_s_budgets_live_in_one_test_module() -> None:
+    """Each tag's budgets sit in one test module (its family's: tests/test_tickers.py for
+    ``tag="tickers"``...), so a new route's budget has one place to go."""
+    split = {tag: sorted(m) for tag, m in family_modules().items() if len(m) > 1}
+    assert not split, f"a family's budgets in several test modules: {split}"
+    assert family_modules()["tickers"] == {"tests/test_tickers.py"}  # the instrument works
 
 
 @pytest.mark.parametrize("n", SIZES)
@@ -616,7 +287,7 @@ async def test_a_stream_subscribes_once_and_never_polls(admin, settings, clock: 
         await _until(lambda: b": subscribed" in body)
         opened = server_counts(admin)
         await _until(lambda: body.count(b": heartbeat") >= 3)  # idle heartbeats
-        admin.publish("ticker_updates:bench:BTC/USDT", _tick("BTC/USDT", "bench"))
+        admin.publish("ticker_updates:bench:BTC/USDT", tick("BTC/USDT", "bench"))
         await _until(lambda: b"event: ticker" in body)
         after = server_counts(admin)
         gone.set()

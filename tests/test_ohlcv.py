@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis
 
+from budgets import LLEN_LRANGE, Case, fill_ohlcv
 from support import SNAPSHOT, Monitor, expect, snapshot_keys, snapshot_value
 
 DURATION = {"1m": 60, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400, "1w": 604800}
@@ -383,3 +384,23 @@ async def test_bars_are_read_in_windows_never_whole(uncached, admin, redis_serve
     names = [c[0] for c in seen.commands]
     assert (names.count("LLEN"), names.count("LINDEX")) == (3, 6)
     assert "LRANGE" not in names  # whole lists are never read for the listing
+
+
+# Redis budgets -----------------------------------------------------------------------------------
+
+BUDGETS: tuple[Case, ...] = (
+    Case("/ohlcv", "/ohlcv", fill_ohlcv, {}, {"llen": 1, "lindex": 2}, trips=1),
+    Case("/ohlcv/{symbol:path}/timeframes", "/ohlcv/BTC/USDT/timeframes", fill_ohlcv),
+    # LLEN, then one window (a series this short needs no LINDEX probes to find it)
+    Case(
+        "/ohlcv/{symbol:path}/{timeframe}", "/ohlcv/BTC/USDT/1m", fill_ohlcv, LLEN_LRANGE, trips=2
+    ),
+    Case(
+        "/ohlcv/{symbol:path}/{timeframe}",
+        "/ohlcv/BTC/USDT/1m?limit=2&since=0",
+        fill_ohlcv,
+        LLEN_LRANGE,
+        trips=2,
+    ),
+)
+"""The OHLCV routes' Redis budgets (tests/test_budgets.py measures them)."""

@@ -39,6 +39,7 @@ from fullon_cache_api.params import Integer, Text
 from fullon_cache_api.routes import ENDPOINTS
 from fullon_cache_api.routing import Endpoint, Raw, template
 
+from budgets import Case, fill_nothing
 from support import Clock, expect, http_client, serve_api, validate_fuzzed
 
 MOUNT = "/api/v1/cache"
@@ -487,3 +488,13 @@ def test_docs_page_renders_in_a_headless_browser(served, tmp_path) -> None:
     result = chromium(f"--screenshot={shot}", "--window-size=1280,1600", f"{served}/docs")
     assert result.returncode == 0 and shot.exists(), result.stderr
     assert shot.stat().st_size > 20_000  # a blank page is a few kB
+
+
+# Redis budgets -----------------------------------------------------------------------------------
+
+BUDGETS: tuple[Case, ...] = (
+    Case("/openapi.json", "/openapi.json", fill_nothing),
+    Case("/docs", "/docs", fill_nothing),
+    Case("/docs/{asset}", "/docs/swagger-ui.css", fill_nothing),
+)
+"""The docs routes' Redis budgets: no Redis at all (tests/test_budgets.py measures them)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from budgets import HGET, HLEN_HGETALL, Case, fill_orders
 from support import expect, snapshot_keys, snapshot_value, stored_id
 
 pytestmark = pytest.mark.usefixtures("snapshot")
@@ -429,3 +430,29 @@ async def test_fixed_words_win_and_trailing_slash_answers_the_same(client) -> No
     assert expect(await client.get("/orders/binance/")) == expect(
         await client.get("/orders/binance")
     )
+
+
+# Redis budgets -----------------------------------------------------------------------------------
+
+BUDGETS: tuple[Case, ...] = (
+    Case("/orders", "/orders?limit=1000", fill_orders, {}, HLEN_HGETALL, trips=2),
+    Case(
+        "/orders",
+        "/orders?status=open&limit=1000",
+        fill_orders,
+        {},
+        HLEN_HGETALL,
+        trips=2,
+    ),
+    Case("/orders/queues", "/orders/queues", fill_orders, {}, {"llen": 1}, trips=1),
+    Case(
+        "/orders/queues/{name:path}",
+        "/orders/queues/q0",
+        fill_orders,
+        {"llen": 1, "lrange": 1},
+        trips=1,
+    ),
+    Case("/orders/{exchange}", "/orders/bench?limit=1000", fill_orders, HLEN_HGETALL, trips=2),
+    Case("/orders/{exchange}/{order_id:path}", "/orders/bench/O1", fill_orders, HGET, trips=1),
+)
+"""The order routes' Redis budgets (tests/test_budgets.py measures them)."""

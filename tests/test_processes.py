@@ -10,7 +10,8 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from support import GENERATED_AT, Clock, expect, snapshot_keys, snapshot_value
+from budgets import HLEN_HGETALL, Case, fill_processes
+from support import GENERATED_AT, WRITTEN_AT, Clock, expect, snapshot_keys, snapshot_value
 
 NOW = GENERATED_AT + 7  # a few seconds after fullon_cache stamped the snapshot's processes
 
@@ -418,3 +419,48 @@ async def test_listing_reads_one_hgetall_per_type_and_one_mget(uncached, admin, 
     calls = {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
     assert (calls["hgetall"], calls["mget"]) == (1, 1)
     assert "scan" not in calls  # only process:active:bot is read
+
+
+# Redis budgets -----------------------------------------------------------------------------------
+
+BUDGETS: tuple[Case, ...] = (
+    # The active hashes (HLEN, HGETALL) name the records to read (MGET).
+    Case(
+        "/processes",
+        "/processes",
+        fill_processes,
+        {"mget": 1},
+        HLEN_HGETALL,
+        trips=3,
+    ),
+    Case(
+        "/processes",
+        "/processes?type=tick",
+        fill_processes,
+        {"hlen": 1, "hgetall": 1, "mget": 1},
+        trips=3,
+    ),
+    Case(
+        "/processes/health",
+        "/processes/health",
+        fill_processes,
+        {"mget": 1},
+        HLEN_HGETALL,
+        trips=3,
+    ),
+    Case(
+        "/processes/components/{component:path}",
+        "/processes/components/comp1",
+        fill_processes,
+        {"hget": 1, "get": 1},
+        trips=2,
+    ),
+    Case(
+        "/processes/{process_id:path}",
+        f"/processes/type1:comp1:{WRITTEN_AT}",
+        fill_processes,
+        {"get": 1},
+        trips=1,
+    ),
+)
+"""The process routes' Redis budgets (tests/test_budgets.py measures them)."""

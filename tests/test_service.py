@@ -9,6 +9,7 @@ import pytest
 import fullon_cache_api
 from fullon_cache_api.routes import ROUTES
 
+from budgets import PING, Case, fill_exchange_keys, fill_nothing
 from support import SNAPSHOT, expect, tracking_on
 
 pytestmark = pytest.mark.usefixtures("snapshot")
@@ -87,3 +88,22 @@ async def test_exchanges_discovered_from_every_family(client, admin) -> None:
         "okx",
     ]
     assert {"exchange": "bybit", "tickers": 0} in body["items"]
+
+
+# Redis budgets -----------------------------------------------------------------------------------
+
+BUDGETS: tuple[Case, ...] = (
+    Case("/health", "/health", fill_nothing, PING, trips=1),
+    Case("/info", "/info", fill_nothing, {"info": 3}, trips=1),
+    Case(
+        "/overview",
+        "/overview",
+        fill_exchange_keys,
+        {"info": 3},
+        {"hlen": 1, "llen": 1},
+        trips=1,
+    ),
+    Case("/exchanges", "/exchanges", fill_exchange_keys, {}, {"hlen": 1}, trips=1),
+    Case("/metrics", "/metrics", fill_nothing),  # the process's own counters, no Redis
+)
+"""The service routes' Redis budgets (tests/test_budgets.py measures them)."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from budgets import HGET, HLEN_HGETALL, Case, fill_tickers
 from support import SNAPSHOT, WRITTEN_AT, Clock, expect, snapshot_keys, snapshot_value
 
 pytestmark = pytest.mark.usefixtures("snapshot")
@@ -198,3 +199,32 @@ async def test_a_key_of_the_wrong_type_is_502_not_503(client, admin) -> None:
     admin.set("tickers:binance", "not a hash")
     body = expect(await client.get("/tickers/binance/BTC/USDT"), 502)
     assert body["error"]["code"] == "bad_cache_value"
+
+
+# Redis budgets -----------------------------------------------------------------------------------
+
+BUDGETS: tuple[Case, ...] = (
+    # Hashes: HLEN (in one pipeline for a family), then HGETALL of the small ones in one more.
+    Case("/tickers", "/tickers", fill_tickers, {}, HLEN_HGETALL, trips=2),
+    Case("/tickers", "/tickers?symbols=BTC/USDT", fill_tickers, {}, HLEN_HGETALL, trips=2),
+    Case("/tickers/health", "/tickers/health", fill_tickers, {}, HLEN_HGETALL, trips=2),
+    Case("/tickers/{exchange}", "/tickers/bench", fill_tickers, HLEN_HGETALL, trips=2),
+    Case(
+        "/tickers/{exchange}",
+        "/tickers/bench?symbols=S0/USDT,S1/USDT,S2/USDT",
+        fill_tickers,
+        {"hmget": 1},
+        trips=1,
+    ),
+    Case(
+        "/tickers/{exchange}/active", "/tickers/bench/active", fill_tickers, HLEN_HGETALL, trips=2
+    ),
+    Case(
+        "/tickers/{exchange}/{symbol:path}",
+        "/tickers/bench/S1/USDT",
+        fill_tickers,
+        HGET,
+        trips=1,
+    ),
+)
+"""The ticker routes' Redis budgets (tests/test_budgets.py measures them)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from budgets import LLEN_LRANGE, Case, fill_trades
 from support import (
     GENERATED_AT,
     WRITTEN_AT,
@@ -422,3 +423,36 @@ async def test_fixed_words_win(client) -> None:
     assert "items" in expect(await client.get("/trades/status/"))
     assert "lists" in expect(await client.get("/trades/metrics"))
     assert expect(await client.get("/trades/users/7"))["uid"] == "7"
+
+
+# Redis budgets -----------------------------------------------------------------------------------
+
+BUDGETS: tuple[Case, ...] = (
+    # the lists' lengths, then their exchanges' statuses
+    Case("/trades", "/trades", fill_trades, {}, {"llen": 1, "get": 1}, trips=2),
+    Case("/trades/status", "/trades/status", fill_trades, {}, {"get": 2}, trips=1),
+    Case(
+        "/trades/metrics",
+        "/trades/metrics",
+        fill_trades,
+        {},
+        {"llen": 2, "get": 2},
+        trips=3,
+    ),
+    Case("/trades/users/{uid}", "/trades/users/7", fill_trades, {}, {"llen": 1}, trips=1),
+    Case(
+        "/trades/users/{uid}/{exchange}",
+        "/trades/users/7/ex0?limit=1000",
+        fill_trades,
+        LLEN_LRANGE,
+        trips=1,
+    ),
+    Case(
+        "/trades/{exchange}/{symbol:path}",
+        "/trades/ex0/BTC/USDT?limit=1000",
+        fill_trades,
+        LLEN_LRANGE,
+        trips=1,
+    ),
+)
+"""The trade routes' Redis budgets (tests/test_budgets.py measures them)."""

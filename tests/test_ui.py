@@ -40,6 +40,7 @@ from fullon_cache_api.handlers import ui
 from fullon_cache_api.routes import ROUTES
 from fullon_cache_api.tokens import digest
 
+from budgets import Case, fill_nothing
 from support import MOUNT, READER, expect, http_client, serve, serve_api, serve_mounted
 
 UI_FILES = files("fullon_cache_api").joinpath("ui")
@@ -1189,3 +1190,14 @@ def test_live_page_on_the_demo(demo_redis, tmp_path) -> None:
         ]  # exchange, symbol, price and age stay
         assert "Message" not in hidden["processes"] and "Status" not in hidden["processes"]
         assert tab.errors == []
+
+
+# Redis budgets -----------------------------------------------------------------------------------
+
+BUDGETS: tuple[Case, ...] = (
+    Case("/", "/", fill_nothing),
+    Case("/ui", "/ui", fill_nothing),
+    Case("/ui/{asset}", "/ui/live.js", fill_nothing),
+)
+"""The pages' Redis budgets: none (the live page's script reads the API like any client;
+tests/test_budgets.py measures them)."""
