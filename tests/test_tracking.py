@@ -10,7 +10,12 @@ from typing import Any
 
 import anyio
 import httpx
+import pytest
 import redis
+from redis.asyncio import ConnectionPool
+
+from fullon_cache_api.local_cache import TrackingLost
+from fullon_cache_api.redis_clients import TrackedReads
 
 from support import WRITTEN_AT, expect
 
@@ -79,3 +84,22 @@ async def test_a_tracked_connection_the_server_closed_leaves_no_stale_read(
             admin.client_kill_filter(_id=reader["id"])
     admin.hset("tickers:binance", "BTC/USDT", tick(price + 1))
     assert expect(await client.get(BTC))["price"] == price + 1
+
+
+async def test_a_connection_that_cannot_report_to_the_hub_is_refused_and_lost(
+    redis_server,
+) -> None:
+    """Tracking redirected to a client that is gone (the hub's connection dropped): the
+    connection is refused (TrackingLost: the read goes to Redis directly), the cache is told
+    to forget (once), and nothing more is opened; likewise once closed."""
+    lost: list[str] = []
+    pool = ConnectionPool(port=redis_server.port)
+    tracked = TrackedReads(pool, 10**9, 2, lambda: lost.append("lost"))
+    with pytest.raises(TrackingLost):
+        await tracked.client.get("tickers:binance")
+    assert lost == ["lost"] and tracked.lost()
+    with pytest.raises(TrackingLost):  # broken for good: the hub makes a new one
+        await tracked.client.get("tickers:binance")
+    await tracked.aclose()
+    await pool.aclose()
+    assert lost == ["lost"]
