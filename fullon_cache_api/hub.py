@@ -752,8 +752,6 @@ class StreamHub:
                 if not ready.done():
                     ready.set_exception(exc)
                     ready.exception()  # retrieved: waiters re-raise it from the shield
-                elif connected:  # a stream opened during the backoff waits for the next one
-                    self._ready = asyncio.get_running_loop().create_future()
                 for listener in self._symbols:
                     listener.fail(exc)
             await asyncio.sleep(backoff)
@@ -805,6 +803,8 @@ class StreamHub:
             self._inbox.clear()
             self._inbox_bytes = 0
             self._pubsub, self._patterns = None, False
+            if self._ready is ready and ready.done():  # a stream opened from now on waits
+                self._ready = asyncio.get_running_loop().create_future()  # for the next one
             if cache is not None:
                 cache.stop()
             # Closed to the end even when this task is cancelled again meanwhile (a shutdown):
@@ -927,6 +927,7 @@ class StreamHub:
         whoever asked (``on_close``)."""
         self._closed = True
         closed = HubClosed("the server is shutting down")
+        ready = self._ready
         for listener in list(self._symbols):
             listener.fail(closed)
         self._stop()
@@ -946,6 +947,9 @@ class StreamHub:
         while self._ending:  # a connection's task, then its close
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ending.pop()
+        if ready is not None and not ready.done():  # no caller waits for a connection for ever
+            ready.set_exception(closed)
+            ready.exception()
 
 
 async def _close_all(*closable: Any) -> None:
