@@ -364,9 +364,6 @@ class StreamHub:
         self._ready: asyncio.Future[None] | None = None
         """Done when the current connection holds its subscriptions (or failed to)."""
         self._task: asyncio.Task[None] | None = None
-        self._ending: set[asyncio.Future[None]] = set()
-        """Connections' tasks stopped but maybe not ended yet, and their closes: ``aclose``
-        waits for them (no connection outlives the hub)."""
         self._tracking_refused = False
         self._closed = False
         self._pubsub: PubSub | None = None
@@ -807,9 +804,7 @@ class StreamHub:
                 self._ready = asyncio.get_running_loop().create_future()  # for the next one
             if cache is not None:
                 cache.stop()
-            # Closed to the end even when this task is cancelled again meanwhile (a shutdown):
-            # a tracked connection left open would outlive the hub its reports go to.
-            await asyncio.shield(self._end(_close_all(tracked, pubsub, pool)))
+            await _close_all(tracked, pubsub, pool)
 
     async def _track(
         self, pool: ConnectionPool, pubsub: PubSub, cache: LocalCache
@@ -913,14 +908,6 @@ class StreamHub:
         task, self._task, self._ready = self._task, None, None
         if task is not None:
             task.cancel()
-            self._end(task)
-
-    def _end(self, ending: Awaitable[None]) -> asyncio.Future[None]:
-        """``ending`` (a task or a close) waited for by ``aclose``."""
-        future = asyncio.ensure_future(ending)
-        self._ending.add(future)
-        future.add_done_callback(self._ending.discard)
-        return future
 
     async def aclose(self) -> None:
         """End every listener's stream, the pollers and the connection, for good, and tell
@@ -930,8 +917,8 @@ class StreamHub:
         ready = self._ready
         for listener in list(self._symbols):
             listener.fail(closed)
+        tasks = [self._task]
         self._stop()
-        tasks: list[asyncio.Future[None] | None] = []
         for key, watcher in list(self._pollers.items()):
             for listener in [*watcher.listeners, *watcher.joining]:
                 listener.fail(closed)
@@ -944,9 +931,6 @@ class StreamHub:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        while self._ending:  # a connection's task, then its close
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ending.pop()
         if ready is not None and not ready.done():  # no caller waits for a connection for ever
             ready.set_exception(closed)
             ready.exception()
