@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import anyio
 import httpx
 
+from fullon_cache_api.client import CacheClient
 from fullon_cache_api.demo.redis_server import RedisServer, free_port
 from fullon_cache_api.demo.snapshot import read_snapshot
 
@@ -540,3 +541,14 @@ async def readme_authorize(request: Any, resource: Any) -> bool:
     """The README's example hook, verbatim."""
     user = request.state.user
     return user.is_admin or resource.ex_id in user.ex_ids or resource.uid == str(user.uid)
+
+
+def recorder(client: CacheClient) -> list[httpx.Response]:
+    """The responses ``client`` gets, in order (an httpx event hook)."""
+    seen: list[httpx.Response] = []
+
+    async def record(response: httpx.Response) -> None:
+        seen.append(response)
+
+    client.http.event_hooks["response"].append(record)
+    return seen

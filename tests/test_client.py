@@ -50,6 +50,7 @@ from support import (
     http_client,
     prepare,
     reader_url,
+    recorder,
     redis_process,
     serve,
     serve_api,
@@ -196,17 +197,6 @@ async def test_every_iter_twin_yields_what_one_large_page_holds(cache) -> None:
         encoded = sorted(map(msgspec.json.encode, items))  # /ohlcv orders within each page
         assert encoded == sorted(map(msgspec.json.encode, getattr(whole, field)))
         assert whole.next_cursor is None
-
-
-def recorder(client: CacheClient) -> list[httpx.Response]:
-    """The responses ``client`` gets, in order (an httpx event hook)."""
-    seen: list[httpx.Response] = []
-
-    async def record(response: httpx.Response) -> None:
-        seen.append(response)
-
-    client.http.event_hooks["response"].append(record)
-    return seen
 
 
 async def test_conditional_get_answers_a_304_from_the_kept_body(app, snapshot) -> None:

@@ -32,21 +32,10 @@ from fullon_cache_api.client import (
 from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.handlers.stream import StreamEnd
 
-from support import reader_url, serve_api
+from support import reader_url, recorder, serve_api
 
 QUICK = Retry(first=0.01, most=5, scale=0.001)
 """Waits as the API asks, each slept for a thousandth of it."""
-
-
-def recorder(client: CacheClient) -> list[httpx.Response]:
-    """The responses ``client`` gets, in order (an httpx event hook)."""
-    seen: list[httpx.Response] = []
-
-    async def record(response: httpx.Response) -> None:
-        seen.append(response)
-
-    client.http.event_hooks["response"].append(record)
-    return seen
 
 
 def host(cache_app: Starlette, refusals: list[Response]) -> Starlette:
