@@ -552,3 +552,11 @@ def recorder(client: CacheClient) -> list[httpx.Response]:
 
     client.http.event_hooks["response"].append(record)
     return seen
+
+
+def fill_unrelated(admin: Any, count: int) -> None:
+    """``count`` keys of no family (``unrelated:{n}``), written 10,000 a round trip."""
+    pipe = admin.pipeline(transaction=False)
+    for start in range(0, count, 10_000):
+        pipe.mset({f"unrelated:{i}": "x" for i in range(start, min(start + 10_000, count))})
+        pipe.execute()

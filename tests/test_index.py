@@ -18,7 +18,16 @@ from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api.demo.redis_server import RedisServer
 from fullon_cache_api.keyspace import SCAN_BATCH
 
-from support import WRITTEN_AT, Clock, expect, http_client, prepare, reader_url, tracking_on
+from support import (
+    WRITTEN_AT,
+    Clock,
+    expect,
+    fill_unrelated,
+    http_client,
+    prepare,
+    reader_url,
+    tracking_on,
+)
 
 OTHER_KEYS = 300_000
 
@@ -32,10 +41,7 @@ def crowded() -> Iterator[RedisServer]:
     """The snapshot among 300,000 keys of no family."""
     server = prepare(RedisServer().start())
     with redis.Redis(port=server.port) as admin:
-        pipe = admin.pipeline(transaction=False)
-        for start in range(0, OTHER_KEYS, 10_000):
-            pipe.mset({f"unrelated:{i}": "x" for i in range(start, start + 10_000)})
-            pipe.execute()
+        fill_unrelated(admin, OTHER_KEYS)
     yield server
     server.close()
 
