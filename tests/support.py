@@ -201,7 +201,19 @@ def api_connections(server: RedisServer) -> int:
     import redis
 
     with redis.Redis(port=server.port) as admin:
-        return sum(1 for c in admin.client_list() if c["name"] == "fullon_cache_api")
+        return len(api_clients(admin))
+
+
+def api_clients(admin: Any) -> list[dict[str, Any]]:
+    """The connections of every app on the server, oldest first (a test's ``CLIENT LIST``)."""
+    clients = [c for c in admin.client_list() if c["name"] == "fullon_cache_api"]
+    return sorted(clients, key=lambda c: int(c["id"]))
+
+
+def newest_hub(admin: Any) -> dict[str, Any]:
+    """The pub/sub connection of the app started last: an app an earlier test mounted without
+    a lifespan (as master_api does) keeps its own until it is collected."""
+    return [c for c in api_clients(admin) if "P" in c["flags"]][-1]
 
 
 class Freshness(NamedTuple):

@@ -30,6 +30,7 @@ from support import (
     SetReadmeUser,
     expect,
     http_client,
+    newest_hub,
     readme_authorize,
     serve_in_process,
 )
@@ -317,9 +318,7 @@ async def test_tracking_lost_and_back_sends_a_fresh_snapshot(served, admin) -> N
     async with served.http.stream("GET", "/stream/orders?exchange=kraken") as response:
         stream = events(response)
         assert (await next_event(stream)).name == "snapshot"
-        (hub,) = [
-            c for c in admin.client_list() if c["name"] == "fullon_cache_api" and "P" in c["flags"]
-        ]
+        hub = newest_hub(admin)
         admin.client_kill_filter(_id=hub["id"])
         admin.hset("order_status:kraken", "KRAKEN-00009", order())  # while no tracking
         names = set()

@@ -11,13 +11,12 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import redis
 from redis.asyncio import ConnectionPool
 
 from fullon_cache_api.local_cache import TrackingLost
 from fullon_cache_api.redis_clients import TrackedReads
 
-from support import WRITTEN_AT, expect
+from support import WRITTEN_AT, api_clients, expect, newest_hub
 
 BTC = "/tickers/binance/BTC/USDT"
 
@@ -37,18 +36,14 @@ def tick(price: float) -> str:
     return json.dumps({"price": price, "bid": price, "ask": price, "time": WRITTEN_AT})
 
 
-def api_clients(admin: redis.Redis) -> list[dict[str, Any]]:
-    return [c for c in admin.client_list() if c["name"] == "fullon_cache_api"]
-
-
 async def test_reads_go_through_connections_that_track_into_the_hub(
     client, admin, snapshot
 ) -> None:
     await serving(client)
     expect(await client.get(BTC))
-    clients = api_clients(admin)
-    (hub,) = [c for c in clients if "P" in c["flags"]]
-    readers = [c for c in clients if "t" in c["flags"] and "P" not in c["flags"]]
+    hub = newest_hub(admin)
+    clients = [c for c in api_clients(admin) if int(c["id"]) > int(hub["id"])]  # this app's
+    readers = [c for c in clients if "t" in c["flags"]]
     assert readers, clients
     assert {c["redir"] for c in readers} == {hub["id"]}
     assert "B" not in "".join(c["flags"] for c in readers)  # not broadcast: what they read

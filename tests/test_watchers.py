@@ -27,7 +27,7 @@ from fullon_cache_api.demo.redis_server import READ_ONLY_ACL, RedisServer
 from fullon_cache_api.errors import TooManyStreams
 from fullon_cache_api.hub import StreamHub, Watch
 
-from support import GENERATED_AT, PATIENT, READER_PASSWORD, serve_in_process
+from support import GENERATED_AT, PATIENT, READER_PASSWORD, newest_hub, serve_in_process
 
 pytestmark = [pytest.mark.usefixtures("snapshot"), pytest.mark.slow]
 HOUR = 3600.0
@@ -204,9 +204,7 @@ async def test_a_lost_hub_connection_is_read_again_once_tracking_is_back(
             "queue_length"
         ] == 3
         assert watchers("pushed") == 1.0
-        (hub,) = [
-            c for c in admin.client_list() if c["name"] == "fullon_cache_api" and "P" in c["flags"]
-        ]
+        hub = newest_hub(admin)
         admin.client_kill_filter(_id=hub["id"])
         admin.hset("order_status:binance", "BINANCE-00009", ORDER)
         assert (await recv(ws))["result"]["queue_length"] == 4
