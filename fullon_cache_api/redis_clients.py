@@ -213,10 +213,16 @@ class TrackedReads:
     the cache forget what it kept (``on_lost``), whether this process closes it
     (``disconnect``) or the server does (an idle timeout, ``CLIENT KILL``): ``lost`` polls the
     connections' sockets for the server's end (one ``poll`` for all, no wait) before a kept
-    reply is served."""
+    reply is served. At most ``size`` connections; a read waits at most ``timeout`` seconds for
+    a free one, whatever pool (the host's own, maybe not blocking) it copies."""
 
     def __init__(
-        self, pool: ConnectionPool, redirect: int, size: int, on_lost: Callable[[], None]
+        self,
+        pool: ConnectionPool,
+        redirect: int,
+        size: int,
+        timeout: float,
+        on_lost: Callable[[], None],
     ) -> None:
         self._redirect = redirect
         self._on_lost = on_lost
@@ -230,7 +236,7 @@ class TrackedReads:
                 True,
                 connection_class=_watched(pool.connection_class, self),
                 max_connections=size,
-                timeout=pool.timeout if isinstance(pool, BlockingConnectionPool) else None,
+                timeout=timeout,
                 retry=pool.connection_kwargs.get("retry"),
                 redis_connect_func=self._opened,
             )
@@ -325,7 +331,9 @@ class LoopResources:
             lambda: single_connection_pool(pool),
             settings,
             self.cache,
-            lambda redirect, lost: TrackedReads(pool, redirect, settings.pool_size, lost),
+            lambda redirect, lost: TrackedReads(
+                pool, redirect, settings.pool_size, settings.pool_timeout, lost
+            ),
         )
         self.hub.start()
         self.keyspace = Keyspace(

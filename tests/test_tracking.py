@@ -11,7 +11,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from fullon_cache_api.local_cache import TrackingLost
 from fullon_cache_api.redis_clients import TrackedReads
@@ -89,7 +90,7 @@ async def test_a_connection_that_cannot_report_to_the_hub_is_refused_and_lost(
     to forget (once), and nothing more is opened; likewise once closed."""
     lost: list[str] = []
     pool = ConnectionPool(port=redis_server.port)
-    tracked = TrackedReads(pool, 10**9, 2, lambda: lost.append("lost"))
+    tracked = TrackedReads(pool, 10**9, 2, 30.0, lambda: lost.append("lost"))
     with pytest.raises(TrackingLost):
         await tracked.client.get("tickers:binance")
     assert lost == ["lost"] and tracked.lost()
@@ -98,3 +99,20 @@ async def test_a_connection_that_cannot_report_to_the_hub_is_refused_and_lost(
     await tracked.aclose()
     await pool.aclose()
     assert lost == ["lost"]
+
+
+async def test_a_read_waits_for_a_free_connection_at_most_the_pool_timeout(redis_server) -> None:
+    """Copied from a host's pool that does not wait (redis-py's plain ``ConnectionPool``), the
+    tracked reads still wait a bounded time for a free connection, then fail (never for ever)."""
+    pool = ConnectionPool(port=redis_server.port)
+    hub = Redis(connection_pool=pool)
+    tracked = TrackedReads(pool, int(await hub.client_id()), 1, 0.2, lambda: None)
+    held = await tracked.client.connection_pool.get_connection()
+    try:
+        with anyio.fail_after(20), pytest.raises(RedisConnectionError, match="No connection"):
+            await tracked.client.get("nothing:here")
+    finally:
+        await tracked.client.connection_pool.release(held)
+    assert await tracked.client.get("nothing:here") is None  # free again: read
+    await tracked.aclose()
+    await pool.aclose()
