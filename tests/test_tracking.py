@@ -15,7 +15,7 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from fullon_cache_api.local_cache import TrackingLost
-from fullon_cache_api.redis_clients import TrackedReads
+from fullon_cache_api.redis_clients import TrackedReads, connect
 
 from support import WRITTEN_AT, api_clients, expect, newest_hub
 
@@ -116,3 +116,36 @@ async def test_a_read_waits_for_a_free_connection_at_most_the_pool_timeout(redis
     assert await tracked.client.get("nothing:here") is None  # free again: read
     await tracked.aclose()
     await pool.aclose()
+
+
+async def test_of_several_connections_the_one_the_server_closed_is_forgotten(
+    settings, admin
+) -> None:
+    """Two tracked connections, one killed by the server: the cache is told to forget (once),
+    the other connection stays watched (a later check finds nothing), and reads go on."""
+    hub = connect(settings)  # the app's own connections' options (a dropped one reconnects)
+    pool = hub.connection_pool
+    lost: list[str] = []
+    tracked = TrackedReads(pool, int(await hub.client_id()), 2, 30.0, lambda: lost.append("lost"))
+    taken = tracked.client.connection_pool
+    first, second = await taken.get_connection(), await taken.get_connection()
+    ids = []
+    for connection in (first, second):
+        await connection.send_command("CLIENT", "ID")
+        ids.append(int(await connection.read_response()))
+        await taken.release(connection)
+    assert not tracked.lost() and lost == []
+    admin.client_kill_filter(_id=str(ids[0]))
+    with anyio.fail_after(10):  # the server's close reaches the socket
+        while not tracked.lost():
+            await anyio.sleep(0.01)
+    assert lost == ["lost"]
+    assert not tracked.lost() and lost == ["lost"]  # the other one is open and still watched
+    admin.client_kill_filter(_id=str(ids[1]))
+    with anyio.fail_after(10):
+        while not tracked.lost():
+            await anyio.sleep(0.01)
+    assert lost == ["lost", "lost"]
+    assert await tracked.client.get("nothing:here") is None  # a new connection, tracked
+    await tracked.aclose()
+    await hub.aclose()
