@@ -7,9 +7,15 @@ Redis CPU of the run (``INFO cpu``: user + sys) is divided by the ticks. Sides, 
 same run, in rotating order, ``--rounds`` times each:
 
 - ``none``: no API;
-- ``api-1``, ``api-4``: ``python -m fullon_cache_api`` with 1 and 4 workers (local cache on, the
-  default), with ``--streams`` ``/stream/tickers`` streams open and read;
-- ``api-1-nocache``: 1 worker, ``FULLON_CACHE_API_LOCAL_CACHE=false``, the same streams.
+- ``api-1``, ``api-4``: ``python -m fullon_cache_api`` with 1 and 4 workers (the defaults: local
+  cache on, ticker streams fed by tracked reads), with ``--streams`` ``/stream/tickers``
+  streams open and read;
+- ``api-1-published``: 1 worker, ``FULLON_CACHE_API_TICKER_FEED=published`` (every stream
+  follows the publications), the same streams;
+- ``api-1-nocache``: 1 worker, ``FULLON_CACHE_API_LOCAL_CACHE=false`` (so published too).
+
+Each side also reports the ticker events its streams received (all streams together), so that
+a cheap side is seen to deliver.
 
 Each side's median is given as a ratio to ``none``'s. Everything binds to 127.0.0.1; every
 process it starts is stopped. Usage: ``python benchmarks/writer_cost.py [--ticks 10000]``.
@@ -38,6 +44,7 @@ SIDES = {
     "none": None,
     "api-1": ("1", {}),
     "api-4": ("4", {}),
+    "api-1-published": ("1", {"FULLON_CACHE_API_TICKER_FEED": "published"}),
     "api-1-nocache": ("1", {"FULLON_CACHE_API_LOCAL_CACHE": "false"}),
 }
 
@@ -75,6 +82,8 @@ class Streams(threading.Thread):
             sock.sendall(b"GET /stream/tickers?exchange=bench HTTP/1.1\r\nHost: api\r\n\r\n")
             self.sockets.append(sock)
         self.stop = threading.Event()
+        self.events = 0
+        """``event: ticker`` lines received (a line split across two reads is missed)."""
 
     def run(self) -> None:
         while not self.stop.is_set():  # waits for data (never spins: it shares the writer's GIL)
@@ -84,7 +93,7 @@ class Streams(threading.Thread):
             ready, _, _ = select.select(self.sockets, [], [], 0.2)
             for sock in ready:
                 with suppress(OSError):
-                    sock.recv(1 << 16)
+                    self.events += sock.recv(1 << 16).count(b"event: ticker")
 
     def close(self) -> None:
         self.stop.set()
@@ -94,7 +103,7 @@ class Streams(threading.Thread):
 
 
 @contextmanager
-def api(redis_port: int, workers: str, extra: dict[str, str], streams: int) -> Iterator[None]:
+def api(redis_port: int, workers: str, extra: dict[str, str], streams: int) -> Iterator[Streams]:
     url = f"redis://127.0.0.1:{redis_port}/0"
     with ApiProcess(url, extra, ("--workers", workers)) as served:
         for _ in range(20):  # every worker reads a little (its hub connects, tracking on)
@@ -103,7 +112,7 @@ def api(redis_port: int, workers: str, extra: dict[str, str], streams: int) -> I
         readers.start()
         try:
             time.sleep(2)  # the streams' subscriptions in place
-            yield
+            yield readers
         finally:
             readers.close()
 
@@ -117,6 +126,7 @@ def main() -> None:
 
     server = RedisServer().start()
     costs: dict[str, list[float]] = {side: [] for side in SIDES}
+    events: dict[str, list[int]] = {side: [] for side in SIDES}
     try:
         with redis.Redis(port=server.port) as admin:
             write_ticks(admin, 1000)  # the hash and the keys exist: every side writes the same
@@ -127,8 +137,11 @@ def main() -> None:
                     if spec is None:
                         costs[side].append(write_ticks(admin, args.ticks))
                     else:
-                        with api(server.port, spec[0], spec[1], args.streams):
+                        with api(server.port, spec[0], spec[1], args.streams) as streams:
+                            before = streams.events
                             costs[side].append(write_ticks(admin, args.ticks))
+                            time.sleep(0.5)  # the last window's events arrive
+                            events[side].append(streams.events - before)
     finally:
         server.close()
     base = statistics.median(costs["none"])
@@ -138,8 +151,9 @@ def main() -> None:
     )
     for side, runs in costs.items():
         median = statistics.median(runs)
-        print(f"  {side:14} {median / args.ticks * 1e6:6.2f} us/tick  {median / base:5.2f}x  "
-              f"(runs: {', '.join(f'{r:.3f}' for r in runs)} s)")  # fmt: skip
+        got = f"{statistics.median(events[side]):8.0f} events" if events[side] else " " * 15
+        print(f"  {side:16} {median / args.ticks * 1e6:6.2f} us/tick  {median / base:5.2f}x  "
+              f"{got}  (runs: {', '.join(f'{r:.3f}' for r in runs)} s)")  # fmt: skip
 
 
 if __name__ == "__main__":

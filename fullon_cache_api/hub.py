@@ -2,10 +2,18 @@
 
 One hub per event loop (so one per serving process): one dedicated pub/sub connection, never
 taken from the request pool, holding a fixed set of subscriptions however many streams and
-symbols are open: ``PSUBSCRIBE ticker_updates:* next_ticker:*`` (while a stream is open; when
-the last closes, within a second), and for the local cache, the key index and the watchers
-``SUBSCRIBE __redis__:invalidate``, where Redis reports writes to the keys the local cache's
-connections read and, broadcast, to ``keys.BROADCAST_PREFIXES`` (see ``_track``).
+symbols are open: for the local cache, the key index and the watchers ``SUBSCRIBE
+__redis__:invalidate``, where Redis reports writes to the keys the local cache's connections
+read and, broadcast, to ``keys.BROADCAST_PREFIXES`` (see ``_track``); and ``PSUBSCRIBE
+ticker_updates:* next_ticker:*`` while a ticker stream follows the publications (when the last
+closes, within a second).
+
+Ticker streams are fed one of two ways. By default (the ``ticker_feed`` setting ``tracked``,
+tracking not refused) a feed per distinct (exchange, symbols), a watcher like any other (below),
+reads the ticks and reads them again when tracking reports a write to what it read, and its
+pump sends each tick that differs from the last read to the feed's listeners: the newest tick
+of each symbol per ``stream_coalesce``, at no Redis cost per tick. Else the publications: one
+message per tick per process, each fanned out to the listeners that want it.
 
 Reading never waits behind the clients: the read loop only reads (invalidations are applied at
 once, publications queued in order for the fan-out task), and its heartbeat counts empty reads,
@@ -80,6 +88,7 @@ __all__ = [
     "Listener",
     "SlowClient",
     "StreamHub",
+    "TickerFeed",
     "TickerUpdate",
     "Watch",
 ]
@@ -289,11 +298,17 @@ class _Watcher:
     """One shared read, its listeners, and the last state it read (see ``StreamHub.watch``)."""
 
     def __init__(
-        self, read: Callable[[], Awaitable[Any]], on: Watch | None, diff: Diff[Any, Any] | None
+        self,
+        read: Callable[[], Awaitable[Any]],
+        on: Watch | None,
+        diff: Diff[Any, Any] | None,
+        strict: bool,
     ) -> None:
         self.read = read
         self.on = on
         self.diff = diff
+        self.strict = diff is not None or strict
+        """A failed read fails the listeners that wait for their first item."""
         self.listeners: set[Listener[Any]] = set()
         self.joining: set[Listener[Any]] = set()
         """Listeners that wait for their first state: that of a read begun after they came."""
@@ -309,6 +324,35 @@ class _Watcher:
         self.mode: str | None = None
         """``pushed`` while tracking tells it of writes, else ``polled``."""
         self.stopped = False
+        self.task: asyncio.Task[None] | None = None
+
+
+@dataclass(frozen=True)
+class TickerFeed:
+    """Where a ticker listener's ticks may be read: ``read`` returns every tick it follows,
+    stored bytes by (exchange, symbol); ``on`` names the tickers hashes (key or prefix)."""
+
+    read: Callable[[], Awaitable[dict[tuple[str, str], bytes]]]
+    on: Watch
+
+
+class _Feed:
+    """The ticks of one (exchange, symbols), read by a watcher, for their listeners."""
+
+    def __init__(
+        self,
+        key: tuple[str | None, frozenset[str] | None],
+        source: Listener[Any],
+        ready: asyncio.Future[None],
+    ) -> None:
+        self.key = key
+        self.source = source
+        """The watcher's listener: its states, the newest when several wait."""
+        self.ready = ready
+        """Done when the first state is read (or the feed failed before it)."""
+        self.users: set[Listener[TickerUpdate]] = set()
+        self.known: dict[tuple[str, str], bytes] | None = None
+        """The last state, which the next is compared with."""
         self.task: asyncio.Task[None] | None = None
 
 
@@ -343,6 +387,10 @@ class StreamHub:
         ticker listeners are open: what a listener missed while behind."""
         self._behind: dict[Listener[TickerUpdate], int] = {}
         """The listeners behind, and their keys' publications when they fell behind."""
+        self._feeds: dict[tuple[str | None, frozenset[str] | None], _Feed] = {}
+        """The ticker feeds, by the (exchange, symbols) they read."""
+        self._fed: dict[Listener[TickerUpdate], _Feed] = {}
+        """The ticker listeners fed by a feed (the others follow the publications)."""
         self._inbox: deque[tuple[bytes | str, bytes | str]] = deque()
         """Publications read but not yet fanned out, in order (at most ``_INBOX`` items and four
         times ``stream_queue_bytes`` bytes; beyond either the oldest are dropped and counted)."""
@@ -382,6 +430,10 @@ class StreamHub:
     def pollers(self) -> int:
         return len(self._pollers)
 
+    def _published(self) -> bool:
+        """Whether a ticker listener follows the publications."""
+        return len(self._symbols) > len(self._fed)
+
     def _wanted(self) -> bool:
         """Whether the connection should be up: open listeners, or the local cache, until
         closed. (Checked in every loop: redis-py may return a reply to a cancelled read, and
@@ -391,32 +443,56 @@ class StreamHub:
         return bool(self._symbols) or (self._cache is not None and not self._tracking_refused)
 
     def start(self) -> None:
-        """Connect now (for the local cache), and stay connected."""
-        if self._task is None and self._wanted():
+        """Connect now (for the local cache), and stay connected while wanted; again when
+        wanted again after the connection ended (no stream, and tracking refused)."""
+        if (self._task is None or self._task.done()) and self._wanted():
             self._ready = asyncio.get_running_loop().create_future()
             self._task = asyncio.create_task(self._run(), name="stream hub")
 
     def listen_tickers(
-        self, exchange: str | None, symbols: list[str] | None, *, slot: bool = True
+        self,
+        exchange: str | None,
+        symbols: list[str] | None,
+        *,
+        slot: bool = True,
+        feed: TickerFeed | None = None,
     ) -> Listener[TickerUpdate]:
-        """A listener of ticker publications for ``exchange`` (all when None) and ``symbols``
-        (all when None). With ``slot`` it takes one of the process's ``max_streams`` slots: 503
+        """A listener of the ticks of ``exchange`` (all when None) and ``symbols`` (all when
+        None). With ``feed`` (and the ``ticker_feed`` setting ``tracked``, while tracking is not
+        refused) they come from the feed's reads (see ``_feed``); else from the publications.
+        With ``slot`` it takes one of the process's ``max_streams`` slots: 503
         ``too_many_streams`` when none is free (WebSocket streams are bounded per socket
         instead). Call ``await connected()`` next, and ``close()`` the listener on every path."""
         settings = self._settings
         if slot and len(self._slotted) >= settings.max_streams:
             raise TooManyStreams(f"at most {settings.max_streams} streams are served at once")
-        listener: Listener[TickerUpdate] = Listener(
-            settings.stream_queue,
-            self._remove,
-            max_bytes=settings.stream_queue_bytes,
-            key=_ticker_key,
-            weight=_ticker_bytes,
-            behind=self._fall_behind,
-            catch_up=self._catch_up,
-        )
-        self._symbols[listener] = (exchange, None if symbols is None else frozenset(symbols))
-        self._index(listener)
+        wanted = None if symbols is None else frozenset(symbols)
+        tracked = settings.ticker_feed == "tracked" and self._cache is not None
+        key = (exchange, wanted)
+        if feed is None or wanted == frozenset() or not tracked or self._tracking_refused:
+            listener: Listener[TickerUpdate] = Listener(
+                settings.stream_queue,
+                self._remove,
+                max_bytes=settings.stream_queue_bytes,
+                key=_ticker_key,
+                weight=_ticker_bytes,
+                behind=self._fall_behind,
+                catch_up=self._catch_up,
+            )
+            self._symbols[listener] = key
+            self._index(listener)
+        else:
+            fed = self._feeds.get(key) or self._feed(key, feed)
+            listener = Listener(
+                settings.stream_queue,
+                self._remove,
+                max_bytes=settings.stream_queue_bytes,
+                key=_ticker_key,
+                weight=_ticker_bytes,
+            )  # behind: conflated to the newest tick of each symbol
+            self._symbols[listener] = key
+            self._fed[listener] = fed
+            fed.users.add(listener)
         if slot:
             self._slotted.add(listener)
             STREAMS.inc()
@@ -494,10 +570,70 @@ class StreamHub:
         listener.dropped += max(0, missed - len(batch))
         return batch
 
+    def _feed(self, key: tuple[str | None, frozenset[str] | None], feed: TickerFeed) -> _Feed:
+        """The feed of the ticker listeners of ``key`` (exchange, symbols): a watcher of what
+        ``feed`` reads (read again when tracking reports a write to the tickers hashes it read,
+        at most once per ``stream_coalesce``), whose states its pump compares: each tick that
+        differs from the last state's goes to every listener. A tick costs Redis nothing; a
+        read costs what the ticks it reads cost, whatever the ticks written meanwhile."""
+        source = self.watch(("ticker feed", key), feed.read, feed.on, strict=True)
+        fed = self._feeds[key] = _Feed(key, source, asyncio.get_running_loop().create_future())
+        fed.task = asyncio.create_task(self._pump(fed), name=f"ticker feed {key!r}")
+        return fed
+
+    async def fed(self, listener: Listener[TickerUpdate]) -> None:
+        """Wait until the feed of ``listener`` (if it has one) holds its first state: a tick
+        written from then on reaches it. Raises what ended the feed."""
+        fed = self._fed.get(listener)
+        if fed is not None:
+            await asyncio.shield(fed.ready)
+
+    async def _pump(self, fed: _Feed) -> None:
+        """A feed's states to its listeners: the first is where it starts (``ready``); then
+        each tick that differs from the one before (or is new), in the state's order."""
+        while True:
+            try:
+                states = await fed.source.next_batch(_POLL_S)
+            except Exception as exc:  # the hub closed: its listeners' streams end
+                for listener in list(fed.users):
+                    listener.fail(exc)
+                if not fed.ready.done():
+                    fed.ready.set_exception(exc)
+                    fed.ready.exception()  # retrieved: the waiters re-raise it from the shield
+                return
+            if not states:
+                continue
+            state: dict[tuple[str, str], bytes] = states[-1]
+            old, fed.known = fed.known, state
+            watcher = self._pollers.get(("ticker feed", fed.key))
+            if watcher is not None:  # what the state holds counts against the watchers' bound
+                self._weigh(watcher, sum(len(raw) + len(s) + 64 for (_, s), raw in state.items()))
+            if old is None:
+                fed.ready.set_result(None)
+                continue
+            served = 0
+            for (exchange, symbol), raw in state.items():
+                if old.get((exchange, symbol)) == raw:
+                    continue
+                for listener in list(fed.users):
+                    listener.push((exchange, symbol, raw))
+                served += len(fed.users)
+                if served >= _YIELD_EVERY:
+                    served = 0
+                    await asyncio.sleep(0)
+
     def _remove(self, listener: Listener[TickerUpdate]) -> None:
         self._unindex(listener)
         self._behind.pop(listener, None)
         self._symbols.pop(listener, None)
+        fed = self._fed.pop(listener, None)
+        if fed is not None:
+            fed.users.discard(listener)
+            if not fed.users:  # the feed's last listener: its watcher and pump stop
+                del self._feeds[fed.key]
+                fed.source.close()
+                if fed.task is not None:
+                    fed.task.cancel()
         if not self._symbols:
             self._last.clear()
             self._counts.clear()
@@ -515,6 +651,7 @@ class StreamHub:
         diff: Diff[Any, Any] | None = None,
         *,
         slot: bool = False,
+        strict: bool = False,
     ) -> Listener[Any]:
         """A listener of the one watcher of ``key`` (made with ``read``, ``on`` and ``diff`` by
         its first listener; the same key must mean the same read). Its first item comes from a
@@ -525,8 +662,10 @@ class StreamHub:
         per ``stream_coalesce``; without tracking (or without ``on``) every
         ``ws_poll_interval``. With ``slot`` the listener takes one of the process's
         ``max_streams`` slots. 503 ``too_many_streams`` past either bound, or past
-        ``MAX_WATCHERS`` watchers (or the bytes their states may hold). ``close()`` it on every
-        path: the watcher stops with its last listener."""
+        ``MAX_WATCHERS`` watchers (or the bytes their states may hold). A failed read fails
+        the listeners waiting for their first item with ``diff`` or ``strict`` (else they wait
+        for the next read). ``close()`` it on every path: the watcher stops with its last
+        listener."""
         settings = self._settings
         if slot and len(self._slotted) >= settings.max_streams:
             raise TooManyStreams(f"at most {settings.max_streams} streams are served at once")
@@ -536,7 +675,7 @@ class StreamHub:
                 raise TooManyStreams(f"at most {MAX_WATCHERS} distinct streams are watched")
             if self._state_bytes >= settings.local_cache_mb * 2**20:
                 raise TooManyStreams("the watched streams' states hold their most bytes")
-            watcher = self._pollers[key] = _Watcher(read, on, diff)
+            watcher = self._pollers[key] = _Watcher(read, on, diff, strict)
             for name in on.keys if on is not None else ():
                 self._by_key.setdefault(name, set()).add(watcher)
             for prefix in on.prefixes if on is not None else ():
@@ -633,7 +772,7 @@ class StreamHub:
                 if not failing:  # logged once per outage, not every read
                     log.warning("watched read failed, retrying: %r", exc)
                 failing = True
-                if watcher.diff is not None:  # their streams answer the error
+                if watcher.strict:  # their streams answer the error
                     for listener in joining:
                         watcher.joining.discard(listener)
                         listener.fail(exc)
@@ -710,10 +849,12 @@ class StreamHub:
         if self._closed:
             raise HubClosed("the server is shutting down")
         self.start()
+        if self._task is None or self._task.done():  # not wanted: nothing to wait for
+            return
         assert self._ready is not None
         await asyncio.shield(self._ready)
         pubsub = self._pubsub
-        if pubsub is not None and not self._patterns:
+        if pubsub is not None and not self._patterns and self._published():
             async with self._subscribing:
                 if not self._patterns:
                     await pubsub.psubscribe(*keys.TICKER_CHANNEL_PATTERNS)
@@ -749,7 +890,7 @@ class StreamHub:
                 if not ready.done():
                     ready.set_exception(exc)
                     ready.exception()  # retrieved: waiters re-raise it from the shield
-                for listener in self._symbols:
+                for listener in self._symbols:  # fed or not: a ticker stream ends with it
                     listener.fail(exc)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
@@ -766,7 +907,7 @@ class StreamHub:
         try:
             if cache is not None and not self._tracking_refused:
                 tracked = await self._track(pool, pubsub, cache)
-            if self._symbols:  # the ticker channels only while a stream follows them
+            if self._published():  # the ticker channels only while a stream follows them
                 await pubsub.psubscribe(*keys.TICKER_CHANNEL_PATTERNS)
                 self._patterns = True
             ready.set_result(None)
@@ -781,7 +922,7 @@ class StreamHub:
             # reading never waits behind the listeners, and the heartbeat counts empty reads
             # (each a wait with nothing to read), not the clock a busy loop makes late.
             while self._task is me and self._wanted():
-                if self._patterns and not self._symbols:
+                if self._patterns and not self._published():
                     await pubsub.punsubscribe(*keys.TICKER_CHANNEL_PATTERNS)
                     self._patterns = False
                 started = loop.time()
@@ -856,7 +997,7 @@ class StreamHub:
             self._inbox_ready.set()
         elif kind == "pong" and self._cache is not None:
             data = message["data"]
-            self._cache.pong(data if isinstance(data, bytes) else data.encode())
+            self._cache.pong(keys.binary(data))
         elif kind == "message" and self._cache is not None:
             changed = message["data"]
             if changed is None:  # FLUSHALL / FLUSHDB: everything changed
@@ -882,7 +1023,7 @@ class StreamHub:
             if not self._symbols:
                 continue
             exchange, symbol = parsed
-            update = (exchange, symbol, data if isinstance(data, bytes) else data.encode())
+            update = (exchange, symbol, keys.binary(data))
             self._last[exchange, symbol] = update
             counts = self._counts
             for key in ((exchange, symbol), ("*", symbol), exchange, None):
@@ -917,7 +1058,7 @@ class StreamHub:
         ready = self._ready
         for listener in list(self._symbols):
             listener.fail(closed)
-        tasks = [self._task]
+        tasks = [self._task, *(fed.task for fed in self._feeds.values())]
         self._stop()
         for key, watcher in list(self._pollers.items()):
             for listener in [*watcher.listeners, *watcher.joining]:

@@ -22,6 +22,11 @@ def text(raw: RedisBytes) -> str:
     return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
 
 
+def binary(raw: RedisBytes) -> bytes:
+    """A value read from Redis, as bytes (as a publication's data is)."""
+    return raw if isinstance(raw, bytes) else raw.encode()
+
+
 @dataclass(frozen=True, slots=True)
 class KeyFamily(Generic[T]):
     """One family of fullon_cache's keys, and every fact the API uses about it."""

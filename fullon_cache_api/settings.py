@@ -390,6 +390,7 @@ REDIS_PARTS = (
 falling back to master_api's ``CACHE_*``."""
 
 ReadFrom = Literal["replica", "master"]
+TickerFeed = Literal["tracked", "published"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -469,6 +470,15 @@ class Settings(FromEnv):
         Seconds(),
         "Seconds a watched stream's writes are gathered: at most one re-read per this long, "
         "whatever the writes and the listeners.",
+    )
+    ticker_feed: TickerFeed = setting(
+        "tracked",
+        OneOf(get_args(TickerFeed)),
+        "Where ticker streams take their ticks: tracked reads the tickers hashes again when "
+        "Redis reports a write (the local cache's tracking), at most once per stream_coalesce: "
+        "the newest tick of each symbol, at no Redis cost per tick; published follows every "
+        "PUBLISH, which costs Redis one message per tick per process (the local cache off or "
+        "its tracking refused: published).",
     )
     request_timeout: float = setting(
         5.0,

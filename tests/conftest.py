@@ -17,10 +17,19 @@ import redis
 from starlette.applications import Starlette
 
 from fullon_cache_api import Settings, create_app, lifespan
-from fullon_cache_api.demo.redis_server import RedisServer
+from fullon_cache_api.demo.redis_server import READ_ONLY_ACL, RedisServer
 from fullon_cache_api.demo.snapshot import load_snapshot
 
-from support import PATIENT, SNAPSHOT, WRITTEN_AT, Clock, http_client, reader_url, redis_process
+from support import (
+    PATIENT,
+    READER_PASSWORD,
+    SNAPSHOT,
+    WRITTEN_AT,
+    Clock,
+    http_client,
+    reader_url,
+    redis_process,
+)
 
 
 @pytest.fixture
@@ -80,3 +89,14 @@ async def uncached(settings: Settings, clock: Clock) -> AsyncIterator[httpx.Asyn
     app = create_app(dataclasses.replace(settings, local_cache=False), clock=clock)
     async with lifespan(app), http_client(app) as http:
         yield http
+
+
+@pytest.fixture
+def untracked(redis_server: RedisServer, admin: redis.Redis) -> Iterator[str]:
+    """A read-only user without CLIENT TRACKING: the local cache stays off."""
+    acl = READ_ONLY_ACL.replace(" +client|tracking", "")
+    admin.execute_command("ACL", "SETUSER", "notrack", "reset", *acl.split(), f">{READER_PASSWORD}")
+    try:
+        yield f"redis://notrack:{READER_PASSWORD}@127.0.0.1:{redis_server.port}/0"
+    finally:
+        admin.execute_command("ACL", "DELUSER", "notrack")

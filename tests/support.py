@@ -23,6 +23,7 @@ import httpx
 from fullon_cache_api.client import CacheClient
 from fullon_cache_api.demo.redis_server import RedisServer, free_port
 from fullon_cache_api.demo.snapshot import read_snapshot
+from fullon_cache_api.hub import StreamHub
 
 SNAPSHOT_PATH = Path(__file__).with_name("fullon_cache_snapshot.json")
 SNAPSHOT = read_snapshot(SNAPSHOT_PATH)
@@ -32,12 +33,15 @@ READER = "cache_api"
 READER_PASSWORD = "reader-secret"
 # Deadlines no busy machine reaches on loopback (the defaults' 0.5 s command timeout can be):
 # the app's settings in tests, and the environment of every served process, unless a test of a
-# deadline sets its own.
+# deadline sets its own. And ticker streams that follow every publication (the tests of each
+# tick, slow clients, poisoned publications publish without writing the hash):
+# tests/test_ticker_feed.py tests the default, ticks read from the hashes.
 PATIENT: dict[str, Any] = {
     "connect_timeout": 30.0,
     "command_timeout": 30.0,
     "request_timeout": 60.0,
     "pool_timeout": 30.0,
+    "ticker_feed": "published",
 }
 PATIENT_ENV = {f"FULLON_CACHE_API_{name.upper()}": str(value) for name, value in PATIENT.items()}
 
@@ -572,3 +576,39 @@ def fill_unrelated(admin: Any, count: int) -> None:
     for start in range(0, count, 10_000):
         pipe.mset({f"unrelated:{i}": "x" for i in range(start, min(start + 10_000, count))})
         pipe.execute()
+
+
+class Event(NamedTuple):
+    name: str
+    id: str | None
+    data: Any
+
+
+async def events(response: httpx.Response) -> AsyncIterator[Event]:
+    """The stream's events (comments left out), their data decoded."""
+    name, ident, data = "message", None, []
+    async for line in response.aiter_lines():
+        if line.startswith(":"):
+            continue
+        if line:
+            field, _, value = line.partition(": ")
+            if field == "event":
+                name = value
+            elif field == "id":
+                ident = value
+            elif field == "data":
+                data.append(value)
+            continue
+        if data:
+            yield Event(name, ident, json.loads("\n".join(data)))
+        name, ident, data = "message", None, []
+
+
+async def next_event(stream: AsyncIterator[Event]) -> Event:
+    with anyio.fail_after(10):
+        return await anext(stream)
+
+
+def hub_of(app: Any) -> StreamHub:
+    hub: StreamHub = app.state.backend.resources().hub
+    return hub

@@ -25,7 +25,15 @@ from fullon_cache_api import Settings, create_app, lifespan
 from fullon_cache_api.demo.redis_server import RedisServer, free_port
 from fullon_cache_api.hub import StreamHub
 
-from support import expect, http_client, reader_url, redis_process, serve_in_process, stopped
+from support import (
+    expect,
+    http_client,
+    hub_of,
+    reader_url,
+    redis_process,
+    serve_in_process,
+    stopped,
+)
 
 pytestmark = pytest.mark.slow
 TICK = {"price": 1.0, "bid": 0.5, "ask": 1.5, "last": 1.0, "volume": 2.0, "time": 1764100100.0}
@@ -36,11 +44,6 @@ def private_redis() -> Iterator[RedisServer]:
     """A redis-server of this test's own (it is stopped or stalled)."""
     with redis_process() as server:
         yield server
-
-
-def hub_of(app: Starlette) -> StreamHub:
-    hub: StreamHub = app.state.backend.resources().hub
-    return hub
 
 
 @dataclasses.dataclass
@@ -120,7 +123,9 @@ ENDED = "fullon_cache_api_clients_ended_total"
 async def test_redis_stopped_while_a_stream_runs_ends_it_with_an_error_event(
     private_redis: RedisServer,
 ) -> None:
-    settings = Settings(redis_url=reader_url(private_redis), connect_timeout=5.0)
+    settings = Settings(
+        redis_url=reader_url(private_redis), connect_timeout=5.0, ticker_feed="published"
+    )
     async with serve(settings) as api:
         async with api.http.stream("GET", "/stream/tickers") as response:
             stream = await opened(response)
@@ -143,7 +148,9 @@ async def test_a_stalled_redis_ends_a_stream_once_the_hub_heartbeat_goes_unanswe
     """SIGSTOP: the connection stays open but nothing answers; the hub's pings go unanswered
     (counted in empty reads, not in time) and the stream ends with the error while Redis is
     still stalled. Resumed, a new stream gets its updates again."""
-    settings = Settings(redis_url=reader_url(private_redis), connect_timeout=5.0)
+    settings = Settings(
+        redis_url=reader_url(private_redis), connect_timeout=5.0, ticker_feed="published"
+    )
     async with serve(settings) as api:
         async with api.http.stream("GET", "/stream/tickers") as response:
             stream = await opened(response)

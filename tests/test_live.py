@@ -28,45 +28,16 @@ from fullon_cache_api import Settings, create_app
 from support import (
     GENERATED_AT,
     SetReadmeUser,
+    events,
     expect,
     http_client,
     newest_hub,
+    next_event,
     readme_authorize,
     serve_in_process,
 )
 
 pytestmark = [pytest.mark.usefixtures("snapshot"), pytest.mark.slow]
-
-
-class Event(NamedTuple):
-    name: str
-    id: str | None
-    data: Any
-
-
-async def events(response: httpx.Response) -> AsyncIterator[Event]:
-    """The stream's events (comments left out), their data decoded."""
-    name, ident, data = "message", None, []
-    async for line in response.aiter_lines():
-        if line.startswith(":"):
-            continue
-        if line:
-            field, _, value = line.partition(": ")
-            if field == "event":
-                name = value
-            elif field == "id":
-                ident = value
-            elif field == "data":
-                data.append(value)
-            continue
-        if data:
-            yield Event(name, ident, json.loads("\n".join(data)))
-        name, ident, data = "message", None, []
-
-
-async def next_event(stream: AsyncIterator[Event]) -> Event:
-    with anyio.fail_after(10):
-        return await anext(stream)
 
 
 class Served(NamedTuple):

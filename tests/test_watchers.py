@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -23,11 +23,10 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from fullon_cache_api import Settings, create_app
 from fullon_cache_api import hub as hub_module
-from fullon_cache_api.demo.redis_server import READ_ONLY_ACL, RedisServer
 from fullon_cache_api.errors import TooManyStreams
 from fullon_cache_api.hub import StreamHub, Watch
 
-from support import GENERATED_AT, PATIENT, READER_PASSWORD, newest_hub, serve_in_process
+from support import GENERATED_AT, PATIENT, newest_hub, serve_in_process
 
 pytestmark = [pytest.mark.usefixtures("snapshot"), pytest.mark.slow]
 HOUR = 3600.0
@@ -156,17 +155,6 @@ async def test_a_burst_of_writes_costs_one_read_per_coalescing_window(
     hlen = made.get("hlen", 0) - before.get("hlen", 0)
     assert made["hset"] - before.get("hset", 0) == 300
     assert 1 <= hlen <= 2 * (took / window) + 3, (hlen, took)
-
-
-@pytest.fixture
-def untracked(redis_server: RedisServer, admin: redis.Redis) -> AsyncIterator[str]:
-    """A read-only user without CLIENT TRACKING: the local cache stays off."""
-    acl = READ_ONLY_ACL.replace(" +client|tracking", "")
-    admin.execute_command("ACL", "SETUSER", "notrack", "reset", *acl.split(), f">{READER_PASSWORD}")
-    try:
-        yield f"redis://notrack:{READER_PASSWORD}@127.0.0.1:{redis_server.port}/0"
-    finally:
-        admin.execute_command("ACL", "DELUSER", "notrack")
 
 
 def watchers(mode: str) -> float:

@@ -42,6 +42,7 @@ from ..metrics import CLIENTS_ENDED
 from ..openapi import error_response
 from ..params import PAGE
 from ..readers.tickers import published_ticks
+from ..readers.watched import ticker_feed
 from ..responses import EventStream, Reply, encode, sse_comment, sse_data, sse_event
 from ..routing import Raw
 from .tickers import (
@@ -145,9 +146,12 @@ async def stream_tickers(ctx: Ctx, exchange: str | None, symbols: list[str] | No
     A stream ends after the maximum lifetime setting with `event: end` (clients reconnect).
     503 `too_many_streams` beyond the per-process or per-client-address limit. HEAD answers
     the headers without opening a stream."""
-    listener = ctx.hub.listen_tickers(exchange, symbols)
+    lasting = ctx.lasting()
+    feed = ticker_feed(lambda: lasting.source, exchange, symbols)
+    listener = ctx.hub.listen_tickers(exchange, symbols, feed=feed)
     with _opening(listener):
         await ctx.hub.connected()  # a Redis outage is a 503 here, before the stream starts
+        await ctx.hub.fed(listener)
         body = await _tickers_now(ctx, exchange, symbols)  # subscribed first: nothing missed
     return ClientStream(ctx, listener, [Change("snapshot", encode(body))], _tickers)
 

@@ -23,6 +23,7 @@ __all__ = [
     "read_all_tickers",
     "read_exchange_tickers",
     "read_ticker",
+    "stored_ticks",
 ]
 
 
@@ -143,4 +144,32 @@ async def all_ticks(src: Source) -> AsyncIterator[AllTicks]:
         yield page
         if page.next is None:
             return
+        position = page.next
+
+
+async def stored_ticks(
+    src: Source, exchange: str | None, symbols: frozenset[str] | None
+) -> dict[tuple[str, str], bytes]:
+    """The stored ticks, undecoded, by (exchange, symbol), of ``exchange`` (every exchange when
+    None) and ``symbols`` (all when None): what a ticker feed compares, read by tracked reads
+    (one HMGET for named symbols of one exchange; else the hashes page by page)."""
+    if exchange is not None and symbols is not None:
+        wanted = sorted(symbols)
+        values = await src.hmget(keys.tickers_key(exchange), wanted)
+        return {
+            (exchange, symbol): keys.binary(raw)
+            for symbol, raw in zip(wanted, values, strict=True)
+            if raw is not None
+        }
+    found = await _exchanges(src) if exchange is None else [(exchange, keys.tickers_key(exchange))]
+    state: dict[tuple[str, str], bytes] = {}
+    position: FamilyPosition | None = None
+    while True:
+        page = await hashes_page(src, found, position, READ_BATCH, exact=False)
+        for name, _, hashed in page.pages:
+            for symbol, raw in hashed.fields:
+                if symbols is None or symbol in symbols:
+                    state[name, symbol] = keys.binary(raw)
+        if page.next is None:
+            return state
         position = page.next

@@ -3,8 +3,12 @@ writes may change it, from ``keys``. A stream names the read it watches here, ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .. import keys
-from ..hub import Watch
+from ..hub import TickerFeed, Watch
+from .source import Source
+from .tickers import stored_ticks
 
 __all__ = [
     "account_watch",
@@ -14,7 +18,26 @@ __all__ = [
     "processes_watch",
     "series_watch",
     "symbol_trades_watch",
+    "ticker_feed",
+    "tickers_watch",
 ]
+
+
+def tickers_watch(exchange: str | None) -> Watch:
+    """One exchange's tickers hash, or every one (reported because the feed read them: tickers
+    are not broadcast)."""
+    if exchange is None:
+        return Watch(prefixes=(keys.TICKERS.key,))
+    return Watch(keys=(keys.tickers_key(exchange),))
+
+
+def ticker_feed(
+    source: Callable[[], Source], exchange: str | None, symbols: list[str] | None
+) -> TickerFeed:
+    """Where a ticker stream of ``exchange`` and ``symbols`` may read its ticks (each read on
+    a fresh ``source()``)."""
+    wanted = None if symbols is None else frozenset(symbols)
+    return TickerFeed(lambda: stored_ticks(source(), exchange, wanted), tickers_watch(exchange))
 
 
 def orders_watch(exchange: str | None) -> Watch:

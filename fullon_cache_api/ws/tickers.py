@@ -23,6 +23,7 @@ from ..readers.tickers import (
     read_exchange_tickers,
     read_ticker,
 )
+from ..readers.watched import ticker_feed
 from ..times import to_epoch
 from .pages import first_pages
 
@@ -110,10 +111,12 @@ class TickerStream(Stream):
         self.message = f"Streaming started for {len(symbols)} symbols on {exchange}"
 
     async def listen(self, hub: StreamHub) -> Listener[TickerUpdate]:
-        listener = hub.listen_tickers(self.exchange, self.symbols, slot=False)
+        feed = ticker_feed(lambda: self.ctx.source, self.exchange, self.symbols)
+        listener = hub.listen_tickers(self.exchange, self.symbols, slot=False, feed=feed)
         listener.gate = self.gate
         try:
             await hub.connected()
+            await hub.fed(listener)
         except BaseException:
             listener.close()
             raise
