@@ -427,10 +427,11 @@ async def test_redis_work_does_not_grow_with_sockets(fast, clock, admin, local_c
     window_polls = 2 + SETTLE_S / POLL_S  # an upper bound: the window is longer than SETTLE_S
     del made["info"], made["hset"], made["set"], made["publish"]  # this test's own
     made.pop("ping", None)  # the hub's heartbeat, one per process
-    # a connection the pool opens when the heartbeat and a poll overlap (seen under load) is
-    # its handshake, HELLO and CLIENT SETINFO: at most a few, never one per socket
-    opened = made.pop("hello", 0)
-    assert made.pop("client", 0) <= 2 * opened and opened <= 2, made
+    # a connection opened meanwhile (the pool's when the heartbeat and a poll overlap, the
+    # hub's again after a heartbeat lost under load: both seen) is its handshake (HELLO or
+    # AUTH, CLIENT SETNAME...): a few such commands, never one per socket (20 here)
+    handshake = sum(made.pop(name, 0) for name in ("hello", "auth", "client"))
+    assert handshake <= 6, made
     if local_cache:
         assert not made, made  # the count is unchanged: the poller reads the local cache
     else:
