@@ -54,11 +54,16 @@ def redis_cpu(admin: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def write_ticks(admin: redis.Redis, ticks: int) -> float:
+def output_bytes(admin: redis.Redis) -> int:
+    return int(admin.info("stats")["total_net_output_bytes"])
+
+
+def write_ticks(admin: redis.Redis, ticks: int) -> tuple[float, int]:
     """Redis CPU seconds spent over ``ticks`` writes of a tick (after a second's rest: what a
-    side started or stopped before has settled)."""
+    side started or stopped before has settled), and the bytes Redis sent meanwhile (to the
+    writer, and to the API: its reports, publications and reads)."""
     time.sleep(1)
-    start = redis_cpu(admin)
+    start, sent = redis_cpu(admin), output_bytes(admin)
     for n in range(ticks):
         symbol = SYMBOLS[n % len(SYMBOLS)]
         tick = json.dumps({"symbol": symbol, "exchange": "bench", "price": 100.0 + n % 7,
@@ -68,7 +73,7 @@ def write_ticks(admin: redis.Redis, ticks: int) -> float:
         pipe.set(f"ticker_time:bench:{symbol}", repr(time.time()))
         pipe.publish(f"ticker_updates:bench:{symbol}", tick)
         pipe.execute()
-    return redis_cpu(admin) - start
+    return redis_cpu(admin) - start, output_bytes(admin) - sent
 
 
 class Streams(threading.Thread):
@@ -126,6 +131,7 @@ def main() -> None:
 
     server = RedisServer().start()
     costs: dict[str, list[float]] = {side: [] for side in SIDES}
+    sent: dict[str, list[int]] = {side: [] for side in SIDES}
     events: dict[str, list[int]] = {side: [] for side in SIDES}
     try:
         with redis.Redis(port=server.port) as admin:
@@ -135,16 +141,19 @@ def main() -> None:
                 for side in names[round_ % len(names) :] + names[: round_ % len(names)]:
                     spec = SIDES[side]
                     if spec is None:
-                        costs[side].append(write_ticks(admin, args.ticks))
+                        cpu, out = write_ticks(admin, args.ticks)
                     else:
                         with api(server.port, spec[0], spec[1], args.streams) as streams:
                             before = streams.events
-                            costs[side].append(write_ticks(admin, args.ticks))
+                            cpu, out = write_ticks(admin, args.ticks)
                             time.sleep(0.5)  # the last window's events arrive
                             events[side].append(streams.events - before)
+                    costs[side].append(cpu)
+                    sent[side].append(out)
     finally:
         server.close()
     base = statistics.median(costs["none"])
+    base_out = statistics.median(sent["none"])
     print(
         f"{args.ticks} ticks (HSET + SET + PUBLISH), {args.streams} streams open with the "
         f"API, {args.rounds} rounds; Redis CPU per tick (median), as a ratio to no API:"
@@ -152,8 +161,10 @@ def main() -> None:
     for side, runs in costs.items():
         median = statistics.median(runs)
         got = f"{statistics.median(events[side]):8.0f} events" if events[side] else " " * 15
+        out = statistics.median(sent[side])
         print(f"  {side:16} {median / args.ticks * 1e6:6.2f} us/tick  {median / base:5.2f}x  "
-              f"{got}  (runs: {', '.join(f'{r:.3f}' for r in runs)} s)")  # fmt: skip
+              f"{got}  Redis sent {out / args.ticks:8.1f} B/tick ({out / base_out:6.2f}x)  "
+              f"(runs: {', '.join(f'{r:.3f}' for r in runs)} s)")  # fmt: skip
 
 
 if __name__ == "__main__":
