@@ -1,5 +1,5 @@
-"""Streams: Server-Sent Events pushed from the stream hub: ticker publications, and the
-changes of what the hub's watchers read (``live``).
+"""Streams: Server-Sent Events pushed from the stream hub: ticks (read from the tickers hashes,
+or publications), and the changes of what the hub's watchers read (``live``).
 
 Every slot belongs to a live client. A stream holds one of the process's ``max_streams`` slots
 and one of its client address's ``max_streams_per_client``, both given back when it ends, on
@@ -138,9 +138,12 @@ async def stream_tickers(ctx: Ctx, exchange: str | None, symbols: list[str] | No
     """Live tickers as Server-Sent Events: `event: snapshot`, then `event: ticker` per update.
 
     The snapshot is the first page `/tickers` answers (`/tickers/{exchange}` with `?exchange`;
-    an exchange without tickers is an empty list). Then follows fullon_cache's
-    `ticker_updates:{exchange}:{symbol}` publications (and the legacy `next_ticker:` ones)
-    through the process's one subscription, data = the ticker object. `: heartbeat` comments
+    an exchange without tickers is an empty list). Then each new tick, data = the ticker
+    object: by default each tick that differs from the last read of the tickers hash, read
+    again when Redis reports a write to it (at most once per the coalescing setting: the newest
+    tick of each symbol); with the ticker feed setting `published` (or without tracking),
+    fullon_cache's `ticker_updates:{exchange}:{symbol}` publications (and the legacy
+    `next_ticker:` ones) through the process's one subscription. `: heartbeat` comments
     keep proxies open; `: dropped N` says that a slow client missed N updates (the buffer keeps
     the newest per symbol); a client further behind gets `event: end` (reason `slow_client`).
     A stream ends after the maximum lifetime setting with `event: end` (clients reconnect).

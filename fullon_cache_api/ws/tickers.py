@@ -1,5 +1,5 @@
 """``/ws/tickers/{connection_id}``: tickers by exchange and symbol, and live ticker streams from
-fullon_cache's publications (through the stream hub's one subscription)."""
+the stream hub's ticks (its feed of the tickers hashes, or fullon_cache's publications)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from .pages import first_pages
 __all__ = ["ACTIONS", "TickerRecord", "TickerStream"]
 
 log = logging.getLogger("fullon.cache_api.ws")
-WAIT_S = 60.0  # a bounded wait per batch of publications
+WAIT_S = 60.0  # a bounded wait per batch of ticks
 RETRY_S = 1.0  # after the hub lost Redis: wait, subscribe again, send what changed meanwhile
 
 
@@ -101,8 +101,8 @@ async def get_all_tickers(ctx: Ctx, exchange: str) -> TickersResult:
 
 
 class TickerStream(Stream):
-    """Each publication of the symbols' ticks, after their current ticks (one HMGET), each sent
-    only when it differs from the last sent for its symbol."""
+    """The symbols' new ticks (see ``StreamHub.listen_tickers``), after their current ticks (one
+    HMGET), each sent only when it differs from the last sent for its symbol."""
 
     def __init__(self, ctx: Ctx, exchange: str, symbols: list[str]) -> None:
         self.ctx = ctx
