@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -200,12 +200,21 @@ def stop_process(process: subprocess.Popen[Any], grace: float = 15) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def api_connections(server: RedisServer) -> int:
-    """Connections the API holds open on the real server (it names them)."""
+def api_connections(server: RedisServer, known: Collection[str] = ()) -> int:
+    """Connections the API holds open on the real server (it names them), but the ``known``
+    ones (``api_connection_ids`` before the test's app: an app an earlier test mounted without
+    a lifespan keeps its own until collected)."""
     import redis
 
     with redis.Redis(port=server.port) as admin:
-        return len(api_clients(admin))
+        return sum(1 for c in api_clients(admin) if c["id"] not in known)
+
+
+def api_connection_ids(server: RedisServer) -> frozenset[str]:
+    import redis
+
+    with redis.Redis(port=server.port) as admin:
+        return frozenset(c["id"] for c in api_clients(admin))
 
 
 def api_clients(admin: Any) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.main import create_app as legacy_create_app
 from fullon_cache_api.routes import ENDPOINTS
 
-from support import Clock, api_connections, expect, http_client
+from support import Clock, api_connection_ids, api_connections, expect, http_client
 
 BTC = "/tickers/binance/BTC/USDT"
 
@@ -135,12 +135,13 @@ async def test_mounted_without_lifespan_makes_one_client_under_concurrent_first_
 async def test_host_entering_the_lifespan_closes_every_connection(
     settings, clock, snapshot, redis_server
 ) -> None:
+    known = api_connection_ids(redis_server)
     cache_app = create_app(settings, clock=clock)
     host = host_app(cache_app, lifespan_too=True)
     async with host.router.lifespan_context(host), http_client(host) as http:
         assert expect(await http.get("/api/v1/cache" + BTC))["bid"] == 299.5
-        assert api_connections(redis_server) >= 1
-    assert api_connections(redis_server) == 0
+        assert api_connections(redis_server, known) >= 1
+    assert api_connections(redis_server, known) == 0
 
 
 async def test_a_callers_client_is_used_and_never_closed(redis_server, clock, snapshot) -> None:
@@ -186,6 +187,7 @@ def test_a_test_client_without_with_answers_every_request(settings, clock, snaps
     client, closed when that loop ends."""
     from starlette.testclient import TestClient
 
+    known = api_connection_ids(redis_server)
     for app in (create_app(settings, clock=clock), host_app(create_app(settings, clock=clock))):
         client = TestClient(app)
         prefix = "" if app.routes[0].path != "/api/v1/cache" else "/api/v1/cache"
@@ -193,4 +195,4 @@ def test_a_test_client_without_with_answers_every_request(settings, clock, snaps
         assert [r.status_code for r in responses] == [200] * 4
         assert {r.json()["price"] for r in responses} == {300.0}
         assert client.get(prefix + "/tickers/nowhere").status_code == 404
-        assert api_connections(redis_server) == 0  # every loop closed what it opened
+        assert api_connections(redis_server, known) == 0  # every loop closed what it opened

@@ -25,7 +25,15 @@ from fullon_cache_api.flight import LINGER_FROM, SingleFlight
 from fullon_cache_api.routes import ROUTES
 from fullon_cache_api.routing import Endpoint
 
-from support import READER, api_connections, http_client, reader_url, serve_api, set_ticker
+from support import (
+    READER,
+    api_connection_ids,
+    api_connections,
+    http_client,
+    reader_url,
+    serve_api,
+    set_ticker,
+)
 
 TOKEN = "hygiene-token-0123456789"
 NEAR_MISS = "hygiene-token-0123456780"
@@ -319,12 +327,13 @@ async def test_the_readme_acl_user_logs_no_refusal(redis_server, snapshot) -> No
         admin.execute_command("ACL", "LOG", "RESET")
         settings = Settings(redis_url=reader_url(redis_server))
         for each in (settings, dataclasses.replace(settings, local_cache=False)):
+            known = api_connection_ids(redis_server)
             app = create_app(each)
             async with lifespan(app), http_client(app) as http:
                 for path in ("/tickers/binance/BTC/USDT", "/tickers", "/health", "/overview"):
                     assert (await http.get(path)).status_code == 200
                 for _ in range(100):  # until the hub's own connection is up, if it opens one
-                    if api_connections(redis_server) >= 2:
+                    if api_connections(redis_server, known) >= 2:
                         break
                     await asyncio.sleep(0.02)
                 assert (await http.get("/tickers/binance/BTC/USDT")).status_code == 200

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fullon_cache_api import lifespan as cache_lifespan
 from fullon_cache_api.main import create_app
 
-from support import api_connections, expect, http_client
+from support import api_connection_ids, api_connections, expect, http_client
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 BASE = "/api/v1/cache"
@@ -52,6 +52,7 @@ def master_api(settings, clock) -> tuple[FastAPI, object]:
 
 
 async def test_routes_auth_docs_cors_and_lifecycle(settings, clock, redis_server) -> None:
+    known = api_connection_ids(redis_server)
     app, _ = master_api(settings, clock)
     user = {"X-User": "alice"}
     async with app.router.lifespan_context(app), http_client(app) as http:
@@ -80,5 +81,5 @@ async def test_routes_auth_docs_cors_and_lifecycle(settings, clock, redis_server
         assert preflight.headers["access-control-allow-origin"] == "https://ui.example"
         cors = await http.get(f"{BASE}/health", headers={"Origin": "https://ui.example", **user})
         assert cors.headers["access-control-allow-origin"] == "https://ui.example"
-        assert api_connections(redis_server) >= 1
-    assert api_connections(redis_server) == 0  # the host's shutdown closed the pool
+        assert api_connections(redis_server, known) >= 1
+    assert api_connections(redis_server, known) == 0  # the host's shutdown closed the pool

@@ -22,13 +22,14 @@ from fullon_cache_api.__main__ import log_start
 from fullon_cache_api.demo.redis_server import free_port
 from fullon_cache_api.settings import ServerSettings
 
-from support import READER_PASSWORD, api_connections, reader_url, serve_api
+from support import READER_PASSWORD, api_connection_ids, api_connections, reader_url, serve_api
 
 pytestmark = pytest.mark.slow
 
 
 def test_standalone_hypercorn_serves_and_shuts_down_cleanly(redis_server, snapshot) -> None:
     env = {"REDIS_URL": reader_url(redis_server)}
+    known = api_connection_ids(redis_server)
     with serve_api(env=env) as (process, _, port):
         response = httpx.get(timeout=60, url=f"http://127.0.0.1:{port}/tickers/binance/BTC/USDT")
         assert response.status_code == 200
@@ -42,10 +43,10 @@ def test_standalone_hypercorn_serves_and_shuts_down_cleanly(redis_server, snapsh
         assert "server" not in response.headers  # no product and version to fingerprint
         assert "date" in response.headers and response.http_version == "HTTP/1.1"
         assert httpx.get(timeout=60, url=f"http://127.0.0.1:{port}/tickers").json()["count"] == 6
-        assert api_connections(redis_server) >= 1
+        assert api_connections(redis_server, known) >= 1
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
-    assert api_connections(redis_server) == 0
+    assert api_connections(redis_server, known) == 0
 
 
 def start_error(*args: str, env: dict[str, str] | None = None) -> str:
