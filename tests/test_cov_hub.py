@@ -26,7 +26,15 @@ from fullon_cache_api.errors import TooManyStreams
 from fullon_cache_api.hub import HubClosed, Listener, SlowClient, StreamHub
 from fullon_cache_api.redis_clients import connect, end_streams, single_connection_pool
 
-from support import expect, http_client, prepare, reader_url, redis_process, tracking_on
+from support import (
+    expect,
+    http_client,
+    newest_hub,
+    prepare,
+    reader_url,
+    redis_process,
+    tracking_on,
+)
 
 DROPPED = "fullon_cache_api_stream_dropped_updates_total"
 
@@ -313,7 +321,7 @@ async def test_a_stream_opened_while_the_hub_reconnects_misses_nothing(settings,
         for round_ in range(5):
             first = hub.listen_tickers(None, None, slot=False)
             await hub.connected()
-            (pubsub,) = [c for c in admin.client_list() if int(c["psub"])]
+            pubsub = newest_hub(admin)
             admin.client_kill_filter(_id=pubsub["id"])
             with anyio.fail_after(30), pytest.raises(redis.exceptions.RedisError):
                 while True:  # the hub saw its connection go

@@ -22,7 +22,7 @@ from fullon_cache_api.redis_clients import end_streams
 from fullon_cache_api.ws.tickers import RETRY_S
 from fullon_cache_api.ws.trades import STREAM_LISTS
 
-from support import PATIENT, prepare, reader_url, redis_process, serve_in_process
+from support import PATIENT, newest_hub, prepare, reader_url, redis_process, serve_in_process
 
 pytestmark = [pytest.mark.usefixtures("snapshot"), pytest.mark.slow]
 TICK = {"price": 1.0, "bid": 0.5, "ask": 1.5, "last": 1.0, "volume": 2.0, "time": 1764100100.0}
@@ -50,7 +50,7 @@ async def test_a_ticker_stream_outlives_the_hubs_lost_connection(settings, clock
         await ask(ws, "stream_tickers", {"exchange": "binance", "symbols": ["BTC/USDT"]})
         assert (await frame(ws))["success"] is True
         assert (await frame(ws))["result"]["symbol"] == "BTC/USDT"  # its current tick
-        (hub,) = [c for c in admin.client_list() if int(c["psub"])]
+        hub = newest_hub(admin)
         admin.client_kill_filter(_id=hub["id"])
         price = 1000.0
         with anyio.fail_after(60):
