@@ -18,6 +18,7 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
+from websockets.asyncio.client import connect
 
 from fullon_cache_api import Settings, create_app
 
@@ -222,3 +223,22 @@ async def test_without_tracking_the_stream_follows_the_publications(
             admin.publish("ticker_updates:binance:BTC/USDT", tick(3.0))
             (event,) = await tickers(stream, 1)
             assert event["price"] == 3.0
+
+
+async def test_a_websocket_ticker_stream_follows_the_hash_too(settings, admin) -> None:
+    """v0.2.6's ``stream_tickers``: its current tick, then a write to the hash alone (no
+    PUBLISH) as a ``ticker_update``; nothing subscribes."""
+    async with served(settings) as http:
+        base = str(http.base_url).rstrip("/").replace("http:", "ws:")
+        async with connect(f"{base}/ws/tickers/c1") as ws:
+            params = {"exchange": "binance", "symbols": ["BTC/USDT"]}
+            frame = {"action": "stream_tickers", "request_id": "s1", "params": params}
+            await ws.send(json.dumps(frame))
+            with anyio.fail_after(10):
+                assert json.loads(await ws.recv())["success"] is True
+                assert json.loads(await ws.recv())["result"]["price"] == 300.0  # its current tick
+                admin.hset("tickers:binance", "BTC/USDT", tick(302.0))
+                update = json.loads(await ws.recv())
+            assert update["action"] == "ticker_update"
+            assert (update["result"]["symbol"], update["result"]["price"]) == ("BTC/USDT", 302.0)
+            assert numpat(admin) == 0
