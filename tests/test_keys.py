@@ -221,6 +221,21 @@ def test_text_reads_a_redis_reply_as_utf8(raw: keys.RedisBytes, decoded: str) ->
 
 
 @pytest.mark.parametrize(
+    ("raw", "encoded"),
+    [
+        (b'{"price": 1}', b'{"price": 1}'),  # bytes: as they are
+        ('{"price": 1}', b'{"price": 1}'),  # a decoded reply: encoded back
+        ("币安人生/USDT", "币安人生/USDT".encode()),  # as UTF-8
+        (b"a\xffb", b"a\xffb"),  # not UTF-8: kept, never an error
+        ("", b""),
+    ],
+)
+def test_binary_reads_a_redis_reply_as_bytes(raw: keys.RedisBytes, encoded: bytes) -> None:
+    found = keys.binary(raw)
+    assert found == encoded and type(found) is bytes
+
+
+@pytest.mark.parametrize(
     ("family", "key"),
     [
         (keys.TICKERS, keys.tickers_key("binance")),
