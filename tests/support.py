@@ -31,6 +31,7 @@ WRITTEN_AT: float = SNAPSHOT["written_at"]  # base of tick, OHLCV, position and 
 GENERATED_AT = 1795668783.62  # 2026-11-26T04:53:03.62Z: when fullon_cache stamped its own times
 READER = "cache_api"
 READER_PASSWORD = "reader-secret"
+STOP_S = 30.0  # the longest an in-process server's stop may take before it is an error
 # Deadlines no busy machine reaches on loopback (the defaults' 0.5 s command timeout can be):
 # the app's settings in tests, and the environment of every served process, unless a test of a
 # deadline sets its own. And ticker streams that follow every publication (the tests of each
@@ -461,7 +462,10 @@ async def serve_in_process(app: Any) -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{port}"
     finally:
         shutdown.set()
-        await server
+        # From Python 3.12 hypercorn's stop waits for every connection to close: one that a
+        # failed test left open would hold the suite forever (pytest-timeout's signal cannot
+        # stop a running event loop), so the stop is bounded and its overrun is an error.
+        await asyncio.wait_for(server, STOP_S)
 
 
 def set_ticker(admin: Any, exchange: str, symbol: str, **tick: Any) -> None:

@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Any, NamedTuple
 
 import anyio
@@ -28,9 +28,16 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fullon_cache_api import Settings, create_app
 from fullon_cache_api.demo.redis_server import RedisServer
-from fullon_cache_api.hub import StreamHub
 
-from support import GENERATED_AT, expect, serve_in_process, set_ticker
+from support import (
+    GENERATED_AT,
+    api_clients,
+    api_connection_ids,
+    expect,
+    hub_of,
+    serve_in_process,
+    set_ticker,
+)
 
 pytestmark = [pytest.mark.usefixtures("snapshot"), pytest.mark.slow]
 POLL_S = 0.05
@@ -45,18 +52,17 @@ def fast(settings: Settings) -> Settings:
 class Served(NamedTuple):
     app: Starlette
     base: str
+    older: frozenset[str]
+    """The ids of the API connections on the server before this app started (an app an
+    earlier test mounted without a lifespan keeps its own until collected)."""
 
 
 @pytest.fixture
-async def served(fast: Settings, clock) -> AsyncIterator[Served]:
+async def served(fast: Settings, clock, redis_server: RedisServer) -> AsyncIterator[Served]:
+    older = api_connection_ids(redis_server)
     app = create_app(fast, clock=clock)
     async with serve_in_process(app) as base:
-        yield Served(app, base)
-
-
-def hub_of(app: Starlette) -> StreamHub:
-    hub: StreamHub = app.state.backend.resources().hub
-    return hub
+        yield Served(app, base, older)
 
 
 async def request(ws: ClientConnection, action: str, params: Any = None, rid: Any = "s1") -> None:
@@ -107,13 +113,14 @@ def our_tasks() -> list[str]:
     )
 
 
-def subscribers(server: RedisServer) -> int:
-    """The API's connections in CLIENT LIST that hold a subscription."""
+def subscribers(server: RedisServer, known: Collection[str]) -> int:
+    """The API's connections in CLIENT LIST that hold a subscription, but the ``known`` ones
+    (an app an earlier test mounted without a lifespan keeps its own until collected)."""
     with redis.Redis(port=server.port) as admin:
         return sum(
             1
-            for c in admin.client_list()
-            if c["name"] == "fullon_cache_api" and int(c["psub"]) + int(c["sub"]) > 0
+            for c in api_clients(admin)
+            if c["id"] not in known and int(c["psub"]) + int(c["sub"]) > 0
         )
 
 
@@ -462,7 +469,11 @@ async def test_closing_leaves_no_task_poller_or_subscription(served, admin, redi
     async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
         expect(await http.get("/health"))  # the loop's own tasks (its deadlines' watch,
         expect(await http.get("/processes"))  # the key index's walker) exist
-    before = (hub.pollers, hub.listeners, numpat(admin), subscribers(redis_server), our_tasks())
+
+    def counts() -> tuple[int, int, int, int]:
+        return hub.pollers, hub.listeners, numpat(admin), subscribers(redis_server, served.older)
+
+    before, tasks = counts(), our_tasks()
     streams = [
         ("/ws/tickers/a", "stream_tickers", {"exchange": "binance", "symbols": ["BTC/USDT"]}),
         ("/ws/orders/a", "stream_order_queue", {"exchange": "binance"}),
@@ -473,7 +484,7 @@ async def test_closing_leaves_no_task_poller_or_subscription(served, admin, redi
     for ws, (_, action, params) in zip(sockets, streams, strict=True):
         await request(ws, action, params)
         assert (await recv(ws))["success"] is True
-    assert (hub.pollers, hub.listeners, numpat(admin), subscribers(redis_server)) == (3, 1, 2, 1)
+    assert counts() == (3, 1, 2, 1)
     assert our_tasks().count("Session._follow") == 4 and our_tasks().count("StreamHub._poll") == 3
     async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
         metrics = (await http.get("/metrics")).text
@@ -483,11 +494,9 @@ async def test_closing_leaves_no_task_poller_or_subscription(served, admin, redi
     for ws in sockets:
         await ws.close()
     with anyio.fail_after(5):
-        while (hub.pollers, hub.listeners, numpat(admin)) != before[:3]:
+        while counts() != before:  # and the hub's connection is closed
             await anyio.sleep(0.02)
-        while subscribers(redis_server) != before[3]:  # the hub's connection is closed
-            await anyio.sleep(0.02)
-        while our_tasks() != before[4]:
+        while our_tasks() != tasks:
             await anyio.sleep(0.02)
     async with httpx.AsyncClient(base_url=base.replace("ws:", "http:"), timeout=60) as http:
         metrics = (await http.get("/metrics")).text
