@@ -390,7 +390,10 @@ class StreamHub:
         self._feeds: dict[tuple[str | None, frozenset[str] | None], _Feed] = {}
         """The ticker feeds, by the (exchange, symbols) they read."""
         self._fed: dict[Listener[TickerUpdate], _Feed] = {}
-        """The ticker listeners fed by a feed (the others follow the publications)."""
+        """The ticker listeners fed by a feed."""
+        self._silent: set[Listener[TickerUpdate]] = set()
+        """The ticker listeners of no symbol (v0.2.6 sent them nothing): neither fed nor
+        following the publications. The others follow the publications."""
         self._inbox: deque[tuple[bytes | str, bytes | str]] = deque()
         """Publications read but not yet fanned out, in order (at most ``_INBOX`` items and four
         times ``stream_queue_bytes`` bytes; beyond either the oldest are dropped and counted)."""
@@ -432,7 +435,7 @@ class StreamHub:
 
     def _published(self) -> bool:
         """Whether a ticker listener follows the publications."""
-        return len(self._symbols) > len(self._fed)
+        return len(self._symbols) > len(self._fed) + len(self._silent)
 
     def _wanted(self) -> bool:
         """Whether the connection should be up: open listeners, or the local cache, until
@@ -460,39 +463,39 @@ class StreamHub:
         """A listener of the ticks of ``exchange`` (all when None) and ``symbols`` (all when
         None). With ``feed`` (and the ``ticker_feed`` setting ``tracked``, while tracking is not
         refused) they come from the feed's reads (see ``_feed``); else from the publications.
-        With ``slot`` it takes one of the process's ``max_streams`` slots: 503
-        ``too_many_streams`` when none is free (WebSocket streams are bounded per socket
-        instead). Call ``await connected()`` next, and ``close()`` the listener on every path."""
+        Of no symbol (``[]``) it gets nothing, and costs neither reads nor publications (v0.2.6's
+        WebSocket streams sent such a stream nothing). With ``slot`` it takes one of the
+        process's ``max_streams`` slots: 503 ``too_many_streams`` when none is free (WebSocket
+        streams are bounded per socket instead). Call ``await connected()`` next, and
+        ``close()`` the listener on every path."""
         settings = self._settings
         if slot and len(self._slotted) >= settings.max_streams:
             raise TooManyStreams(f"at most {settings.max_streams} streams are served at once")
         wanted = None if symbols is None else frozenset(symbols)
-        tracked = settings.ticker_feed == "tracked" and self._cache is not None
         key = (exchange, wanted)
-        if feed is None or wanted == frozenset() or not tracked or self._tracking_refused:
-            listener: Listener[TickerUpdate] = Listener(
-                settings.stream_queue,
-                self._remove,
-                max_bytes=settings.stream_queue_bytes,
-                key=_ticker_key,
-                weight=_ticker_bytes,
-                behind=self._fall_behind,
-                catch_up=self._catch_up,
-            )
-            self._symbols[listener] = key
-            self._index(listener)
-        else:
+        silent = wanted == frozenset()
+        tracked = settings.ticker_feed == "tracked" and self._cache is not None
+        if silent or not tracked or self._tracking_refused:
+            feed = None
+        published = feed is None and not silent
+        listener: Listener[TickerUpdate] = Listener(
+            settings.stream_queue,
+            self._remove,
+            max_bytes=settings.stream_queue_bytes,
+            key=_ticker_key,
+            weight=_ticker_bytes,
+            behind=self._fall_behind if published else None,  # fed: conflated to the newest
+            catch_up=self._catch_up if published else None,  # tick of each symbol
+        )
+        self._symbols[listener] = key
+        if feed is not None:
             fed = self._feeds.get(key) or self._feed(key, feed)
-            listener = Listener(
-                settings.stream_queue,
-                self._remove,
-                max_bytes=settings.stream_queue_bytes,
-                key=_ticker_key,
-                weight=_ticker_bytes,
-            )  # behind: conflated to the newest tick of each symbol
-            self._symbols[listener] = key
             self._fed[listener] = fed
             fed.users.add(listener)
+        elif silent:
+            self._silent.add(listener)
+        else:
+            self._index(listener)
         if slot:
             self._slotted.add(listener)
             STREAMS.inc()
@@ -574,7 +577,7 @@ class StreamHub:
         """The feed of the ticker listeners of ``key`` (exchange, symbols): a watcher of what
         ``feed`` reads (read again when tracking reports a write to the tickers hashes it read,
         at most once per ``stream_coalesce``), whose states its pump compares: each tick that
-        differs from the last state's goes to every listener. A tick costs Redis nothing; a
+        differs from the last state's goes to every listener. A tick costs Redis no message; a
         read costs what the ticks it reads cost, whatever the ticks written meanwhile."""
         source = self.watch(("ticker feed", key), feed.read, feed.on, strict=True)
         fed = self._feeds[key] = _Feed(key, source, asyncio.get_running_loop().create_future())
@@ -626,6 +629,7 @@ class StreamHub:
         self._unindex(listener)
         self._behind.pop(listener, None)
         self._symbols.pop(listener, None)
+        self._silent.discard(listener)
         fed = self._fed.pop(listener, None)
         if fed is not None:
             fed.users.discard(listener)
@@ -956,10 +960,12 @@ class StreamHub:
 
         Two kinds of report come: the next write to a key a tracked connection read (once: a
         write to a key nobody read since costs Redis nothing); and, in broadcast mode, every
-        write under ``keys.BROADCAST_PREFIXES``, which the key index and the watchers follow.
-        Tickers are left out of those: a tick is the hottest write, and a message each to every
-        API process would cost the writer about as much as the tick. A refusal by ACL is
-        logged and counted once; the local cache then stays off (every read goes to Redis)."""
+        write under ``keys.BROADCAST_PREFIXES``, which the key index and the watchers follow
+        (Redis compares every key any client writes with those prefixes: a cost per write,
+        measured in benchmarks/README.md, finding 5). Tickers are left out of those: a tick
+        is the hottest write, and a message each to every API process would cost the writer
+        about as much as the tick. A refusal by ACL is logged and counted once; the local
+        cache then stays off (every read goes to Redis)."""
         # The pool's one connection, which the pub/sub then takes.
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:

@@ -113,6 +113,12 @@ def our_tasks() -> list[str]:
     )
 
 
+def patterns(server: RedisServer, known: Collection[str]) -> int:
+    """The patterns the API's connections subscribe to, but the ``known`` ones'."""
+    with redis.Redis(port=server.port) as admin:
+        return sum(int(c["psub"]) for c in api_clients(admin) if c["id"] not in known)
+
+
 def subscribers(server: RedisServer, known: Collection[str]) -> int:
     """The API's connections in CLIENT LIST that hold a subscription, but the ``known`` ones
     (an app an earlier test mounted without a lifespan keeps its own until collected)."""
@@ -162,13 +168,14 @@ async def test_ticker_stream(served, admin) -> None:
         assert (after["symbol"], after["price"]) == ("BTC/USDT", 302.0)
 
 
-async def test_no_symbols_streams_nothing_as_in_v026(served, admin) -> None:
+async def test_no_symbols_streams_nothing_as_in_v026(served, admin, redis_server) -> None:
     base = served.base
     async with connect(f"{base}/ws/tickers/c1") as ws:
         await request(ws, "stream_tickers", {"exchange": "binance"})
         assert await recv(ws) == confirmation(
             "stream_tickers", "Streaming started for 0 symbols on binance"
         )
+        assert patterns(redis_server, served.older) == 0  # nothing followed: no publication
         set_ticker(admin, "binance", "BTC/USDT", price=1.0, time=1.0)
         await request(ws, "get_ticker", {"exchange": "binance", "symbol": "BTC/USDT"}, "next")
         reply = await recv(ws)  # the next frame is the reply: the publication sent nothing
