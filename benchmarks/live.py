@@ -245,8 +245,12 @@ def report(runs: dict[int | None, list[dict[str, Any]]], args: argparse.Namespac
         events = [run["events"] / run["wrote"] for run in done]
         cpu = [run["cpu"] / run["events"] for run in done if run["events"]]
         delays = [d for run in done for d in run["delays"]]
-        per_event = statistics.median(cpu) if cpu else float("nan")
-        per_core = 1 / per_event if cpu else float("nan")
+        per_event = statistics.median(cpu) if cpu else 0.0
+        fan_out = (  # none without events
+            f"{per_event * 1e6:,.1f} | {1 / per_event:,.0f} ({1 / per_event / CENTRIFUGO:.2f}x)"
+            if cpu
+            else " | "
+        )
         latency = (
             f"{quantile(delays, 0.5) * 1e3:.1f} / {quantile(delays, 0.99) * 1e3:.1f} ms"
             if delays
@@ -254,7 +258,7 @@ def report(runs: dict[int | None, list[dict[str, Any]]], args: argparse.Namespac
         )
         print(
             f"| {side} | {statistics.median(events):,.0f} | "
-            f"{per_event * 1e6:,.1f} | {per_core:,.0f} ({per_core / CENTRIFUGO:.2f}x) | "
+            f"{fan_out} | "
             f"{latency} | {median_of(done, 'reads') / writes:.3f} | "
             f"{median_of(done, 'sent') / writes:.3f} | {hset} | {p99s / idle:.2f}x | "
             f"{p99s / quiet:.2f}x |"

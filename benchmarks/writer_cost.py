@@ -12,10 +12,22 @@ same run, in rotating order, ``--rounds`` times each:
   streams open and read;
 - ``api-1-published``: 1 worker, ``FULLON_CACHE_API_TICKER_FEED=published`` (every stream
   follows the publications), the same streams;
-- ``api-1-nocache``: 1 worker, ``FULLON_CACHE_API_LOCAL_CACHE=false`` (so published too).
+- ``api-1-nocache``: 1 worker, ``FULLON_CACHE_API_LOCAL_CACHE=false`` (so published too);
+- ``tracking-default``, ``tracking-bcast-1``, ``tracking-bcast-api``: no API, one connection
+  that turns ``CLIENT TRACKING`` on as the API's connections do (redirected to a subscribed
+  one): default mode (what the local cache's reads run), broadcast with one prefix, broadcast
+  with ``keys.BROADCAST_PREFIXES`` (what each API process's hub runs). What tracking alone
+  costs Redis per write, whoever reads.
+
+``--sides`` picks some (``none`` is always measured).
 
 Each side also reports the ticker events its streams received (all streams together), so that
 a cheap side is seen to deliver.
+
+On 2+ cores Redis and the writer share one CPU, the API and the streams' reader the other: the
+writer keeps Redis's CPU awake between its ticks whatever the side (an idle core's wake-ups
+cost Redis more CPU per tick when nothing else runs, which made no API look the dearest), and
+the API never takes Redis's core.
 
 Each side's median is given as a ratio to ``none``'s. Everything binds to 127.0.0.1; every
 process it starts is stopped. Usage: ``python benchmarks/writer_cost.py [--ticks 10000]``.
@@ -32,20 +44,32 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import NamedTuple
 
 import httpx
 import redis
-from harness import ApiProcess
+from harness import LOAD_CPU, SERVER_CPU, ApiProcess, pin, pinned
 
+from fullon_cache_api import keys
 from fullon_cache_api.demo.redis_server import RedisServer
 
 SYMBOLS = [f"S{i}/USDT" for i in range(100)]
-SIDES = {
+
+
+class Tracking(NamedTuple):
+    bcast: tuple[str, ...] | None
+    """Broadcast prefixes, or None: default mode."""
+
+
+SIDES: dict[str, tuple[str, dict[str, str]] | Tracking | None] = {
     "none": None,
     "api-1": ("1", {}),
     "api-4": ("4", {}),
     "api-1-published": ("1", {"FULLON_CACHE_API_TICKER_FEED": "published"}),
     "api-1-nocache": ("1", {"FULLON_CACHE_API_LOCAL_CACHE": "false"}),
+    "tracking-default": Tracking(None),
+    "tracking-bcast-1": Tracking(keys.BROADCAST_PREFIXES[:1]),
+    "tracking-bcast-api": Tracking(keys.BROADCAST_PREFIXES),
 }
 
 
@@ -91,6 +115,7 @@ class Streams(threading.Thread):
         """``event: ticker`` lines received (a line split across two reads is missed)."""
 
     def run(self) -> None:
+        pin(0, SERVER_CPU)  # this thread, beside the API
         while not self.stop.is_set():  # waits for data (never spins: it shares the writer's GIL)
             if not self.sockets:
                 self.stop.wait(0.2)
@@ -108,9 +133,30 @@ class Streams(threading.Thread):
 
 
 @contextmanager
+def tracking(redis_port: int, spec: Tracking) -> Iterator[None]:
+    """One connection with ``CLIENT TRACKING`` on, redirected to another that subscribes to
+    the invalidation channel (the ticks write no key they track: no message is sent)."""
+    hub = socket.create_connection(("127.0.0.1", redis_port))  # raw RESP2: a subscriber
+    hub.sendall(b"CLIENT ID\r\n")
+    hub_id = int(hub.recv(64)[1:].split(b"\r")[0])  # ":<id>\r\n"
+    hub.sendall(f"SUBSCRIBE {keys.INVALIDATION_CHANNEL}\r\n".encode())
+    hub.recv(1024)  # its confirmation
+    tracked = redis.Redis(port=redis_port, single_connection_client=True)
+    bcast = () if spec.bcast is None else ("BCAST", *(a for p in spec.bcast for a in ("PREFIX", p)))
+    tracked.execute_command("CLIENT", "TRACKING", "ON", "REDIRECT", hub_id, *bcast)
+    try:
+        yield
+    finally:
+        tracked.close()
+        hub.close()
+
+
+@contextmanager
 def api(redis_port: int, workers: str, extra: dict[str, str], streams: int) -> Iterator[Streams]:
     url = f"redis://127.0.0.1:{redis_port}/0"
-    with ApiProcess(url, extra, ("--workers", workers)) as served:
+    with pinned(SERVER_CPU):  # the API and its workers inherit it
+        process = ApiProcess(url, extra, ("--workers", workers))
+    with process as served:
         for _ in range(20):  # every worker reads a little (its hub connects, tracking on)
             httpx.get(f"{served.base}/tickers/bench", timeout=5)
         readers = Streams(served.port, streams)
@@ -127,21 +173,27 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument("--sides", nargs="+", choices=list(SIDES), default=list(SIDES))
     args = parser.parse_args()
+    names = ["none", *(side for side in args.sides if side != "none")]
 
     server = RedisServer().start()
-    costs: dict[str, list[float]] = {side: [] for side in SIDES}
-    sent: dict[str, list[int]] = {side: [] for side in SIDES}
-    events: dict[str, list[int]] = {side: [] for side in SIDES}
+    pin(server.process.pid, LOAD_CPU)  # Redis and this thread, the writer, on one CPU
+    pin(0, LOAD_CPU)
+    costs: dict[str, list[float]] = {side: [] for side in names}
+    sent: dict[str, list[int]] = {side: [] for side in names}
+    events: dict[str, list[int]] = {side: [] for side in names}
     try:
         with redis.Redis(port=server.port) as admin:
             write_ticks(admin, 1000)  # the hash and the keys exist: every side writes the same
-            names = list(SIDES)
             for round_ in range(args.rounds):
                 for side in names[round_ % len(names) :] + names[: round_ % len(names)]:
                     spec = SIDES[side]
                     if spec is None:
                         cpu, out = write_ticks(admin, args.ticks)
+                    elif isinstance(spec, Tracking):
+                        with tracking(server.port, spec):
+                            cpu, out = write_ticks(admin, args.ticks)
                     else:
                         with api(server.port, spec[0], spec[1], args.streams) as streams:
                             before = streams.events
@@ -162,7 +214,7 @@ def main() -> None:
         median = statistics.median(runs)
         got = f"{statistics.median(events[side]):8.0f} events" if events[side] else " " * 15
         out = statistics.median(sent[side])
-        print(f"  {side:16} {median / args.ticks * 1e6:6.2f} us/tick  {median / base:5.2f}x  "
+        print(f"  {side:18} {median / args.ticks * 1e6:6.2f} us/tick  {median / base:5.2f}x  "
               f"{got}  Redis sent {out / args.ticks:8.1f} B/tick ({out / base_out:6.2f}x)  "
               f"(runs: {', '.join(f'{r:.3f}' for r in runs)} s)")  # fmt: skip
 
