@@ -73,9 +73,10 @@ class SingleFlight:
                 result: T = await asyncio.shield(running)
                 return result
             except asyncio.CancelledError:
-                if not running.cancelled():
-                    raise  # this caller was cancelled, not the work
-                # the caller doing the work went away: the next one does it
+                caller = asyncio.current_task()
+                if not running.cancelled() or (caller is not None and caller.cancelling()):
+                    raise  # this caller was cancelled (a loop's shutdown cancels both)
+                # only the caller doing the work went away: the next one does it
         done = loop.create_future()
         flight = self._running[key] = _Flight(done, loop.time())
         try:

@@ -25,3 +25,20 @@ async def test_a_caller_cancelled_while_it_waits_leaves_the_work_to_the_others()
     assert not doer.done() and not stayer.done()  # the work in flight was not cancelled
     work.release.set()
     assert (await doer, await stayer, work.runs) == (1, 1, 1)
+
+
+@pytest.mark.anyio
+async def test_a_caller_cancelled_with_the_work_it_waits_for_ends_and_runs_nothing() -> None:
+    """Cancelled together, as a loop's shutdown cancels every task: the waiter ends cancelled
+    too; it does not take the work over (with its own cancellation gone, it could wait for ever
+    on what the shutdown is closing)."""
+    flights, work = SingleFlight(), Work()
+    doer = asyncio.create_task(flights.run("k", work, share_for=60))
+    await started(doer)
+    waiter = asyncio.create_task(flights.run("k", work, share_for=60))
+    await started(doer, waiter)
+    doer.cancel()
+    waiter.cancel()
+    done = await asyncio.gather(doer, waiter, return_exceptions=True)
+    assert [type(outcome) for outcome in done] == [asyncio.CancelledError] * 2
+    assert work.runs == 1  # nobody ran it again
