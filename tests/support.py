@@ -202,10 +202,18 @@ def stop_process(process: subprocess.Popen[Any], grace: float = 15) -> None:
 
 
 def api_connections(server: RedisServer, known: Collection[str] = ()) -> int:
-    """Connections the API holds open on the real server (it names them), but the ``known``
-    ones (``api_connection_ids`` before the test's app: an app an earlier test mounted without
-    a lifespan keeps its own until collected)."""
-    return len(api_connection_ids(server) - set(known))
+    """How many connections the API holds open on the real server, but the ``known`` ones."""
+    return len(new_api_clients(server, known))
+
+
+def new_api_clients(server: RedisServer, known: Collection[str]) -> list[dict[str, Any]]:
+    """The API's connections on the real server (it names them), but the ``known`` ones
+    (``api_connection_ids`` before the test's app: an app an earlier test mounted without a
+    lifespan keeps its own until collected)."""
+    import redis
+
+    with redis.Redis(port=server.port) as admin:
+        return [c for c in api_clients(admin) if c["id"] not in known]
 
 
 def api_connection_ids(server: RedisServer) -> frozenset[str]:

@@ -31,10 +31,10 @@ from fullon_cache_api.demo.redis_server import RedisServer
 
 from support import (
     GENERATED_AT,
-    api_clients,
     api_connection_ids,
     expect,
     hub_of,
+    new_api_clients,
     serve_in_process,
     set_ticker,
 )
@@ -115,19 +115,12 @@ def our_tasks() -> list[str]:
 
 def patterns(server: RedisServer, known: Collection[str]) -> int:
     """The patterns the API's connections subscribe to, but the ``known`` ones'."""
-    with redis.Redis(port=server.port) as admin:
-        return sum(int(c["psub"]) for c in api_clients(admin) if c["id"] not in known)
+    return sum(int(c["psub"]) for c in new_api_clients(server, known))
 
 
 def subscribers(server: RedisServer, known: Collection[str]) -> int:
-    """The API's connections in CLIENT LIST that hold a subscription, but the ``known`` ones
-    (an app an earlier test mounted without a lifespan keeps its own until collected)."""
-    with redis.Redis(port=server.port) as admin:
-        return sum(
-            1
-            for c in api_clients(admin)
-            if c["id"] not in known and int(c["psub"]) + int(c["sub"]) > 0
-        )
+    """The API's connections that hold a subscription, but the ``known`` ones."""
+    return sum(1 for c in new_api_clients(server, known) if int(c["psub"]) + int(c["sub"]) > 0)
 
 
 # tickers: fullon_cache's publications -------------------------------------------------------
