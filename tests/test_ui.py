@@ -860,6 +860,9 @@ def test_orders_processes_and_bots_follow_their_streams(
         def snapshots(view: dict[str, Any]) -> bool:  # drawn once the streams are open
             return (
                 live_panels("orders", "processes", "bots")(view)
+                # and the REST reads are done (over the 2 connections the streams leave, a busy
+                # machine may take seconds): one still queued when the server stops would fail
+                and all((view["accounts"], view["queues"], view["bars"]))
                 and view["orderSummary"] == "5 orders: binance 2, hyperliquid 1, kraken 2"
                 and view["summary"].startswith("not healthy")
                 and ["43", "feed_0", "stopped"] in [row[:3] for row in view["bots"]]
