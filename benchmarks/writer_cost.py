@@ -16,8 +16,9 @@ same run, in rotating order, ``--rounds`` times each:
 - ``tracking-default``, ``tracking-bcast-1``, ``tracking-bcast-api``: no API, one connection
   that turns ``CLIENT TRACKING`` on as the API's connections do (redirected to a subscribed
   one): default mode (what the local cache's reads run), broadcast with one prefix, broadcast
-  with ``keys.BROADCAST_PREFIXES`` (what each API process's hub runs). What tracking alone
-  costs Redis per write, whoever reads.
+  with ``BROADCAST_PREFIXES`` (what each API process's hub ran before 0.3.0's default-mode
+  tracking: every tracked family but tickers). What tracking alone costs Redis per write,
+  whoever reads.
 
 ``--sides`` picks some (``none`` is always measured).
 
@@ -61,6 +62,9 @@ class Tracking(NamedTuple):
     """Broadcast prefixes, or None: default mode."""
 
 
+BROADCAST_PREFIXES = tuple(p for p in keys.TRACKED_PREFIXES if p != keys.TICKERS.key)
+"""The prefixes each API process's hub tracked in broadcast mode before default mode."""
+
 SIDES: dict[str, tuple[str, dict[str, str]] | Tracking | None] = {
     "none": None,
     "api-1": ("1", {}),
@@ -68,8 +72,8 @@ SIDES: dict[str, tuple[str, dict[str, str]] | Tracking | None] = {
     "api-1-published": ("1", {"FULLON_CACHE_API_TICKER_FEED": "published"}),
     "api-1-nocache": ("1", {"FULLON_CACHE_API_LOCAL_CACHE": "false"}),
     "tracking-default": Tracking(None),
-    "tracking-bcast-1": Tracking(keys.BROADCAST_PREFIXES[:1]),
-    "tracking-bcast-api": Tracking(keys.BROADCAST_PREFIXES),
+    "tracking-bcast-1": Tracking(BROADCAST_PREFIXES[:1]),
+    "tracking-bcast-api": Tracking(BROADCAST_PREFIXES),
 }
 
 

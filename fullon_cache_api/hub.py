@@ -3,8 +3,8 @@
 One hub per event loop (so one per serving process): one dedicated pub/sub connection, never
 taken from the request pool, holding a fixed set of subscriptions however many streams and
 symbols are open: for the local cache, the key index and the watchers ``SUBSCRIBE
-__redis__:invalidate``, where Redis reports writes to the keys the local cache's connections
-read and, broadcast, to ``keys.BROADCAST_PREFIXES`` (see ``_track``); and ``PSUBSCRIBE
+__redis__:invalidate``, where Redis reports the next write to each key the local cache's
+connections read (see ``_track``); and ``PSUBSCRIBE
 ticker_updates:* next_ticker:*`` while a ticker stream follows the publications (when the last
 closes, within a second).
 
@@ -31,15 +31,17 @@ updates wait meanwhile, so the work a publication costs is bounded by what the c
 
 What has no publication is watched: one watcher per distinct read (``watch``, keyed by what it
 reads), shared by all its listeners, reads (through the local cache, like a request) when the
-local cache's invalidations name a key it watches: pushed within ``stream_coalesce`` of a
-write by any client, however many writes and listeners (at most one read per
-``stream_coalesce``). It pushes each state that differs from the last, or what changed between
-the two, worked out once for all its listeners (``Diff``). While tracking does not hold
+local cache's invalidations name a key it watches (its reads make Redis track what they read),
+or the key index adds or drops a key under a prefix it watches (``indexed``): pushed within
+``stream_coalesce`` of a write by any client to a key it read, however many writes and listeners
+(at most one read per ``stream_coalesce``), and a key new to the index within its walk
+(``index_walk_interval``). It pushes each state that differs from the last, or what changed
+between the two, worked out once for all its listeners (``Diff``). While tracking does not hold
 (refused, the hub reconnecting, the local cache off) watchers read every ``ws_poll_interval``
 instead (``/metrics``: ``fullon_cache_api_watchers{mode="polled"}``); when it holds again they
-read at once and send their listeners a fresh snapshot. A watcher starts with its first
-listener and stops with its last; at most ``MAX_WATCHERS`` run at once, and their last states
-hold at most ``local_cache_mb`` megabytes (then new ones are refused: 503).
+read at once and send their listeners a fresh snapshot. A watcher starts with its first listener
+and stops with its last; at most ``MAX_WATCHERS`` run at once, and their last states hold at
+most ``local_cache_mb`` megabytes (then new ones are refused: 503).
 
 The connection is kept while the local cache wants it or a listener is open. When it drops
 (or stops answering its heartbeat), the local cache is flushed and turned off, open streams end
@@ -56,6 +58,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -757,6 +760,15 @@ class StreamHub:
                     for watcher in group:
                         watcher.dirty.set()
 
+    def indexed(self, changed: list[str]) -> None:
+        """Keys the key index added or dropped (sorted): the watchers of a prefix that holds
+        one read again (tracking reports writes only to keys read, so not a new key's)."""
+        for prefix, group in self._by_prefix.items():
+            at = bisect_left(changed, prefix)
+            if at < len(changed) and changed[at].startswith(prefix):
+                for watcher in group:
+                    watcher.dirty.set()
+
     async def _poll(self, watcher: _Watcher) -> None:
         """A watcher's reads: one when something it watches may have changed, at most one per
         ``stream_coalesce``; a failed read is tried again at the next (logged once per
@@ -958,23 +970,19 @@ class StreamHub:
         on, and the client the local cache reads through (``make_tracked``: each of its
         connections tracks the keys it reads); None when tracking is refused.
 
-        Two kinds of report come: the next write to a key a tracked connection read (once: a
-        write to a key nobody read since costs Redis nothing); and, in broadcast mode, every
-        write under ``keys.BROADCAST_PREFIXES``, which the key index and the watchers follow
-        (Redis compares every key any client writes with those prefixes: a cost per write,
-        measured in benchmarks/README.md, finding 5). Tickers are left out of those: a tick
-        is the hottest write, and a message each to every API process would cost the writer
-        about as much as the tick. A refusal by ACL is logged and counted once; the local
-        cache then stays off (every read goes to Redis)."""
+        Redis reports the next write to a key a tracked connection read, once: a write to a
+        key nobody read since costs Redis nothing more. No broadcast mode (``BCAST``): Redis
+        would compare every key any client writes with its prefixes, a cost on every write of
+        the trading system (benchmarks/README.md, finding 5); new keys are found by the key
+        index's walks instead. This connection turns tracking on too (it reads no key): a
+        refusal by ACL is seen here, logged and counted once; the local cache then stays off
+        (every read goes to Redis)."""
         # The pool's one connection, which the pub/sub then takes.
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await connection.send_command("CLIENT", "ID")
             own_id = await connection.read_response()
-            prefixes = [arg for prefix in keys.BROADCAST_PREFIXES for arg in ("PREFIX", prefix)]
-            await connection.send_command(
-                "CLIENT", "TRACKING", "ON", "REDIRECT", own_id, "BCAST", *prefixes
-            )
+            await connection.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", own_id)
             await connection.read_response()
         except NoPermissionError as exc:
             self._tracking_refused = True

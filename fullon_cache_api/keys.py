@@ -124,11 +124,6 @@ TRACKED_PREFIXES: tuple[str, ...] = tuple(family.key for family in FAMILIES if f
 """The families whose replies the local cache may keep (Redis reports the next write to a key
 that one of its connections read); a test checks that none starts another."""
 
-BROADCAST_PREFIXES: tuple[str, ...] = tuple(p for p in TRACKED_PREFIXES if p != TICKERS.key)
-"""Where the stream hub hears of every write (``CLIENT TRACKING ... BCAST PREFIX`` each), for
-the key index and the watchers: every tracked family but tickers, whose writes (one a tick,
-the hottest write there is) would each cost the writer a message to every API process."""
-
 INVALIDATION_CHANNEL = "__redis__:invalidate"
 """Where Redis reports writes to tracked keys (a client that redirects tracking to itself)."""
 

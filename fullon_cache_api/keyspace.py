@@ -6,16 +6,19 @@ cost what their page costs whatever else the database holds. The index of one ev
 
 - built by one SCAN walk (``SCAN_BATCH`` keys a call) when a listing first needs it; listings
   wait for that walk, and a Redis error ends their wait with the error;
-- kept current from the writes the stream hub hears (broadcast tracking reports every write
-  under ``keys.TRACKED_PREFIXES``): a written key the index does not hold is confirmed with
-  ``EXISTS`` (pipelined, ``CONFIRM_BATCH`` keys a round trip, at most once per ``COALESCE_S``)
-  and added: a new key is listed within milliseconds of its first write;
+- kept current from the writes the stream hub hears: tracking reports the next write to a key
+  the local cache's connections read (a key a read found missing included), not to a key
+  never read. A reported key the index does not hold is confirmed with ``EXISTS`` (pipelined,
+  ``CONFIRM_BATCH`` keys a round trip, at most once per ``COALESCE_S``) and added before the
+  next listing answers;
 - rid of keys that listings find gone (an empty list or hash does not exist in Redis);
-- verified by a paced walk every ``index_walk_interval`` seconds (``WALK_CALLS_PER_S`` SCAN
-  calls a second at most), which also finds what tracking does not report: keys created while
-  the hub was reconnecting, or when tracking is off (ACL, Sentinel replicas, ``local_cache``
-  off);
-  a key created or deleted without a report is then seen within one interval plus one walk.
+- walked again, paced, every ``index_walk_interval`` seconds (``WALK_CALLS_PER_S`` SCAN calls
+  a second at most): what finds keys never read (a new exchange's hash, a new process), and
+  what tracking did not report (the hub reconnecting, tracking off: ACL, Sentinel replicas,
+  ``local_cache`` off). Such a key is listed within one interval plus one walk.
+
+What the index adds or drops, by a walk or a confirmation, is told to its observers
+(``observe``: the stream hub's watchers of key prefixes read again).
 
 Bounded in bytes (``index_mb``): past it, keys are left out of the index (logged once per walk).
 
@@ -32,6 +35,7 @@ import contextlib
 import functools
 import logging
 from bisect import bisect_left, insort
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -49,7 +53,7 @@ log = logging.getLogger("fullon.cache_api.keyspace")
 SCAN_BATCH = 250
 """Keys one SCAN call walks: short enough that a writer waiting behind it hardly notices."""
 WALK_CALLS_PER_S = 200
-"""Most SCAN calls a second of a verification walk (the first walk is not paced)."""
+"""Most SCAN calls a second of a paced walk (the first walk is not paced)."""
 CONFIRM_BATCH = 1000
 """Most keys one round trip of EXISTS confirms."""
 COALESCE_S = 0.05
@@ -99,6 +103,7 @@ class Keyspace:
         """Listings waiting for a walk."""
         self._swaps: int | None = None
         self._closed = False
+        self._observers: list[Callable[[list[str]], None]] = []
         if cache is not None:
             cache.observe(self._written)
             self._start(self._watch(), "keyspace watcher")
@@ -129,6 +134,16 @@ class Keyspace:
 
     def _end(self, prefix: str) -> int:
         return bisect_left(self._sorted, prefix + _TOP) if prefix else len(self._sorted)
+
+    def observe(self, observer: Callable[[list[str]], None]) -> None:
+        """Call ``observer`` with the keys (sorted) that a walk or a confirmation adds to the
+        index or drops from it."""
+        self._observers.append(observer)
+
+    def _tell(self, changed: list[str]) -> None:
+        if changed:
+            for observer in self._observers:
+                observer(changed)
 
     def gone(self, key: str) -> None:
         """A listing found ``key`` absent (deleted since the index had it)."""
@@ -162,12 +177,15 @@ class Keyspace:
             pipe = self._redis.pipeline(transaction=False)
             for key in batch:
                 pipe.exists(key)
+            added = []
             for key, found in zip(batch, await pipe.execute(), strict=True):
                 if found and key not in self._held:
                     self._add(key)
+                    added.append(key)
                     if self._since_walk is not None:
                         self._since_walk[0].add(key)
                         self._since_walk[1].discard(key)
+            self._tell(sorted(added))
 
     async def _check_swaps(self) -> None:
         """Flush the local cache and walk again when ``SWAPDB`` ran since the last check."""
@@ -239,12 +257,15 @@ class Keyspace:
         finally:
             self._since_walk = None
         found = (found - removed) | added
-        self._sorted, self._held = sorted(found), found
+        first = self._walked < 0
+        changed, self._sorted, self._held = found ^ self._held, sorted(found), found
         self._bytes = sum(len(key) + _KEY_OVERHEAD for key in found)
         self.others, self.truncated = others, truncated
         self._walked = epoch
         KEY_INDEX_WALKS.inc()
         KEY_INDEX_KEYS.set(len(found))
+        if not first:  # nothing watched what the index did not hold yet
+            self._tell(sorted(changed))
         if truncated:
             log.warning(
                 "key index full (index_mb): %d family keys indexed, more left out", len(found)

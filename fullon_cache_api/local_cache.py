@@ -4,9 +4,8 @@ Redis's client-side caching: while the cache serves, reads go through connection
 ``CLIENT TRACKING ON REDIRECT <the stream hub's connection>`` (``redis_clients.TrackedReads``),
 so Redis remembers each key they read and tells the hub of its next write, by any client
 (writers that never PUBLISH included), on ``__redis__:invalidate``: once, and only for a key
-read since its last write (a write nobody read before costs Redis nothing more). The hub also
-hears every write under ``keys.BROADCAST_PREFIXES`` (broadcast tracking, for the key index and
-the watchers). A kept reply is dropped when such a message names one of its keys.
+read since its last write (a write nobody read before costs Redis nothing more). A kept reply
+is dropped when such a message names one of its keys.
 
 Never stale: a read that begins after a write was acknowledged does not get the older reply.
 - before it serves a kept reply, a read waits for one round trip on the hub's connection (a

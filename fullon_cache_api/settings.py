@@ -518,8 +518,9 @@ class Settings(FromEnv):
     index_walk_interval: float = setting(
         10.0,
         Seconds(),
-        "Seconds between two verification walks of the key index (a paced SCAN): the most a key "
-        "created or deleted without a tracking report stays unseen, plus one walk.",
+        "Seconds between two walks of the key index (a paced SCAN): the most a key no read "
+        "asked for (a new exchange's hash), or one created without a tracking report, stays "
+        "unlisted, plus one walk.",
     )
     index_mb: int = setting(
         64,

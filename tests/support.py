@@ -62,9 +62,9 @@ def reader_url(server: RedisServer) -> str:
 
 
 async def tracking_on(http: httpx.AsyncClient) -> None:
-    """Until the app's stream hub has set tracking up: from then on every write is reported to
-    the local cache and the key index (before, a key created after the index's first walk is
-    listed only once tracking is up, or after a verification walk)."""
+    """Until the app's stream hub has set tracking up: from then on a write to a key read is
+    reported to the local cache and the key index (before, only a walk would list a key
+    created after the index's first walk)."""
     with anyio.fail_after(10):
         while not expect(await http.get("/info"))["local_cache"]["on"]:
             await anyio.sleep(0.02)

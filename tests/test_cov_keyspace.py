@@ -80,13 +80,15 @@ async def walk_running(admin: redis.Redis) -> float:
 
 
 async def test_keys_written_and_deleted_during_a_walk_are_what_it_leaves(walking, crowded) -> None:
-    """While a walk runs, a new key is confirmed and listed at once, and a deleted key leaves
-    listings at once; when that walk ends, the index is still so (the walk does not bring the
-    deleted key back, nor lose the new one, whatever it had scanned)."""
+    """While a walk runs, a new key (read before it existed: tracking reports its write) is
+    confirmed and listed at once, and a deleted key leaves listings at once; when that walk
+    ends, the index is still so (the walk does not bring the deleted key back, nor lose the new
+    one, whatever it had scanned)."""
     http = walking
     with redis.Redis(port=crowded.port, decode_responses=True) as admin:
         before = queues(expect(await http.get("/orders/queues")))
         gone = before[0]
+        assert expect(await http.get("/orders/queues/aaa-during"))["length"] == 0
         try:
             done = await walk_running(admin)
             admin.delete(f"new_orders:{gone}")

@@ -233,9 +233,10 @@ async def test_open_sockets_are_closed_going_away_when_the_server_stops(settings
 async def test_an_exchange_trade_stream_sends_every_trade_of_a_new_list(
     settings, clock, admin
 ) -> None:
-    """A list created after an exchange's trade stream began: each of its trades is new."""
+    """A list created after an exchange's trade stream began (a key no read asked for, found by
+    the key index's next walk): each of its trades is new."""
     admin.rpush("trades:newlistex:AUSDT", trade(1, "A/USDT"))
-    app = create_app(settings, clock=clock)
+    app = create_app(dataclasses.replace(settings, index_walk_interval=0.2), clock=clock)
     async with serve_in_process(app) as base, connect(f"{base}/ws/trades/c1") as ws:
         await ask(ws, "stream_trade_updates", {"exchange": "newlistex"})
         assert (await frame(ws))["success"] is True

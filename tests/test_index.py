@@ -1,7 +1,7 @@
 """The key index (fullon_cache_api.keyspace): no request walks the keyspace, whatever its size;
-new keys are listed as soon as tracking reports them (or within a walk without tracking); gone
-keys leave listings at once; SWAPDB is seen and flushes the local cache. Counted on a real Redis
-with INFO commandstats, never timed."""
+a key a read asked for is listed as soon as tracking reports its write, one never read within a
+walk; gone keys leave listings at once; SWAPDB is seen and flushes the local cache. Counted on a
+real Redis with INFO commandstats, never timed."""
 
 from __future__ import annotations
 
@@ -92,13 +92,15 @@ def queue_names(body: dict[str, object]) -> list[str]:
     return [item["name"] for item in body["items"]]  # type: ignore[attr-defined, index]
 
 
-async def test_a_listing_begun_after_a_new_key_was_written_lists_it(
+async def test_a_key_read_missing_is_listed_as_soon_as_it_is_written(
     indexed, admin, snapshot
 ) -> None:
-    """With tracking, the write of a new key is reported to the hub: the next listing confirms
-    it (one EXISTS) and lists it; no walk."""
+    """A read that found a key missing made Redis track it: its first write is reported to the
+    hub, and the next listing confirms it (one EXISTS) and lists it; no walk."""
     http = indexed
     before = queue_names(expect(await http.get("/orders/queues")))
+    assert expect(await http.get("/orders/queues/aaa-fresh"))["length"] == 0
+    assert expect(await http.get("/orders/newex"))["count"] == 0
     walked = scans(admin)
     admin.rpush("new_orders:aaa-fresh", "EX-1")
     admin.hset("order_status:newex", "O-1", json.dumps({"order_id": "O-1"}))
@@ -108,21 +110,35 @@ async def test_a_listing_begun_after_a_new_key_was_written_lists_it(
     assert scans(admin) == walked
 
 
-async def test_a_new_exchange_of_tickers_is_found_by_the_next_walk(
-    settings, clock, admin, snapshot
+@pytest.mark.parametrize(
+    ("path", "write"),
+    [
+        (
+            "/tickers",
+            lambda a: a.hset("tickers:newex", "BTC/USDT", json.dumps({"price": 1.0})),
+        ),
+        ("/orders/queues", lambda a: a.rpush("new_orders:newex", "EX-1")),
+    ],
+)
+async def test_a_key_never_read_is_found_by_the_next_walk(
+    settings, clock, admin, snapshot, path, write
 ) -> None:
-    """Ticks are not broadcast (each would cost the writer a message): a new tickers hash is
-    listed after the next verification walk, not before."""
+    """Tracking reports writes only to keys read (no broadcast: it would cost every write of
+    the trading system): a new key no read asked for is listed after the next walk."""
     app = create_app(dataclasses.replace(settings, index_walk_interval=0.5), clock=clock)
+
+    async def listed() -> list[str]:
+        items = expect(await http.get(path))["items"]
+        return [str(item.get("exchange", item.get("name"))) for item in items]
+
     async with lifespan(app), http_client(app) as http:
         await tracking_on(http)
+        assert "newex" not in await listed()
         walked = scans(admin)
-        admin.hset("tickers:newex", "BTC/USDT", json.dumps({"price": 1.0, "time": WRITTEN_AT}))
-        listed = [r["exchange"] for r in expect(await http.get("/tickers"))["items"]]
+        write(admin)
         with anyio.fail_after(30):  # seconds of margin for a 0.5 s interval
-            while "newex" not in listed:
+            while "newex" not in await listed():
                 await anyio.sleep(0.05)
-                listed = [r["exchange"] for r in expect(await http.get("/tickers"))["items"]]
         assert scans(admin) > walked  # found by a walk
 
 

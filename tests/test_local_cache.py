@@ -155,7 +155,11 @@ WRITES = [  # (path, write, what the next read must say), one per kind of key th
         lambda a: a.hset("accounts", "1", json.dumps({"USDT": {"total": 5}})),
         lambda b: [i["currency"] for i in b["items"]] == ["USDT"],
     ),
-    ("/orders/queues", lambda a: a.rpush("new_orders:binance", "x"), lambda b: b is not None),
+    (
+        "/orders/queues",
+        lambda a: a.rpush("new_orders:local-binance", "x"),
+        lambda b: {i["name"]: i["length"] for i in b["items"]}["local-binance"] == 2,
+    ),
     ("/ohlcv/BTC/USDT/1m", lambda a: a.delete("ohlcv:BTC/USDT:1m"), None),
 ]
 

@@ -273,7 +273,7 @@ async def test_healthy_when_all_fresh_and_no_error(client, admin, now) -> None:
     assert body["healthy"] is True
     assert body["by_type"] == {"account": 1, "tick": 1}
     assert body["by_status"] == {"idle": 1, "running": 1}
-    write_process(admin, "order", "orders", status="error")
+    write_process(admin, "tick", "kraken:BTC/USD", status="error")  # a type read before
     assert expect(await client.get("/processes/health"))["healthy"] is False
 
 

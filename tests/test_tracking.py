@@ -47,7 +47,23 @@ async def test_reads_go_through_connections_that_track_into_the_hub(
     readers = [c for c in clients if "t" in c["flags"]]
     assert readers, clients
     assert {c["redir"] for c in readers} == {hub["id"]}
-    assert "B" not in "".join(c["flags"] for c in readers)  # not broadcast: what they read
+    # none broadcast (the hub's own included): Redis tracks what they read, nothing else
+    assert "B" not in "".join(c["flags"] for c in [hub, *clients])
+
+
+async def test_a_write_to_a_key_nobody_read_costs_no_report(client, admin, snapshot) -> None:
+    """No broadcast tracking: writes to keys of every family that no read asked for (a new
+    hash, list, string) send the hub nothing."""
+    await serving(client)
+    expect(await client.get(BTC))
+    before = (await local_cache(client))["invalidations"]
+    for n in range(20):
+        admin.hset("order_status:unread", f"O-{n}", "{}")
+        admin.rpush("new_orders:unread", f"O-{n}")
+        admin.hset("bot_status", f"9{n}", "{}")  # a hash read only by bot routes
+        admin.set(f"TRADE:STATUS:unread{n}", "2026-11-26T00:00:00+00:00")
+    expect(await client.get(BTC))  # the reports, if any, read first (settle)
+    assert (await local_cache(client))["invalidations"] == before
 
 
 async def test_a_tick_nobody_read_since_the_last_one_costs_no_report(
