@@ -24,11 +24,20 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
-__all__ = ["LINGER_FROM", "SingleFlight"]
+__all__ = ["LINGER_FROM", "SingleFlight", "cancel_requested"]
 
 T = TypeVar("T")
 LINGER_FROM = 0.1
 """Seconds of work from which a lingering result is kept (as long as it took)."""
+
+
+def cancel_requested() -> bool:
+    """Whether the running task was asked to stop, even if the cancellation did not arrive as
+    one (redis-py may return a command's reply instead of raising it; ``asyncio.timeout`` under
+    ``suppress(TimeoutError)`` may turn it into a timeout). A loop's shutdown cancels every
+    task and closes nothing: a background loop checks this besides its own flag, or runs on."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class _Flight:
@@ -73,8 +82,7 @@ class SingleFlight:
                 result: T = await asyncio.shield(running)
                 return result
             except asyncio.CancelledError:
-                caller = asyncio.current_task()
-                if not running.cancelled() or (caller is not None and caller.cancelling()):
+                if not running.cancelled() or cancel_requested():
                     raise  # this caller was cancelled (a loop's shutdown cancels both)
                 # only the caller doing the work went away: the next one does it
         done = loop.create_future()

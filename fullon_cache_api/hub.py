@@ -71,6 +71,7 @@ from redis.exceptions import NoPermissionError, RedisError
 
 from . import keys
 from .errors import TooManyStreams
+from .flight import cancel_requested
 from .keys import text
 from .local_cache import LocalCache, Tracked
 from .metrics import (
@@ -597,7 +598,7 @@ class StreamHub:
     async def _pump(self, fed: _Feed) -> None:
         """A feed's states to its listeners: the first is where it starts (``ready``); then
         each tick that differs from the one before (or is new), in the state's order."""
-        while True:
+        while not cancel_requested():
             try:
                 states = await fed.source.next_batch(_POLL_S)
             except Exception as exc:  # the hub closed: its listeners' streams end
@@ -775,9 +776,7 @@ class StreamHub:
         outage), and fails the listeners of a ``diff`` that wait for their first item."""
         loop = asyncio.get_running_loop()
         failing = False
-        # Ends once stopped even if a cancellation was lost (redis-py may swallow one that
-        # comes during a command, returning the reply instead).
-        while not watcher.stopped:
+        while not watcher.stopped and not cancel_requested():
             watcher.dirty.clear()
             began = loop.time()
             resync, watcher.resync = watcher.resync, False
@@ -880,7 +879,7 @@ class StreamHub:
         backoff = 0.1
         failed = 0  # connections tried in vain since the last one that worked
         me = asyncio.current_task()
-        while self._task is me and self._wanted():  # stopped, even if a cancellation was lost
+        while self._task is me and self._wanted() and not cancel_requested():
             ready = self._ready
             if ready is None or ready.done():
                 ready = self._ready = asyncio.get_running_loop().create_future()
@@ -933,11 +932,10 @@ class StreamHub:
             silent = 0
             loop = asyncio.get_running_loop()
             me = asyncio.current_task()
-            # Stopped, even if redis-py swallowed the cancellation (it returns the reply then).
             # This loop only reads: publications wait in the inbox for the fan-out task, so
             # reading never waits behind the listeners, and the heartbeat counts empty reads
             # (each a wait with nothing to read), not the clock a busy loop makes late.
-            while self._task is me and self._wanted():
+            while self._task is me and self._wanted() and not cancel_requested():
                 if self._patterns and not self._published():
                     await pubsub.punsubscribe(*keys.TICKER_CHANNEL_PATTERNS)
                     self._patterns = False

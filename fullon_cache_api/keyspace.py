@@ -42,7 +42,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, RedisError
 
 from . import keys
-from .flight import SingleFlight
+from .flight import SingleFlight, cancel_requested
 from .local_cache import LocalCache
 from .metrics import KEY_INDEX_KEYS, KEY_INDEX_WALKS
 
@@ -213,7 +213,7 @@ class Keyspace:
             return
         built.set_result(None)
         failing = False
-        while not self._closed:  # ends even if redis-py swallowed the cancellation
+        while not self._closed and not cancel_requested():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._walk_interval):
                     await self._walk_now.wait()
@@ -278,7 +278,7 @@ class Keyspace:
         loop = asyncio.get_running_loop()
         checked = float("-inf")
         swaps_allowed, failing = True, False
-        while not self._closed:  # ends even if redis-py swallowed the cancellation
+        while not self._closed and not cancel_requested():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, checked + WATCH_S - loop.time())):
                     await self._wake.wait()

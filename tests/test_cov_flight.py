@@ -4,11 +4,12 @@ the work goes on for the others, and that caller alone is cancelled. No Redis ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from test_hygiene import Work, started
 
-from fullon_cache_api.flight import SingleFlight
+from fullon_cache_api.flight import SingleFlight, cancel_requested
 
 
 @pytest.mark.anyio
@@ -42,3 +43,27 @@ async def test_a_caller_cancelled_with_the_work_it_waits_for_ends_and_runs_nothi
     done = await asyncio.gather(doer, waiter, return_exceptions=True)
     assert [type(outcome) for outcome in done] == [asyncio.CancelledError] * 2
     assert work.runs == 1  # nobody ran it again
+
+
+@pytest.mark.anyio
+async def test_a_cancellation_that_came_back_as_a_reply_still_stops_a_guarded_loop() -> None:
+    """A loop whose awaits may swallow a cancellation (redis-py returning a reply instead)
+    ends on ``cancel_requested``: a loop's shutdown, which cancels each task once, completes."""
+    rounds = 0
+
+    async def swallowing() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(60)
+
+    async def loop() -> None:
+        nonlocal rounds
+        while not cancel_requested():
+            rounds += 1
+            await swallowing()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0)
+    assert not task.done() and rounds == 1
+    task.cancel()
+    await asyncio.wait_for(task, 5)  # ended, not cancelled: the cancellation was swallowed
+    assert rounds == 1 and not task.cancelled()
