@@ -1215,17 +1215,24 @@
     return path("/stream/ohlcv/{symbol}/{timeframe}", { symbol, timeframe }, { limit: CHART_BARS });
   }
 
+  // The last bar as the API last sent it: sent again unchanged (a REST refresh reads the last
+  // bar each time) it is no news, and the close the ticks moved since stays.
+  let lastSent = "";
+
   function takeBars(kind, data) {
     if (kind === "snapshot") {
       const key = chart.wanted;
       if (key !== chart.key) startChart(key);
       chart.bars = [];
       mergeBars(data.bars.map(toBar));
+      lastSent = chart.bars.length ? JSON.stringify(chart.bars[chart.bars.length - 1]) : "";
       chartChanges.all = true;
       chartChanges.tail = [];
       return;
     }
-    const fresh = kind === "append" ? data.map(toBar) : kind === "upsert" ? [toBar(data)] : [];
+    const sent = kind === "append" ? data.map(toBar) : kind === "upsert" ? [toBar(data)] : [];
+    const fresh = sent.filter((bar) => JSON.stringify(bar) !== lastSent);
+    if (sent.length) lastSent = JSON.stringify(sent[sent.length - 1]);
     for (const bar of fresh) {
       const last = chart.bars[chart.bars.length - 1];
       if (!last || bar.time >= last.time) chartChanges.tail.push(bar);
@@ -1265,6 +1272,7 @@
     chart.timeframe = timeframe;
     chart.period = timeframeSeconds(timeframe);
     chart.bars = [];
+    lastSent = "";
     chart.scroll = true;
   }
 
