@@ -32,7 +32,7 @@ updates wait meanwhile, so the work a publication costs is bounded by what the c
 What has no publication is watched: one watcher per distinct read (``watch``, keyed by what it
 reads), shared by all its listeners, reads (through the local cache, like a request) when the
 local cache's invalidations name a key it watches (its reads make Redis track what they read),
-or the key index adds or drops a key under a prefix it watches (``indexed``): pushed within
+or the key index adds or drops a key under a prefix it watches (``keys_changed``): pushed within
 ``stream_coalesce`` of a write by any client to a key it read, however many writes and listeners
 (at most one read per ``stream_coalesce``), and a key new to the index within its walk
 (``index_walk_interval``). It pushes each state that differs from the last, or what changed
@@ -752,18 +752,15 @@ class StreamHub:
                 watcher.resync = watcher.resync or resync
                 watcher.dirty.set()
             return
-        by_key, by_prefix = self._by_key, self._by_prefix
-        for key in changed:
-            for watcher in by_key.get(key, ()):
-                watcher.dirty.set()
-            for prefix, group in by_prefix.items():
-                if key.startswith(prefix):
-                    for watcher in group:
-                        watcher.dirty.set()
+        self.keys_changed(sorted(changed))
 
-    def indexed(self, changed: list[str]) -> None:
-        """Keys the key index added or dropped (sorted): the watchers of a prefix that holds
-        one read again (tracking reports writes only to keys read, so not a new key's)."""
+    def keys_changed(self, changed: list[str]) -> None:
+        """Keys written (the invalidations above), or added to or dropped from the key index
+        (tracking reports writes only to keys read, so not a new key's), sorted: their
+        watchers, and the watchers of a prefix that holds one, read again."""
+        for key in changed:
+            for watcher in self._by_key.get(key, ()):
+                watcher.dirty.set()
         for prefix, group in self._by_prefix.items():
             at = bisect_left(changed, prefix)
             if at < len(changed) and changed[at].startswith(prefix):

@@ -257,15 +257,15 @@ class Keyspace:
         finally:
             self._since_walk = None
         found = (found - removed) | added
-        first = self._walked < 0
-        changed, self._sorted, self._held = found ^ self._held, sorted(found), found
+        # what the first walk finds, nothing watched yet: no need to tell
+        changed = found ^ self._held if self._walked >= 0 else set()
+        self._sorted, self._held = sorted(found), found
         self._bytes = sum(len(key) + _KEY_OVERHEAD for key in found)
         self.others, self.truncated = others, truncated
         self._walked = epoch
         KEY_INDEX_WALKS.inc()
         KEY_INDEX_KEYS.set(len(found))
-        if not first:  # nothing watched what the index did not hold yet
-            self._tell(sorted(changed))
+        self._tell(sorted(changed))
         if truncated:
             log.warning(
                 "key index full (index_mb): %d family keys indexed, more left out", len(found)

@@ -340,7 +340,7 @@ class LoopResources:
             self.redis, self.cache, settings.index_walk_interval, settings.index_mb * 2**20
         )
         """The key index (listings look keys up there) and the SWAPDB watcher."""
-        self.keyspace.observe(self.hub.indexed)  # a new key is no write tracking reports
+        self.keyspace.observe(self.hub.keys_changed)  # a new key is no write tracking reports
         self.flights = SingleFlight()
         """Work that concurrent requests on this loop share (key walks, heavy answers)."""
         self.heavy = asyncio.Semaphore(settings.heavy_concurrency)
